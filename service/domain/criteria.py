@@ -1,0 +1,315 @@
+"""The criteria tree of a trial: frozen values built once from a mapping file, never mutated.
+
+Rule: pure data. No flask, no fhir.resources, no IO. Every criterion has a stable `link_id`, the
+join key from the mapping to `EvidenceVariable.characteristic.linkId` to the result part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import Enum
+
+LOINC = "http://loinc.org"
+SNOMED = "http://snomed.info/sct"
+ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+ATC = "http://www.whocc.no/atc"
+NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
+UCUM = "http://unitsofmeasure.org"
+AJCC = "http://cancerstaging.org"
+HGNC = "http://www.genenames.org"
+
+# Short aliases used in mapping files ("loinc:751-8"); the first name is the one we write back.
+SYSTEM_ALIASES: dict[str, str] = {
+    "loinc": LOINC,
+    "snomed": SNOMED,
+    "icd10cm": ICD10CM,
+    "rxnorm": RXNORM,
+    "atc": ATC,
+    "ncit": NCIT,
+    "ajcc": AJCC,
+    "hgnc": HGNC,
+}
+# Hierarchical code systems: a mapping code is a class, matched as a prefix ("C43" ⊃ "C43.9").
+PREFIX_SYSTEMS = frozenset({ICD10CM, ATC})
+
+Coding = tuple[str, str]  # (system, code)
+
+
+class Result(Enum):
+    """Kleene three-valued result: does the characteristic's condition hold?"""
+
+    MET = "met"
+    NOT_MET = "not-met"
+    UNKNOWN = "unknown"
+
+    def negated(self) -> Result:
+        if self is Result.MET:
+            return Result.NOT_MET
+        if self is Result.NOT_MET:
+            return Result.MET
+        return Result.UNKNOWN
+
+
+@dataclass(frozen=True)
+class CodeSet:
+    """Codes a criterion accepts: exact codings, class prefixes (ICD-10-CM, ATC), and names.
+
+    `names` are lower-case words looked for in a record's display or text when no code matched
+    (real EHR medication and problem-list entries are often text only).
+    """
+
+    exact: frozenset[Coding] = frozenset()
+    prefixes: tuple[Coding, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def matches_coding(self, system: str, code: str) -> bool:
+        if (system, code) in self.exact:
+            return True
+        if system in PREFIX_SYSTEMS:
+            bare = code.replace(".", "")
+            return any(system == s and bare.startswith(p.replace(".", "")) for s, p in self.prefixes)
+        return False
+
+    def all_codings(self) -> tuple[Coding, ...]:
+        return tuple(sorted(self.exact)) + self.prefixes
+
+    def __bool__(self) -> bool:
+        return bool(self.exact or self.prefixes or self.names)
+
+
+class Comparator(Enum):
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+
+    def holds(self, left: float, right: float) -> bool:
+        if self is Comparator.LT:
+            return left < right
+        if self is Comparator.LE:
+            return left <= right
+        if self is Comparator.GT:
+            return left > right
+        return left >= right
+
+    @property
+    def words(self) -> str:
+        return {"<": "below", "<=": "at most", ">": "above", ">=": "at least"}[self.value]
+
+
+@dataclass(frozen=True)
+class Window:
+    """A lookback window ending at the evaluation date; `is_default` when the protocol gave none."""
+
+    days: int
+    is_default: bool = False
+
+    def describe(self) -> str:
+        text = f"{self.days} days"
+        return f"{text} (default window: the protocol states none)" if self.is_default else text
+
+
+# --- Rules: what a characteristic tests. Exactly one per criterion. ---------------------------
+
+
+@dataclass(frozen=True)
+class AgeRule:
+    """Age in whole years at the evaluation date, bounds inclusive."""
+
+    min_years: float | None = None
+    max_years: float | None = None
+
+
+@dataclass(frozen=True)
+class SexRule:
+    sexes: frozenset[str]  # administrative gender codes: female, male
+
+
+@dataclass(frozen=True)
+class ConditionRule:
+    """A diagnosis on the record.
+
+    Active conditions count; with `include_resolved` (history of ...) resolved ones too. With
+    `within` only conditions active inside the window, or with onset/abatement inside it, count.
+    `except_codes` removes conditions the protocol exempts (e.g. basal cell carcinoma).
+    """
+
+    label: str
+    codes: CodeSet
+    include_resolved: bool = False
+    within: Window | None = None
+    except_codes: CodeSet = field(default_factory=CodeSet)
+
+
+@dataclass(frozen=True)
+class StageRule:
+    """Cancer stage group (AJCC): allowed groups such as IIIB, IV; "IV" admits IVA, IVB..."""
+
+    allowed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ObservationRule:
+    """A numeric observation compared with a threshold, or with a multiple of the result's own
+    reference limit (`relative_to` ULN/LLN), using the latest value inside the window.
+    `unit` is UCUM; `molar_mass` (g/mol) allows mass ↔ substance conversions (creatinine 113.12)."""
+
+    label: str
+    codes: CodeSet
+    comparator: Comparator
+    value: float
+    window: Window
+    unit: str | None = None
+    relative_to: str | None = None  # "ULN" | "LLN"
+    molar_mass: float | None = None
+
+
+@dataclass(frozen=True)
+class TestRule:
+    """A qualitative result (HIV test, pregnancy test, BRAF mutation): does the latest result in
+    the window read `expect` (positive | negative)? `gene` restricts variant reports to a gene."""
+
+    label: str
+    codes: CodeSet
+    expect: str
+    window: Window | None = None
+    gene: str | None = None
+
+
+@dataclass(frozen=True)
+class MedicationRule:
+    """Exposure to a drug or drug class: ever, inside `within`, or `current` (active now).
+    `min_doses` counts documented administrations."""
+
+    label: str
+    codes: CodeSet
+    within: Window | None = None
+    current: bool = False
+    min_doses: int | None = None
+
+
+@dataclass(frozen=True)
+class ProcedureRule:
+    label: str
+    codes: CodeSet
+    within: Window | None = None
+
+
+@dataclass(frozen=True)
+class CreatinineClearanceRule:
+    """Creatinine clearance by Cockcroft–Gault from age, sex, weight and serum creatinine
+    (or a reported Cockcroft–Gault result), compared with a threshold in mL/min."""
+
+    comparator: Comparator
+    value: float
+    window: Window
+
+
+@dataclass(frozen=True)
+class CorticosteroidDoseRule:
+    """Systemic corticosteroid above a prednisone-equivalent daily dose inside the window."""
+
+    comparator: Comparator
+    prednisone_mg_per_day: float
+    within: Window
+
+
+@dataclass(frozen=True)
+class ProgressionAfterTherapyRule:
+    """Disease progression documented within `within_days` after the last dose of a therapy."""
+
+    label: str
+    therapy: CodeSet
+    within_days: int
+
+
+@dataclass(frozen=True)
+class NotComputable:
+    """Data-evaluable in principle but not encoded: always unknown, with this explanation."""
+
+    explanation: str
+
+
+@dataclass(frozen=True)
+class ScreeningConfirmation:
+    """No record can settle it (consent, willingness, investigator judgement): reported, never
+    decides the verdict; its presence makes an eligible subject a `candidate`."""
+
+
+class CombinationCode(Enum):
+    ALL_OF = "all-of"
+    ANY_OF = "any-of"
+    AT_LEAST = "at-least"
+    AT_MOST = "at-most"
+
+
+@dataclass(frozen=True)
+class Combination:
+    code: CombinationCode
+    children: tuple[Criterion, ...]
+    threshold: int | None = None
+
+
+Rule = (
+    AgeRule
+    | SexRule
+    | ConditionRule
+    | StageRule
+    | ObservationRule
+    | TestRule
+    | MedicationRule
+    | ProcedureRule
+    | CreatinineClearanceRule
+    | CorticosteroidDoseRule
+    | ProgressionAfterTherapyRule
+    | NotComputable
+    | ScreeningConfirmation
+    | Combination
+)
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """One characteristic. `exclude` negates it: at the top level it is an exclusion criterion;
+    inside a combination it reads as NOT (the R5 meaning of `characteristic.exclude`)."""
+
+    link_id: str
+    description: str
+    rule: Rule
+    exclude: bool = False
+    note: str | None = None
+    machine_derived: bool = False
+
+    @property
+    def is_screening(self) -> bool:
+        return isinstance(self.rule, ScreeningConfirmation)
+
+    def walk(self) -> Iterator[Criterion]:
+        yield self
+        if isinstance(self.rule, Combination):
+            for child in self.rule.children:
+                yield from child.walk()
+
+
+@dataclass(frozen=True)
+class ArmEligibility:
+    """Criteria that decide assignment to one comparison group (R5 has no per-arm element)."""
+
+    group: str  # ResearchStudy.comparisonGroup.linkId
+    title: str
+    criteria: tuple[Criterion, ...]
+
+
+@dataclass(frozen=True)
+class TrialCriteria:
+    study_id: str
+    title: str
+    criteria: tuple[Criterion, ...]
+    arms: tuple[ArmEligibility, ...] = ()
+    default_lab_window_days: int = 28
+
+    def walk(self) -> Iterator[Criterion]:
+        for criterion in self.criteria:
+            yield from criterion.walk()
