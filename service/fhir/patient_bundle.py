@@ -130,9 +130,9 @@ def _release(fhir_version: str | None, bundle: Json) -> str:
         raise FhirError.of(415, "not-supported", "fhirVersion must be 4.0 / 4.0.1 / 4.3 (R4, R4B) or 5.0 (R5).")
     r4 = r5 = 0
     for resource in _resources(bundle):
-        resource_type = resource.get("resourceType")
-        r4 += sum(1 for key in R4_ONLY.get(resource_type, ()) if key in resource)
-        r5 += sum(1 for key in R5_ONLY.get(resource_type, ()) if key in resource)
+        resource_type = str(resource.get("resourceType"))
+        r4 += len([key for key in R4_ONLY.get(resource_type, ()) if key in resource])
+        r5 += len([key for key in R5_ONLY.get(resource_type, ()) if key in resource])
         medication = resource.get("medication")
         if resource_type in MEDICATION_TYPES and isinstance(medication, dict):
             r5 += 1  # R5 CodeableReference
