@@ -14,7 +14,6 @@ from service.fhir.patient_bundle import index_facts, parse_body
 from tests.builders import (
     ICD10,
     LOINC,
-    RXNORM,
     SNOMED,
     administration_r4,
     administration_r5,
