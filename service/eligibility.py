@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.catalog import Trial
 from service.domain.evaluate import StudyEvaluation, evaluate_study
 from service.errors import FhirError, Issue
-from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, parse_body
+from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, read_patient_request
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,14 @@ class Evaluations:
 
 
 def evaluate_request(
-    body: bytes, trials: Sequence[Trial], query_date: dt.date | None, today: dt.date, fhir_version: str | None = None
+    document: dict[str, Any],
+    trials: Sequence[Trial],
+    query_date: dt.date | None,
+    today: dt.date,
+    fhir_version: str | None = None,
 ) -> Evaluations:
-    bundle = parse_body(body, fhir_version)
+    """`document` is the parsed JSON body (a Bundle, or Parameters carrying one and the date)."""
+    bundle = read_patient_request(document, fhir_version)
     if query_date and bundle.evaluation_date and query_date != bundle.evaluation_date:
         raise FhirError.of(400, "invalid", "The 'date' query parameter and the Parameters 'date' disagree.")
     on = query_date or bundle.evaluation_date or today
