@@ -533,3 +533,15 @@ FACT_LISTS = {
     "Procedure": "procedures",
     **dict.fromkeys(MEDICATION_TYPES, "medications"),
 }
+
+
+# --- population screening --------------------------------------------------------------------------
+
+
+def bundle_from_resources(resources: Iterable[Json], release: str | None = None) -> PatientBundle:
+    """One patient's loose resources (a Bulk Data export group) → PatientBundle keyed by Type/id.
+
+    `release` None: told by content, as for an unlabelled request body. Raises FhirError 422 like a
+    posted Bundle would (no Patient, two Patients)."""
+    document: Json = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": r} for r in resources]}
+    return _read_bundle(document, release or _release(None, document))

@@ -1,0 +1,69 @@
+"""One patient's raw NDJSON lines → parsed resources → `screen_patient`, with every skipped line accounted for.
+
+Rule: shared by both backends (only where a line comes from differs: a chunk line locally, a Spark row
+id on Spark), so a malformed line or an unusable patient is handled the same way by both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import orjson
+
+from service.catalog import Trial
+from service.errors import FhirError
+from service.screening.bulk import shared_references
+from service.screening.core import PatientTrialResult, screen_patient
+
+Where = TypeVar("Where")
+
+
+@dataclass
+class GroupOutcome(Generic[Where]):
+    results: list[PatientTrialResult] = field(default_factory=list)
+    problems: list[tuple[Where, str]] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def screen_group(
+    rows: Sequence[tuple[Where, bytes]],
+    shared: Callable[[str], bytes | None],
+    trials: Sequence[Trial],
+    on: dt.date,
+    release: str | None,
+) -> GroupOutcome[Where]:
+    """`rows`: (where, raw line) of one patient's resources; `shared`: Type/id → raw shared resource."""
+    outcome: GroupOutcome[Where] = GroupOutcome()
+    resources = []
+    patient_at: Where | None = None
+    for where, line in rows:
+        try:
+            resource = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            outcome.problems.append((where, "not valid JSON; line skipped"))
+            outcome.counts["lines_skipped"] += 1
+            continue
+        if resource.get("resourceType") == "Patient":
+            patient_at = where
+        resources.append(resource)
+    if patient_at is None:
+        if resources:
+            outcome.problems.append(
+                (rows[0][0], f"{len(resources)} resource(s) refer to a Patient that is not in the export; not screened")
+            )
+            outcome.counts["resources_without_patient"] += len(resources)
+        return outcome
+    for ref in sorted(shared_references([line for _, line in rows])):
+        raw = shared(ref)
+        if raw is not None:
+            resources.append(orjson.loads(raw))
+    try:
+        outcome.results = screen_patient(resources, trials, on, release)
+    except FhirError as exc:
+        outcome.problems.append((patient_at, f"patient not screened: {exc.issues[0].diagnostics}"))
+        outcome.counts["patients_not_screened"] += 1
+    return outcome
