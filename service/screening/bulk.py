@@ -35,19 +35,21 @@ ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Resources of no patient that the engine follows references to (MedicationRequest.medicationReference):
 # kept aside and added to each patient that references them.
 SHARED_TYPES = ("Medication",)
-SHARED_REFERENCE = re.compile(rb'"reference"\s*:\s*"(?:[^"]*/)?((?:' + b"|".join(t.encode() for t in SHARED_TYPES)
-                              + rb")/" + FHIR_ID + rb')"')
+SHARED_REFERENCE = re.compile(
+    rb'"reference"\s*:\s*"(?:[^"]*/)?((?:' + b"|".join(t.encode() for t in SHARED_TYPES) + rb")/" + FHIR_ID + rb')"'
+)
 
-PATIENT, SHARED, UNLINKED, MALFORMED = "patient", "shared", "unlinked", "malformed"
+PATIENT, LINKED, SHARED, UNLINKED, MALFORMED = "patient", "linked", "shared", "unlinked", "malformed"
 
 
 def route(line: bytes) -> tuple[str, str]:
-    """(kind, value) of one NDJSON line: the patient id, a shared resource's Type/id, the type of a
-    resource of no patient, or why the line is unusable. Fast path: a bytes regex, no JSON parse."""
+    """(kind, value) of one NDJSON line: the patient id (of a Patient, or of a resource linked to one), a
+    shared resource's Type/id, the type of a resource of no patient, or why the line is unusable.
+    Fast path: a bytes regex, no JSON parse (a malformed line found this way is reported in pass 2)."""
     if not PATIENT_TYPE.search(line):
         match = SUBJECT.search(line)
         if match:
-            return PATIENT, match.group(1).decode()
+            return LINKED, match.group(1).decode()
     try:
         resource = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -62,7 +64,7 @@ def route(line: bytes) -> tuple[str, str]:
         return MALFORMED, "a Patient without a valid id; line skipped"
     patient = patient_of(resource)
     if patient:
-        return PATIENT, patient
+        return LINKED, patient
     if resource_type in SHARED_TYPES and isinstance(resource_id, str) and ID.fullmatch(resource_id):
         return SHARED, f"{resource_type}/{resource_id}"
     return UNLINKED, resource_type
@@ -139,20 +141,18 @@ def partition_chunk(chunk: Chunk, workdir: Path, buckets: int) -> PartitionRepor
         line = raw.strip()
         if not line:
             continue
-        report.counts["resources"] += 1
+        report.counts["lines"] += 1
         kind, value = route(line)
-        if kind == PATIENT:
+        if kind in (PATIENT, LINKED):
             key = value.encode()
             out.setdefault(bucket_of(value, buckets), []).append(b"%s\t%d\t%d\t%s\n" % (key, chunk.id, number, line))
-            if PATIENT_TYPE.search(line):
-                report.counts["patients"] += 1
+            report.counts["patients"] += kind == PATIENT
         elif kind == SHARED:
             shared.append(b"%s\t%s\n" % (value.encode(), line))
             report.counts["shared_resources"] += 1
         elif kind == UNLINKED:
             report.unlinked[value] += 1
         else:
-            report.counts["resources"] -= 1
             report.counts["lines_skipped"] += 1
             report.problems.append((chunk.id, number, value))
     del data

@@ -75,8 +75,13 @@ class PatientTrialResult:
             "screening": self.screening,
             "deciding": list(self.deciding),
             "requirements": [
-                {"resource_type": r.resource_type, "label": r.label, "codes": list(r.codes), "since": r.since,
-                 "until": r.until}
+                {
+                    "resource_type": r.resource_type,
+                    "label": r.label,
+                    "codes": list(r.codes),
+                    "since": r.since,
+                    "until": r.until,
+                }
                 for r in self.requirements
             ],
             "needs_review": self.needs_review,

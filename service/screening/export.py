@@ -21,13 +21,13 @@ UUID = re.compile(rb"[0-9a-f]{8}(-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 MARK = bytes(range(1, 9))  # 8 control bytes: never inside orjson output (it escapes them)
 
 
-def read_file_bytes(path: Path) -> bytes:
-    """A Bundle file's bytes, plain or .bz2 / .gz compressed."""
-    if path.name.endswith(".bz2"):
-        return bz2.decompress(path.read_bytes())
-    if path.name.endswith(".gz"):
-        return gzip.decompress(path.read_bytes())
-    return path.read_bytes()
+def decompress(name: str, data: bytes) -> bytes:
+    """A file's bytes, plain or .bz2 / .gz compressed (by its name)."""
+    if name.endswith(".bz2"):
+        return bz2.decompress(data)
+    if name.endswith(".gz"):
+        return gzip.decompress(data)
+    return data
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -60,7 +60,7 @@ def write_bulk_export(bundle_files: Iterable[Path], directory: Path, copies: int
     directory.mkdir(parents=True, exist_ok=True)
     lines: dict[str, list[bytes]] = {}
     for path in bundle_files:
-        for resource in bundle_resources(orjson.loads(read_file_bytes(path))):
+        for resource in bundle_resources(orjson.loads(decompress(path.name, path.read_bytes()))):
             if resource["resourceType"] == "Patient" and not UUID.fullmatch(str(resource.get("id")).encode()):
                 raise ValueError(f"{path.name}: replication needs UUID patient ids")
             lines.setdefault(resource["resourceType"], []).append(orjson.dumps(resource))

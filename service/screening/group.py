@@ -16,8 +16,10 @@ import orjson
 
 from service.catalog import Trial
 from service.errors import FhirError
+from service.fhir.patient_bundle import read_patient_request
 from service.screening.bulk import shared_references
-from service.screening.core import PatientTrialResult, screen_patient
+from service.screening.core import PatientTrialResult, screen_bundle, screen_patient
+from service.screening.export import decompress
 
 Where = TypeVar("Where")
 
@@ -66,4 +68,31 @@ def screen_group(
     except FhirError as exc:
         outcome.problems.append((patient_at, f"patient not screened: {exc.issues[0].diagnostics}"))
         outcome.counts["patients_not_screened"] += 1
+    return outcome
+
+
+def screen_document(
+    name: str, data: bytes, trials: Sequence[Trial], on: dt.date, release: str | None
+) -> GroupOutcome[int | None]:
+    """One patient's Bundle file (plain, .bz2 or .gz by `name`); problems carry the JSON line if known."""
+    outcome: GroupOutcome[int | None] = GroupOutcome()
+    outcome.counts["files"] += 1
+    try:
+        document = orjson.loads(decompress(name, data))
+    except orjson.JSONDecodeError as exc:
+        outcome.problems.append((exc.lineno, "not valid JSON; file skipped"))
+    except (OSError, EOFError, ValueError):
+        outcome.problems.append((None, "not readable as its compression says; file skipped"))
+    else:
+        if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+            outcome.problems.append((None, "not a FHIR resource; file skipped"))
+        else:
+            try:
+                bundle = read_patient_request(document, {"R4": "4.0", "R5": "5.0"}.get(release or ""))
+                outcome.counts["resources"] += len(bundle.resources)
+                outcome.counts["patients"] += 1
+                outcome.results = screen_bundle(bundle, trials, on)
+            except FhirError as exc:
+                outcome.problems.append((None, f"not screened: {exc.issues[0].diagnostics}"))
+    outcome.counts["files_skipped"] += len(outcome.problems)
     return outcome

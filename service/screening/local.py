@@ -1,7 +1,7 @@
 """The local backend: a process pool over the cores, streaming the export through bucket files on disk.
 
 Rule: the coordinator holds only counters and the problems list; workers hold one chunk (pass 1) or one
-bucket (pass 2) at a time, so memory stays bounded by `chunk_mb` and `bucket_mb`, whatever the export size.
+bucket (pass 2) at a time, so memory stays bounded by `chunk_bytes` and `bucket_bytes`, whatever the export size.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,11 +25,16 @@ from tqdm import tqdm
 
 from service.catalog import Trial
 from service.errors import FhirError
-from service.fhir.patient_bundle import read_patient_request
-from service.screening.bulk import Chunk, PartitionReport, line_of, partition_chunk, plan_chunks, read_bucket, read_shared
-from service.screening.core import screen_bundle
-from service.screening.export import read_file_bytes
-from service.screening.group import screen_group
+from service.screening.bulk import (
+    Chunk,
+    PartitionReport,
+    line_of,
+    partition_chunk,
+    plan_chunks,
+    read_bucket,
+    read_shared,
+)
+from service.screening.group import screen_document, screen_group
 from service.screening.summary import Problem, Summary
 
 BUNDLE_SUFFIXES = (".json", ".json.bz2", ".json.gz")
@@ -47,8 +52,8 @@ class Job:
     trials: tuple[Trial, ...]
     release: str | None = None  # None: told by content, per patient
     workers: int = 0  # 0: all cores
-    chunk_mb: int = 32
-    bucket_mb: int = 64
+    chunk_bytes: int = 32 << 20  # pass 1: one read per task
+    bucket_bytes: int = 64 << 20  # pass 2: the bound on one bucket held in memory
     progress: bool | None = None  # None: only when stderr is a terminal
 
     @property
@@ -70,7 +75,7 @@ def input_files(directory: Path) -> tuple[str, list[Path]]:
     ignored when NDJSON is present."""
     if not directory.is_dir():
         raise FhirError.of(400, "not-found", "The input directory does not exist.")
-    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    files = sorted(p.resolve() for p in directory.rglob("*") if p.is_file())
     ndjson = [p for p in files if p.name.endswith(".ndjson")]
     if ndjson:
         return "bulk", ndjson
@@ -152,10 +157,10 @@ def _run_bulk(
     job: Job, files: list[Path], summary: Summary, problems: list[Problem], write: Callable[[bytes], Any]
 ) -> None:
     total_bytes = sum(p.stat().st_size for p in files)
-    chunks = plan_chunks(files, job.chunk_mb << 20)
-    # Enough buckets that each fits `bucket_mb`, and a few per process so the progress bar moves and
+    chunks = plan_chunks(files, job.chunk_bytes)
+    # Enough buckets that each fits `bucket_bytes`, and a few per process so the progress bar moves and
     # the last buckets do not leave cores idle.
-    buckets = max(math.ceil(total_bytes / (job.bucket_mb << 20)), 16 * job.processes)
+    buckets = max(math.ceil(total_bytes / job.bucket_bytes), 16 * job.processes)
     located: list[tuple[int, int, str]] = []
     with tempfile.TemporaryDirectory(prefix="screening-", dir=os.environ.get("SCREENING_TMPDIR")) as tmp:
         workdir = Path(tmp)
@@ -184,33 +189,12 @@ def _run_bulk(
 
 def _screen_bundle_file(path: Path) -> tuple[bytes, Summary, list[Problem]]:
     job: Job = _STATE["job"]
-    summary = Summary()
-    problems: list[Problem] = []
-    try:
-        document = orjson.loads(read_file_bytes(path))
-    except orjson.JSONDecodeError as exc:
-        summary.counts["files_skipped"] += 1
-        return b"", summary, [Problem(str(path), exc.lineno, "not valid JSON; file skipped")]
-    except OSError:
-        summary.counts["files_skipped"] += 1
-        return b"", summary, [Problem(str(path), None, "unreadable (or a broken compressed stream); file skipped")]
-    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
-        summary.counts["files_skipped"] += 1
-        return b"", summary, [Problem(str(path), None, "not a FHIR resource; file skipped")]
-    try:
-        bundle = read_patient_request(document, _fhir_version(job.release))
-        summary.counts["resources"] += len(bundle.resources)
-        summary.counts["patients"] += 1
-        results = screen_bundle(bundle, job.trials, job.on)
-    except FhirError as exc:
-        summary.counts["files_skipped"] += 1
-        return b"", summary, [Problem(str(path), None, f"not screened: {exc.issues[0].diagnostics}")]
-    summary.add_patient(results)
-    return b"".join(orjson.dumps(r.record()) + b"\n" for r in results), summary, problems
-
-
-def _fhir_version(release: str | None) -> str | None:
-    return {"R4": "4.0", "R5": "5.0"}.get(release or "")
+    outcome = screen_document(path.name, path.read_bytes(), job.trials, job.on, job.release)
+    summary = Summary(counts=outcome.counts)
+    if outcome.results:
+        summary.add_patient(outcome.results)
+    problems = [Problem(str(path), line, message) for line, message in outcome.problems]
+    return b"".join(orjson.dumps(r.record()) + b"\n" for r in outcome.results), summary, problems
 
 
 def _run_bundles(

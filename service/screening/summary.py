@@ -43,9 +43,9 @@ class ItemCount:
 
     def sentence(self) -> str:
         return (
-            f"order {self.label} ({self.resource_type}) for {self.patients} patient{'s' if self.patients != 1 else ''}: "
-            f"{self.settles} trial decision{'s' if self.settles != 1 else ''} depend on it alone, "
-            f"{self.pairs} undetermined pair{'s' if self.pairs != 1 else ''} need it"
+            f"order {self.label} ({self.resource_type}) for {self.patients} patient{_s(self.patients)}: "
+            f"{self.settles} trial decision{_s(self.settles)} {'depends' if self.settles == 1 else 'depend'} on it alone, "
+            f"{self.pairs} undetermined pair{_s(self.pairs)} {'needs' if self.pairs == 1 else 'need'} it"
         )
 
 
@@ -129,7 +129,9 @@ class Summary:
         """The human summary printed at the end of a run."""
         lines = ["trial                 eligible  undetermined  ineligible"]
         for study, verdicts in sorted(self.trials.items()):
-            lines.append(f"{study:<20} {verdicts['eligible']:>9} {verdicts['undetermined']:>13} {verdicts['ineligible']:>11}")
+            lines.append(
+                f"{study:<20} {verdicts['eligible']:>9} {verdicts['undetermined']:>13} {verdicts['ineligible']:>11}"
+            )
         ranking = self.ranking()[:top]
         if ranking:
             lines.append("missing data that would settle the most undetermined pairs:")
@@ -137,3 +139,7 @@ class Summary:
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(self.counts.items()))
         lines.append(f"input: {counts}")
         return "\n".join(lines)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
