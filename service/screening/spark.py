@@ -117,18 +117,19 @@ def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> 
         F.input_file_name().alias("file"), F.monotonically_increasing_id().alias("row"), "value"
     )
     lines = text.filter(F.trim("value") != "")
-    resource_type = F.get_json_object("value", "$.resourceType")
-    resource_id = F.get_json_object("value", "$.id")
-    reference = F.coalesce(
-        F.get_json_object("value", "$.subject.reference"), F.get_json_object("value", "$.patient.reference")
-    )
+    # One parse of each line (json_tuple), then small get_json_object calls on the reference objects only.
+    fields = lines.select(
+        "file", "row", "value", F.json_tuple("value", "resourceType", "id", "subject", "patient")
+    ).toDF("file", "row", "value", "type", "id", "subject", "patient")
+    resource_type, resource_id = F.col("type"), F.col("id")
+    reference = F.coalesce(F.get_json_object("subject", "$.reference"), F.get_json_object("patient", "$.reference"))
     linked = F.regexp_extract(reference, rf"(?:^|/)Patient/({ID})$", 1)
     valid_id = resource_id.rlike(rf"^{ID}$")
-    classified = lines.select(
+    classified = fields.select(
         "file",
         "row",
         "value",
-        resource_type.alias("type"),
+        "type",
         F.when(resource_type.isNull(), "malformed")
         .when(resource_type == "Patient", F.when(valid_id, "patient").otherwise("malformed"))
         .when(linked != "", "linked")
