@@ -25,7 +25,6 @@ from service.domain.criteria import (
     ConditionRule,
     CorticosteroidDoseRule,
     CreatinineClearanceRule,
-    Criterion,
     MedicationRule,
     NotComputable,
     ObservationRule,
@@ -37,9 +36,9 @@ from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
 from service.fhir.conformance import EXT_SCREENING
+from tests.criteria_access import parts, source_order_problems
 from tests.mapping_helpers import (
     ROOT,
-    all_ids,
     by_id,
     is_screening,
     leaves,
@@ -57,17 +56,9 @@ INCLUSIONS = [f"inc-{n}" for n in range(2, 13)]
 EXCLUSIONS = [f"exc-{n}" for n in range(2, 18) if n != 8]  # the source has no exclusion 8
 
 
-def combination(link_id: str) -> tuple[CombinationCode, list[Criterion]]:
-    rule = IDS[link_id].rule
-    assert hasattr(rule, "children"), f"{link_id} is not a combination"
-    return rule.code, list(rule.children)
-
-
 def test_every_source_criterion_is_a_top_level_criterion_with_the_source_number_in_order() -> None:
-    assert [c.link_id for c in TRIAL.criteria] == INCLUSIONS + EXCLUSIONS
-    assert [c.exclude for c in TRIAL.criteria] == [False] * 11 + [True] * 15
-    ids = all_ids(TRIAL)
-    assert len(ids) == len(set(ids))
+    assert (len(INCLUSIONS), len(EXCLUSIONS)) == (11, 15)
+    assert source_order_problems(TRIAL, INCLUSIONS, EXCLUSIONS) == []
 
 
 def test_texts_are_verbatim_from_the_seed_including_its_escapes() -> None:
@@ -89,7 +80,7 @@ def test_observations_carry_loinc_codes_a_unit_or_uln_multiple_and_a_window() ->
 
 
 def test_organ_function_has_the_seven_numbered_requirements() -> None:
-    code, children = combination("inc-9")
+    code, children = parts(IDS, "inc-9")
     assert code is CombinationCode.ALL_OF
     assert [c.link_id for c in children] == [f"inc-9.{n}" for n in range(1, 8)]
     thresholds = {
@@ -119,7 +110,7 @@ def test_uln_multiples_and_the_each_of_reading_of_alt_ast_alp() -> None:
         rule = IDS[link_id].rule
         assert isinstance(rule, ObservationRule)
         assert (rule.relative_to, rule.comparator, rule.value) == ("ULN", Comparator.LE, multiple), link_id
-    code, children = combination("inc-9.5.2")
+    code, children = parts(IDS, "inc-9.5.2")
     assert code is CombinationCode.ALL_OF and len(children) == 3
 
 
@@ -127,7 +118,7 @@ def test_cockcroft_gault_and_the_anticoagulant_exception() -> None:
     crcl = IDS["inc-9.6.2"].rule
     assert isinstance(crcl, CreatinineClearanceRule)
     assert (crcl.comparator, crcl.value) == (Comparator.GE, 60)
-    code, branches = combination("inc-9.7")
+    code, branches = parts(IDS, "inc-9.7")
     assert code is CombinationCode.ANY_OF and len(branches) == 2
     anticoagulant = IDS["inc-9.7.2a"].rule
     assert isinstance(anticoagulant, MedicationRule) and anticoagulant.current
@@ -141,7 +132,7 @@ def test_hbv_and_hcv_rules_apply_only_to_infected_patients() -> None:
         ("inc-10.1", "inc-10.1a", "inc-10.1b"),
         ("inc-10.2", "inc-10.2a", "inc-10.2b"),
     ):
-        code, children = combination(link_id)
+        code, children = parts(IDS, link_id)
         assert code is CombinationCode.ANY_OF
         assert [c.link_id for c in children] == [antecedent, consequent]
         assert children[0].exclude and not children[1].exclude
@@ -158,7 +149,7 @@ def test_hbv_and_hcv_rules_apply_only_to_infected_patients() -> None:
 
 
 def test_pregnancy_test_within_seven_days_for_women_of_childbearing_age() -> None:
-    code, children = combination("inc-11.1")
+    code, children = parts(IDS, "inc-11.1")
     assert code is CombinationCode.ANY_OF and children[0].exclude
     women = [c.rule for c in leaves(children[0])]
     assert any(isinstance(r, SexRule) and r.sexes == {"female"} for r in women)
