@@ -1,0 +1,112 @@
+"""Shared checks for the per-trial mapping tests: load a mapping file, walk its criteria, and read
+the seed it was written from (../shared/seeds, beside the repository as in CI)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from fhir.resources.researchstudy import ResearchStudy
+
+from service.domain.criteria import (
+    Combination,
+    Criterion,
+    MedicationRule,
+    NotComputable,
+    ObservationRule,
+    ScreeningConfirmation,
+    TestRule,
+    TrialCriteria,
+)
+from service.mapping import parse_trial_criteria
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared() -> Path:
+    # CI clones the repository with shared/ beside it (ROOT/../shared); a git worktree sits one
+    # level deeper, so look further up when that is absent.
+    for base in (ROOT, *ROOT.parents):
+        if (base / ".." / "shared" / "seeds").is_dir():
+            return base / ".." / "shared"
+    return ROOT / ".." / "shared"
+
+
+SHARED = _shared()
+SEEDS = SHARED / "seeds"
+
+
+def load(study_id: str) -> tuple[dict[str, Any], TrialCriteria]:
+    doc = yaml.safe_load((ROOT / "mappings" / f"{study_id}.yaml").read_text(encoding="utf-8"))
+    return doc, parse_trial_criteria(doc, doc["id"], doc["research_study"]["title"])
+
+
+def seed_text(name: str) -> str:
+    return _norm((SEEDS / name).read_text(encoding="utf-8"))
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def not_verbatim(trial: TrialCriteria, seed: str) -> list[str]:
+    """Criteria whose text is not a verbatim passage of the seed (whitespace-normalised)."""
+    return [c.link_id for c in trial.walk() if _norm(c.description) not in seed]
+
+
+def leaves(criterion: Criterion) -> list[Criterion]:
+    return [c for c in criterion.walk() if not isinstance(c.rule, Combination)]
+
+
+def by_id(trial: TrialCriteria) -> dict[str, Criterion]:
+    ids = {c.link_id: c for c in trial.walk()}
+    for arm in trial.arms:
+        for crit in arm.criteria:
+            ids.update({c.link_id: c for c in crit.walk()})
+    return ids
+
+
+def all_ids(trial: TrialCriteria) -> list[str]:
+    out = [c.link_id for c in trial.walk()]
+    for arm in trial.arms:
+        for crit in arm.criteria:
+            out += [c.link_id for c in crit.walk()]
+    return out
+
+
+def is_screening(criterion: Criterion) -> bool:
+    return isinstance(criterion.rule, ScreeningConfirmation)
+
+
+def is_not_computable(criterion: Criterion) -> bool:
+    return isinstance(criterion.rule, NotComputable)
+
+
+def coded_rule_problems(trial: TrialCriteria) -> list[str]:
+    """Every data rule carries what the evaluator needs: codes, a UCUM unit or ULN multiple, and a
+    window for observations; a result for tests."""
+    problems: list[str] = []
+    for c in trial.walk():
+        rule = c.rule
+        codes = getattr(rule, "codes", None) or getattr(rule, "therapy", None)
+        if codes is not None and not codes:
+            problems.append(f"{c.link_id}: no codes")
+        if isinstance(rule, ObservationRule):
+            if rule.unit is None and rule.relative_to is None:
+                problems.append(f"{c.link_id}: no unit")
+            if not rule.codes.exact:
+                problems.append(f"{c.link_id}: observation without LOINC code")
+        if isinstance(rule, TestRule) and rule.expect not in ("positive", "negative"):
+            problems.append(f"{c.link_id}: test result")
+        if isinstance(rule, MedicationRule) and not (rule.codes.exact or rule.codes.prefixes):
+            problems.append(f"{c.link_id}: medication without RxNorm/ATC codes")
+    return problems
+
+
+def validate_research_study(doc: dict[str, Any]) -> ResearchStudy:
+    body = dict(doc["research_study"])
+    assert "id" not in body and "meta" not in body, "the catalog fills id and meta"
+    assert "eligibility" not in body.get("recruitment", {}), "the catalog fills recruitment.eligibility"
+    return ResearchStudy.model_validate(body)
