@@ -110,3 +110,21 @@ def validate_research_study(doc: dict[str, Any]) -> ResearchStudy:
     assert "id" not in body and "meta" not in body, "the catalog fills id and meta"
     assert "eligibility" not in body.get("recruitment", {}), "the catalog fills recruitment.eligibility"
     return ResearchStudy.model_validate(body)
+
+
+def structure_problems(trial: TrialCriteria, seed: str, inclusions: int, exclusions: int) -> list[str]:
+    """Every source criterion at the top level, inclusions first, numbered in source order, ids
+    unique across criteria and arms, texts verbatim from the seed, data rules fully coded."""
+    problems: list[str] = []
+    expected = [f"inc-{n}" for n in range(1, inclusions + 1)] + [f"exc-{n}" for n in range(1, exclusions + 1)]
+    got = [c.link_id for c in trial.criteria]
+    if got != expected:
+        problems.append(f"top-level ids {got} != {expected}")
+    flags = [c.exclude for c in trial.criteria]
+    if flags != [False] * inclusions + [True] * exclusions:
+        problems.append(f"exclude flags {flags}")
+    ids = all_ids(trial)
+    if len(ids) != len(set(ids)):
+        problems.append("duplicate ids")
+    problems += [f"{i}: text not verbatim" for i in not_verbatim(trial, seed)]
+    return problems + coded_rule_problems(trial)

@@ -33,15 +33,13 @@ from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
 from tests.mapping_helpers import (
-    all_ids,
     by_id,
-    coded_rule_problems,
     is_not_computable,
     is_screening,
     leaves,
     load,
-    not_verbatim,
     seed_text,
+    structure_problems,
     validate_research_study,
 )
 
@@ -50,27 +48,9 @@ IDS = by_id(TRIAL)
 SEED = seed_text("000_73681c0c6337fe37.txt")
 
 
-def test_every_source_criterion_is_a_top_level_criterion_in_order() -> None:
-    inclusions = [c.link_id for c in TRIAL.criteria if not c.exclude]
-    exclusions = [c.link_id for c in TRIAL.criteria if c.exclude]
-    assert inclusions == [f"inc-{n}" for n in range(1, 19)]
-    assert exclusions == [f"exc-{n}" for n in range(1, 16)]
-    # inclusions first, then exclusions
-    assert [c.exclude for c in TRIAL.criteria] == [False] * 18 + [True] * 15
-
-
-def test_texts_are_the_seed_wording() -> None:
-    assert not_verbatim(TRIAL, SEED) == []
+def test_every_source_criterion_is_a_verbatim_coded_top_level_criterion_in_order() -> None:
+    assert structure_problems(TRIAL, SEED, inclusions=18, exclusions=15) == []
     assert IDS["exc-5"].description.endswith("(the body’s defense system) attacks your own body")
-
-
-def test_ids_are_unique() -> None:
-    ids = all_ids(TRIAL)
-    assert len(ids) == len(set(ids))
-
-
-def test_data_rules_carry_codes_and_units() -> None:
-    assert coded_rule_problems(TRIAL) == []
 
 
 def test_age_and_ecog() -> None:
