@@ -4,6 +4,7 @@ the seed it was written from (../shared/seeds, beside the repository as in CI)."
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,24 @@ def structure_problems(trial: TrialCriteria, seed: str, inclusions: int, exclusi
         problems.append("duplicate ids")
     problems += [f"{i}: text not verbatim" for i in not_verbatim(trial, seed)]
     return problems + coded_rule_problems(trial)
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """One mapping file, parsed, with its criteria by id and the seed text it was written from."""
+
+    doc: dict[str, Any]
+    trial: TrialCriteria
+    seed: str
+    ids: dict[str, Criterion] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, study_id: str, seed_name: str) -> Mapped:
+        doc, trial = load(study_id)
+        return cls(doc, trial, seed_text(seed_name), by_id(trial))
+
+    def structure_problems(self, inclusions: int, exclusions: int) -> list[str]:
+        return structure_problems(self.trial, self.seed, inclusions, exclusions)
+
+    def leaf_rules(self, link_id: str) -> list[object]:
+        return [c.rule for c in leaves(self.ids[link_id])]

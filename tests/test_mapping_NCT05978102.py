@@ -21,23 +21,19 @@ from service.domain.criteria import (
     ProcedureRule,
 )
 from tests.mapping_helpers import (
-    by_id,
+    Mapped,
     is_not_computable,
     is_screening,
     leaves,
-    load,
-    seed_text,
-    structure_problems,
     validate_research_study,
 )
 
-DOC, TRIAL = load("NCT05978102")
-IDS = by_id(TRIAL)
-SEED = seed_text("003_faade6fef4f1016a.txt")
+M = Mapped.load("NCT05978102", "003_faade6fef4f1016a.txt")
+DOC, TRIAL, IDS = M.doc, M.trial, M.ids
 
 
 def test_every_source_criterion_is_a_verbatim_coded_top_level_criterion_in_order() -> None:
-    assert structure_problems(TRIAL, SEED, inclusions=6, exclusions=2) == []
+    assert M.structure_problems(inclusions=6, exclusions=2) == []
 
 
 def test_age_ecog_and_life_expectancy() -> None:

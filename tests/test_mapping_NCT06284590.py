@@ -33,23 +33,19 @@ from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
 from tests.mapping_helpers import (
-    by_id,
+    Mapped,
     is_not_computable,
     is_screening,
     leaves,
-    load,
-    seed_text,
-    structure_problems,
     validate_research_study,
 )
 
-DOC, TRIAL = load("NCT06284590")
-IDS = by_id(TRIAL)
-SEED = seed_text("000_73681c0c6337fe37.txt")
+M = Mapped.load("NCT06284590", "000_73681c0c6337fe37.txt")
+DOC, TRIAL, IDS = M.doc, M.trial, M.ids
 
 
 def test_every_source_criterion_is_a_verbatim_coded_top_level_criterion_in_order() -> None:
-    assert structure_problems(TRIAL, SEED, inclusions=18, exclusions=15) == []
+    assert M.structure_problems(inclusions=18, exclusions=15) == []
     assert IDS["exc-5"].description.endswith("(the body’s defense system) attacks your own body")
 
 
