@@ -181,7 +181,6 @@ class _Parser:
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
-        # names: antigen/biomarker tests without a LOINC code (TROP2, B7-H3, ...) are matched by name.
         _only(spec, {"label", "codes", "names", "result", "window_days", "gene"}, where)
         expect = spec.get("result")
         if expect not in ("positive", "negative"):
