@@ -85,10 +85,10 @@ def test_braf_is_conditional_with_refusal_not_computable() -> None:
     rule = IDS["inc-6"].rule
     assert isinstance(rule, Combination) and rule.code is CombinationCode.ANY_OF
     antecedent = IDS["inc-6.1"]
-    assert antecedent.exclude
-    tests = [c.rule for c in leaves(antecedent)]
-    assert all(isinstance(t, QualitativeTest) and t.expect == "positive" for t in tests)
-    assert any(isinstance(t, QualitativeTest) and t.gene == "BRAF" for t in tests)
+    braf = antecedent.rule
+    assert antecedent.exclude and isinstance(braf, QualitativeTest)
+    assert braf.expect == "positive" and braf.gene == "BRAF"
+    assert {(LOINC, "53844-7"), (LOINC, "69548-6")} <= braf.codes.exact
     meds = [c.rule for c in leaves(IDS["inc-6.2"]) if isinstance(c.rule, MedicationRule)]
     assert any(m.codes.matches_coding(ATC, "L01EC02") for m in meds)  # dabrafenib
     assert any(m.codes.matches_coding(ATC, "L01EE01") for m in meds)  # trametinib
