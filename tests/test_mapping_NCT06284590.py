@@ -98,6 +98,8 @@ def test_braf_is_conditional_with_refusal_not_computable() -> None:
 def test_organ_function_has_no_invented_thresholds() -> None:
     organ = IDS["inc-11"]
     assert is_not_computable(organ)
+    # the only criterion left wholly to the site as data nobody encoded
+    assert [c.link_id for c in TRIAL.criteria if is_not_computable(c)] == ["inc-11"]
     assert not any(isinstance(c.rule, ObservationRule) for c in organ.walk())
 
 
