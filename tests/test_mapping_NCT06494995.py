@@ -36,7 +36,7 @@ from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
 from service.fhir.conformance import EXT_SCREENING
-from tests.criteria_access import parts, source_order_problems
+from tests.criteria_access import parts, rule_of, source_order_problems
 from tests.mapping_helpers import (
     ROOT,
     by_id,
@@ -136,12 +136,11 @@ def test_hbv_and_hcv_rules_apply_only_to_infected_patients() -> None:
         assert code is CombinationCode.ANY_OF
         assert [c.link_id for c in children] == [antecedent, consequent]
         assert children[0].exclude and not children[1].exclude
-    iu = IDS["inc-10.1b1"].rule
-    assert isinstance(iu, ObservationRule)
-    assert (iu.comparator, iu.value, iu.unit) == (Comparator.LT, 500, "[IU]/mL")
-    assert (LOINC, "42595-9") in iu.codes.exact
-    copies = IDS["inc-10.1b2"].rule
-    assert isinstance(copies, ObservationRule) and (copies.value, copies.unit) == (2500, "{copies}/mL")
+    allowed = rule_of(IDS, "inc-10.1b", ObservationRule)
+    active = rule_of(IDS, "exc-14.1b", ObservationRule)
+    for rule, op in ((allowed, Comparator.LT), (active, Comparator.GE)):
+        assert (rule.comparator, rule.value, rule.unit) == (op, 500, "[IU]/mL")
+        assert {(LOINC, "42595-9"), (LOINC, "29615-2")} <= rule.codes.exact
     hbv = IDS["inc-10.1a1"].rule
     assert isinstance(hbv, ConditionRule) and hbv.codes.matches_coding(ICD10CM, "B18.1")
     rna = IDS["inc-10.2b"].rule
