@@ -35,7 +35,13 @@ SCENARIOS = _scenarios()
 
 
 def test_there_are_fixtures_for_the_mapped_trials() -> None:
-    assert {p.parent.name for p in LISTINGS} >= {"NCT06284590", "NCT05978102", "car-nk-solid-tumor-platform"}
+    assert {p.parent.name for p in LISTINGS} >= {
+        "NCT06284590",
+        "NCT05978102",
+        "car-nk-solid-tumor-platform",
+        "NCT06494995",
+        "NCT05621668",
+    }
 
 
 @pytest.mark.parametrize("listing", LISTINGS, ids=lambda p: p.parent.name)
