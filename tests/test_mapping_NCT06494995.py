@@ -161,7 +161,7 @@ def test_pregnancy_test_within_seven_days_for_women_of_childbearing_age() -> Non
 
 def test_screening_confirmations_are_where_no_record_can_decide() -> None:
     screening = {c.link_id for c in TRIAL.walk() if is_screening(c)}
-    assert {"inc-5", "inc-6", "inc-7", "inc-11.2", "inc-12", "exc-4", "exc-7.2", "exc-17"} <= screening
+    assert {"inc-5", "inc-6", "inc-11.2", "inc-12", "exc-4", "exc-7.2", "exc-17"} <= screening
     assert not {"inc-2", "inc-3", "inc-8", "exc-5", "exc-16"} & screening
 
 
@@ -175,6 +175,9 @@ def test_diagnosis_progression_and_performance_status() -> None:
     after_rt = IDS["inc-4.2"].rule
     assert isinstance(after_rt, ProgressionAfterTherapyRule) and after_rt.within_days == 183
     assert isinstance(IDS["inc-4.1"].rule, ProgressionAfterTherapyRule)
+    survival = rule_of(IDS, "inc-7", ObservationRule)
+    assert (LOINC, "75327-7") in survival.codes.exact
+    assert (survival.comparator, survival.value, survival.unit) == (Comparator.GT, 3, "mo")
     ecog = IDS["inc-8"].rule
     assert isinstance(ecog, ObservationRule) and (LOINC, "89247-1") in ecog.codes.exact
     assert (ecog.comparator, ecog.value, ecog.unit) == (Comparator.LE, 2, "1")
@@ -222,5 +225,5 @@ def test_research_study_and_published_evidence_variable() -> None:
     characteristics = trial.evidence_variables[0]["characteristic"]
     assert [c["linkId"] for c in characteristics] == INCLUSIONS + EXCLUSIONS
     flagged = {c["linkId"] for c in characteristics if any(e["url"] == EXT_SCREENING for e in c.get("extension", []))}
-    assert flagged == {"inc-5", "inc-6", "inc-7", "inc-12", "exc-4", "exc-17"}
+    assert flagged == {"inc-5", "inc-6", "inc-12", "exc-4", "exc-17"}
     assert Path(trial.source).name == "NCT06494995.yaml"
