@@ -66,7 +66,7 @@ def test_bundle_is_valid_fhir_of_its_release(folder: Path, scenario: dict[str, A
         validate(resource, release)
     validate(bundle, release)
     # the release is real: R5-only / R4-only element names appear where the file claims them
-    text = json.dumps(bundle)
+    text = json.dumps([r for r in resources if r["resourceType"] != "Immunization"])  # occurrence[x] in both
     if release == "R4":
         assert "occurenceDateTime" not in text and '"occurrenceDateTime"' not in text
     else:
