@@ -47,7 +47,7 @@ def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int,
     try:
         data: dict[str, Any] = schema.load(args.to_dict(flat=True))
     except ValidationError as exc:
-        names = sorted(str(k) for k in exc.normalized_messages())
+        names = sorted(str(k) for k in exc.messages_dict)
         raise FhirError(400, *(Issue("invalid", f"Invalid value for parameter {n}") for n in names)) from None
     elements = tuple(n.strip() for n in data["elements"].split(",")) if data.get("elements") else ()
     if elements and data.get("summary") not in (None, "false"):

@@ -25,7 +25,7 @@ RESULT_PARAMS_DOC = (
     "(first entry of the page), `_summary` (true|text|data|count|false) and `_elements`; reads accept "
     "`_summary` and `_elements`. Comma-separated values are ORed, repeated parameters ANDed. Unknown "
     "parameters are ignored (absent from the self link, reported by an OperationOutcome entry) unless the "
-    "request carries `Prefer: handling=strict`, then 400. Reads send ETag W/\"versionId\" and Last-Modified; "
+    'request carries `Prefer: handling=strict`, then 400. Reads send ETag W/"versionId" and Last-Modified; '
     "If-None-Match gives 304."
 )
 
@@ -40,9 +40,7 @@ class OperationSupport:
     documentation: str | None = None
 
 
-def capability_statement(
-    base_url: str, date: str, operations: Sequence[OperationSupport] = ()
-) -> dict[str, Any]:
+def capability_statement(base_url: str, date: str, operations: Sequence[OperationSupport] = ()) -> dict[str, Any]:
     resources = []
     for resource_type in READABLE:
         params = SEARCH_PARAMS.get(resource_type, ())

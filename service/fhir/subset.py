@@ -39,6 +39,7 @@ def apply_summary(resource: dict[str, Any], mode: str | None) -> dict[str, Any]:
     if mode in (None, "false", "count"):
         return resource
     summary, mandatory = _element_flags(resource["resourceType"])
+    keep: set[str] | frozenset[str]
     if mode == "true":
         keep = summary | mandatory
     elif mode == "text":
