@@ -78,13 +78,19 @@ def _negotiate() -> str:
     accept = request.accept_mimetypes
     if not accept:
         return FHIR_JSON
-    best = accept.best_match([FHIR_JSON, JSON])
+    best, best_quality = None, 0.0
+    for value, quality in accept:
+        # MIME parameters (fhirVersion) are compared apart: werkzeug's best_match would drop the entry.
+        base, _, params = value.partition(";")
+        base = base.strip().lower()
+        version = re.search(r"fhirversion\s*=\s*\"?([0-9.]+)", params, re.IGNORECASE)
+        if base == FHIR_JSON and version and not version.group(1).startswith(SUPPORTED_FHIR_VERSIONS):
+            raise FhirError(406, Issue("not-supported", "This server answers FHIR R5 (fhirVersion=5.0) only"))
+        for offer in (FHIR_JSON, JSON):
+            if quality > best_quality and base in (offer, "*/*", "application/*"):
+                best, best_quality = offer, quality
     if best is None:
         raise FhirError(406, Issue("not-supported", f"Acceptable media types: {FHIR_JSON}, {JSON}"))
-    for value, _quality in accept:
-        version = re.search(r"fhirVersion=([0-9.]+)", value)
-        if version and value.startswith(FHIR_JSON) and not version.group(1).startswith(SUPPORTED_FHIR_VERSIONS):
-            raise FhirError(406, Issue("not-supported", "This server answers FHIR R5 (fhirVersion=5.0) only"))
     return best
 
 
