@@ -6,6 +6,7 @@ Rule: the only place an OperationOutcome is built; diagnostics are taken as give
 from __future__ import annotations
 
 from collections.abc import Iterable
+from html import escape
 from typing import Any
 
 from service.errors import Issue
@@ -35,7 +36,15 @@ def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
     rendered = [_issue(issue) for issue in issues]
     if not rendered:
         rendered = [{"severity": "information", "code": "informational", "diagnostics": "ok"}]
-    return {"resourceType": "OperationOutcome", "issue": rendered}
+    return {"resourceType": "OperationOutcome", "text": _narrative(rendered), "issue": rendered}
+
+
+def _narrative(issues: list[dict[str, Any]]) -> dict[str, str]:
+    """dom-6 (best practice): a human-readable narrative, here the issues as a list."""
+    items = "".join(
+        f"<li>{escape(i['severity'])} ({escape(i['code'])}): {escape(i.get('diagnostics', ''))}</li>" for i in issues
+    )
+    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml"><ul>{items}</ul></div>'}
 
 
 def _issue(issue: Issue) -> dict[str, Any]:

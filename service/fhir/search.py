@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from service.errors import FhirError, Issue
+from service.fhir.outcome import operation_outcome
 from service.fhir.subset import apply_elements, apply_summary
 
 PUBLICATION_STATUS = "http://hl7.org/fhir/publication-status"
@@ -317,18 +319,16 @@ def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: s
 def _ignored_outcome(count: int) -> Resource:
     """Spec: ignored parameters are reported; we say how many (their names are request content)."""
     plural = "s were" if count > 1 else " was"
+    diagnostics = (
+        f"{count} unknown search parameter{plural} ignored; the self link lists the parameters applied. "
+        "Send 'Prefer: handling=strict' to have them rejected."
+    )
     return {
-        "resource": {
-            "resourceType": "OperationOutcome",
-            "issue": [{
-                "severity": "warning",
-                "code": "not-supported",
-                "diagnostics": f"{count} unknown search parameter{plural} ignored; the self link lists the "
-                "parameters applied. Send 'Prefer: handling=strict' to have them rejected.",
-            }],
-        },
+        # bdl-15: every searchset entry has a fullUrl; an outcome has no id of its own, so a urn:uuid.
+        "fullUrl": f"urn:uuid:{uuid.uuid4()}",
+        "resource": operation_outcome([Issue("not-supported", diagnostics, severity="warning")]),
         "search": {"mode": "outcome"},
-    }  # fmt: skip
+    }
 
 
 def _page_url(query: SearchQuery, base_url: str, offset: int) -> str:
