@@ -19,10 +19,8 @@ from service.fhir.models import validate
 
 REPO = Path(__file__).resolve().parents[1]
 # shared/ sits beside the repository (CI, main checkout); a git worktree is one level deeper.
-R5CHECK = next(
-    (p for p in (REPO / ".." / "shared", REPO / ".." / ".." / "shared") if (p / "tools" / "r5check" / "r5check").exists()),
-    REPO / ".." / "shared",
-) / "tools" / "r5check" / "r5check"
+_CANDIDATES = [d / "tools" / "r5check" / "r5check" for d in (REPO / ".." / "shared", REPO / ".." / ".." / "shared")]
+R5CHECK = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
 
 REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/metadata", {}),
