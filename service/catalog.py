@@ -121,8 +121,12 @@ def _build_trial(path: Path, raw: bytes, doc: Any) -> Trial:
 
 def _publish_study(study: Json, study_id: str, criteria: TrialCriteria, meta: Json) -> Json:
     published = copy.deepcopy(study)
-    published = {"resourceType": "ResearchStudy", "id": study_id, "meta": meta,
-                 **{k: v for k, v in published.items() if k != "resourceType"}}
+    published = {
+        "resourceType": "ResearchStudy",
+        "id": study_id,
+        "meta": meta,
+        **{k: v for k, v in published.items() if k != "resourceType"},
+    }
     published.setdefault("url", f"{CANONICAL_BASE}/ResearchStudy/{study_id}")
     recruitment = published.setdefault("recruitment", {})
     recruitment["eligibility"] = {"reference": f"EvidenceVariable/{eligibility_id(study_id)}"}
@@ -131,10 +135,12 @@ def _publish_study(study: Json, study_id: str, criteria: TrialCriteria, meta: Js
         group = groups.get(arm.group)
         if group is None:
             raise MappingError(f"arms: {arm.group!r} is not a research_study.comparisonGroup linkId")
-        group.setdefault("extension", []).append({
-            "url": EXT_ARM_ELIGIBILITY,
-            "valueReference": {"reference": f"EvidenceVariable/{arm_eligibility_id(study_id, arm.group)}"},
-        })
+        group.setdefault("extension", []).append(
+            {
+                "url": EXT_ARM_ELIGIBILITY,
+                "valueReference": {"reference": f"EvidenceVariable/{arm_eligibility_id(study_id, arm.group)}"},
+            }
+        )
     return published
 
 

@@ -1,7 +1,8 @@
-"""Shared fixtures: an app over a temporary mappings dir holding three small but varied trials."""
+"""Shared fixtures: the synthetic rules catalog, and an app over a temporary mappings dir of three trials."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
+from service.catalog import Catalog, Trial, load_catalog
 from service.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_MAPPINGS = Path(__file__).parent / "data"
 SNOMED = "http://snomed.info/sct"
 PHASE = "http://hl7.org/fhir/research-study-phase"
 STATE = "http://hl7.org/fhir/research-study-status"
@@ -86,3 +90,16 @@ def app(config: Config) -> Flask:
 def client(app: Flask) -> Iterator[FlaskClient]:
     with app.test_client() as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def rules_catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    """The synthetic mapping exercising every rule kind (tests/data/TEST-rules.yaml)."""
+    directory = tmp_path_factory.mktemp("rules-mappings")
+    shutil.copy(TEST_MAPPINGS / "TEST-rules.yaml", directory)
+    return load_catalog(directory)
+
+
+@pytest.fixture(scope="session")
+def rules_trial(rules_catalog: Catalog) -> Trial:
+    return rules_catalog.trials["TEST-rules"]

@@ -33,8 +33,12 @@ CHARACTERISTIC = "EvidenceVariable.characteristic"
 
 # (url part/name, value type, short) of the parts of the complex eligibility-rule extension.
 RULE_PARTS: tuple[tuple[str, str, str], ...] = (
-    ("kind", "code", "Rule kind: condition | medication | test | observation | "
-     "creatinine-clearance-cockcroft-gault | corticosteroid-prednisone-equivalent | progression-after-therapy"),
+    (
+        "kind",
+        "code",
+        "Rule kind: condition | medication | test | observation | "
+        "creatinine-clearance-cockcroft-gault | corticosteroid-prednisone-equivalent | progression-after-therapy",
+    ),
     ("includeResolved", "boolean", "Condition: resolved (historical) conditions count too"),
     ("exceptCode", "Coding", "Condition: a code the protocol exempts (e.g. basal cell carcinoma)"),
     ("exceptName", "string", "Condition: a name the protocol exempts, matched in text"),
@@ -46,11 +50,11 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-def _simple_extension(name: str, title: str, description: str, context: str, value_type: str,
-                      modifier: bool = False) -> Json:
+def _simple_extension(
+    name: str, title: str, description: str, context: str, value_type: str, modifier: bool = False
+) -> Json:
     url = _sd_url(name)
-    root: Json = {"id": "Extension", "path": "Extension", "short": title, "definition": description,
-                  "max": "1"}
+    root: Json = {"id": "Extension", "path": "Extension", "short": title, "definition": description, "max": "1"}
     if modifier:
         root["isModifier"] = True
         root["isModifierReason"] = description
@@ -65,23 +69,43 @@ def _simple_extension(name: str, title: str, description: str, context: str, val
 
 def _rule_extension() -> Json:
     name = "eligibility-rule"
-    description = ("The rule kind and the parameters of a criterion that R5 EvidenceVariable has no element for. "
-                   "Evaluated by the service as documented in its mappings/README.md.")
+    description = (
+        "The rule kind and the parameters of a criterion that R5 EvidenceVariable has no element for. "
+        "Evaluated by the service as documented in its mappings/README.md."
+    )
     elements: list[Json] = [
-        {"id": "Extension", "path": "Extension", "short": "Eligibility rule parameters",
-         "definition": description, "max": "1"},
-        {"id": "Extension.extension", "path": "Extension.extension",
-         "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "closed"}},
+        {
+            "id": "Extension",
+            "path": "Extension",
+            "short": "Eligibility rule parameters",
+            "definition": description,
+            "max": "1",
+        },
+        {
+            "id": "Extension.extension",
+            "path": "Extension.extension",
+            "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "closed"},
+        },
     ]
     for part, value_type, short in RULE_PARTS:
         slice_id = f"Extension.extension:{part}"
         elements += [
-            {"id": slice_id, "path": "Extension.extension", "sliceName": part, "short": short,
-             "definition": short, "min": 1 if part == "kind" else 0,
-             "max": "*" if part == "exceptCode" or part == "exceptName" else "1"},
+            {
+                "id": slice_id,
+                "path": "Extension.extension",
+                "sliceName": part,
+                "short": short,
+                "definition": short,
+                "min": 1 if part == "kind" else 0,
+                "max": "*" if part == "exceptCode" or part == "exceptName" else "1",
+            },
             {"id": f"{slice_id}.url", "path": "Extension.extension.url", "fixedUri": part},
-            {"id": f"{slice_id}.value[x]", "path": "Extension.extension.value[x]", "min": 1,
-             "type": [{"code": value_type}]},
+            {
+                "id": f"{slice_id}.value[x]",
+                "path": "Extension.extension.value[x]",
+                "min": 1,
+                "type": [{"code": value_type}],
+            },
         ]
     elements += [
         {"id": "Extension.url", "path": "Extension.url", "fixedUri": _sd_url(name)},
@@ -116,36 +140,64 @@ def _structure_definition(name: str, title: str, description: str, context: str,
 def structure_definitions() -> list[Json]:
     return [
         _simple_extension(
-            "eligibility-screening-confirmation", "Screening confirmation",
+            "eligibility-screening-confirmation",
+            "Screening confirmation",
             "The criterion cannot be settled from any record (consent, willingness, investigator judgement): "
             "the site confirms it at screening. It never decides the eligibility verdict; while it is pending an "
-            "otherwise eligible subject is a candidate.", CHARACTERISTIC, "boolean"),
+            "otherwise eligible subject is a candidate.",
+            CHARACTERISTIC,
+            "boolean",
+        ),
         _simple_extension(
-            "eligibility-machine-derived", "Machine-derived criterion",
+            "eligibility-machine-derived",
+            "Machine-derived criterion",
             "The computable definition was derived automatically from registry text (ClinicalTrials.gov "
-            "importer) and has not been reviewed by a person.", CHARACTERISTIC, "boolean"),
+            "importer) and has not been reviewed by a person.",
+            CHARACTERISTIC,
+            "boolean",
+        ),
         _simple_extension(
-            "eligibility-reference-limit-multiple", "Multiple of a reference limit",
+            "eligibility-reference-limit-multiple",
+            "Multiple of a reference limit",
             "The valueQuantity threshold is this multiple of the limit named by `offset` (UNL: the upper, LNL: the "
             "lower limit of normal) taken from the result's own Observation.referenceRange, not an additive offset "
             "(e.g. ALT <= 3 x ULN). A result without a reference range cannot be evaluated.",
-            f"{CHARACTERISTIC}.definitionByTypeAndValue", "decimal", modifier=True),
+            f"{CHARACTERISTIC}.definitionByTypeAndValue",
+            "decimal",
+            modifier=True,
+        ),
         _rule_extension(),
         _simple_extension(
-            "comparison-group-eligibility", "Comparison group eligibility",
+            "comparison-group-eligibility",
+            "Comparison group eligibility",
             "The EvidenceVariable whose criteria decide whether a subject is assigned to this comparison group "
-            "(arm); R5 has no per-arm eligibility element.", "ResearchStudy.comparisonGroup", "Reference"),
+            "(arm); R5 has no per-arm eligibility element.",
+            "ResearchStudy.comparisonGroup",
+            "Reference",
+        ),
     ]
 
 
 def operation_definitions() -> list[Json]:
     patient_in = [
-        {"name": "bundle", "use": "in", "min": 0, "max": "1", "type": "Bundle",
-         "documentation": "The patient's data: a Bundle (R4 or R5; collection, transaction, batch, searchset or "
-                          "document) with exactly one Patient. When the request body is this Bundle itself, "
-                          "no Parameters wrapper is used."},
-        {"name": "date", "use": "in", "min": 0, "max": "1", "type": "date",
-         "documentation": "The evaluation date (YYYY-MM-DD); lookback windows end on it. Default: today (UTC)."},
+        {
+            "name": "bundle",
+            "use": "in",
+            "min": 0,
+            "max": "1",
+            "type": "Bundle",
+            "documentation": "The patient's data: a Bundle (R4 or R5; collection, transaction, batch, searchset or "
+            "document) with exactly one Patient. When the request body is this Bundle itself, "
+            "no Parameters wrapper is used.",
+        },
+        {
+            "name": "date",
+            "use": "in",
+            "min": 0,
+            "max": "1",
+            "type": "date",
+            "documentation": "The evaluation date (YYYY-MM-DD); lookback windows end on it. Default: today (UTC).",
+        },
     ]
     evaluate = {
         "resourceType": "OperationDefinition",
@@ -159,40 +211,75 @@ def operation_definitions() -> list[Json]:
         "date": DATE,
         "publisher": PUBLISHER,
         "description": "Evaluates one patient's Bundle against every eligibility criterion of the study, "
-                       "criterion by criterion, with the evidence used and the data still missing.",
+        "criterion by criterion, with the evidence used and the data still missing.",
         "affectsState": False,
         "code": "evaluate-eligibility",
         "resource": ["ResearchStudy"],
         "system": False,
         "type": False,
         "instance": True,
-        "parameter": patient_in + [
-            {"name": "eligibility", "use": "out", "min": 1, "max": "1", "type": "code",
-             "documentation": "eligible | ineligible | undetermined"},
-            {"name": "researchSubject", "use": "out", "min": 1, "max": "1", "type": "ResearchSubject",
-             "documentation": "progress[Enrollment].subjectState: eligible, candidate (screening confirmations "
-                              "pending), potential-candidate (undetermined) or ineligible"},
-            {"name": "criterion", "use": "out", "min": 0, "max": "*",
-             "documentation": "One per characteristic, nested for combinations",
-             "part": [
-                 {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
-                 {"name": "description", "use": "out", "min": 1, "max": "1", "type": "string"},
-                 {"name": "exclude", "use": "out", "min": 1, "max": "1", "type": "boolean"},
-                 {"name": "result", "use": "out", "min": 1, "max": "1", "type": "code",
-                  "documentation": "met | not-met | unknown: whether the characteristic's condition holds"},
-                 {"name": "reason", "use": "out", "min": 1, "max": "1", "type": "string"},
-                 {"name": "evidence", "use": "out", "min": 0, "max": "*", "type": "Reference"},
-                 {"name": "screeningConfirmation", "use": "out", "min": 0, "max": "1", "type": "boolean"},
-             ]},
+        "parameter": patient_in
+        + [
+            {
+                "name": "eligibility",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "code",
+                "documentation": "eligible | ineligible | undetermined",
+            },
+            {
+                "name": "researchSubject",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "ResearchSubject",
+                "documentation": "progress[Enrollment].subjectState: eligible, candidate (screening confirmations "
+                "pending), potential-candidate (undetermined) or ineligible",
+            },
+            {
+                "name": "criterion",
+                "use": "out",
+                "min": 0,
+                "max": "*",
+                "documentation": "One per characteristic, nested for combinations",
+                "part": [
+                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "description", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "exclude", "use": "out", "min": 1, "max": "1", "type": "boolean"},
+                    {
+                        "name": "result",
+                        "use": "out",
+                        "min": 1,
+                        "max": "1",
+                        "type": "code",
+                        "documentation": "met | not-met | unknown: whether the characteristic's condition holds",
+                    },
+                    {"name": "reason", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "evidence", "use": "out", "min": 0, "max": "*", "type": "Reference"},
+                    {"name": "screeningConfirmation", "use": "out", "min": 0, "max": "1", "type": "boolean"},
+                ],
+            },
             {"name": "dataRequirement", "use": "out", "min": 0, "max": "*", "type": "DataRequirement"},
-            {"name": "comparisonGroup", "use": "out", "min": 0, "max": "*",
-             "documentation": "Arm-level eligibility where arms differ",
-             "part": [
-                 {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
-                 {"name": "eligibility", "use": "out", "min": 1, "max": "1", "type": "code"},
-             ]},
-            {"name": "warning", "use": "out", "min": 0, "max": "1", "type": "OperationOutcome",
-             "documentation": "Resources of the posted bundle that were skipped, and why"},
+            {
+                "name": "comparisonGroup",
+                "use": "out",
+                "min": 0,
+                "max": "*",
+                "documentation": "Arm-level eligibility where arms differ",
+                "part": [
+                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "eligibility", "use": "out", "min": 1, "max": "1", "type": "code"},
+                ],
+            },
+            {
+                "name": "warning",
+                "use": "out",
+                "min": 0,
+                "max": "1",
+                "type": "OperationOutcome",
+                "documentation": "Resources of the posted bundle that were skipped, and why",
+            },
         ],
     }
     match = {
@@ -202,17 +289,30 @@ def operation_definitions() -> list[Json]:
         "name": "Match",
         "title": "Rank every registered research study for a patient",
         "description": "Evaluates one patient's Bundle against every registered study and returns a searchset "
-                       "Bundle ordered eligible, undetermined, ineligible, with search.score and the match-grade "
-                       "extension; each entry's full $evaluate-eligibility result is an included entry.",
+        "Bundle ordered eligible, undetermined, ineligible, with search.score and the match-grade "
+        "extension; each entry's full $evaluate-eligibility result is an included entry.",
         "code": "match",
         "type": True,
         "instance": False,
-        "parameter": patient_in + [
-            {"name": "_count", "use": "in", "min": 0, "max": "1", "type": "integer",
-             "documentation": "At most this many studies in the answer"},
-            {"name": "return", "use": "out", "min": 1, "max": "1", "type": "Bundle",
-             "documentation": "searchset Bundle of ResearchStudy (search.mode=match) and Parameters "
-                              "(search.mode=include) entries"},
+        "parameter": patient_in
+        + [
+            {
+                "name": "_count",
+                "use": "in",
+                "min": 0,
+                "max": "1",
+                "type": "integer",
+                "documentation": "At most this many studies in the answer",
+            },
+            {
+                "name": "return",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "Bundle",
+                "documentation": "searchset Bundle of ResearchStudy (search.mode=match) and Parameters "
+                "(search.mode=include) entries",
+            },
         ],
     }
     return [evaluate, match]

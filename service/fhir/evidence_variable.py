@@ -58,8 +58,14 @@ def arm_eligibility_id(study_id: str, group: str) -> str:
 def render_evidence_variables(trial: TrialCriteria, status: str, canonical_base: str) -> list[Json]:
     main_id = eligibility_id(trial.study_id)
     resources = [
-        _evidence_variable(main_id, f"Eligibility criteria of {trial.title}", trial.criteria, status,
-                           canonical_base, f"Inclusion and exclusion criteria of ResearchStudy/{trial.study_id}.")
+        _evidence_variable(
+            main_id,
+            f"Eligibility criteria of {trial.title}",
+            trial.criteria,
+            status,
+            canonical_base,
+            f"Inclusion and exclusion criteria of ResearchStudy/{trial.study_id}.",
+        )
     ]
     for arm in trial.arms:
         resources.append(_arm_variable(trial.study_id, arm, status, canonical_base))
@@ -68,14 +74,21 @@ def render_evidence_variables(trial: TrialCriteria, status: str, canonical_base:
 
 def _arm_variable(study_id: str, arm: ArmEligibility, status: str, canonical_base: str) -> Json:
     return _evidence_variable(
-        arm_eligibility_id(study_id, arm.group), f"{arm.title}: assignment criteria", arm.criteria, status,
+        arm_eligibility_id(study_id, arm.group),
+        f"{arm.title}: assignment criteria",
+        arm.criteria,
+        status,
         canonical_base,
         f"Criteria deciding assignment to comparisonGroup '{arm.group}' of ResearchStudy/{study_id}.",
     )
 
 
 def _evidence_variable(
-    resource_id: str, title: str, criteria: tuple[Criterion, ...], status: str, canonical_base: str,
+    resource_id: str,
+    title: str,
+    criteria: tuple[Criterion, ...],
+    status: str,
+    canonical_base: str,
     description: str,
 ) -> Json:
     return {
@@ -129,51 +142,80 @@ def _definition(criterion: Criterion) -> Json:
             age_range["low"] = _quantity(rule.min_years, "a", "years")
         if rule.max_years is not None:
             age_range["high"] = _quantity(rule.max_years, "a", "years")
-        return _by_type({"coding": [{"system": SNOMED, "code": "397669002", "display": "Age"}]},
-                        {"valueRange": age_range})
+        return _by_type(
+            {"coding": [{"system": SNOMED, "code": "397669002", "display": "Age"}]}, {"valueRange": age_range}
+        )
     if isinstance(rule, SexRule):
         codings = [{"system": "http://hl7.org/fhir/administrative-gender", "code": s} for s in sorted(rule.sexes)]
-        return _by_type({"coding": [{"system": LOINC, "code": "46098-0", "display": "Sex"}]},
-                        {"valueCodeableConcept": {"coding": codings}})
+        return _by_type(
+            {"coding": [{"system": LOINC, "code": "46098-0", "display": "Sex"}]},
+            {"valueCodeableConcept": {"coding": codings}},
+        )
     if isinstance(rule, ConditionRule):
-        return _by_type({"coding": [{"system": SNOMED, "code": "64572001", "display": "Disease"}]},
-                        {"valueCodeableConcept": _concept(rule.codes, rule.label)}, rule.within)
+        return _by_type(
+            {"coding": [{"system": SNOMED, "code": "64572001", "display": "Disease"}]},
+            {"valueCodeableConcept": _concept(rule.codes, rule.label)},
+            rule.within,
+        )
     if isinstance(rule, StageRule):
-        stage_type = {"coding": [{"system": LOINC, "code": "21908-9", "display": "Stage group.clinical Cancer"},
-                                 {"system": LOINC, "code": "21902-2", "display": "Stage group.pathology Cancer"}]}
+        stage_type = {
+            "coding": [
+                {"system": LOINC, "code": "21908-9", "display": "Stage group.clinical Cancer"},
+                {"system": LOINC, "code": "21902-2", "display": "Stage group.pathology Cancer"},
+            ]
+        }
         stages = {"text": "AJCC stage group " + " or ".join(rule.allowed)}
         return _by_type(stage_type, {"valueCodeableConcept": stages})
     if isinstance(rule, ObservationRule):
         return _observation_definition(rule)
     if isinstance(rule, TestRule):
-        return _by_type(_concept(rule.codes, rule.label),
-                        {"valueCodeableConcept": {"coding": [POSITIVE if rule.expect == "positive" else NEGATIVE]}},
-                        rule.window)
+        return _by_type(
+            _concept(rule.codes, rule.label),
+            {"valueCodeableConcept": {"coding": [POSITIVE if rule.expect == "positive" else NEGATIVE]}},
+            rule.window,
+        )
     if isinstance(rule, MedicationRule):
-        out = _by_type({"coding": [{"system": SNOMED, "code": "18629005",
-                                    "display": "Administration of drug or medicament"}]},
-                       {"valueCodeableConcept": _concept(rule.codes, rule.label)}, rule.within)
+        out = _by_type(
+            {"coding": [{"system": SNOMED, "code": "18629005", "display": "Administration of drug or medicament"}]},
+            {"valueCodeableConcept": _concept(rule.codes, rule.label)},
+            rule.within,
+        )
         if rule.min_doses is not None:
             out["instancesRange"] = {"low": {"value": rule.min_doses}}
         return out
     if isinstance(rule, ProcedureRule):
-        return _by_type({"coding": [{"system": SNOMED, "code": "71388002", "display": "Procedure"}]},
-                        {"valueCodeableConcept": _concept(rule.codes, rule.label)}, rule.within)
+        return _by_type(
+            {"coding": [{"system": SNOMED, "code": "71388002", "display": "Procedure"}]},
+            {"valueCodeableConcept": _concept(rule.codes, rule.label)},
+            rule.within,
+        )
     if isinstance(rule, CreatinineClearanceRule):
-        crcl_type = {"coding": [{"system": LOINC, "code": "35591-7",
-                                 "display": "Creatinine renal clearance predicted by Cockcroft-Gault formula"}]}
-        out = _by_type(crcl_type, {"valueQuantity": _quantity(rule.value, "mL/min", "mL/min", rule.comparator.value)},
-                       rule.window)
+        crcl_type = {
+            "coding": [
+                {
+                    "system": LOINC,
+                    "code": "35591-7",
+                    "display": "Creatinine renal clearance predicted by Cockcroft-Gault formula",
+                }
+            ]
+        }
+        out = _by_type(
+            crcl_type, {"valueQuantity": _quantity(rule.value, "mL/min", "mL/min", rule.comparator.value)}, rule.window
+        )
         out["definitionByTypeAndValue"]["method"] = [
             {"text": "Cockcroft–Gault: (140 − age) × weight [kg] / (72 × serum creatinine [mg/dL]), × 0.85 if female"}
         ]
         return out
     if isinstance(rule, CorticosteroidDoseRule):
-        steroid_type = {"coding": [{"system": ATC, "code": "H02AB", "display": "Glucocorticoids"}],
-                        "text": "Systemic corticosteroid, daily dose in prednisone equivalents"}
-        return _by_type(steroid_type,
-                        {"valueQuantity": _quantity(rule.prednisone_mg_per_day, "mg/d", "mg/day",
-                                                    rule.comparator.value)}, rule.within)
+        steroid_type = {
+            "coding": [{"system": ATC, "code": "H02AB", "display": "Glucocorticoids"}],
+            "text": "Systemic corticosteroid, daily dose in prednisone equivalents",
+        }
+        return _by_type(
+            steroid_type,
+            {"valueQuantity": _quantity(rule.prednisone_mg_per_day, "mg/d", "mg/day", rule.comparator.value)},
+            rule.within,
+        )
     if isinstance(rule, ProgressionAfterTherapyRule):
         status_type = {"coding": [{"system": LOINC, "code": "97509-4", "display": "Cancer disease status"}]}
         worsened = {"coding": [{"system": SNOMED, "code": "271299001", "display": "Patient's condition worsened"}]}
@@ -189,13 +231,13 @@ def _observation_definition(rule: ObservationRule) -> Json:
     display = "Upper Normal Limit" if limit == "UNL" else "Lower Normal Limit"
     out = _by_type(
         _concept(rule.codes, rule.label),
-        {"valueQuantity": {"value": rule.value, "comparator": rule.comparator.value,
-                           "unit": f"× {rule.relative_to}"}},
+        {"valueQuantity": {"value": rule.value, "comparator": rule.comparator.value, "unit": f"× {rule.relative_to}"}},
         rule.window,
     )
     definition = out["definitionByTypeAndValue"]
-    definition["offset"] = {"coding": [{"system": "http://hl7.org/fhir/characteristic-offset",
-                                        "code": limit, "display": display}]}
+    definition["offset"] = {
+        "coding": [{"system": "http://hl7.org/fhir/characteristic-offset", "code": limit, "display": display}]
+    }
     definition["modifierExtension"] = [{"url": EXT_REFERENCE_LIMIT_MULTIPLE, "valueDecimal": rule.value}]
     return out
 
@@ -203,11 +245,13 @@ def _observation_definition(rule: ObservationRule) -> Json:
 def _by_type(type_concept: Json, value: Json, window: Window | None = None) -> Json:
     out: Json = {"definitionByTypeAndValue": {"type": type_concept, **value}}
     if window is not None:
-        out["timeFromEvent"] = [{
-            "description": f"Within the {window.describe()} before the evaluation date",
-            "eventCodeableConcept": EVALUATION_EVENT,
-            "range": {"low": _quantity(-window.days, "d", "days"), "high": _quantity(0, "d", "days")},
-        }]
+        out["timeFromEvent"] = [
+            {
+                "description": f"Within the {window.describe()} before the evaluation date",
+                "eventCodeableConcept": EVALUATION_EVENT,
+                "range": {"low": _quantity(-window.days, "d", "days"), "high": _quantity(0, "d", "days")},
+            }
+        ]
     return out
 
 
