@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from flask.testing import FlaskClient
+
+from service.app import create_app
+from service.config import Config
 
 
 def search(client: FlaskClient, query: str, **headers: str) -> dict[str, Any]:
@@ -158,3 +162,15 @@ def test_summary_count_and_true(client: FlaskClient) -> None:
 def test_elements_keeps_listed_and_mandatory(client: FlaskClient) -> None:
     resource = search(client, "_elements=title&_id=NCT90000001")["entry"][0]["resource"]
     assert set(resource) == {"resourceType", "id", "meta", "title", "status"}  # status is mandatory (1..1)
+
+
+def test_base_url_setting_shapes_full_urls_and_links(mappings_dir: Path) -> None:
+    app = create_app(Config(mappings_dir=mappings_dir, base_url="https://fhir.example.org/trials"))
+    bundle = app.test_client().get("/ResearchStudy?_id=NCT90000001").json
+    assert bundle["entry"][0]["fullUrl"] == "https://fhir.example.org/trials/ResearchStudy/NCT90000001"
+    assert all(lk["url"].startswith("https://fhir.example.org/trials/ResearchStudy?") for lk in bundle["link"])
+
+
+def test_request_host_is_the_default_base(client: FlaskClient) -> None:
+    bundle = client.get("/ResearchStudy?_id=NCT90000001", base_url="http://trials.local:9000").json
+    assert bundle["entry"][0]["fullUrl"] == "http://trials.local:9000/ResearchStudy/NCT90000001"

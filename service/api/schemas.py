@@ -49,7 +49,7 @@ def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int,
     except ValidationError as exc:
         names = sorted(str(k) for k in exc.messages_dict)
         raise FhirError(400, *(Issue("invalid", f"Invalid value for parameter {n}") for n in names)) from None
-    elements = tuple(n.strip() for n in data["elements"].split(",")) if data.get("elements") else ()
+    elements = tuple(n.strip() for n in data.get("elements", "").split(",") if n.strip())
     return Controls(
         # A server may return fewer than asked (R5 search §3.2.1.6.3): _count is capped at MAX_COUNT.
         count=min(data.get("count", default_count), max_count),
