@@ -6,14 +6,32 @@ serves for the CapabilityStatement); registering it is one line in MODULES.
 
 from __future__ import annotations
 
+import datetime as dt
 from types import ModuleType
 
 from flask import Flask
 
-from service.api import metadata, resources
+from service.api import errors, hooks, metadata, resources
+from service.catalog import Catalog
+from service.config import Config
 from service.fhir.capability import OperationSupport
 
+App = Flask
 MODULES: tuple[ModuleType, ...] = (metadata, resources)
+
+
+def build_app(config: Config, catalog: Catalog) -> Flask:
+    app = Flask("service", static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    # No automatic OPTIONS answers: every route and method is in openapi.yaml; others are 405.
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
+    app.extensions["config"] = config
+    app.extensions["catalog"] = catalog
+    app.extensions["started"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hooks.install(app)
+    errors.install(app)
+    register_blueprints(app)
+    return app
 
 
 def register_blueprints(app: Flask) -> None:
