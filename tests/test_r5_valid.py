@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from service.app import create_app
+from service.config import DEFAULT_MAPPINGS_DIR, Config
 from service.fhir.models import validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +52,15 @@ REQUESTS: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
+def served_resources(client: FlaskClient, label: str) -> list[tuple[str, dict[str, Any]]]:
+    out = []
+    for resource_type in ("ResearchStudy", "EvidenceVariable", "StructureDefinition", "OperationDefinition"):
+        bundle = json.loads(client.get(f"/{resource_type}?_count=100").data)
+        assert bundle["total"] <= 100, "raise _count: some resources would go unchecked"
+        out += [(f"{label} {entry['fullUrl']}", entry["resource"]) for entry in bundle.get("entry", [])]
+    return out
+
+
 @pytest.fixture(scope="module")
 def answers(app: Any) -> list[tuple[str, dict[str, Any]]]:
     out = []
@@ -57,10 +68,12 @@ def answers(app: Any) -> list[tuple[str, dict[str, Any]]]:
     for method, url, headers in REQUESTS:
         response = client.open(url, method=method, headers=headers)
         out.append((f"{method} {url}", json.loads(response.data)))
-    # Every resource the catalog serves, in full.
-    for resource_type in ("ResearchStudy", "EvidenceVariable", "StructureDefinition", "OperationDefinition"):
-        for entry in json.loads(client.get(f"/{resource_type}?_count=50").data).get("entry", []):
-            out.append((entry["fullUrl"], entry["resource"]))
+    out += served_resources(client, "test catalog")
+    # The embedded catalog (mappings/), as the service serves it by default.
+    if any(DEFAULT_MAPPINGS_DIR.glob("*.yaml")):
+        real = create_app(Config(mappings_dir=DEFAULT_MAPPINGS_DIR, max_count=100)).test_client()
+        out += served_resources(real, "mappings/")
+        out += [(f"mappings/ {url}", json.loads(real.get(url).data)) for url in ("/metadata", "/ResearchStudy")]
     return out
 
 

@@ -343,4 +343,4 @@ def _page_url(query: SearchQuery, base_url: str, offset: int) -> str:
         pairs.append(("_elements", ",".join(c.elements)))
     if c.format:
         pairs.append(("_format", c.format))
-    return f"{base_url}/{query.resource_type}?{urlencode(pairs, quote_via=quote, safe='|,:')}"
+    return f"{base_url}/{query.resource_type}?{urlencode(pairs, quote_via=quote, safe=',:')}"
