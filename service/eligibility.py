@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from service.catalog import Trial
 from service.domain.evaluate import StudyEvaluation, evaluate_study
 from service.errors import FhirError, Issue
-from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, parse_body
+from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, read_patient_request
 
 
 @dataclass(frozen=True)
@@ -26,23 +27,28 @@ class Evaluations:
 
 
 def evaluate_request(
-    body: bytes, trials: Sequence[Trial], query_date: dt.date | None, today: dt.date, fhir_version: str | None = None
+    document: dict[str, Any],
+    trials: Sequence[Trial],
+    query_date: dt.date | None,
+    today: dt.date,
+    fhir_version: str | None = None,
 ) -> Evaluations:
-    bundle = parse_body(body, fhir_version)
+    """`document` is the parsed JSON body (a Bundle, or Parameters carrying one and the date)."""
+    bundle = read_patient_request(document, fhir_version)
     if query_date and bundle.evaluation_date and query_date != bundle.evaluation_date:
         raise FhirError.of(400, "invalid", "The 'date' query parameter and the Parameters 'date' disagree.")
-    on = query_date or bundle.evaluation_date or today
+    return evaluate_bundle(bundle, trials, query_date or bundle.evaluation_date or today)
+
+
+def evaluate_bundle(bundle: PatientBundle, trials: Sequence[Trial], on: dt.date) -> Evaluations:
+    """Index one patient once, evaluate every trial, and drop evidence that is not valid FHIR.
+
+    Raises FhirError 422 when the Patient itself is not valid FHIR (no usable Patient)."""
     validator = EvidenceValidator(bundle)
-    patient_problem = validator.problems([bundle.patient_ref])
+    patient_problem = validator.problems([bundle.patient_ref]).get(bundle.patient_ref)
     if patient_problem:
-        raise FhirError(
-            422,
-            Issue(
-                "processing",
-                f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem[bundle.patient_ref]}",
-                expression=("Patient",),
-            ),
-        )
+        diagnostics = f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem}"
+        raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
     facts = index_facts(bundle)
     dropped: dict[str, str] = {}
     while True:
@@ -56,12 +62,6 @@ def evaluate_request(
     warnings = list(bundle.warnings)
     for ref, problem in sorted(dropped.items()):
         resource_type = bundle.resources[ref]["resourceType"]
-        warnings.append(
-            Issue(
-                "invalid",
-                f"A {resource_type} is not valid FHIR {bundle.release} and was not used as evidence: {problem}",
-                "warning",
-                (resource_type,),
-            )
-        )
+        diagnostics = f"A {resource_type} is not valid FHIR {bundle.release} and was not used as evidence: {problem}"
+        warnings.append(Issue("invalid", diagnostics, "warning", (resource_type,)))
     return Evaluations(bundle, on, results, tuple(warnings))

@@ -72,13 +72,18 @@ class PatientBundle:
 
 
 def parse_body(body: bytes, fhir_version: str | None = None) -> PatientBundle:
-    """Body of $evaluate-eligibility / $match: a Bundle, or Parameters with `bundle` and `date`."""
+    """Raw request bytes → PatientBundle (400 when the bytes are not a FHIR JSON resource)."""
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        raise FhirError.of(400, "invalid", "The request body is not valid JSON.") from None
+        raise FhirError.of(400, "structure", "The request body is not valid JSON.") from None
     if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
         raise FhirError.of(400, "structure", "The request body is not a FHIR resource (no resourceType).")
+    return read_patient_request(document, fhir_version)
+
+
+def read_patient_request(document: Json, fhir_version: str | None = None) -> PatientBundle:
+    """Body of $evaluate-eligibility / $match: a Bundle, or Parameters with `bundle` and `date`."""
     evaluation_date = None
     if document["resourceType"] == "Parameters":
         document, evaluation_date = _unwrap_parameters(document)
