@@ -29,7 +29,7 @@ def study(title: str, phase: str, state: str, **extra: Any) -> dict[str, Any]:
         "resourceType": "ResearchStudy",
         "status": extra.pop("status", "active"),
         "title": title,
-        "phase": {"coding": [{"system": PHASE, "code": phase}]},
+        "phase": {"coding": [{"system": PHASE, "code": phase, "display": phase.replace("-", " ").title()}]},
         "progressStatus": [{"state": {"coding": [{"system": STATE, "code": state}]}, "actual": True}],
         **extra,
     }

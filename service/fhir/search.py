@@ -168,7 +168,7 @@ def _match_status(resource: Resource, modifier: str | None, value: str) -> bool:
     return _token_matches(pairs, value)
 
 
-def _concept_matcher(element: str) -> Matcher:
+def _concept_matcher(element: str, text_fallback: bool = True) -> Matcher:
     def match(resource: Resource, modifier: str | None, value: str) -> bool:
         concepts = resource.get(element, [])
         concepts = concepts if isinstance(concepts, list) else [concepts]
@@ -177,7 +177,7 @@ def _concept_matcher(element: str) -> Matcher:
         if _token_matches(_codings(concepts), value):
             return True
         # A plain word (no `|`) also matches the text/display: "condition=melanoma" works.
-        return "|" not in value and _string_matches(_concept_texts(concepts), "contains", value)
+        return text_fallback and "|" not in value and _string_matches(_concept_texts(concepts), "contains", value)
 
     return match
 
@@ -230,7 +230,7 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
         _concept_param("keyword", "keyword"),
         SearchParam(
             "phase", "token", "Token on the phase code (http://hl7.org/fhir/research-study-phase, e.g. phase-2).",
-            _concept_matcher("phase"), definition=_SPEC + "ResearchStudy-phase",
+            _concept_matcher("phase", text_fallback=False), definition=_SPEC + "ResearchStudy-phase",
         ),
         _title("ResearchStudy"),
     ),
