@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -15,6 +16,7 @@ from service.app import create_app
 from service.config import Config
 from service.fhir.capability import OperationSupport
 from service.fhir.models import validate
+from tests.conftest import SHARED
 
 ROUTES = {"read": "/{type}/{id}", "search-type": "/{type}"}
 
@@ -69,3 +71,22 @@ def test_listed_operations_are_exactly_the_registered_ones(client: FlaskClient) 
     registered = {(op.resource_type, op.name) for m in service.api.MODULES for op in getattr(m, "OPERATIONS", ())}
     listed = {(t, op["name"]) for t, r in rest_resources(client).items() for op in r.get("operation", [])}
     assert listed == registered
+
+
+R5_CORE = SHARED / "tools" / "r5check" / "node_modules" / "hl7.fhir.r5.core"
+
+
+def test_search_param_definitions_are_the_standard_r5_ones(client: FlaskClient) -> None:
+    """A `definition` claims the standard semantics: it must name a real R5 SearchParameter of that base."""
+    core = R5_CORE
+    if not core.is_dir():
+        pytest.skip("the R5 core package (r5check's node_modules) is not installed")
+    for resource_type, resource in rest_resources(client).items():
+        for param in resource.get("searchParam", []):
+            if "definition" not in param:
+                continue
+            name = param["definition"].rsplit("/", 1)[1]
+            definition = json.loads((core / f"SearchParameter-{name}.json").read_text(encoding="utf-8"))
+            assert definition["url"] == param["definition"]
+            assert resource_type in definition["base"] or "Resource" in definition["base"], param
+            assert definition["type"] == param["type"], param

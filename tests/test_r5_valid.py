@@ -18,11 +18,9 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.config import DEFAULT_MAPPINGS_DIR, Config
 from service.fhir.models import validate
+from tests.conftest import SHARED
 
-REPO = Path(__file__).resolve().parents[1]
-# shared/ sits beside the repository (CI, main checkout); a git worktree is one level deeper.
-_CANDIDATES = [d / "tools" / "r5check" / "r5check" for d in (REPO / ".." / "shared", REPO / ".." / ".." / "shared")]
-R5CHECK = next((p for p in _CANDIDATES if p.exists()), _CANDIDATES[0])
+R5CHECK = SHARED / "tools" / "r5check" / "r5check"
 
 REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/metadata", {}),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from service.fhir.search import SEARCH_PARAMS, SearchParam, definition_of
+from service.fhir.search import SEARCH_PARAMS, SearchParam
 
 FHIR_VERSION = "5.0.0"
 try:
@@ -52,7 +52,7 @@ def capability_statement(base_url: str, date: str, operations: Sequence[Operatio
             "conditionalRead": "not-match",
         }
         if params:
-            entry["searchParam"] = [_search_param(p, resource_type) for p in params]
+            entry["searchParam"] = [_search_param(p) for p in params]
         ops = [_operation(op) for op in operations if op.resource_type == resource_type]
         if ops:
             entry["operation"] = ops
@@ -74,11 +74,10 @@ def capability_statement(base_url: str, date: str, operations: Sequence[Operatio
     }
 
 
-def _search_param(param: SearchParam, resource_type: str) -> dict[str, Any]:
+def _search_param(param: SearchParam) -> dict[str, Any]:
     out: dict[str, Any] = {"name": param.name, "type": param.type, "documentation": param.documentation}
-    definition = definition_of(param, resource_type)
-    if definition:
-        out["definition"] = definition
+    if param.definition:
+        out["definition"] = param.definition
     return out
 
 

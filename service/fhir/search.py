@@ -187,17 +187,17 @@ _ID = SearchParam(
     "_id", "token", "The resource id, exact (for a trial: its NCT number).", _match_id,
     definition=_SPEC + "Resource-id",
 )  # fmt: skip
-_URL = SearchParam("url", "uri", "The canonical url, exact.", _match_url, definition=_SPEC + "{type}-url")
+_URL = SearchParam("url", "uri", "The canonical url, exact.", _match_url, definition=_SPEC + "CanonicalResource-url")
 _STRING_DOC = (
     "String search on {what}: case- and accent-insensitive starts-with; `:contains` anywhere; `:exact` "
     "case-sensitive equality."
 )
 
 
-def _title(resource_type: str) -> SearchParam:
+def _title(definition: str) -> SearchParam:
     return SearchParam(
         "title", "string", _STRING_DOC.format(what="the title"), _match_title, ("contains", "exact"),
-        _SPEC + f"{resource_type}-title",
+        _SPEC + definition,
     )  # fmt: skip
 
 
@@ -232,16 +232,12 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
             "phase", "token", "Token on the phase code (http://hl7.org/fhir/research-study-phase, e.g. phase-2).",
             _concept_matcher("phase", text_fallback=False), definition=_SPEC + "ResearchStudy-phase",
         ),
-        _title("ResearchStudy"),
+        _title("ResearchStudy-title"),
     ),
-    "EvidenceVariable": (_ID, _URL, _title("EvidenceVariable")),
+    "EvidenceVariable": (_ID, _URL, _title("CanonicalResource-title")),
     "StructureDefinition": (_ID, _URL),
     "OperationDefinition": (_ID, _URL),
 }  # fmt: skip
-
-
-def definition_of(param: SearchParam, resource_type: str) -> str | None:
-    return param.definition.format(type=resource_type) if param.definition else None
 
 
 # ---------------------------------------------------------------- parse, run, render
