@@ -633,7 +633,9 @@ class _Evaluator:
             return False
         if window is None:
             return True
-        end = med.end or med.start
+        # A statement or order still active with no end date runs up to the evaluation date.
+        ongoing = med.end is None and med.kind != "MedicationAdministration" and _is_current(med, self.on)
+        end = self.on if ongoing else (med.end or med.start)
         return end is not None and end >= self._since(window)
 
     def _medication(self, criterion: Criterion, rule: MedicationRule) -> CriterionResult:
@@ -869,7 +871,7 @@ def _concerns_gene(fact: ObservationFact, gene: str) -> bool:
 
 
 def _is_current(med: MedicationFact, on: dt.date) -> bool:
-    if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended"):
+    if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended", "unknown", None):
         return False
     return med.end is None or med.end >= on
 

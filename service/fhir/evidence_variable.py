@@ -6,6 +6,7 @@ Rule: a consumer that does not run this code can read every criterion from what 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from service.domain.criteria import (
@@ -95,7 +96,7 @@ def _evidence_variable(
         "resourceType": "EvidenceVariable",
         "id": resource_id,
         "url": f"{canonical_base}/EvidenceVariable/{resource_id}",
-        "name": resource_id.replace("-", "_").replace(".", "_"),
+        "name": "".join(part[:1].upper() + part[1:] for part in re.split(r"[-.]", resource_id)),
         "title": title,
         "status": status,
         "description": description,
