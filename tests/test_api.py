@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from flask import Blueprint
 from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
 
 from service.api.body import fhir_json_body
+from service.api.schemas import load_evaluation_date
 from service.app import create_app
 from service.config import Config
 from service.errors import FhirError, Issue, MappingError
@@ -218,3 +222,17 @@ def test_bad_mapping_stops_the_start_naming_file_and_problem(tmp_path: Path) -> 
 def test_missing_mappings_dir_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(MappingError, match="does not exist"):
         create_app(Config(mappings_dir=tmp_path / "absent"))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"), [("date=2026-01-31", dt.date(2026, 1, 31)), ("", None), ("other=1", None)]
+)
+def test_evaluation_date_argument(query: str, expected: dt.date | None) -> None:
+    assert load_evaluation_date(MultiDict(parse_qsl(query))) == expected
+
+
+@pytest.mark.parametrize("query", ["date=2026-02-30", "date=31.01.2026", "date=2026-01-31T10:00", "date=&date=1"])
+def test_evaluation_date_argument_rejected(query: str) -> None:
+    with pytest.raises(FhirError) as caught:
+        load_evaluation_date(MultiDict(parse_qsl(query, keep_blank_values=True)))
+    assert caught.value.status == 400

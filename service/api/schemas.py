@@ -5,6 +5,7 @@ Rule: invalid arguments become one 400 OperationOutcome naming the parameter, ne
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -38,6 +39,27 @@ class SearchArgs(ReadArgs):
     summary = fields.String(data_key="_summary", validate=validate.OneOf(SUMMARY_MODES))
     count = fields.Integer(data_key="_count", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
     offset = fields.Integer(data_key="_offset", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
+
+
+class EvaluationArgs(Schema):
+    """Query arguments of $evaluate-eligibility and $match: `date` = the evaluation date (default today)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    date = fields.Date(data_key="date", format="%Y-%m-%d")
+
+
+def load_evaluation_date(args: MultiDict[str, str]) -> dt.date | None:
+    """The `date` query argument, or None (the caller then uses today); 400 when not YYYY-MM-DD."""
+    if len(args.getlist("date")) > 1:
+        raise FhirError(400, Issue("invalid", "Parameter date may be given only once"))
+    try:
+        data: dict[str, Any] = EvaluationArgs().load(args.to_dict(flat=True))
+    except ValidationError:
+        raise FhirError(400, Issue("invalid", "Invalid value for parameter date: expected YYYY-MM-DD")) from None
+    day: dt.date | None = data.get("date")
+    return day
 
 
 def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int, max_count: int) -> Controls:
