@@ -108,6 +108,8 @@ def test_406_for_anything_but_json_r5(client: FlaskClient, accept: str | None, f
 def test_404_unknown_id_and_unknown_route(client: FlaskClient) -> None:
     assert_outcome(client.get(f"/ResearchStudy/{SECRET}"), 404, "not-found")
     assert_outcome(client.get("/Patient/1"), 404, "not-found")
+    assert_outcome(client.get("/ResearchStudy/$match"), 404, "not-found")  # not an id: no read route
+    assert_outcome(client.get("/ResearchStudy/" + "x" * 65), 404, "not-found")
 
 
 def test_405_names_the_allowed_methods(client: FlaskClient) -> None:
@@ -189,7 +191,7 @@ def test_one_log_line_per_request_without_values(client: FlaskClient, caplog: py
     assert len(access) == 2
     fields = access[0].fields  # type: ignore[attr-defined]
     assert fields["request_id"] == "r-1" == response.headers["X-Request-ID"]
-    assert fields["method"] == "GET" and fields["route"] == "/ResearchStudy/<id>" and fields["status"] == 200
+    assert fields["method"] == "GET" and fields["route"] == "/ResearchStudy/<fhirid:id>" and fields["status"] == 200
     assert isinstance(fields["duration_ms"], float)
     assert SECRET not in caplog.text and "NCT90000001" not in caplog.text
 

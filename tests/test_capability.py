@@ -61,9 +61,7 @@ def test_a_registered_operation_is_listed(mappings_dir: Path, monkeypatch: pytes
     monkeypatch.setattr(service.api, "MODULES", (*service.api.MODULES, module))
     client = create_app(Config(mappings_dir=mappings_dir)).test_client()
     operations = rest_resources(client)["ResearchStudy"]["operation"]
-    assert operations == [
-        {"name": "match", "definition": "https://example.org/OperationDefinition/ResearchStudy-match"}
-    ]
+    assert {"name": "match", "definition": "https://example.org/OperationDefinition/ResearchStudy-match"} in operations
     assert "operation" not in rest_resources(client)["EvidenceVariable"]
 
 

@@ -10,6 +10,7 @@ import datetime as dt
 from types import ModuleType
 
 from flask import Flask
+from werkzeug.routing import BaseConverter
 
 from service.api import errors, hooks, metadata, resources
 from service.catalog import Catalog
@@ -17,11 +18,20 @@ from service.config import Config
 from service.fhir.capability import OperationSupport
 
 App = Flask
+
+
+class FhirIdConverter(BaseConverter):
+    """`<fhirid:id>`: FHIR id syntax only (R5 datatypes §id), so `/ResearchStudy/$match` is never a read."""
+
+    regex = r"[A-Za-z0-9\-.]{1,64}"
+
+
 MODULES: tuple[ModuleType, ...] = (metadata, resources)
 
 
 def build_app(config: Config, catalog: Catalog) -> Flask:
     app = Flask("service", static_folder=None)
+    app.url_map.converters["fhirid"] = FhirIdConverter
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
     # No automatic OPTIONS answers: every route and method is in openapi.yaml; others are 405.
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False

@@ -54,4 +54,4 @@ def search(resource_type: str) -> Response:
 for _type in READABLE:
     if SEARCH_PARAMS.get(_type):
         bp.add_url_rule(f"/{_type}", f"search_{_type}", search, methods=["GET"], defaults={"resource_type": _type})
-    bp.add_url_rule(f"/{_type}/<id>", f"read_{_type}", read, methods=["GET"], defaults={"resource_type": _type})
+    bp.add_url_rule(f"/{_type}/<fhirid:id>", f"read_{_type}", read, methods=["GET"], defaults={"resource_type": _type})
