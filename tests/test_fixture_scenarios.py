@@ -25,15 +25,8 @@ def _scenarios() -> list[Any]:
     for manifest in sorted(FIXTURES.glob("*/scenarios.yaml")):
         spec = yaml.safe_load(manifest.read_text())
         for scenario in spec["scenarios"]:
-            cases.append(
-                pytest.param(
-                    spec["trial"],
-                    spec["evaluation_date"],
-                    manifest.parent / scenario["file"],
-                    scenario,
-                    id=f"{spec['trial']}/{scenario['file']}",
-                )
-            )
+            cases.append(pytest.param(spec["trial"], spec["evaluation_date"], manifest.parent / scenario["file"],
+                                      scenario, id=f"{spec['trial']}/{scenario['file']}"))
     return cases
 
 
