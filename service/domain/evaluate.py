@@ -334,12 +334,11 @@ class _Evaluator:
     # --- diagnoses ------------------------------------------------------------------------------
 
     def _condition(self, criterion: Criterion, rule: ConditionRule) -> CriterionResult:
+        exempt = {id(c) for c in self.facts.conditions_for(rule.except_codes)} if rule.except_codes else set()
         candidates = [
             c
-            for c in self.facts.conditions
-            if matches(rule.codes, c.codes, c.text)
-            and not (rule.except_codes and matches(rule.except_codes, c.codes, c.text))
-            and c.verification_status not in ("refuted", "entered-in-error")
+            for c in self.facts.conditions_for(rule.codes)
+            if id(c) not in exempt and c.verification_status not in ("refuted", "entered-in-error")
         ]
         counting = [c for c in candidates if self._condition_counts(c, rule)]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
@@ -627,12 +626,9 @@ class _Evaluator:
 
     def _medications(self, codes: CodeSet) -> list[MedicationFact]:
         # The whole vaccine class (ATC J07) takes every Immunization, whatever its vaccine code system.
-        every_vaccine = (ATC, "J07") in codes.prefixes
-        return [
-            m
-            for m in self.facts.medications
-            if matches(codes, m.codes, m.text) or (every_vaccine and m.kind == "Immunization")
-        ]
+        if (ATC, "J07") in codes.prefixes:
+            return [m for m in self.facts.medications if m.kind == "Immunization" or matches(codes, m.codes, m.text)]
+        return self.facts.medications_for(codes)
 
     def _medication_records(self, codes: CodeSet) -> list[MedicationFact]:
         """The records whose presence makes the absence of `codes` readable (closed world): vaccines are
@@ -710,11 +706,7 @@ class _Evaluator:
 
     def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
-        found = [
-            p
-            for p in self.facts.procedures
-            if matches(rule.codes, p.codes, p.text) and self._in_window(p.when, rule.within)
-        ]
+        found = [p for p in self.facts.procedures_for(rule.codes) if self._in_window(p.when, rule.within)]
         if found:
             latest = max(found, key=lambda p: p.when or dt.date.min)
             return CriterionResult(
@@ -744,7 +736,7 @@ class _Evaluator:
         )
         undecided: list[str] = []
         refs: list[str] = []
-        for med in self.facts.medications:
+        for med in self.facts.medications_for(ALL_GLUCOCORTICOIDS):
             drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
             if drug is None or not self._overlaps(med, rule.within):
                 continue
@@ -792,7 +784,7 @@ class _Evaluator:
     def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
         """Progression on the therapy (drugs or procedures such as radiotherapy) or within N days of its end."""
         courses = [(m.start, m.last_date or m.start, m.ref) for m in self._medications(rule.therapy)]
-        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures if matches(rule.therapy, p.codes, p.text)]
+        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures_for(rule.therapy)]
         therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
             if not self.facts.medications and not self.facts.procedures:
@@ -860,6 +852,7 @@ PROGRESSION_CODES = frozenset({"271299001", "277022003", "LA28370-7"})
 ALL_GLUCOCORTICOIDS = CodeSet(
     frozenset(c for g in GLUCOCORTICOIDS for c in g.codes.exact),
     tuple(p for g in GLUCOCORTICOIDS for p in g.codes.prefixes),
+    tuple(n for g in GLUCOCORTICOIDS for n in g.codes.names),
 )
 GENE_STUDIED = (LOINC, "48018-6")
 CVX = "http://hl7.org/fhir/sid/cvx"

@@ -229,7 +229,7 @@ def index_facts(bundle: PatientBundle) -> PatientFacts:
     patient_resource = bundle.resources[bundle.patient_ref]
     patient_keys = _patient_keys(bundle.patient_ref, patient_resource)
     resolver = _Resolver(bundle.resources)
-    facts = PatientFacts(patient=_patient(bundle.patient_ref, patient_resource))
+    found: dict[str, list[Any]] = {"observations": [], "conditions": [], "medications": [], "procedures": []}
     for ref, resource in bundle.resources.items():
         resource_type = resource["resourceType"]
         builder = FACT_BUILDERS.get(resource_type)
@@ -253,9 +253,8 @@ def index_facts(bundle: PatientBundle) -> PatientFacts:
             )
             continue
         if fact is not None:
-            getattr(facts, FACT_LISTS[resource_type]).append(fact)
-    facts.reindex()
-    return facts
+            found[FACT_LISTS[resource_type]].append(fact)
+    return PatientFacts(_patient(bundle.patient_ref, patient_resource), **found)
 
 
 def _patient_keys(ref: str, patient: Json) -> set[str]:
