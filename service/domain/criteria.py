@@ -6,9 +6,11 @@ join key from the mapping to `EvidenceVariable.characteristic.linkId` to the res
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -30,6 +32,7 @@ SYSTEM_ALIASES: dict[str, str] = {
     "ncit": NCIT,
     "ajcc": AJCC,
     "hgnc": HGNC,
+    "cvx": "http://hl7.org/fhir/sid/cvx",
 }
 # Hierarchical code systems: a mapping code is a class, matched as a prefix ("C43" ⊃ "C43.9").
 PREFIX_SYSTEMS = frozenset({ICD10CM, ATC})
@@ -64,13 +67,25 @@ class CodeSet:
     prefixes: tuple[Coding, ...] = ()
     names: tuple[str, ...] = ()
 
+    @cached_property
+    def prefixes_by_system(self) -> dict[str, tuple[str, ...]]:
+        by_system: dict[str, list[str]] = {}
+        for system, prefix in self.prefixes:
+            by_system.setdefault(system, []).append(prefix.replace(".", ""))
+        return {system: tuple(prefixes) for system, prefixes in by_system.items()}
+
+    @cached_property
+    def name_pattern(self) -> re.Pattern[str] | None:
+        """One regular expression for all names, matched as whole words."""
+        if not self.names:
+            return None
+        return re.compile(r"\b(?:" + "|".join(re.escape(name) for name in self.names) + r")\b")
+
     def matches_coding(self, system: str, code: str) -> bool:
         if (system, code) in self.exact:
             return True
-        if system in PREFIX_SYSTEMS:
-            bare = code.replace(".", "")
-            return any(system == s and bare.startswith(p.replace(".", "")) for s, p in self.prefixes)
-        return False
+        prefixes = self.prefixes_by_system.get(system)
+        return prefixes is not None and code.replace(".", "").startswith(prefixes)
 
     def all_codings(self) -> tuple[Coding, ...]:
         return tuple(sorted(self.exact)) + self.prefixes
@@ -222,7 +237,7 @@ class ProgressionAfterTherapyRule:
 
     label: str
     therapy: CodeSet
-    within_days: int
+    within_days: int | None  # None: progression at any time after the therapy began
 
 
 @dataclass(frozen=True)

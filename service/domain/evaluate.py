@@ -16,6 +16,7 @@ from enum import Enum
 from service.domain import units
 from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
 from service.domain.criteria import (
+    ATC,
     LOINC,
     SNOMED,
     AgeRule,
@@ -333,12 +334,11 @@ class _Evaluator:
     # --- diagnoses ------------------------------------------------------------------------------
 
     def _condition(self, criterion: Criterion, rule: ConditionRule) -> CriterionResult:
+        exempt = {id(c) for c in self.facts.conditions_for(rule.except_codes)} if rule.except_codes else set()
         candidates = [
             c
-            for c in self.facts.conditions
-            if matches(rule.codes, c.codes, c.text)
-            and not (rule.except_codes and matches(rule.except_codes, c.codes, c.text))
-            and c.verification_status not in ("refuted", "entered-in-error")
+            for c in self.facts.conditions_for(rule.codes)
+            if id(c) not in exempt and c.verification_status not in ("refuted", "entered-in-error")
         ]
         counting = [c for c in candidates if self._condition_counts(c, rule)]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
@@ -625,7 +625,16 @@ class _Evaluator:
     # --- medications and procedures ------------------------------------------------------------------
 
     def _medications(self, codes: CodeSet) -> list[MedicationFact]:
-        return [m for m in self.facts.medications if matches(codes, m.codes, m.text)]
+        # The whole vaccine class (ATC J07) takes every Immunization, whatever its vaccine code system.
+        if (ATC, "J07") in codes.prefixes:
+            return [m for m in self.facts.medications if m.kind == "Immunization" or matches(codes, m.codes, m.text)]
+        return self.facts.medications_for(codes)
+
+    def _medication_records(self, codes: CodeSet) -> list[MedicationFact]:
+        """The records whose presence makes the absence of `codes` readable (closed world): vaccines are
+        read from immunizations, every other drug from medication records."""
+        vaccine = is_vaccine_code_set(codes)
+        return [m for m in self.facts.medications if (m.kind == "Immunization") == vaccine]
 
     def _overlaps(self, med: MedicationFact, window: Window | None) -> bool:
         start = med.start or med.end
@@ -633,7 +642,9 @@ class _Evaluator:
             return False
         if window is None:
             return True
-        end = med.end or med.start
+        # A statement or order still active with no end date runs up to the evaluation date.
+        ongoing = med.end is None and med.kind != "MedicationAdministration" and _is_current(med, self.on)
+        end = self.on if ongoing else (med.end or med.start)
         return end is not None and end >= self._since(window)
 
     def _medication(self, criterion: Criterion, rule: MedicationRule) -> CriterionResult:
@@ -680,26 +691,22 @@ class _Evaluator:
                 f"recorded; at least {rule.min_doses} are required.",
                 tuple(m.ref for m in found),
             )
-        if not self.facts.medications:
+        records = self._medication_records(rule.codes)
+        kind = "immunization" if is_vaccine_code_set(rule.codes) else "medication"
+        if not records:
             return CriterionResult(
                 criterion,
                 UNKNOWN,
-                f"The record holds no medication data, so the absence of {rule.label} cannot be read.",
+                f"The record holds no {kind} data, so the absence of {rule.label} cannot be read.",
                 requirements=requirement,
             )
         return CriterionResult(
-            criterion,
-            NOT_MET,
-            f"No {rule.label}{when_text} among the {len(self.facts.medications)} medication records.",
+            criterion, NOT_MET, f"No {rule.label}{when_text} among the {len(records)} {kind} records."
         )
 
     def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
-        found = [
-            p
-            for p in self.facts.procedures
-            if matches(rule.codes, p.codes, p.text) and self._in_window(p.when, rule.within)
-        ]
+        found = [p for p in self.facts.procedures_for(rule.codes) if self._in_window(p.when, rule.within)]
         if found:
             latest = max(found, key=lambda p: p.when or dt.date.min)
             return CriterionResult(
@@ -729,7 +736,7 @@ class _Evaluator:
         )
         undecided: list[str] = []
         refs: list[str] = []
-        for med in self.facts.medications:
+        for med in self.facts.medications_for(ALL_GLUCOCORTICOIDS):
             drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
             if drug is None or not self._overlaps(med, rule.within):
                 continue
@@ -775,31 +782,34 @@ class _Evaluator:
         )
 
     def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
-        therapy = [m for m in self._medications(rule.therapy) if m.start is not None and m.start <= self.on]
-        status_requirement = self._requirement("Observation", "Cancer disease status", DISEASE_STATUS)
+        """Progression on the therapy (drugs or procedures such as radiotherapy) or within N days of its end."""
+        courses = [(m.start, m.last_date or m.start, m.ref) for m in self._medications(rule.therapy)]
+        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures_for(rule.therapy)]
+        therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
-            if not self.facts.medications:
+            if not self.facts.medications and not self.facts.procedures:
+                requirement = self._requirement("MedicationStatement", rule.label, rule.therapy)
                 return CriterionResult(
                     criterion,
                     UNKNOWN,
-                    f"The record holds no medication data, so {rule.label} cannot be found.",
-                    requirements=(self._requirement("MedicationStatement", rule.label, rule.therapy),),
+                    f"The record holds no medication or procedure data, so {rule.label} cannot be found.",
+                    requirements=(requirement,),
                 )
             return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
-        first = min(m.start for m in therapy if m.start)
-        last = max(m.last_date for m in therapy if m.last_date)
-        deadline = last + dt.timedelta(days=rule.within_days)
+        first = min(start for start, _, _ in therapy if start)
+        last = max(last for _, last, _ in therapy if last)
+        deadline = self.on if rule.within_days is None else last + dt.timedelta(days=rule.within_days)
+        limit = "at any time after it" if rule.within_days is None else f"within {rule.within_days} days of its end"
         statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
         progressed = [f for f in statuses if f.when and f.when <= deadline and _is_progression(f.value)]
-        therapy_refs = tuple(m.ref for m in therapy)
+        therapy_refs = tuple(ref for _, _, ref in therapy)
         span = f"{rule.label} from {first} to {last}"
         if progressed:
             fact = progressed[0]
             return CriterionResult(
                 criterion,
                 MET,
-                f"Progression recorded on {fact.when}, on treatment or within "
-                f"{rule.within_days} days of the last dose ({span}).",
+                f"Progression recorded on {fact.when}, during or {limit} ({span}).",
                 therapy_refs + (fact.ref,),
             )
         assessed = [f for f in statuses if f.when and f.when <= deadline]
@@ -807,17 +817,15 @@ class _Evaluator:
             return CriterionResult(
                 criterion,
                 NOT_MET,
-                f"Disease status assessed after {span} shows no progression by "
-                f"{deadline} ({rule.within_days} days after the last dose).",
+                f"Disease status assessed after {span} shows no progression by {deadline}.",
                 therapy_refs + tuple(f.ref for f in assessed),
             )
         return CriterionResult(
             criterion,
             UNKNOWN,
-            f"{span} is recorded, but no disease-status assessment shows "
-            f"progression within {rule.within_days} days of the last dose.",
+            f"{span} is recorded, but no disease-status assessment shows progression during or {limit}.",
             therapy_refs,
-            (status_requirement,),
+            (self._requirement("Observation", "Cancer disease status", DISEASE_STATUS),),
         )
 
 
@@ -844,8 +852,15 @@ PROGRESSION_CODES = frozenset({"271299001", "277022003", "LA28370-7"})
 ALL_GLUCOCORTICOIDS = CodeSet(
     frozenset(c for g in GLUCOCORTICOIDS for c in g.codes.exact),
     tuple(p for g in GLUCOCORTICOIDS for p in g.codes.prefixes),
+    tuple(n for g in GLUCOCORTICOIDS for n in g.codes.names),
 )
 GENE_STUDIED = (LOINC, "48018-6")
+CVX = "http://hl7.org/fhir/sid/cvx"
+
+
+def is_vaccine_code_set(codes: CodeSet) -> bool:
+    """Vaccines (CVX, ATC J07) are recorded as Immunization resources, not medication records."""
+    return any(system == CVX or (system == ATC and code.startswith("J07")) for system, code in codes.all_codings())
 
 
 def _is_progression(value: Value) -> bool:
@@ -869,7 +884,7 @@ def _concerns_gene(fact: ObservationFact, gene: str) -> bool:
 
 
 def _is_current(med: MedicationFact, on: dt.date) -> bool:
-    if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended"):
+    if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended", "unknown", None):
         return False
     return med.end is None or med.end >= on
 

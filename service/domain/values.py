@@ -17,8 +17,16 @@ ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9
 SCORE_RANGES = {"89247-1": (0, 5), "89243-0": (0, 100), "C38144": (0, 100)}
 SCORE_UNITS = frozenset({"1", "%", "{score}", "", "score", "{ratio}"})
 
-POSITIVE_CODES = frozenset({"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET"})
-NEGATIVE_CODES = frozenset({"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND"})
+# Answer codes read as a positive / negative result (SNOMED, LOINC answers, v3 interpretation);
+# pregnancy status answers too: pregnant (77386006) reads positive, not pregnant (60001007) negative.
+POSITIVE_CODES = frozenset(
+    {"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET", "77386006", "LA15173-0"}
+)
+NEGATIVE_CODES = frozenset(
+    {"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND", "60001007", "LA26683-5"}
+)
+# Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not.
+VIRAL_LOAD_CODES = frozenset({"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8"})
 NEGATIVE_WORDS = re.compile(r"\b(negative|not detected|undetected|non-?reactive|absent|neg)\b")
 POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos)\b")
 INDETERMINATE_WORDS = re.compile(r"\b(indeterminate|equivocal|inconclusive|borderline|unknown)\b")
@@ -78,6 +86,10 @@ def qualitative_value(fact: ObservationFact) -> str | None:
         return "positive"
     if value.boolean is not None:
         return "positive" if value.boolean else "negative"
+    if value.quantity is not None and any(code in VIRAL_LOAD_CODES for _, code in fact.codes):
+        if value.quantity.comparator in ("<", "<=") or value.quantity.value == 0:
+            return "negative"
+        return "positive" if value.quantity.comparator is None else None
     text = (value.text or "").lower()
     if text and not INDETERMINATE_WORDS.search(text):
         if NEGATIVE_WORDS.search(text):

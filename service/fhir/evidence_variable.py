@@ -6,6 +6,7 @@ Rule: a consumer that does not run this code can read every criterion from what 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from service.domain.criteria import (
@@ -95,7 +96,7 @@ def _evidence_variable(
         "resourceType": "EvidenceVariable",
         "id": resource_id,
         "url": f"{canonical_base}/EvidenceVariable/{resource_id}",
-        "name": resource_id.replace("-", "_").replace(".", "_"),
+        "name": "".join(part[:1].upper() + part[1:] for part in re.split(r"[-.]", resource_id)),
         "title": title,
         "status": status,
         "description": description,
@@ -277,7 +278,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     elif isinstance(rule, ProgressionAfterTherapyRule):
         parts.append({"url": "kind", "valueCode": "progression-after-therapy"})
         parts.append({"url": "therapy", "valueCodeableConcept": _concept(rule.therapy, rule.label)})
-        parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
+        if rule.within_days is not None:
+            parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
     elif isinstance(rule, ObservationRule) and rule.molar_mass is not None:
         parts.append({"url": "kind", "valueCode": "observation"})
         parts.append({"url": "molarMass", "valueQuantity": _quantity(rule.molar_mass, "g/mol", "g/mol")})

@@ -353,3 +353,35 @@ def test_screening_confirmations_never_decide_but_make_a_candidate(rules_trial: 
     consent = result(evaluation, "inc-consent")
     assert consent.result is U and consent.screening_only
     assert evaluation.verdict is not Verdict.ELIGIBLE
+
+
+def test_an_ongoing_statement_started_before_the_window_still_counts(rules_trial: Trial) -> None:
+    twenty_mg = [
+        {
+            "doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}],
+            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        }
+    ]
+    ongoing = statement_r4("8640", "prednisone", "2026-02-09", dosage=twenty_mg)  # active, no end, 20 days ago
+    assert result(evaluate(rules_trial, patient(), ongoing), "exc-steroids").result is M
+    finished = {**ongoing, "status": "completed"}
+    assert result(evaluate(rules_trial, patient(), finished), "exc-steroids").result is N
+
+
+def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> None:
+    from service.domain.values import qualitative_value
+
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation(
+                    "42595-9", "2026-02-20", 20, None, valueQuantity={"value": 20, "comparator": "<", "unit": "IU/mL"}
+                ),
+                observation("11011-4", "2026-02-21", 15000, "[IU]/mL"),
+                observation("82810-3", "2026-02-22", concept(SNOMED, "60001007", "Not pregnant")),
+            )
+        )
+    )
+    readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
+    assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}
