@@ -1,0 +1,138 @@
+"""Population-screening throughput on ~2,000 replicated Synthea patients (~1.5M resources).
+
+Prints, for the local backend: patients/s, patient×trial evaluations/s, the ratio of its time to a bare
+loop that only orjson.loads every line on the same cores (target <= 2x), the peak memory of one worker;
+and the Spark local[2] figures beside it (session start apart). Run from the repository root:
+
+    python bench/screening.py [--patients 2000] [--workers N] [--mappings-dir mappings] [--no-spark]
+
+Without trial mappings in --mappings-dir, the test mappings (tests/data, tests/screening/data) are used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.catalog import Trial, load_catalog  # noqa: E402
+from service.screening.bulk import Chunk, plan_chunks  # noqa: E402
+from service.screening.export import write_bulk_export  # noqa: E402
+from service.screening.local import Job, run_local  # noqa: E402
+
+
+def _synthea() -> Path:
+    for base in (ROOT, *ROOT.parents):
+        if (base.parent / "shared" / "data" / "patients" / "synthea").is_dir():
+            return base.parent / "shared" / "data" / "patients" / "synthea"
+    raise SystemExit("shared/data/patients/synthea not found beside the repository")
+
+
+def _trials(directory: Path, scratch: Path) -> tuple[Trial, ...]:
+    if not list(directory.glob("*.yaml")):
+        directory = scratch / "mappings"
+        directory.mkdir()
+        shutil.copy(ROOT / "tests" / "data" / "TEST-rules.yaml", directory)
+        shutil.copy(ROOT / "tests" / "screening" / "data" / "TEST-population.yaml", directory)
+    return tuple(load_catalog(directory).trials.values())
+
+
+def _load_lines(chunk: Chunk) -> int:
+    """The baseline's whole work: read the range and orjson.loads every line."""
+    with chunk.path.open("rb") as handle:
+        handle.seek(chunk.start)
+        data = handle.read(chunk.end - chunk.start)
+    count = 0
+    for line in data.split(b"\n"):
+        if line.strip():
+            orjson.loads(line)
+            count += 1
+    return count
+
+
+def _bare_loop(export: Path, workers: int) -> tuple[float, int]:
+    chunks = plan_chunks(sorted(export.glob("*.ndjson")), 32 << 20)
+    started = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        lines = sum(pool.imap_unordered(_load_lines, chunks))
+    return time.perf_counter() - started, lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--patients", type=int, default=2000)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--mappings-dir", type=Path, default=ROOT / "mappings")
+    parser.add_argument("--date", type=dt.date.fromisoformat, default=dt.date(2020, 12, 1))
+    parser.add_argument("--no-spark", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-screening-") as tmp:
+        scratch = Path(tmp)
+        trials = _trials(args.mappings_dir, scratch)
+        bundles = sorted(_synthea().iterdir())
+        copies = math.ceil(args.patients / len(bundles))
+        started = time.perf_counter()
+        counts = write_bulk_export(bundles, scratch / "export", copies=copies)
+        size = sum(p.stat().st_size for p in (scratch / "export").glob("*.ndjson"))
+        patients = len(bundles) * copies
+        print(
+            f"export: {patients} patients, {sum(counts.values()):,} resources, {size / 2**20:,.0f} MiB "
+            f"in {len(counts)} NDJSON files (built in {time.perf_counter() - started:.1f} s)"
+        )
+        print(f"trials: {', '.join(t.id for t in trials)}; date {args.date}; {args.workers} worker(s)")
+
+        bare, lines = _bare_loop(scratch / "export", args.workers)
+        job = Job(scratch / "export", scratch / "local", args.date, trials, workers=args.workers, progress=False)
+        outcome = run_local(job)
+        assert outcome.summary.counts["patients_screened"] == patients and not outcome.problems
+        pairs = patients * len(trials)
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(f"bare loop (orjson.loads of {lines:,} lines): {bare:.1f} s")
+        print(
+            f"local: {outcome.seconds:.1f} s = {patients / outcome.seconds:,.0f} patients/s, "
+            f"{pairs / outcome.seconds:,.0f} patient x trial evaluations/s; "
+            f"ratio to the bare loop {outcome.seconds / bare:.2f}x (target <= 2x); "
+            f"peak worker RSS {peak:,.0f} MiB"
+        )
+        if not args.no_spark:
+            _spark(job, scratch, patients, pairs, outcome.seconds)
+        print(outcome.summary.report())
+
+
+def _spark(job: Job, scratch: Path, patients: int, pairs: int, local_seconds: float) -> None:
+    try:
+        from service.screening.spark import run_spark, spark_session
+    except ImportError:
+        print("spark: PySpark is not installed (the [spark] extra); skipped")
+        return
+    started = time.perf_counter()
+    spark = spark_session("local[2]")
+    spark.sparkContext.setLogLevel("ERROR")
+    session = time.perf_counter() - started
+    try:
+        outcome = run_spark(Job(job.input, scratch / "spark", job.on, job.trials), spark)
+    finally:
+        spark.stop()
+    print(
+        f"spark local[2]: {outcome.seconds:.1f} s (+ {session:.1f} s session start) = "
+        f"{patients / outcome.seconds:,.0f} patients/s, {pairs / outcome.seconds:,.0f} evaluations/s; "
+        f"{outcome.seconds / local_seconds:.1f}x the local backend"
+    )
+
+
+if __name__ == "__main__":
+    main()
