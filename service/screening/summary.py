@@ -44,8 +44,8 @@ class ItemCount:
     def sentence(self) -> str:
         return (
             f"order {self.label} ({self.resource_type}) for {self.patients} patient{_s(self.patients)}: "
-            f"{self.settles} trial decision{_s(self.settles)} {'depends' if self.settles == 1 else 'depend'} on it alone, "
-            f"{self.pairs} undetermined pair{_s(self.pairs)} {'needs' if self.pairs == 1 else 'need'} it"
+            f"{self.settles} trial decision{_s(self.settles)} {_verb(self.settles, 'depend')} on it alone, "
+            f"{self.pairs} undetermined pair{_s(self.pairs)} {_verb(self.pairs, 'need')} it"
         )
 
 
@@ -143,3 +143,7 @@ class Summary:
 
 def _s(count: int) -> str:
     return "" if count == 1 else "s"
+
+
+def _verb(count: int, verb: str) -> str:
+    return f"{verb}s" if count == 1 else verb
