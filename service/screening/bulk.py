@@ -23,6 +23,8 @@ from typing import Any
 
 import orjson
 
+from service.fhir.patient_bundle import FACT_BUILDERS
+
 FHIR_ID = rb"[A-Za-z0-9\-.]{1,64}"
 # A Bulk export references as Type/id (FHIR Bulk Data IG, "Response - Output File Request"); an absolute
 # URL ending in Patient/id is accepted too.
@@ -39,13 +41,23 @@ SHARED_REFERENCE = re.compile(
     rb'"reference"\s*:\s*"(?:[^"]*/)?((?:' + b"|".join(t.encode() for t in SHARED_TYPES) + rb")/" + FHIR_ID + rb')"'
 )
 
-PATIENT, LINKED, SHARED, UNLINKED, MALFORMED = "patient", "linked", "shared", "unlinked", "malformed"
+PATIENT, LINKED, SHARED, UNLINKED, UNUSED, MALFORMED = "patient", "linked", "shared", "unlinked", "unused", "malformed"
+# The types the engine reads (index_facts' table, the Patient, referenced Medications): lines of any other
+# type (Claim, ExplanationOfBenefit, DocumentReference, ImagingStudy, ...: most of an EHR export's bytes)
+# are counted and never parsed. Told from a leading "resourceType" (the FHIR JSON convention: it comes first).
+READ_TYPES = frozenset({"Patient", *FACT_BUILDERS, *SHARED_TYPES})
+LEADING_TYPE = re.compile(rb'\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"')
+LEADING_TYPE_SQL = r'^\s*\{\s*"resourceType"\s*:\s*"([A-Za-z]+)"'
 
 
 def route(line: bytes) -> tuple[str, str]:
     """(kind, value) of one NDJSON line: the patient id (of a Patient, or of a resource linked to one), a
     shared resource's Type/id, the type of a resource of no patient, or why the line is unusable.
-    Fast path: a bytes regex, no JSON parse (a malformed line found this way is reported in pass 2)."""
+    Fast path: a bytes regex, no JSON parse (a malformed line found this way is reported in pass 2; a line
+    of a type the engine does not read is not parsed at all)."""
+    leading = LEADING_TYPE.match(line)
+    if leading and leading.group(1).decode() not in READ_TYPES:
+        return UNUSED, leading.group(1).decode()
     if not PATIENT_TYPE.search(line):
         match = SUBJECT.search(line)
         if match:
@@ -62,6 +74,8 @@ def route(line: bytes) -> tuple[str, str]:
         if isinstance(resource_id, str) and ID.fullmatch(resource_id):
             return PATIENT, resource_id
         return MALFORMED, "a Patient without a valid id; line skipped"
+    if resource_type not in READ_TYPES:
+        return UNUSED, resource_type
     patient = patient_of(resource)
     if patient:
         return LINKED, patient
@@ -126,6 +140,7 @@ class PartitionReport:
     chunk: int
     counts: Counter[str] = field(default_factory=Counter)
     unlinked: Counter[str] = field(default_factory=Counter)
+    unused: Counter[str] = field(default_factory=Counter)
     problems: list[tuple[int, int, str]] = field(default_factory=list)  # (chunk, line in chunk, message)
 
 
@@ -152,6 +167,8 @@ def partition_chunk(chunk: Chunk, workdir: Path, buckets: int) -> PartitionRepor
             report.counts["shared_resources"] += 1
         elif kind == UNLINKED:
             report.unlinked[value] += 1
+        elif kind == UNUSED:
+            report.unused[value] += 1
         else:
             report.counts["lines_skipped"] += 1
             report.problems.append((chunk.id, number, value))

@@ -32,8 +32,10 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "against every trial in the mappings directory. Writes results.ndjson (one line per patient x trial), "
         "problems.ndjson and summary.json into --output (the Spark engine also results.parquet).",
     )
-    parser.add_argument("--input", type=Path, required=True, help="the export or Bundle directory")
-    parser.add_argument("--output", type=Path, required=True, help="directory for the results (created)")
+    parser.add_argument(
+        "--input", required=True, help="the export or Bundle directory (spark: also an hdfs:// or s3a:// URI)"
+    )
+    parser.add_argument("--output", required=True, help="directory for the results, created (spark: also a URI)")
     parser.add_argument("--date", type=_date, default=None, help="evaluation date YYYY-MM-DD (default: today)")
     parser.add_argument("--engine", choices=("local", "spark"), default="local")
     parser.add_argument("--mappings-dir", type=Path, default=Path("mappings"))
@@ -73,8 +75,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         print(f"error: no trial mapping in {args.mappings_dir}", file=err)
         return 2
     job = Job(
-        input=args.input,
-        output=args.output,
+        input=Path(args.input),
+        output=Path(args.output),
         on=args.date or dt.date.today(),
         trials=trials,
         release={"4.0": "R4", "5.0": "R5"}.get(args.fhir_version or ""),
@@ -83,11 +85,15 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         bucket_bytes=args.bucket_mb << 20,
         progress=args.progress,
     )
+    uris = [a for a in (args.input, args.output) if "://" in a]
+    if uris and args.engine != "spark":
+        print("error: the local engine reads and writes local directories; use --engine spark for URIs", file=err)
+        return 2
     if args.engine == "spark" and importlib.util.find_spec("pyspark") is None:
         print("error: the spark engine needs PySpark: pip install 'trial-eligibility-service[spark]'", file=err)
         return 2
     try:
-        outcome = _run(job, args.engine, args.master)
+        outcome = _run(job, args.engine, args.master, args.input, args.output)
     except FhirError as exc:
         print(f"error: {exc.issues[0].diagnostics}", file=err)
         return 2
@@ -99,23 +105,23 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     pairs = sum(sum(v.values()) for v in outcome.summary.trials.values())
     print(
         f"{outcome.summary.counts['patients_screened']} patients x {len(trials)} trials = {pairs} evaluations "
-        f"in {outcome.seconds:.1f} s ({args.engine}); results in {outcome.output}",
+        f"in {outcome.seconds:.1f} s ({args.engine}); results in {args.output}",
         file=out,
     )
     if outcome.problems:
-        print(f"{len(outcome.problems)} problem(s): see {outcome.output / 'problems.ndjson'}", file=err)
+        print(f"{len(outcome.problems)} problem(s): see {args.output.rstrip('/')}/problems.ndjson", file=err)
         return 1
     return 0
 
 
-def _run(job: Job, engine: str, master: str | None) -> Outcome:
+def _run(job: Job, engine: str, master: str | None, source: str, target: str) -> Outcome:
     if engine == "local":
         return run_local(job)
     from service.screening.spark import run_spark, spark_session
 
     spark = spark_session(master)
     try:
-        return run_spark(job, spark)
+        return run_spark(job, spark, source if "://" in source else None, target if "://" in target else None)
     finally:
         spark.stop()
 

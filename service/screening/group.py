@@ -46,7 +46,12 @@ def screen_group(
         try:
             resource = orjson.loads(line)
         except orjson.JSONDecodeError:
-            outcome.problems.append((where, "not valid JSON; line skipped"))
+            resource = None
+            message = "not valid JSON; line skipped"
+        else:
+            message = "not a FHIR resource (no resourceType); line skipped"
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            outcome.problems.append((where, message))
             outcome.counts["lines_skipped"] += 1
             continue
         if resource.get("resourceType") == "Patient":
@@ -67,6 +72,10 @@ def screen_group(
         outcome.results = screen_patient(resources, trials, on, release)
     except FhirError as exc:
         outcome.problems.append((patient_at, f"patient not screened: {exc.issues[0].diagnostics}"))
+        outcome.counts["patients_not_screened"] += 1
+    except Exception as exc:  # noqa: BLE001 - one patient's data must not stop a population run
+        # Reported like bad input (type only, never values); the engine bug it reveals is in the problems file.
+        outcome.problems.append((patient_at, f"patient not screened: the engine failed ({type(exc).__name__})"))
         outcome.counts["patients_not_screened"] += 1
     return outcome
 

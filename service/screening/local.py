@@ -169,6 +169,7 @@ def _run_bulk(
             for report in pool(functools.partial(_partition, buckets=buckets), chunks):
                 summary.counts.update(report.counts)
                 summary.unlinked.update(report.unlinked)
+                summary.unused.update(report.unused)
                 located.extend(report.problems)
                 chunk = chunks[report.chunk]
                 bar.update(chunk.end - chunk.start)

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from service.screening.bulk import SHARED_TYPES
+from service.screening.bulk import LEADING_TYPE_SQL, READ_TYPES, SHARED_TYPES
 from service.screening.group import GroupOutcome, screen_document, screen_group
 from service.screening.local import Job, Outcome, input_files, write_report
 from service.screening.summary import Problem, Summary
@@ -70,45 +70,66 @@ def ship_package(spark: SparkSession) -> None:
     spark._screening_shipped = True  # type: ignore[attr-defined]
 
 
-def run_spark(job: Job, spark: SparkSession) -> Outcome:
-    """Screen `job.input` on `spark`; writes results.parquet/, results.ndjson/ (part files),
-    problems.ndjson and summary.json under `job.output` (a local path: the driver writes the last two)."""
+def run_spark(job: Job, spark: SparkSession, input_uri: str | None = None, output_uri: str | None = None) -> Outcome:
+    """Screen `job.input` on `spark`; writes results.parquet/ and results.ndjson/ (part files), problems.ndjson
+    and summary.json under `job.output`. On a cluster, `input_uri` / `output_uri` (hdfs://, s3a://, ...)
+    replace the local paths: the input is then a Bulk export (`*.ndjson`), and the driver writes the
+    summary and problems through Spark as one-part text directories."""
     started = time.perf_counter()
-    kind, files = input_files(job.input)
+    if input_uri:
+        kind, paths = "bulk", [f"{input_uri.rstrip('/')}/*.ndjson"]
+    else:
+        kind, files = input_files(job.input)
+        paths = [str(p) for p in files]
+    target = output_uri.rstrip("/") if output_uri else str(job.output)
+    if not output_uri:
+        job.output.mkdir(parents=True, exist_ok=True)
     ship_package(spark)
-    job.output.mkdir(parents=True, exist_ok=True)
     summary = Summary()
     summary.add_trials(t.id for t in job.trials)
+    text: DataFrame | None = None
+    cached: list[DataFrame] = []
     if kind == "bulk":
-        out, text = _bulk(job, spark, [str(p) for p in files], summary)
+        out, text = _bulk(job, spark, paths, summary, cached)
     else:
-        out, text = _bundles(job, spark, [str(p) for p in files]), None
+        out = _bundles(job, spark, paths)
     out = out.persist()
     try:
         results = out.filter("kind = 'result'").select("record")
-        results.write.mode("overwrite").text(str(job.output / "results.ndjson"))
+        results.write.mode("overwrite").text(f"{target}/results.ndjson")
         from pyspark.sql import functions as F
 
         parsed = results.select(F.from_json("record", RECORD_SCHEMA).alias("r")).select("r.*")
-        parsed.write.mode("overwrite").parquet(str(job.output / "results.parquet"))
+        parsed.write.mode("overwrite").parquet(f"{target}/results.parquet")
         for row in results.mapInPandas(_summarize, "summary string").collect():
             summary.merge(Summary.from_json(orjson.loads(row["summary"])))
         side = out.filter("kind != 'result'").collect()
     finally:
-        out.unpersist()
+        for frame in (out, *cached):
+            frame.unpersist()
     located = [(r["file"], r["row"], r["line"], r["message"]) for r in side if r["kind"] == "problem"]
     for r in side:
         if r["counts"]:
             summary.counts.update(orjson.loads(r["counts"]))
     problems = _locate(located, text)
-    write_report(job.output, summary, problems)
-    return Outcome(summary, problems, time.perf_counter() - started, job.output, [str(p) for p in files])
+    if output_uri:
+        for name, lines in (
+            ("summary.json", [orjson.dumps(summary.to_json()).decode()]),
+            ("problems.ndjson", [orjson.dumps(p.record()).decode() for p in problems]),
+        ):
+            frame = spark.createDataFrame([(line,) for line in lines], "value string").coalesce(1)
+            frame.write.mode("overwrite").text(f"{target}/{name}")
+    else:
+        write_report(job.output, summary, problems)
+    return Outcome(summary, problems, time.perf_counter() - started, job.output, paths)
 
 
 # --- Bulk NDJSON -------------------------------------------------------------------------------------
 
 
-def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> tuple[DataFrame, DataFrame]:
+def _bulk(
+    job: Job, spark: SparkSession, paths: list[str], summary: Summary, cached: list[DataFrame]
+) -> tuple[DataFrame, DataFrame]:
     from pyspark.sql import functions as F
 
     # The row id is taken before blank lines are dropped (a nondeterministic projection is not reordered
@@ -117,10 +138,18 @@ def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> 
         F.input_file_name().alias("file"), F.monotonically_increasing_id().alias("row"), "value"
     )
     lines = text.filter(F.trim("value") != "")
-    # One parse of each line (json_tuple), then small get_json_object calls on the reference objects only.
+    # Lines of a type no rule reads are told by their leading resourceType and never parsed (as locally);
+    # the others get one parse (json_tuple), then small get_json_object calls on the reference objects.
+    leading = F.regexp_extract("value", LEADING_TYPE_SQL, 1)
+    unused = (leading != "") & ~leading.isin(*READ_TYPES)
     fields = lines.select(
-        "file", "row", "value", F.json_tuple("value", "resourceType", "id", "subject", "patient")
-    ).toDF("file", "row", "value", "type", "id", "subject", "patient")
+        "file",
+        "row",
+        "value",
+        unused.alias("unused"),
+        leading.alias("leading"),
+        F.json_tuple(F.when(~unused, F.col("value")), "resourceType", "id", "subject", "patient"),
+    ).toDF("file", "row", "value", "unused", "leading", "type", "id", "subject", "patient")
     resource_type, resource_id = F.col("type"), F.col("id")
     reference = F.coalesce(F.get_json_object("subject", "$.reference"), F.get_json_object("patient", "$.reference"))
     linked = F.regexp_extract(reference, rf"(?:^|/)Patient/({ID})$", 1)
@@ -129,9 +158,11 @@ def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> 
         "file",
         "row",
         "value",
-        "type",
-        F.when(resource_type.isNull(), "malformed")
+        F.when(F.col("unused"), F.col("leading")).otherwise(resource_type).alias("type"),
+        F.when(F.col("unused"), "unused")
+        .when(resource_type.isNull(), "malformed")
         .when(resource_type == "Patient", F.when(valid_id, "patient").otherwise("malformed"))
+        .when(~resource_type.isin(*READ_TYPES), "unused")
         .when(linked != "", "linked")
         .when(resource_type.isin(*SHARED_TYPES) & valid_id, "shared")
         .otherwise("unlinked")
@@ -139,6 +170,7 @@ def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> 
         F.when(resource_type == "Patient", resource_id).otherwise(linked).alias("key"),
         F.concat_ws("/", resource_type, resource_id).alias("ref"),
     ).persist()
+    cached.append(classified)
     for row in classified.groupBy("kind", "type").count().collect():
         summary.counts["lines"] += row["count"]
         if row["kind"] == "patient":
@@ -147,6 +179,8 @@ def _bulk(job: Job, spark: SparkSession, paths: list[str], summary: Summary) -> 
             summary.counts["shared_resources"] += row["count"]
         elif row["kind"] == "unlinked":
             summary.unlinked[row["type"]] += row["count"]
+        elif row["kind"] == "unused":
+            summary.unused[row["type"]] += row["count"]
     shared = spark.sparkContext.broadcast(
         {r["ref"]: r["value"].encode() for r in classified.filter("kind = 'shared'").select("ref", "value").collect()}
     )

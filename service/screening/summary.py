@@ -55,6 +55,7 @@ class Summary:
     items: dict[tuple[str, str], ItemCount] = field(default_factory=dict)
     counts: Counter[str] = field(default_factory=Counter)  # input: patients, resources, skipped lines, ...
     unlinked: Counter[str] = field(default_factory=Counter)  # resources of no patient, by type
+    unused: Counter[str] = field(default_factory=Counter)  # resources of types no rule reads, by type
 
     def add_trials(self, study_ids: Iterable[str]) -> None:
         for study in study_ids:
@@ -90,6 +91,7 @@ class Summary:
             mine.codes |= theirs.codes
         self.counts.update(other.counts)
         self.unlinked.update(other.unlinked)
+        self.unused.update(other.unused)
 
     def ranking(self) -> list[ItemCount]:
         """Most decisions settled first, then most pairs, then most patients; label for a stable order."""
@@ -112,6 +114,7 @@ class Summary:
             ],
             "input": dict(sorted(self.counts.items())),
             "unlinked_resources": dict(sorted(self.unlinked.items())),
+            "unused_resources": dict(sorted(self.unused.items())),
         }
 
     @classmethod
@@ -123,6 +126,7 @@ class Summary:
             summary.items[key] = ItemCount(*key, item["patients"], item["pairs"], item["settles"], set(item["codes"]))
         summary.counts = Counter(data["input"])
         summary.unlinked = Counter(data["unlinked_resources"])
+        summary.unused = Counter(data["unused_resources"])
         return summary
 
     def report(self, top: int = 10) -> str:

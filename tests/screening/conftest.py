@@ -6,6 +6,7 @@ import datetime as dt
 import shutil
 from pathlib import Path
 
+import orjson
 import pytest
 
 from service.catalog import Trial, load_catalog
@@ -51,6 +52,7 @@ def export(tmp_path_factory: pytest.TempPathFactory, synthea_files: list[Path]) 
 
 
 NOT_JSON = "not valid JSON; line skipped"
+NOT_RESOURCE = "not a FHIR resource (no resourceType); line skipped"
 ORPHAN = "1 resource(s) refer to a Patient that is not in the export; not screened"
 
 
@@ -63,10 +65,13 @@ def broken_export(tmp_path_factory: pytest.TempPathFactory, export: Path) -> tup
     observations = (directory / "Observation.ndjson").read_bytes().split(b"\n")
     truncated = observations[9][: len(observations[9]) // 2]  # a patient's Observation cut in half
     orphan = b'{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/nobody"}}'
+    patient = orjson.loads((directory / "Patient.ndjson").read_bytes().split(b"\n")[0])["id"]
+    # Looks linked to a real patient to a fast scan, but is no resource: found when that patient is read.
+    impostor = b'[{"subject": {"reference": "Patient/%s"}}]' % patient.encode()
     bad = {  # file: [(insert before this 0-based line, text, message)]
         "Observation.ndjson": [(0, orphan, ORPHAN), (9, truncated, NOT_JSON)],
         "Condition.ndjson": [(4, b"   ", None), (19, b"not json at all", NOT_JSON)],  # blank: ignored
-        "Encounter.ndjson": [(2, b"[1, 2, 3]", "not a FHIR resource (no resourceType); line skipped")],
+        "Encounter.ndjson": [(2, b"[1, 2, 3]", NOT_RESOURCE), (30, impostor, NOT_RESOURCE)],
         "Patient.ndjson": [
             (1, b'{"resourceType": "Patient", "gender": "female"}', "a Patient without a valid id; line skipped")
         ],

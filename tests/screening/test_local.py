@@ -78,7 +78,7 @@ def test_bad_lines_are_reported_with_file_and_line_and_the_rest_is_screened(
     assert problems_of(outcome) == expected
     counts = outcome.summary.counts
     assert counts["patients_screened"] == counts["patients"] == 7 * COPIES
-    assert counts["lines_skipped"] == 4
+    assert counts["lines_skipped"] == 5
     assert counts["resources_without_patient"] == 1
     written = [orjson.loads(line) for line in (tmp_path / "problems.ndjson").read_bytes().splitlines()]
     assert {(p["file"], p["line"], p["message"]) for p in written} == expected
@@ -110,6 +110,7 @@ def test_screen_command_reports_skipped_lines_and_exits_1(
         (["--date", "2020-13-01"], "expected a date YYYY-MM-DD"),
         (["--input", "/nonexistent/export"], "The input directory does not exist."),
         (["--mappings-dir", "/nonexistent/mappings"], "the mappings directory does not exist"),
+        (["--output", "s3a://bucket/out"], "use --engine spark for URIs"),
     ],
 )
 def test_screen_command_refuses_bad_arguments_with_one_line(
@@ -136,7 +137,7 @@ def test_register_hooks_screen_into_another_parser() -> None:
     commands = parser.add_subparsers(dest="command")
     register(commands)
     args = parser.parse_args(["screen", "--input", "in", "--output", "out", "--engine", "spark", "--workers", "3"])
-    assert (args.command, args.engine, args.workers, args.input) == ("screen", "spark", 3, Path("in"))
+    assert (args.command, args.engine, args.workers, args.input) == ("screen", "spark", 3, "in")
     help_text = io.StringIO()
     commands.choices["screen"].print_help(help_text)
     assert "Bulk Data export" in help_text.getvalue()

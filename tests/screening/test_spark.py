@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import orjson
 import pytest
 
 from service.catalog import Trial
@@ -16,8 +18,13 @@ pytest.importorskip("pyspark")  # the optional [spark] extra; CI installs it
 
 from service.screening.spark import run_spark, spark_session  # noqa: E402
 
-if False:  # pragma: no cover - typing only
+if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+
+def _text_parts(directory: Path) -> list[bytes]:
+    """The lines of a Spark text output directory (one-part for the summary and problems)."""
+    return [line for part in sorted(directory.glob("part-*")) for line in part.read_bytes().splitlines() if line]
 
 
 @pytest.fixture(scope="module")
@@ -31,9 +38,11 @@ def spark() -> Iterator[SparkSession]:
 def test_spark_and_local_give_identical_results_problems_and_summary(
     spark: SparkSession, broken_export: tuple[Path, set], tmp_path: Path, trials: tuple[Trial, ...]
 ) -> None:
+    """As on a cluster: input and output given as URIs (the driver writes the summary through Spark)."""
     directory, expected = broken_export
     local = run_local(Job(directory, tmp_path / "local", ON, trials, workers=2))
-    distributed = run_spark(Job(directory, tmp_path / "spark", ON, trials), spark)
+    job = Job(Path("unused"), Path("unused"), ON, trials)
+    distributed = run_spark(job, spark, directory.as_uri(), (tmp_path / "spark").as_uri())
     results = read_results(tmp_path / "spark" / "results.ndjson")
     assert len(results) == 56 * len(trials)
     assert results == read_results(tmp_path / "local" / "results.ndjson")
@@ -42,6 +51,10 @@ def test_spark_and_local_give_identical_results_problems_and_summary(
     parquet = spark.read.parquet(str(tmp_path / "spark" / "results.parquet"))
     rows = sorted((r.asDict(recursive=True) for r in parquet.collect()), key=lambda r: (r["patient"], r["study"]))
     assert rows == results
+    written = [orjson.loads(line) for line in _text_parts(tmp_path / "spark" / "summary.json")]
+    assert written == [orjson.loads(orjson.dumps(local.summary.to_json()))]
+    problems = [orjson.loads(line) for line in _text_parts(tmp_path / "spark" / "problems.ndjson")]
+    assert {(p["file"], p["line"], p["message"]) for p in problems} == expected
 
 
 def test_spark_screens_a_directory_of_bundles_like_the_local_backend(
