@@ -37,6 +37,7 @@ ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 # Resources of no patient that the engine follows references to (MedicationRequest.medicationReference):
 # kept aside and added to each patient that references them.
 SHARED_TYPES = ("Medication",)
+SHARED_MARKERS = tuple(f"{t}/".encode() for t in SHARED_TYPES)
 SHARED_REFERENCE = re.compile(
     rb'"reference"\s*:\s*"(?:[^"]*/)?((?:' + b"|".join(t.encode() for t in SHARED_TYPES) + rb")/" + FHIR_ID + rb')"'
 )
@@ -56,9 +57,11 @@ def route(line: bytes) -> tuple[str, str]:
     Fast path: a bytes regex, no JSON parse (a malformed line found this way is reported in pass 2; a line
     of a type the engine does not read is not parsed at all)."""
     leading = LEADING_TYPE.match(line)
-    if leading and leading.group(1).decode() not in READ_TYPES:
-        return UNUSED, leading.group(1).decode()
-    if not PATIENT_TYPE.search(line):
+    declared = leading.group(1).decode() if leading else None
+    if declared is not None and declared not in READ_TYPES:
+        return UNUSED, declared
+    # A Patient (or a line that may hold one) is parsed: its key is its own id, not a reference.
+    if declared != "Patient" and (declared is not None or not PATIENT_TYPE.search(line)):
         match = SUBJECT.search(line)
         if match:
             return LINKED, match.group(1).decode()
@@ -183,21 +186,17 @@ def partition_chunk(chunk: Chunk, workdir: Path, buckets: int) -> PartitionRepor
     return report
 
 
-@dataclass(frozen=True)
-class Row:
-    chunk: int
-    line: int
-    json: bytes
+Located = tuple[tuple[int, int], bytes]  # ((chunk, line in chunk), raw line)
 
 
-def read_bucket(directory: Path) -> Iterator[tuple[str, list[Row]]]:
+def read_bucket(directory: Path) -> Iterator[tuple[str, list[Located]]]:
     """Pass 2: the patients of one bucket, each with its raw lines in input order, sorted by patient id."""
-    groups: dict[bytes, list[Row]] = {}
+    groups: dict[bytes, list[Located]] = {}
     for part in sorted(directory.iterdir()):
         for row in part.read_bytes().split(b"\n"):
             if row:
                 key, chunk, line, json = row.split(b"\t", 3)
-                groups.setdefault(key, []).append(Row(int(chunk), int(line), json))
+                groups.setdefault(key, []).append(((int(chunk), int(line)), json))
     for key in sorted(groups):
         yield key.decode(), groups.pop(key)
 
@@ -217,4 +216,9 @@ def read_shared(workdir: Path) -> dict[str, bytes]:
 
 def shared_references(lines: list[bytes]) -> set[str]:
     """The Type/id of shared resources these lines refer to."""
-    return {m.decode() for line in lines for m in SHARED_REFERENCE.findall(line)}
+    return {
+        m.decode()
+        for line in lines
+        if any(marker in line for marker in SHARED_MARKERS)  # a substring test first: most lines have none
+        for m in SHARED_REFERENCE.findall(line)
+    }

@@ -143,7 +143,7 @@ def _screen_bucket(directory: Path) -> BucketReport:
     patients = 0
     for _, rows in read_bucket(directory):
         patients += 1
-        outcome = screen_group([((r.chunk, r.line), r.json) for r in rows], shared.get, job.trials, job.on, job.release)
+        outcome = screen_group(rows, shared.get, job.trials, job.on, job.release)
         problems.extend((chunk, line, message) for (chunk, line), message in outcome.problems)
         summary.counts.update(outcome.counts)
         if outcome.results:
