@@ -182,7 +182,9 @@ def _run_bulk(
                 located.extend(bucket.problems)
                 bar.update(bucket.patients)
             bar.close()
-    problems.extend(Problem(str(chunks[c].path), line_of(chunks[c], n), m) for c, n, m in sorted(located))
+    # Lines before each chunk that has a problem, counted once per chunk (not per problem).
+    before = {c: line_of(chunks[c], 0) for c in {c for c, _, _ in located}}
+    problems.extend(Problem(str(chunks[c].path), before[c] + n, m) for c, n, m in sorted(located))
 
 
 # --- a directory of Bundles --------------------------------------------------------------------------
