@@ -104,10 +104,14 @@ def main() -> None:
         engine = group.screen_patient
         group.screen_patient = lambda resources, trials, on, release: []  # type: ignore[assignment]
         try:
-            machinery = run_local(job).seconds
+            stubbed = run_local(job)
         finally:
             group.screen_patient = engine
-        print(f"local, engine stubbed out: {machinery:.1f} s = {machinery / bare:.2f}x the bare loop")
+        machinery = stubbed.seconds
+        print(
+            f"local, engine stubbed out: {machinery:.1f} s = {machinery / bare:.2f}x the bare loop "
+            f"(partition {stubbed.phases['partition']:.1f} s, group + parse {stubbed.phases['screen']:.1f} s)"
+        )
         outcome = run_local(job)
         assert outcome.summary.counts["patients_screened"] == patients and not outcome.problems
         pairs = patients * len(trials)
@@ -115,7 +119,8 @@ def main() -> None:
         print(
             f"local: {outcome.seconds:.1f} s = {patients / outcome.seconds:,.0f} patients/s, "
             f"{pairs / outcome.seconds:,.0f} patient x trial evaluations/s; "
-            f"ratio to the bare loop {outcome.seconds / bare:.2f}x (target <= 2x); "
+            f"ratio to the bare loop {outcome.seconds / bare:.2f}x (target <= 2x; partition "
+            f"{outcome.phases['partition']:.1f} s, screen {outcome.phases['screen']:.1f} s); "
             f"peak worker RSS {peak:,.0f} MiB"
         )
         if not args.no_spark:

@@ -68,6 +68,7 @@ class Outcome:
     seconds: float
     output: Path
     files: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per pass (local Bulk runs)
 
 
 def input_files(directory: Path) -> tuple[str, list[Path]]:
@@ -92,13 +93,15 @@ def run_local(job: Job) -> Outcome:
     summary = Summary()
     summary.add_trials(t.id for t in job.trials)
     problems: list[Problem] = []
+    phases: dict[str, float] = {}
     with (job.output / "results.ndjson").open("wb") as results:
         if kind == "bulk":
-            _run_bulk(job, files, summary, problems, results.write)
+            _run_bulk(job, files, summary, problems, results.write, phases)
         else:
             _run_bundles(job, files, summary, problems, results.write)
     write_report(job.output, summary, problems)
-    return Outcome(summary, problems, time.perf_counter() - started, job.output, [str(p) for p in files])
+    seconds = time.perf_counter() - started
+    return Outcome(summary, problems, seconds, job.output, [str(p) for p in files], phases)
 
 
 def write_report(output: Path, summary: Summary, problems: list[Problem]) -> None:
@@ -154,7 +157,12 @@ def _screen_bucket(directory: Path) -> BucketReport:
 
 
 def _run_bulk(
-    job: Job, files: list[Path], summary: Summary, problems: list[Problem], write: Callable[[bytes], Any]
+    job: Job,
+    files: list[Path],
+    summary: Summary,
+    problems: list[Problem],
+    write: Callable[[bytes], Any],
+    phases: dict[str, float],
 ) -> None:
     total_bytes = sum(p.stat().st_size for p in files)
     chunks = plan_chunks(files, job.chunk_bytes)
@@ -165,6 +173,7 @@ def _run_bulk(
     with tempfile.TemporaryDirectory(prefix="screening-", dir=os.environ.get("SCREENING_TMPDIR")) as tmp:
         workdir = Path(tmp)
         with _pool(job, workdir) as pool:
+            started = time.perf_counter()
             bar = _bar(job, total_bytes, "partition", "B")
             for report in pool(functools.partial(_partition, buckets=buckets), chunks):
                 summary.counts.update(report.counts)
@@ -174,6 +183,7 @@ def _run_bulk(
                 chunk = chunks[report.chunk]
                 bar.update(chunk.end - chunk.start)
             bar.close()
+            phases["partition"] = time.perf_counter() - started
             bar = _bar(job, summary.counts["patients"], "screen", " patients")
             directories = sorted(p for p in workdir.iterdir() if p.name.startswith("b"))
             for bucket in pool(_screen_bucket, directories):
@@ -182,6 +192,7 @@ def _run_bulk(
                 located.extend(bucket.problems)
                 bar.update(bucket.patients)
             bar.close()
+            phases["screen"] = time.perf_counter() - started - phases["partition"]
     # Lines before each chunk that has a problem, counted once per chunk (not per problem).
     before = {c: line_of(chunks[c], 0) for c in {c for c, _, _ in located}}
     problems.extend(Problem(str(chunks[c].path), before[c] + n, m) for c, n, m in sorted(located))
