@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from service.domain import units
 from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
@@ -78,7 +79,7 @@ class CriterionResult:
     requirements: tuple[DataRequirement, ...] = ()
     children: tuple[CriterionResult, ...] = ()
 
-    @property
+    @cached_property
     def screening_only(self) -> bool:
         """A screening confirmation, or a combination of nothing else: skipped by the logic."""
         if isinstance(self.criterion.rule, ScreeningConfirmation):
