@@ -1,0 +1,667 @@
+"""Rule-based structuring of one eligibility criterion's wording into mapping rule keys.
+
+Rule: precision over recall. A pattern is encoded only when the words around it cannot change its
+meaning (no exception, condition, alternative, transfusion, cohort, "unless"...); an inclusion may
+keep a not-computable remainder inside `all_of` (the encoded part is then a necessary condition),
+an exclusion is encoded only when nothing but the recognised findings is left. Everything else is
+returned with the reason it stays text.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
+
+# --- comparators -------------------------------------------------------------------------------
+
+_GE = r"≥|≧|>=|=>|>\s?or\s?=|≥/=|greater than or equal to|greater than or equal|equal to or greater than|at least|no less than|not less than|minimum of"  # noqa: E501
+_LE = r"≤|≦|<=|=<|<\s?or\s?=|≤/=|less than or equal to|less than or equal|equal to or less than|no more than|not more than|no greater than|not greater than|not exceeding|maximum of|up to"  # noqa: E501
+_GT = r">|＞|greater than|more than|higher than|above|over|exceeding|exceeds"
+_LT = r"<|＜|less than|lower than|below|under"
+COMP = rf"(?P<op>{_GE}|{_LE}|{_GT}|{_LT})"
+COMPARATOR_TOKEN = re.compile(rf"{_GE}|{_LE}|[<>≤≥≦≧＜＞]", re.IGNORECASE)
+
+
+def op_of(token: str) -> str:
+    t = token.lower().strip()
+    for pattern, op in ((_GE, ">="), (_LE, "<="), (_GT, ">"), (_LT, "<")):
+        if re.fullmatch(pattern, t, re.IGNORECASE):
+            return op
+    raise ValueError(token)
+
+
+NUMBER = r"(?P<num>\d{1,3}(?:,\d{3})+|\d+(?:[.,]\d+)?)"
+
+
+def number(text: str) -> float:
+    if re.fullmatch(r"\d{1,3}(?:,\d{3})+", text):
+        return float(text.replace(",", ""))
+    return float(text.replace(",", "."))
+
+
+# --- guards ------------------------------------------------------------------------------------
+
+CONDITIONAL = re.compile(
+    r"\b(unless|except|excluding|exception|other than|if|provided|in case|when|whose|regardless|"
+    r"gilbert'?s?|liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement|"
+    r"bone marrow involvement|marrow infiltration|bone metastas[ie]s|for (patients|subjects|participants|"
+    r"women|men|those|males|females)|in (patients|subjects|participants)|cohorts?|parts? [0-9a-z]\b|"
+    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?)\b",
+    re.IGNORECASE,
+)
+SUPPORT = re.compile(
+    r"transfus|growth factor|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
+    r"\bepo\b|thrombopoietin|\bsupport\b|stimulat",
+    re.IGNORECASE,
+)
+SCREENING = re.compile(
+    r"informed consent|consent form|\bICF\b|\bwilling|\bunwilling|\bagree(s|d|ment)? to\b|"
+    r"able to (understand|comply|adhere|follow)|comply with|\bcompliance\b|"
+    r"(opinion|judge?ment|discretion) of the (treating |principal )?investigator|"
+    r"investigator'?s? (opinion|judge?ment|discretion)|judged by the investigator|"
+    r"contracepti|birth control",
+    re.IGNORECASE,
+)
+TIME_OF_CONSENT = re.compile(
+    r"\b(?:at|on|by) the (?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
+    r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?",
+    re.IGNORECASE,
+)
+SEXES = re.compile(r"\b(?:male|men|man)s?\s*(?:or|and|/)\s*(?:female|women|woman)s?\b", re.IGNORECASE)
+WITHIN_DAYS = re.compile(r"\bwithin (?:the )?(?:last |past )?(\d{1,3}) days\b", re.IGNORECASE)
+
+# Words that may surround a recognised finding without changing it. Anything else left over in an
+# exclusion blocks structuring; in an inclusion it becomes a not-computable sibling in `all_of`.
+FILLER = set(
+    ["a", "an", "the", "of", "and", "with", "to", "at", "on", "in", "is", "are", "be", "been", "being", "must", "should", "shall", "will", "have", "has", "had", "having", "patients", "patient", "subjects", "subject", "participants", "participant", "people", "person", "persons", "individuals", "male", "males", "female", "females", "women", "woman", "men", "man", "who", "which", "that", "any", "all", "following", "as", "defined", "follows", "adequate", "organ", "function", "functions", "bone", "marrow", "hematologic", "haematologic", "hematological", "haematological", "hepatic", "renal", "liver", "kidney", "laboratory", "lab", "labs", "values", "value", "parameters", "parameter", "tests", "test", "results", "result", "requirements", "requirement", "criteria", "function:", "screening", "baseline", "serum", "plasma", "blood", "total", "count", "counts", "level", "levels", "eastern", "cooperative", "oncology", "group", "performance", "status", "score", "scale", "ps", "ecog", "who", "karnofsky", "kps", "known", "history", "of", "evidence", "positive", "infection", "infections", "infected", "virus", "viruses", "viral", "currently", "current", "currently", "pregnant", "pregnancy", "lactating", "lactation", "breastfeeding", "breast", "feeding", "nursing", "or", "nor", "and/or", "years", "year", "yrs", "old", "age", "aged", "time", "signing", "signed", "sign", "consent", "informed", "form", "icf", "day", "date", "enrollment", "enrolment", "inclusion", "registration", "randomization", "randomisation", "visit", "study", "treatment", "start", "first", "dose", "drug", "intervention", "initiation", "cycle", "prior", "before", "days", "within", "documented", "confirmed", "clinical", "human", "immunodeficiency", "hepatitis", "hbv", "hcv", "hiv", "infection", "demonstrate", "demonstrates", "demonstrated", "by", "following:", "defined:", "over", "under", "aged:", "be:", "either", "evaluation", "performed", "assessed", "assessment", "obtained", "measured", "done"]
+)
+
+
+@dataclass
+class Atom:
+    """A recognised finding inside the criterion text."""
+
+    start: int
+    end: int
+    key: str  # short id suffix: anc, plt, ...
+    rule: Rule
+    label: str
+
+
+@dataclass
+class Structured:
+    """The outcome for one criterion: a rule body, or the reason it stays text."""
+
+    rule: Rule | None
+    reason: str | None = None
+    screening: bool = False
+    children: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- finders -----------------------------------------------------------------------------------
+
+
+def find_age(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    years = r"\s*(?:years?|yrs?)"
+    both = re.search(
+        rf"\b(?:age|aged)\b[^.;\d]{{0,20}}?(?P<op1>{_GE}|{_GT}|≥|>)\s*(?P<a>\d{{1,3}}){years}?"
+        rf"(?:\s*(?:old|of age))?\s*(?:and|,)\s*(?P<op2>{_LE}|{_LT}|≤|<)\s*(?P<b>\d{{1,3}}){years}",
+        text,
+        re.IGNORECASE,
+    )
+    if both:
+        low = _age_bound(op_of(both.group("op1")), int(both.group("a")))
+        high = _age_bound(op_of(both.group("op2")), int(both.group("b")))
+        atoms.append(_age_atom(both.start(), both.end(), low, high))
+        return atoms
+    ranged = re.search(
+        rf"\b(?:age|aged)\b\s*(?:of\s*|between\s*|from\s*|:\s*)?(?P<a>\d{{1,3}})\s*(?:-|–|to|and)\s*(?P<b>\d{{1,3}}){years}",
+        text,
+        re.IGNORECASE,
+    )
+    if ranged:
+        atoms.append(_age_atom(ranged.start(), ranged.end(), int(ranged.group("a")), int(ranged.group("b"))))
+        return atoms
+    patterns = (
+        rf"\b(?:age|aged)\b\s*(?:of\s*|is\s*|:\s*|must be\s*)?{COMP}\s*{NUMBER}(?:{years})?(?:\s*(?:old|of age))?",
+        rf"(?<![\w.]){COMP}\s*{NUMBER}{years}\s*(?:old|of age)\b",
+        rf"\b{NUMBER}{years}(?:\s*(?:old|of age))?\s*(?:or|and)\s*(?P<older>older|above|over)\b",
+        rf"\bat least\s*{NUMBER}{years}\s*(?:old|of age)\b",
+    )
+    for pattern in patterns:
+        match = re.search(pattern, text, re.IGNORECASE)
+        if not match:
+            continue
+        value = int(number(match.group("num")))
+        op = ">=" if "older" in match.groupdict() and match.group("older") else None
+        if op is None:
+            op = op_of(match.group("op")) if "op" in match.groupdict() and match.group("op") else ">="
+        if op in (">=", ">"):
+            atoms.append(_age_atom(match.start(), match.end(), _age_bound(op, value), None))
+        else:
+            atoms.append(_age_atom(match.start(), match.end(), None, _age_bound(op, value)))
+        return atoms
+    return atoms
+
+
+def _age_bound(op: str, value: int) -> int:
+    # Whole years, inclusive bounds: "> 20 years" admits 21-year-olds, "< 75" admits 74.
+    return {">=": value, ">": value + 1, "<=": value, "<": value - 1}[op]
+
+
+def _age_atom(start: int, end: int, low: int | None, high: int | None) -> Atom:
+    body: dict[str, Any] = {}
+    if low is not None:
+        body["min"] = low
+    if high is not None:
+        body["max"] = high
+    return Atom(start, end, "age", {"age": body}, "Age")
+
+
+SCORE_RANGE = r"(?P<a>[0-5])\s*(?:-|–|to)\s*(?P<b>[0-5])"
+SCORE_LIST = r"(?P<list>[0-5](?:\s*(?:,\s*or|,\s*and|,|or|and)\s*[0-5])+)"
+
+
+def find_ecog(text: str) -> list[Atom]:
+    mention = re.search(
+        r"\b(ECOG|Eastern Cooperative Oncology Group|Zubrod|WHO performance status|WHO PS|WHO/ECOG)\b",
+        text,
+        re.IGNORECASE,
+    )
+    if not mention:
+        return []
+    tail = text[mention.end() :]
+    lead = re.match(
+        r"[^\d<>≤≥≦≧＜＞;]{0,60}?(?=[\d<>≤≥≦≧＜＞]|(?:" + _GE + "|" + _LE + "))", tail, re.IGNORECASE
+    )
+    if lead is None:
+        return []
+    at = mention.end() + lead.end()
+    rest = text[at:]
+    for pattern in (
+        rf"{COMP}\s*(?P<v>[0-5])\b(?![.,]\d)",
+        SCORE_RANGE + r"\b",
+        SCORE_LIST + r"\b",
+        r"(?P<one>[0-5])\b(?![.,]\d)",
+    ):
+        match = re.match(pattern, rest, re.IGNORECASE)
+        if not match:
+            continue
+        groups = match.groupdict()
+        if groups.get("op"):
+            op, value = op_of(groups["op"]), int(groups["v"])
+            atoms = [_score_atom("ecog", "ECOG performance status", "loinc:89247-1", op, value)]
+        else:
+            if groups.get("list"):
+                values = sorted(int(v) for v in re.findall(r"[0-5]", groups["list"]))
+                if values != list(range(values[0], values[-1] + 1)):
+                    return []  # "0 or 2": not a range
+                low, high = values[0], values[-1]
+            elif groups.get("a") is not None:
+                low, high = int(groups["a"]), int(groups["b"])
+            else:
+                low = high = int(groups["one"])
+            if low > high:
+                return []
+            atoms = [_score_atom("ecog", "ECOG performance status", "loinc:89247-1", "<=", high)]
+            if low > 0:
+                atoms.append(_score_atom("ecog-min", "ECOG performance status", "loinc:89247-1", ">=", low))
+        for atom in atoms:
+            atom.start, atom.end = mention.start(), at + match.end()
+        return atoms
+    return []
+
+
+def find_karnofsky(text: str) -> list[Atom]:
+    match = re.search(
+        rf"\b(Karnofsky(?: performance status| performance score| score| PS)?|KPS)(?:\s*\(KPS\))?[^\d<>≤≥;]{{0,25}}?"
+        rf"(?:{COMP}\s*(?P<v>\d{{2,3}})\s*%?|(?P<a>\d{{2,3}})\s*%?\s*(?:-|–|to)\s*100\s*%?)",
+        text,
+        re.IGNORECASE,
+    )
+    if not match:
+        return []
+    if match.group("v"):
+        op, value = op_of(match.group("op")), int(match.group("v"))
+    else:
+        op, value = ">=", int(match.group("a"))
+    if not 0 <= value <= 100 or value % 10:
+        return []
+    atom = _score_atom("kps", "Karnofsky performance status", "loinc:89243-0", op, value)
+    atom.start, atom.end = match.start(), match.end()
+    return [atom]
+
+
+def _score_atom(key: str, label: str, code: str, op: str, value: int) -> Atom:
+    rule = {"observation": {"label": label, "codes": [code], "op": op, "value": value, "unit": "1"}}
+    return Atom(0, 0, key, rule, label)
+
+
+@dataclass(frozen=True)
+class Analyte:
+    key: str
+    label: str
+    pattern: str
+    codes: tuple[str, ...]
+    units: tuple[tuple[str, str, float, tuple[float, float]], ...]  # (regex, ucum, factor, plausible)
+    heme: bool = False
+    molar_mass: float | None = None
+
+
+PER_MM3 = r"(?:cells\s*)?/\s*(?:mm\s*\^?\s*3|mm³|µl|μl|ul|cmm|cumm)"
+TEN9_L = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:9|⁹)\s*/\s*l\b"
+TEN3_UL = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:3|³)\s*(?:cells\s*)?/\s*(?:µl|μl|ul|mm\s*\^?\s*3|mm³)"
+COUNT_UNITS = (
+    (TEN9_L, "10*9/L", 1.0, (0.0, 0.0)),
+    (TEN3_UL, "10*9/L", 1.0, (0.0, 0.0)),
+    (PER_MM3, "10*9/L", 0.001, (0.0, 0.0)),
+)
+ANALYTES = (
+    Analyte(
+        "anc",
+        "Absolute neutrophil count",
+        r"absolute neutrophil count|absolute neutrophils?|neutrophil count|neutrophils|\bANC\b|\bAGC\b|absolute granulocyte count",
+        ("loinc:751-8", "loinc:26499-4"),
+        tuple((u, c, f, (0.1, 20.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
+        "plt",
+        "Platelet count",
+        r"platelet count|platelets?|\bPLT\b",
+        ("loinc:777-3",),
+        tuple((u, c, f, (10.0, 1000.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
+        "hb",
+        "Hemoglobin",
+        r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
+        ("loinc:718-7",),
+        (
+            (r"g\s*/\s*dl\b", "g/dL", 1.0, (5.0, 20.0)),
+            (r"g\s*/\s*l\b", "g/L", 1.0, (50.0, 200.0)),
+            (r"mmol\s*/\s*l\b", "mmol/L", 1.0, (3.0, 12.0)),
+        ),
+        heme=True,
+    ),
+    Analyte(
+        "tbil",
+        "Total bilirubin",
+        r"(?<!direct )(?<!conjugated )(?<!indirect )(?<!unconjugated )(?:total (?:serum )?bilirubin|serum bilirubin|bilirubin|\bTBIL\b|\bT\.?\s?bili\b)",
+        ("loinc:1975-2",),
+        (
+            (r"mg\s*/\s*dl\b", "mg/dL", 1.0, (0.1, 10.0)),
+            (r"(?:µ|μ|u)mol\s*/\s*l\b", "umol/L", 1.0, (2.0, 170.0)),
+        ),
+    ),
+    Analyte(
+        "ast",
+        "AST",
+        r"aspartate (?:amino)?transaminase|aspartate aminotransferase|\bAST\b|\bSGOT\b",
+        ("loinc:1920-8",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
+    ),
+    Analyte(
+        "alt",
+        "ALT",
+        r"alanine (?:amino)?transaminase|alanine aminotransferase|\bALT\b|\bSGPT\b",
+        ("loinc:1742-6",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
+    ),
+    Analyte(
+        "crcl",
+        "Creatinine clearance",
+        r"creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b",
+        ("loinc:2164-2", "loinc:35591-7"),
+        ((r"ml\s*/\s*min(?!\s*/\s*1[.,]73)(?!\s*per\s*1[.,]73)\b", "mL/min", 1.0, (10.0, 200.0)),),
+    ),
+    Analyte(
+        "creat",
+        "Serum creatinine",
+        r"(?:serum |plasma )?creatinine(?! clearance)|\bSCr\b",
+        ("loinc:2160-0",),
+        (
+            (r"mg\s*/\s*dl\b", "mg/dL", 1.0, (0.3, 5.0)),
+            (r"(?:µ|μ|u)mol\s*/\s*l\b", "umol/L", 1.0, (30.0, 450.0)),
+        ),
+        molar_mass=113.12,
+    ),
+)
+TRANSAMINASES = re.compile(r"\b(?:liver )?transaminases\b", re.IGNORECASE)
+ULN = (
+    r"(?:x|×|\*|X|times)?\s*(?:the\s+)?(?:institutional\s+|site\s+)?"
+    r"(?:upper limits? of (?:the\s+)?normal(?: range)?|\bI?ULN\b|\bUNL\b)(?:\s*\((?:I?ULN|UNL)\))?"
+)
+SEPARATOR = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?\s*(?:/|,|and/or|and|or|&)\s*"
+LEAD = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?(?:\s*(?:count|counts|level|levels|value|values|concentration|of|must be|should be|is|:))*\s*"
+
+
+def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
+    """Lab thresholds. Returns the atoms and the reasons some recognised thresholds were refused."""
+    names = []
+    for analyte in ANALYTES:
+        for m in re.finditer(analyte.pattern, text, re.IGNORECASE):
+            names.append((m.start(), m.end(), [analyte]))
+    for m in TRANSAMINASES.finditer(text):
+        names.append((m.start(), m.end(), [a for a in ANALYTES if a.key in ("ast", "alt")]))
+    names.sort(key=lambda n: (n[0], -n[1]))
+    # Drop names nested in a longer one ("creatinine" inside "creatinine clearance").
+    kept: list[tuple[int, int, list[Analyte]]] = []
+    for name in names:
+        if kept and name[0] < kept[-1][1]:
+            continue
+        if kept and re.fullmatch(r"\s*\(\s*", text[kept[-1][1] : name[0]]):
+            continue  # an alias in brackets: "AST (SGOT)"
+        kept.append(name)
+    # Merge "ALT/AST", "AST and ALT": one threshold for both.
+    groups: list[tuple[int, int, list[Analyte]]] = []
+    for name in kept:
+        if groups and re.fullmatch(SEPARATOR, text[groups[-1][1] : name[0]], re.IGNORECASE):
+            start, _, members = groups[-1]
+            groups[-1] = (start, name[1], members + name[2])
+        else:
+            groups.append(name)
+    atoms: list[Atom] = []
+    refused: list[str] = []
+    cockcroft = bool(re.search(r"cockcroft|\bC-?G\b", criterion, re.IGNORECASE))
+    for start, end, members in groups:
+        tail = text[end:]
+        m = re.match(rf"{LEAD}{COMP}\s*{NUMBER}?\s*", tail, re.IGNORECASE)
+        if not m:
+            continue
+        op = op_of(m.group("op"))
+        value_text = m.group("num")
+        after = tail[m.end() :]
+        uln = re.match(ULN, after, re.IGNORECASE)
+        if uln and (value_text or re.match(r"\s*(?:the\s+)?(?:I?ULN|UNL|upper limit)", after, re.IGNORECASE)):
+            multiple = number(value_text) if value_text else 1.0
+            if not 0.5 <= multiple <= 10:
+                refused.append("implausible multiple of ULN")
+                continue
+            if any(a.key in ("crcl",) for a in members) or any(a.heme for a in members):
+                refused.append("ULN multiple on an analyte that is not reported that way")
+                continue
+            finish = end + m.end() + uln.end()
+            for analyte in members:
+                body = {"label": analyte.label, "codes": list(analyte.codes), "op": op, "uln": multiple}
+                if analyte.molar_mass:
+                    body["molar_mass"] = analyte.molar_mass
+                atoms.append(Atom(start, finish, analyte.key, {"observation": body}, analyte.label))
+            continue
+        if not value_text:
+            continue
+        value = number(value_text)
+        for analyte in members:
+            unit = None
+            for unit_pattern, ucum, factor, (low, high) in analyte.units:
+                um = re.match(rf"\s*{unit_pattern}", after, re.IGNORECASE)
+                if um:
+                    scaled = round(value * factor, 6)
+                    if not low <= scaled <= high:
+                        refused.append(f"implausible {analyte.label} value for its unit")
+                        break
+                    unit = (ucum, scaled, um.end())
+                    break
+            if unit is None:
+                continue
+            ucum, scaled, unit_end = unit
+            finish = end + m.end() + unit_end
+            if analyte.key == "crcl" and cockcroft:
+                rule: Rule = {"creatinine_clearance": {"op": op, "value": scaled}}
+            else:
+                body = {
+                    "label": analyte.label,
+                    "codes": list(analyte.codes),
+                    "op": op,
+                    "value": scaled,
+                    "unit": ucum,
+                }
+                if analyte.molar_mass:
+                    body["molar_mass"] = analyte.molar_mass
+                rule = {"observation": body}
+            atoms.append(Atom(start, finish, analyte.key, rule, analyte.label))
+    return atoms, refused
+
+
+PREGNANT = re.compile(r"\bpregnant\b|\bpregnancy\b(?!\s*test)", re.IGNORECASE)
+BREASTFEEDING = re.compile(
+    r"\bbreast[- ]?feeding\b|\bbreast[- ]?feed\b|\blactating\b|\blactation\b|\bnursing\b", re.IGNORECASE
+)
+POSITIVE_PREGNANCY_TEST = re.compile(
+    r"\bpositive (?:serum |urine |urinary |blood )?pregnancy test\b", re.IGNORECASE
+)
+
+
+def find_pregnancy(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    for m in PREGNANT.finditer(text):
+        rule = {
+            "condition": {
+                "label": "Pregnancy",
+                "codes": ["snomed:77386006", "icd10cm:Z33.1"],
+                "names": ["pregnant", "pregnancy"],
+            }
+        }
+        atoms.append(Atom(m.start(), m.end(), "pregnant", rule, "Pregnancy"))
+        break
+    for m in BREASTFEEDING.finditer(text):
+        rule = {
+            "condition": {
+                "label": "Breastfeeding",
+                "codes": ["snomed:169750002", "snomed:225604004"],
+                "names": ["breastfeeding", "breast feeding", "lactating"],
+            }
+        }
+        atoms.append(Atom(m.start(), m.end(), "breastfeeding", rule, "Breastfeeding"))
+        break
+    for m in POSITIVE_PREGNANCY_TEST.finditer(text):
+        rule = {
+            "test": {
+                "label": "Pregnancy test (hCG)",
+                "codes": ["loinc:2106-3", "loinc:2118-8"],
+                "result": "positive",
+                "window_days": 28,
+            }
+        }
+        atoms.append(Atom(m.start(), m.end(), "hcg", rule, "Positive pregnancy test"))
+        break
+    return atoms
+
+
+HIV = re.compile(
+    r"\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?",
+    re.IGNORECASE,
+)
+HBV = re.compile(r"\bhepatitis B(?: virus)?(?:\s*\(HBV\))?|\bHBV\b|\bhep(?:atitis)?\.? B\b", re.IGNORECASE)
+HCV = re.compile(
+    r"\bhepatitis C(?: virus)?(?:\s*\(HCV\))?|\bHCV\b|(?<=[Bb] or )C\b(?:\s*virus)?|(?<=[Bb] and )C\b|(?<=[Bb] and/or )C\b|(?<=[Bb], or )C\b",
+    re.IGNORECASE,
+)
+VIRUS_CODES = {
+    "hiv": (
+        "HIV infection",
+        ["snomed:86406008", "icd10cm:B20", "icd10cm:Z21"],
+        ["hiv", "human immunodeficiency virus"],
+    ),
+    "hbv": (
+        "Hepatitis B",
+        [
+            "snomed:66071002",
+            "snomed:61977001",
+            "icd10cm:B16",
+            "icd10cm:B18.0",
+            "icd10cm:B18.1",
+            "icd10cm:B19.1",
+        ],
+        ["hepatitis b"],
+    ),
+    "hcv": (
+        "Hepatitis C",
+        ["snomed:50711007", "snomed:128302006", "icd10cm:B17.1", "icd10cm:B18.2", "icd10cm:B19.2"],
+        ["hepatitis c"],
+    ),
+}
+
+
+def find_viruses(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
+    for key, pattern in (("hiv", HIV), ("hbv", HBV), ("hcv", HCV)):
+        m = pattern.search(text)
+        if not m:
+            continue
+        label, codes, names = VIRUS_CODES[key]
+        body: dict[str, Any] = {"label": label, "codes": codes, "names": names}
+        if history or key == "hiv":  # HIV infection is lifelong: a record of it counts whatever its status
+            body["history"] = True
+        atoms.append(Atom(m.start(), m.end(), key, {"condition": body}, label))
+    return atoms
+
+
+BRAIN_METS = re.compile(
+    r"\b(?:brain|cerebral|intracranial)\s+(?:metastases|metastasis|mets|metastatic disease|metastatic lesions?)\b"
+    r"|\bmetasta(?:ses|sis|tic disease) (?:to|in) the brain\b",
+    re.IGNORECASE,
+)
+
+
+def find_brain_metastases(text: str) -> list[Atom]:
+    m = BRAIN_METS.search(text)
+    if not m:
+        return []
+    body: dict[str, Any] = {
+        "label": "Brain metastases",
+        "codes": ["snomed:94225005", "icd10cm:C79.31"],
+        "names": ["brain metastases", "brain metastasis"],
+    }
+    if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+        body["history"] = True
+    return [Atom(m.start(), m.end(), "brain-mets", {"condition": body}, "Brain metastases")]
+
+
+# --- the decision ------------------------------------------------------------------------------
+
+INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (find_age, find_ecog, find_karnofsky)
+EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
+    find_ecog,
+    find_karnofsky,
+    find_pregnancy,
+    find_viruses,
+    find_brain_metastases,
+)
+
+
+def structure(text: str, exclusion: bool, context_reason: str | None = None) -> Structured:
+    """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding."""
+    if context_reason:
+        return Structured(None, context_reason)
+    finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
+    atoms = [a for finder in finders for a in finder(text)]
+    lab_atoms, refused = find_labs(text, text)
+    atoms.extend(lab_atoms)
+    atoms = _without_overlaps(atoms)
+    if not atoms:
+        if SCREENING.search(text):
+            return Structured(None, screening=True)
+        return Structured(
+            None, refused[0] if refused else "free text: no pattern the importer encodes safely"
+        )
+    if CONDITIONAL.search(text):
+        return Structured(None, "the wording has a condition or exception the importer does not encode")
+    if any(a.key in ("anc", "plt", "hb") for a in atoms) and SUPPORT.search(text):
+        return Structured(None, "blood-count threshold qualified by transfusion or growth-factor support")
+    if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
+        return Structured(None, "mixes a screening confirmation with data: review by hand")
+    if refused:
+        return Structured(None, refused[0])
+    connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
+    leftover = _leftover(text, atoms)
+    window = _window(text)
+    if window:
+        for atom in atoms:
+            for key in ("observation",):
+                if key in atom.rule:
+                    atom.rule[key]["window_days"] = window
+    if exclusion:
+        if leftover:
+            return Structured(None, f"exclusion wording beyond the encoded findings ({_short(leftover)})")
+        if "and" in connectors or "?" in connectors:
+            return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
+        combination = "any_of"
+    else:
+        if any(c in ("or", "?") for c in connectors) and not all(c == "or" for c in connectors):
+            return Structured(None, "thresholds joined by both 'and' and 'or'")
+        if connectors and all(c == "or" for c in connectors):
+            if leftover:
+                return Structured(None, f"alternatives with other wording ({_short(leftover)})")
+            combination = "any_of"
+        else:
+            if leftover and re.search(r"\bor\b", " ".join(leftover), re.IGNORECASE):
+                return Structured(None, f"an alternative to the encoded threshold ({_short(leftover)})")
+            combination = "all_of"
+    children = [_child(atom, text) for atom in atoms]
+    if not exclusion and leftover:
+        children.append(
+            {
+                "text": text,
+                "not_computable": f"the rest of this criterion is not encoded ({_short(leftover)})",
+            }
+        )
+    if len(children) == 1:
+        return Structured(children[0]["rule"], children=[])
+    return Structured({combination: children}, children=children)
+
+
+def _child(atom: Atom, text: str) -> dict[str, Any]:
+    return {
+        "key": atom.key,
+        "text": text[atom.start : atom.end].strip(" ,;:.") or atom.label,
+        "rule": atom.rule,
+    }
+
+
+def _without_overlaps(atoms: list[Atom]) -> list[Atom]:
+    atoms = sorted(atoms, key=lambda a: (a.start, -(a.end - a.start)))
+    out: list[Atom] = []
+    for atom in atoms:
+        if out and atom.start < out[-1].end and not (atom.start == out[-1].start and atom.end == out[-1].end):
+            continue
+        out.append(atom)
+    return out
+
+
+def _connector(between: str) -> str:
+    words = re.findall(r"[a-z/]+", between.lower())
+    if "or" in words and "and" not in words:
+        return "or"
+    if "and" in words and "or" not in words:
+        return "and"
+    if "and" in words and "or" in words:
+        return "?"
+    return ","
+
+
+def _leftover(text: str, atoms: list[Atom]) -> list[str]:
+    rest = text
+    for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
+        rest = rest[: atom.start] + " " + rest[atom.end :]
+    rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
+    rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
+    rest = WITHIN_DAYS.sub(" ", rest)
+    words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
+    return [w for w in words if w.lower() not in FILLER and len(w) > 1]
+
+
+def _window(text: str) -> int | None:
+    found = {int(m.group(1)) for m in WITHIN_DAYS.finditer(text)}
+    return found.pop() if len(found) == 1 else None
+
+
+def _short(words: list[str]) -> str:
+    return " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
