@@ -138,7 +138,7 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> di
         )
         sub_counts = Counts()
         children = [_criterion(child, sub_counts, child_context, top=False) for child in item.children]
-        if sub_counts.structured + sub_counts.partly + sub_counts.screening == 0:
+        if sub_counts.structured + sub_counts.partly == 0:
             return _collapsed(head, item, counts, "no sub-item could be encoded")
         for kind in ("structured", "partly", "screening", "text"):
             for _ in range(getattr(sub_counts, kind)):
@@ -166,30 +166,39 @@ def _leaf(link_id: str, text: str, result: Structured, counts: Counts) -> dict[s
     if result.rule is None:
         counts.add("text")
         return {"text": text, "not_computable": result.reason or "not encoded"}
-    if result.children:
+    rule = _with_ids(result.rule, link_id, set())
+    counts.add("partly" if _has_rest(rule) else "structured")
+    return {"text": text, **rule, "machine_derived": True}
+
+
+def _with_ids(rule: dict[str, Any], link_id: str, used: set[str]) -> dict[str, Any]:
+    """Give the structurer's proto-criteria ids `<parent>-<key>` (stable: derived from the wording)."""
+    out: dict[str, Any] = {}
+    for key, body in rule.items():
+        if key not in ("all_of", "any_of"):
+            out[key] = body
+            continue
         children = []
-        used: set[str] = set()
-        partly = False
-        for child in result.children:
-            key = child.get("key", "rest")
-            child_id = f"{link_id}-{key}"
+        for proto in body:
+            child_id = f"{link_id}-{proto['key']}"
             while child_id in used:
                 child_id += "x"
             used.add(child_id)
-            if "not_computable" in child:
-                partly = True
-                children.append(
-                    {"id": child_id, "text": child["text"], "not_computable": child["not_computable"]}
-                )
-            else:
-                children.append(
-                    {"id": child_id, "text": child["text"], **child["rule"], "machine_derived": True}
-                )
-        counts.add("partly" if partly else "structured")
-        (combination,) = result.rule.keys()
-        return {"text": text, combination: children, "machine_derived": True}
-    counts.add("structured")
-    return {"text": text, **result.rule, "machine_derived": True}
+            child_rule = {k: v for k, v in proto.items() if k not in ("key", "text")}
+            child: dict[str, Any] = {"id": child_id, "text": proto["text"], **_with_ids(child_rule, child_id, used)}
+            if "not_computable" not in child_rule:
+                child["machine_derived"] = True
+            children.append(child)
+        out[key] = children
+    return out
+
+
+def _has_rest(rule: dict[str, Any]) -> bool:
+    return any(
+        "not_computable" in child or _has_rest(child)
+        for key in ("all_of", "any_of")
+        for child in rule.get(key, [])
+    )
 
 
 def _collapsed(head: dict[str, Any], item: Item, counts: Counts, reason: str) -> dict[str, Any]:

@@ -55,6 +55,7 @@ class Item:
     alternatives: bool = False  # a standalone OR among the sub-items: their grouping is unclear
     or_sibling: bool = False  # joined to a neighbour by "or": not a criterion on its own
     link_id: str = ""
+    kind: str = ""  # marker style: bullet, number., number), letter, roman
 
 
 @dataclass
@@ -143,9 +144,13 @@ def split_criteria(text: str) -> Split:
             previous_blank = False
             continue
         indent = len(marker.group("indent").expandtabs(4))
+        kind = _marker_kind(marker.group("marker"))
+        if stack and stack[-1].indent == indent and stack[-1].text.endswith((":", "：")) and kind != stack[-1].kind:
+            indent += 1  # "9. ... must be met:" then "1)ANC ..." at the same indent: a sub-list
         while stack and stack[-1].indent >= indent:
             stack.pop()
         item = Item(content, exclusion, indent, section_qualifier or heading_qualifier, raw_lines=[content])
+        item.kind = kind
         if stack:
             stack[-1].children.append(item)
         else:
@@ -176,6 +181,14 @@ def _header(content: str) -> tuple[str, str | None] | None:
             if INCLUDED_INTRO.search(content) and re.search(r"\bfollowing\b", content, re.I):
                 return "inclusion", None
     return None
+
+
+def _marker_kind(marker: str) -> str:
+    if marker[0].isdigit() or marker.startswith("("):
+        return "number" + marker[-1]
+    if marker[0].isalpha():
+        return "letter"
+    return "bullet"
 
 
 def _is_heading(content: str, previous_blank: bool, raw: str) -> bool:

@@ -50,7 +50,7 @@ CONDITIONAL = re.compile(
     r"gilbert'?s?|liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement|"
     r"bone marrow involvement|marrow infiltration|bone metastas[ie]s|for (patients|subjects|participants|"
     r"women|men|those|males|females)|in (patients|subjects|participants)|cohorts?|parts? [0-9a-z]\b|"
-    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?)\b",
+    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?|excluded)\b",
     re.IGNORECASE,
 )
 SUPPORT = re.compile(
@@ -76,8 +76,26 @@ WITHIN_DAYS = re.compile(r"\bwithin (?:the )?(?:last |past )?(\d{1,3}) days\b", 
 
 # Words that may surround a recognised finding without changing it. Anything else left over in an
 # exclusion blocks structuring; in an inclusion it becomes a not-computable sibling in `all_of`.
-FILLER = set(
-    ["a", "an", "the", "of", "and", "with", "to", "at", "on", "in", "is", "are", "be", "been", "being", "must", "should", "shall", "will", "have", "has", "had", "having", "patients", "patient", "subjects", "subject", "participants", "participant", "people", "person", "persons", "individuals", "male", "males", "female", "females", "women", "woman", "men", "man", "who", "which", "that", "any", "all", "following", "as", "defined", "follows", "adequate", "organ", "function", "functions", "bone", "marrow", "hematologic", "haematologic", "hematological", "haematological", "hepatic", "renal", "liver", "kidney", "laboratory", "lab", "labs", "values", "value", "parameters", "parameter", "tests", "test", "results", "result", "requirements", "requirement", "criteria", "function:", "screening", "baseline", "serum", "plasma", "blood", "total", "count", "counts", "level", "levels", "eastern", "cooperative", "oncology", "group", "performance", "status", "score", "scale", "ps", "ecog", "who", "karnofsky", "kps", "known", "history", "of", "evidence", "positive", "infection", "infections", "infected", "virus", "viruses", "viral", "currently", "current", "currently", "pregnant", "pregnancy", "lactating", "lactation", "breastfeeding", "breast", "feeding", "nursing", "or", "nor", "and/or", "years", "year", "yrs", "old", "age", "aged", "time", "signing", "signed", "sign", "consent", "informed", "form", "icf", "day", "date", "enrollment", "enrolment", "inclusion", "registration", "randomization", "randomisation", "visit", "study", "treatment", "start", "first", "dose", "drug", "intervention", "initiation", "cycle", "prior", "before", "days", "within", "documented", "confirmed", "clinical", "human", "immunodeficiency", "hepatitis", "hbv", "hcv", "hiv", "infection", "demonstrate", "demonstrates", "demonstrated", "by", "following:", "defined:", "over", "under", "aged:", "be:", "either", "evaluation", "performed", "assessed", "assessment", "obtained", "measured", "done"]
+FILLER = frozenset(
+    """
+    a adequate age aged aged: all an anaemia and and/or anemia any are as assessed assessment at
+    baseline be be: been before being blood bone breast breastfeeding by c-g calculated clinical
+    cockcroft cockcroft-gault confirmed consent cooperative count counts criteria current currently
+    cycle date day days defined defined: demonstrate demonstrated demonstrates documented done dose
+    drug eastern ecog either enrollment enrolment equation estimated evaluation evidence feeding
+    female females first following following: follows form formula function function: functions
+    gault group had haematologic haematological has have having hbv hcv hematologic hematological
+    hepatic hepatitis history hiv human icf immunodeficiency in inclusion individuals infected
+    infection infections informed initiation intervention is karnofsky kidney known kps lab
+    laboratory labs lactating lactation level levels liver male males man marrow measured men must
+    neutropenia nor nursing obtained of old on oncology or organ over parameter parameters
+    participant participants patient patients people performance performed person persons plasma
+    positive pregnancy pregnant presence prior ps randomisation randomization registration renal
+    requirement requirements result results scale score screening serum shall should sign signed
+    signing start status study subject subjects test tests that the thrombocytopenia time to total
+    treatment under value values viral virus viruses visit which who will with within woman women
+    year years yrs
+    """.split()
 )
 
 
@@ -105,7 +123,12 @@ class Structured:
 # --- finders -----------------------------------------------------------------------------------
 
 
+AGE_AT_EVENT = re.compile(r"\b(onset|diagnos\w*|menarche|menopaus\w*|smok\w*|since|duration|history|BMI|weight)\b", re.IGNORECASE)
+
+
 def find_age(text: str) -> list[Atom]:
+    if AGE_AT_EVENT.search(text):
+        return []  # "less than 50 years of age at migraine onset" is not the age today
     atoms: list[Atom] = []
     years = r"\s*(?:years?|yrs?)"
     both = re.search(
@@ -339,7 +362,7 @@ ULN = (
     r"(?:upper limits? of (?:the\s+)?normal(?: range)?|\bI?ULN\b|\bUNL\b)(?:\s*\((?:I?ULN|UNL)\))?"
 )
 SEPARATOR = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?\s*(?:/|,|and/or|and|or|&)\s*"
-LEAD = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?(?:\s*(?:count|counts|level|levels|value|values|concentration|of|must be|should be|is|:))*\s*"
+LEAD = r"(?:\s*[(\[][^()\[\]<>≤≥\d]{1,12}[)\]])?(?:\s*(?:count|counts|level|levels|value|values|concentration|of|must be|should be|is|:))*\s*"
 
 
 def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
@@ -558,71 +581,172 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
 
 
 def structure(text: str, exclusion: bool, context_reason: str | None = None) -> Structured:
-    """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding."""
+    """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding.
+
+    The rule is a mapping rule (`{"observation": {...}}`) or a combination whose children are
+    proto-criteria `{"key", "text", <rule key>: ...}`: the caller gives them ids.
+    """
     if context_reason:
         return Structured(None, context_reason)
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)
-    atoms.extend(lab_atoms)
-    atoms = _without_overlaps(atoms)
+    atoms = _without_overlaps(atoms + lab_atoms)
     if not atoms:
         if SCREENING.search(text):
             return Structured(None, screening=True)
-        return Structured(
-            None, refused[0] if refused else "free text: no pattern the importer encodes safely"
-        )
-    if CONDITIONAL.search(text):
-        return Structured(None, "the wording has a condition or exception the importer does not encode")
-    if any(a.key in ("anc", "plt", "hb") for a in atoms) and SUPPORT.search(text):
-        return Structured(None, "blood-count threshold qualified by transfusion or growth-factor support")
+        return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
     if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
         return Structured(None, "mixes a screening confirmation with data: review by hand")
     if refused:
         return Structured(None, refused[0])
-    connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
-    leftover = _leftover(text, atoms)
+    blocked = _blocked(text, exclusion)
+    if blocked is None or (exclusion and blocked):
+        return Structured(None, "the wording has a condition, exception or support clause the importer does not encode")
     window = _window(text)
     if window:
         for atom in atoms:
-            for key in ("observation",):
-                if key in atom.rule:
-                    atom.rule[key]["window_days"] = window
+            if "observation" in atom.rule:
+                atom.rule["observation"]["window_days"] = window
     if exclusion:
-        if leftover:
-            return Structured(None, f"exclusion wording beyond the encoded findings ({_short(leftover)})")
-        if "and" in connectors or "?" in connectors:
-            return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
-        combination = "any_of"
-    else:
-        if any(c in ("or", "?") for c in connectors) and not all(c == "or" for c in connectors):
-            return Structured(None, "thresholds joined by both 'and' and 'or'")
+        return _exclusion(text, atoms)
+    return _inclusion(text, [a for a in atoms if a.key.split("-")[0] not in blocked], bool(blocked))
+
+
+def _exclusion(text: str, atoms: list[Atom]) -> Structured:
+    """Met when any recognised finding is present: only when nothing else is said."""
+    leftover = _leftover(text, atoms)
+    if all(a.key in VIRUS_CODES for a in atoms):
+        # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
+        leftover = [w for w in leftover if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+    if leftover:
+        return Structured(None, f"exclusion wording beyond the encoded findings ({_short(leftover)})")
+    connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
+    if "and" in connectors or "?" in connectors:
+        return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
+    return _combine("any_of", [_child(a, text) for a in atoms])
+
+
+def _inclusion(text: str, atoms: list[Atom], dropped: bool) -> Structured:
+    """A conjunction of clauses: each clause's thresholds (or its 'or' alternatives) are necessary;
+    what is not encoded becomes one not-computable child, so `all_of` can only fail on data."""
+    if not atoms:
+        return Structured(None, "the wording has a condition, exception or support clause the importer does not encode")
+    children: list[dict[str, Any]] = []
+    rest: list[str] = ["thresholds with a condition or exception"] if dropped else []
+    rest_words: list[str] = ["(qualified", "thresholds)"] if dropped else []
+    for start, end in _clauses(text):
+        inside = [a for a in atoms if start <= a.start < end]
+        clause = text[start:end]
+        if not inside:
+            if _leftover(clause, []):
+                rest.append(clause.strip())
+                rest_words.extend(_leftover(clause, []))
+            continue
+        local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
+        connectors = [_connector(clause[a.end : b.start]) for a, b in zip(local, local[1:], strict=False)]
+        leftover = _leftover(clause, local)
+        outside = clause[: local[0].start] + " " + clause[local[-1].end :]
         if connectors and all(c == "or" for c in connectors):
-            if leftover:
-                return Structured(None, f"alternatives with other wording ({_short(leftover)})")
-            combination = "any_of"
-        else:
-            if leftover and re.search(r"\bor\b", " ".join(leftover), re.IGNORECASE):
-                return Structured(None, f"an alternative to the encoded threshold ({_short(leftover)})")
-            combination = "all_of"
-    children = [_child(atom, text) for atom in atoms]
-    if not exclusion and leftover:
-        children.append(
-            {
-                "text": text,
-                "not_computable": f"the rest of this criterion is not encoded ({_short(leftover)})",
-            }
-        )
+            has_or = bool(re.search(r"\bor\b", SEXES.sub(" ", outside), re.IGNORECASE))
+            if leftover or has_or:
+                rest.append(clause.strip())
+                rest_words.extend(leftover or ["or"])
+                continue
+            children.append({"key": local[0].key + "-or", "text": clause.strip(" ,;:.；"),
+                             "any_of": [_child(a, clause) for a in local]})
+            continue
+        has_or = bool(re.search(r"\bor\b", _remainder(clause, local), re.IGNORECASE))
+        if any(c in ("or", "?") for c in connectors) or has_or:
+            rest.append(clause.strip())
+            rest_words.extend(leftover or ["or"])
+            continue
+        children.extend(_child(a, clause) for a in local)
+        if leftover:
+            rest.append(clause.strip())
+            rest_words.extend(leftover)
+    if not children:
+        return Structured(None, "the thresholds are alternatives mixed with other wording")
+    if rest:
+        words = rest_words
+        children.append({"key": "rest", "text": text,
+                         "not_computable": f"the rest of this criterion is not encoded ({_short(words)})"})
+    return _combine("all_of", children)
+
+
+def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
     if len(children) == 1:
-        return Structured(children[0]["rule"], children=[])
+        only = {k: v for k, v in children[0].items() if k not in ("key", "text")}
+        return Structured(only)
     return Structured({combination: children}, children=children)
+
+
+TRIGGERS = (
+    (re.compile(r"gilbert", re.IGNORECASE), {"tbil"}),
+    (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
+    (re.compile(r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support|stimulat",
+                re.IGNORECASE), {"anc", "plt", "hb"}),
+)
+NAMED = (
+    ("age", re.compile(r"\b(age|aged|years? old|years of age)\b", re.IGNORECASE)),
+    ("ecog", re.compile(r"\b(ECOG|Eastern Cooperative|Zubrod|performance status)\b", re.IGNORECASE)),
+    ("kps", re.compile(r"\b(Karnofsky|KPS|Lansky)\b", re.IGNORECASE)),
+)
+
+
+GLOBAL_QUALIFIER = re.compile(
+    r"\b(regardless|above|these|this requirement|thresholds?|requirements?|criteri(a|on))\b",
+    re.IGNORECASE,
+)
+
+
+def _blocked(text: str, exclusion: bool) -> set[str] | None:
+    """Keys whose thresholds a conditional/support clause qualifies; None when it could be any."""
+    blocked: set[str] = set()
+    for start, end in _clauses(text):
+        clause = text[start:end]
+        if not (CONDITIONAL.search(clause) or SUPPORT.search(clause)):
+            continue
+        affected = {a.key for a in ANALYTES if re.search(a.pattern, clause, re.IGNORECASE)}
+        if TRANSAMINASES.search(clause):
+            affected |= {"ast", "alt"}
+        affected |= {key for key, pattern in NAMED if pattern.search(clause)}
+        for trigger, keys in TRIGGERS:
+            if trigger.search(clause):
+                affected |= keys
+        if not affected and (exclusion or GLOBAL_QUALIFIER.search(clause)):
+            return None
+        blocked |= affected
+    return blocked
+
+
+CLAUSE_BREAK = re.compile(r"[;；\n]+|(?<![\d.])\.\s+(?=\S)|(?<=\S)\s*(?=\b\d{1,2}\)(?!\d))|(?<=[.;；])\s*\d{1,2}\)")
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in CLAUSE_BREAK.finditer(text):
+        if m.start() > start:
+            out.append((start, m.start()))
+        start = max(start, m.end())
+    if start < len(text):
+        out.append((start, len(text)))
+    return out
+
+
+def _remainder(text: str, atoms: list[Atom]) -> str:
+    rest = text
+    for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
+        rest = rest[: atom.start] + " " + rest[atom.end :]
+    return SEXES.sub(" ", rest)
 
 
 def _child(atom: Atom, text: str) -> dict[str, Any]:
     return {
         "key": atom.key,
         "text": text[atom.start : atom.end].strip(" ,;:.") or atom.label,
-        "rule": atom.rule,
+        **atom.rule,
     }
 
 
