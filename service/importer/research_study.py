@@ -214,7 +214,8 @@ def _identifiers(ident: Mapping[str, Any]) -> list[dict[str, Any]]:
         kind = info.get("type") or ""
         domain = _text(info.get("domain"))
         entry = {"use": "secondary", "value": value}
-        if kind == "CTIS" or EU_CT_NUMBER.match(value):
+        eu_domain = bool(domain and re.search(r"CTIS|EU CT|EU Trial", domain, re.IGNORECASE))
+        if kind == "CTIS" or eu_domain or (kind != "EUDRACT_NUMBER" and EU_CT_NUMBER.match(value)):
             entry["system"] = EU_CT_SYSTEM
             entry["type"] = {"text": "EU CT number"}
         elif kind == "EUDRACT_NUMBER" or EUDRACT_NUMBER.match(value):

@@ -94,7 +94,7 @@ FILLER = frozenset(
     requirement requirements result results scale score screening serum shall should sign signed
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
-    year years yrs
+    year years yrs previous past obtaining inclusive birth from
     """.split()
 )
 
@@ -153,7 +153,7 @@ def find_age(text: str) -> list[Atom]:
     patterns = (
         rf"\b(?:age|aged)\b\s*(?:of\s*|is\s*|:\s*|must be\s*)?{COMP}\s*{NUMBER}(?:{years})?(?:\s*(?:old|of age))?",
         rf"(?<![\w.]){COMP}\s*{NUMBER}{years}\s*(?:old|of age)\b",
-        rf"\b{NUMBER}{years}(?:\s*(?:old|of age))?\s*(?:or|and)\s*(?P<older>older|above|over)\b",
+        rf"\b{NUMBER}{years}(?:\s*(?:old|of age))?\s*(?:or|and)\s*(?P<older>older|above|over|greater|more)\b",
         rf"\bat least\s*{NUMBER}{years}\s*(?:old|of age)\b",
     )
     for pattern in patterns:
@@ -326,14 +326,14 @@ ANALYTES = (
     Analyte(
         "ast",
         "AST",
-        r"aspartate (?:amino)?transaminase|aspartate aminotransferase|\bAST\b|\bSGOT\b",
+        r"aspartate (?:amino ?)?transaminase|aspartate amino ?transferase|\bAST\b|\bSGOT\b",
         ("loinc:1920-8",),
         ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
     ),
     Analyte(
         "alt",
         "ALT",
-        r"alanine (?:amino)?transaminase|alanine aminotransferase|\bALT\b|\bSGPT\b",
+        r"alanine (?:amino ?)?transaminase|alanine amino ?transferase|\bALT\b|\bSGPT\b",
         ("loinc:1742-6",),
         ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
     ),
@@ -342,7 +342,7 @@ ANALYTES = (
         "Creatinine clearance",
         r"creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b",
         ("loinc:2164-2", "loinc:35591-7"),
-        ((r"ml\s*/\s*min(?!\s*/\s*1[.,]73)(?!\s*per\s*1[.,]73)\b", "mL/min", 1.0, (10.0, 200.0)),),
+        ((r"(?:ml|milliliters?|millilitres?)\s*(?:/|per)\s*min(?:ute)?(?!\s*/\s*1[.,]73)(?!\s*per\s*1[.,]73)(?![\w/])", "mL/min", 1.0, (10.0, 200.0)),),
     ),
     Analyte(
         "creat",
@@ -379,8 +379,9 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
     for name in names:
         if kept and name[0] < kept[-1][1]:
             continue
-        if kept and re.fullmatch(r"\s*\(\s*", text[kept[-1][1] : name[0]]):
-            continue  # an alias in brackets: "AST (SGOT)"
+        opened, closed = text.rfind("(", 0, name[0]), text.rfind(")", 0, name[0])
+        if kept and opened > closed and opened >= kept[-1][1]:
+            continue  # an alias in brackets: "AST (SGOT)", "aspartate aminotransferase (AST or SGOT)"
         kept.append(name)
     # Merge "ALT/AST", "AST and ALT": one threshold for both.
     groups: list[tuple[int, int, list[Analyte]]] = []
@@ -421,6 +422,9 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
             continue
         value = number(value_text)
         for analyte in members:
+            if analyte.key == "crcl" and re.search(r"1[.,]73|\beGFR\b|CKD-EPI|MDRD", criterion, re.IGNORECASE):
+                refused.append("a clearance normalised to 1.73 m2 (eGFR) is not the creatinine clearance")
+                continue
             unit = None
             for unit_pattern, ucum, factor, (low, high) in analyte.units:
                 um = re.match(rf"\s*{unit_pattern}", after, re.IGNORECASE)
@@ -593,7 +597,7 @@ def structure(text: str, exclusion: bool, context_reason: str | None = None) -> 
     lab_atoms, refused = find_labs(text, text)
     atoms = _without_overlaps(atoms + lab_atoms)
     if not atoms:
-        if SCREENING.search(text):
+        if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
             return Structured(None, screening=True)
         return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
     if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
@@ -613,18 +617,66 @@ def structure(text: str, exclusion: bool, context_reason: str | None = None) -> 
     return _inclusion(text, [a for a in atoms if a.key.split("-")[0] not in blocked], bool(blocked))
 
 
+LIST_SEPARATOR = re.compile(r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,)\s*", re.IGNORECASE)
+# Words that qualify a finding: a list item made of them narrows its neighbour, it is no alternative.
+QUALIFYING = re.compile(
+    r"\b(untreated|treated|symptomatic|asymptomatic|active|inactive|stable|unstable|progressive|progressing|"
+    r"uncontrolled|controlled|requiring|required|clinically|significant|severe|mild|moderate|new|newly|"
+    r"detectable|undetectable|unless|except|allowed|permitted|eligible)\b",
+    re.IGNORECASE,
+)
+
+
 def _exclusion(text: str, atoms: list[Atom]) -> Structured:
-    """Met when any recognised finding is present: only when nothing else is said."""
-    leftover = _leftover(text, atoms)
-    if all(a.key in VIRUS_CODES for a in atoms):
-        # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
-        leftover = [w for w in leftover if w.lower() not in ("active", "chronic", "acute", "seropositive")]
-    if leftover:
-        return Structured(None, f"exclusion wording beyond the encoded findings ({_short(leftover)})")
+    """Met when any recognised finding is present. The text is read as a list ("A, B or C"): an
+    item holding a finding must say nothing else; an item without one (at least two words, none
+    qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
+    virus_only = all(a.key in VIRUS_CODES for a in atoms)
+    segments = _segments(text)
+    rest: list[str] = []
+    for start, end in segments:
+        inside = [a for a in atoms if start <= a.start < end]
+        segment = text[start:end]
+        local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
+        words = _leftover(segment, local)
+        if virus_only:
+            # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
+            words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+        if inside and words:
+            return Structured(None, f"exclusion wording beyond the encoded findings ({_short(words)})")
+        if not inside and words:
+            if len(words) < 2 or QUALIFYING.search(segment):
+                return Structured(None, f"exclusion wording that may qualify the findings ({_short(words)})")
+            rest.extend(words)
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
     if "and" in connectors or "?" in connectors:
         return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
-    return _combine("any_of", [_child(a, text) for a in atoms])
+    children = [_child(a, text) for a in atoms]
+    if rest:
+        children.append({"key": "rest", "text": text,
+                         "not_computable": f"the other findings of this list are not encoded ({_short(rest)})"})
+    return _combine("any_of", children)
+
+
+def _segments(text: str) -> list[tuple[int, int]]:
+    """List items of an exclusion ("A, B, or C"); separators inside brackets do not split."""
+    depth, level = [], 0
+    for char in text:
+        if char in "([（":
+            level += 1
+        depth.append(level)
+        if char in ")]）":
+            level = max(0, level - 1)
+    out: list[tuple[int, int]] = []
+    start = 0
+    for m in LIST_SEPARATOR.finditer(text):
+        if m.start() == m.end() or depth[m.start()] > 0:
+            continue
+        if m.start() > start:
+            out.append((start, m.start()))
+        start = m.end()
+    out.append((start, len(text)))
+    return [(a, b) for a, b in out if b > a]
 
 
 def _inclusion(text: str, atoms: list[Atom], dropped: bool) -> Structured:
