@@ -109,8 +109,8 @@ def test_recruiting_study_with_dates_sites_arms_and_outcomes() -> None:
     assert arm["name"] == "JAB-21822" and arm["type"]["coding"][0]["code"] == "experimental"
     assert "Drug: JAB-21822" in arm["description"]
     locations = record["protocolSection"]["contactsLocationsModule"]["locations"]
-    assert len(rs["site"]) == len(rs["contained"]) == len(locations)
-    assert rs["site"][0]["reference"] == f"#{rs['contained'][0]['id']}"
+    assert len(rs["site"]) == len(locations)
+    assert rs["site"][0] == {"display": "Anhui Provincial Cancer Hospital, Hefei, Anhui, China"}
     assert rs["region"] == [{"text": "China"}]
     assert rs["recruitment"] == {"targetNumber": 88}
     lead = next(p for p in rs["associatedParty"] if p["role"]["coding"][0]["code"] == "lead-sponsor")

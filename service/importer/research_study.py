@@ -102,8 +102,6 @@ def research_study(study: Mapping[str, Any]) -> dict[str, Any]:
     nct = ident["nctId"]
     rs: dict[str, Any] = {"resourceType": "ResearchStudy"}
     locations = _locations(protocol)
-    if locations:
-        rs["contained"] = [loc for loc, _ in locations]
     rs["identifier"] = _identifiers(ident)
     rs["title"] = _text(ident.get("briefTitle")) or _text(ident.get("officialTitle")) or nct
     labels = [
@@ -171,7 +169,7 @@ def research_study(study: Mapping[str, Any]) -> dict[str, Any]:
     if period and _period_ok(period):
         rs["period"] = period
     if locations:
-        rs["site"] = [{"reference": f"#{loc['id']}", "display": loc["name"]} for loc, _ in locations]
+        rs["site"] = [{"display": display} for display, _ in locations]
     classifiers = _classifiers(protocol)
     if classifiers:
         rs["classifier"] = classifiers
@@ -291,30 +289,21 @@ def _conditions(protocol: Mapping[str, Any], derived: Mapping[str, Any]) -> list
     return out
 
 
-def _locations(protocol: Mapping[str, Any]) -> list[tuple[dict[str, Any], str | None]]:
-    """Sites as contained Locations. Withdrawn sites are left out: they are no longer sites."""
-    out: list[tuple[dict[str, Any], str | None]] = []
-    for n, loc in enumerate(_list(protocol, "contactsLocationsModule", "locations"), start=1):
+def _locations(protocol: Mapping[str, Any]) -> list[tuple[str, str | None]]:
+    """Sites as display-only references ("facility, city, state, country") and their countries.
+
+    Withdrawn sites are left out: they are no longer sites. Contained Locations were tried: big
+    trials list hundreds of sites and the contained-resource invariant (dom-3) makes validating
+    such a ResearchStudy take seconds; the display keeps what a coordinator needs.
+    """
+    out: list[tuple[str, str | None]] = []
+    for loc in _list(protocol, "contactsLocationsModule", "locations"):
         if loc.get("status") == "WITHDRAWN":
             continue
-        name = _text(loc.get("facility")) or _text(loc.get("city")) or f"Site {n}"
-        location: dict[str, Any] = {"resourceType": "Location", "id": f"site-{n}", "name": name}
-        address = {
-            k: _text(loc.get(src))
-            for k, src in (
-                ("city", "city"),
-                ("state", "state"),
-                ("postalCode", "zip"),
-                ("country", "country"),
-            )
-            if _text(loc.get(src))
-        }
-        if address:
-            location["address"] = address
-        geo = loc.get("geoPoint") or {}
-        if isinstance(geo.get("lat"), int | float) and isinstance(geo.get("lon"), int | float):
-            location["position"] = {"latitude": geo["lat"], "longitude": geo["lon"]}
-        out.append((location, _text(loc.get("country"))))
+        parts = [_text(loc.get(k)) for k in ("facility", "city", "state", "country")]
+        display = ", ".join(dict.fromkeys(p for p in parts if p))
+        if display:
+            out.append((display, _text(loc.get("country"))))
     return out
 
 
