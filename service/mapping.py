@@ -181,7 +181,7 @@ class _Parser:
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
-        _only(spec, {"label", "codes", "result", "window_days", "gene"}, where)
+        _only(spec, {"label", "codes", "names", "result", "window_days", "gene"}, where)
         expect = spec.get("result")
         if expect not in ("positive", "negative"):
             raise MappingError(f"{where}: result must be positive or negative")

@@ -1,0 +1,1006 @@
+"""Three-valued evaluation of a trial's criteria against one patient's facts at a given date.
+
+Rule: pure and deterministic. Every result carries a reason a research coordinator can read, the
+references of the evidence used, and for unknowns the data that would settle them (DESIGN.md §2).
+When in doubt the answer is unknown: a wrong `eligible` is the worst bug this product can have.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import Enum
+
+from service.domain import units
+from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
+from service.domain.criteria import (
+    LOINC,
+    SNOMED,
+    AgeRule,
+    ArmEligibility,
+    CodeSet,
+    Coding,
+    Combination,
+    CombinationCode,
+    Comparator,
+    ConditionRule,
+    CorticosteroidDoseRule,
+    CreatinineClearanceRule,
+    Criterion,
+    MedicationRule,
+    NotComputable,
+    ObservationRule,
+    ProcedureRule,
+    ProgressionAfterTherapyRule,
+    Result,
+    ScreeningConfirmation,
+    SexRule,
+    StageRule,
+    TestRule,
+    TrialCriteria,
+    Window,
+)
+from service.domain.facts import (
+    ConditionFact,
+    MedicationFact,
+    ObservationFact,
+    PartialDate,
+    PatientFacts,
+    Quantity,
+    Value,
+    matches,
+)
+from service.domain.values import SCORE_UNITS, gene_tokens, numeric_value, qualitative_value, stage_of
+
+MET, NOT_MET, UNKNOWN = Result.MET, Result.NOT_MET, Result.UNKNOWN
+
+
+@dataclass(frozen=True)
+class DataRequirement:
+    """Data that would settle an unknown: a resource type, codes, and the window it must fall in."""
+
+    resource_type: str
+    label: str
+    codes: tuple[Coding, ...] = ()
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    criterion: Criterion
+    result: Result
+    reason: str
+    evidence: tuple[str, ...] = ()
+    requirements: tuple[DataRequirement, ...] = ()
+    children: tuple[CriterionResult, ...] = ()
+
+    @property
+    def screening_only(self) -> bool:
+        """A screening confirmation, or a combination of nothing else: skipped by the logic."""
+        if isinstance(self.criterion.rule, ScreeningConfirmation):
+            return True
+        return bool(self.children) and all(c.screening_only for c in self.children)
+
+    @property
+    def effective(self) -> Result:
+        """The result as the parent reads it: `exclude` negates."""
+        return self.result.negated() if self.criterion.exclude else self.result
+
+    def walk(self) -> Iterable[CriterionResult]:
+        yield self
+        for child in self.children:
+            yield from child.walk()
+
+
+class Verdict(Enum):
+    ELIGIBLE = "eligible"
+    INELIGIBLE = "ineligible"
+    UNDETERMINED = "undetermined"
+
+
+@dataclass(frozen=True)
+class ArmResult:
+    group: str
+    title: str
+    verdict: Verdict
+    criteria: tuple[CriterionResult, ...]
+
+
+@dataclass(frozen=True)
+class StudyEvaluation:
+    study_id: str
+    on: dt.date
+    verdict: Verdict
+    criteria: tuple[CriterionResult, ...]
+    arms: tuple[ArmResult, ...] = ()
+    assigned_group: str | None = None
+
+    @property
+    def screening_pending(self) -> bool:
+        return any(r.screening_only for top in self.criteria for r in top.walk())
+
+    @property
+    def subject_state(self) -> str:
+        """R5 research-subject-state for progress[Enrollment]."""
+        if self.verdict is Verdict.INELIGIBLE:
+            return "ineligible"
+        if self.verdict is Verdict.UNDETERMINED:
+            return "potential-candidate"
+        return "candidate" if self.screening_pending else "eligible"
+
+    def evidence(self) -> set[str]:
+        return {ref for top in self.all_results() for r in top.walk() for ref in r.evidence}
+
+    def all_results(self) -> tuple[CriterionResult, ...]:
+        return self.criteria + tuple(r for arm in self.arms for r in arm.criteria)
+
+    def data_requirements(self) -> list[DataRequirement]:
+        """The requirements of the unknowns that still matter (not under a decided parent), deduplicated."""
+        seen: dict[DataRequirement, None] = {}
+        for top in self.all_results():
+            for requirement in _open_requirements(top):
+                seen.setdefault(requirement, None)
+        return list(seen)
+
+    @property
+    def score(self) -> float:
+        """0..1 for $match: eligible 1 (0.9 while screening confirmations are pending); undetermined by the
+        share of data-evaluable criteria met; ineligible 0."""
+        if self.verdict is Verdict.INELIGIBLE:
+            return 0.0
+        if self.verdict is Verdict.ELIGIBLE:
+            return 0.9 if self.screening_pending else 1.0
+        decided = [r for r in self.criteria if not r.screening_only]
+        met = sum(1 for r in decided if r.effective is MET)
+        return round(0.1 + 0.7 * met / max(len(decided), 1), 3)
+
+
+def _open_requirements(result: CriterionResult) -> Iterable[DataRequirement]:
+    if result.result is not UNKNOWN:
+        return
+    yield from result.requirements
+    for child in result.children:
+        yield from _open_requirements(child)
+
+
+def evaluate_study(trial: TrialCriteria, facts: PatientFacts, on: dt.date) -> StudyEvaluation:
+    evaluator = _Evaluator(facts, on)
+    results = tuple(evaluator.criterion(c) for c in trial.criteria)
+    arms = tuple(_arm(evaluator, arm) for arm in trial.arms)
+    verdict = combine_verdict(results)
+    assigned = None
+    if verdict is not Verdict.INELIGIBLE and arms:
+        met = [a.group for a in arms if a.verdict is Verdict.ELIGIBLE]
+        if len(met) == 1 and all(a.verdict is not Verdict.UNDETERMINED for a in arms):
+            assigned = met[0]
+    return StudyEvaluation(trial.study_id, on, verdict, results, arms, assigned)
+
+
+def combine_verdict(results: Iterable[CriterionResult]) -> Verdict:
+    """Ineligible if an inclusion is not met or an exclusion met; else undetermined if any data-evaluable
+    criterion is unknown; else eligible. Screening confirmations never decide."""
+    effective = [r.effective for r in results if not r.screening_only]
+    if NOT_MET in effective:
+        return Verdict.INELIGIBLE
+    if UNKNOWN in effective:
+        return Verdict.UNDETERMINED
+    return Verdict.ELIGIBLE
+
+
+def _arm(evaluator: _Evaluator, arm: ArmEligibility) -> ArmResult:
+    results = tuple(evaluator.criterion(c) for c in arm.criteria)
+    return ArmResult(arm.group, arm.title, combine_verdict(results), results)
+
+
+def kleene(code: CombinationCode, values: list[Result], threshold: int | None = None) -> Result:
+    """Kleene logic over child results already negated for `exclude` (DESIGN.md §2)."""
+    met = values.count(MET)
+    unknown = values.count(UNKNOWN)
+    if code is CombinationCode.ALL_OF:
+        return NOT_MET if NOT_MET in values else UNKNOWN if unknown else MET
+    if code is CombinationCode.ANY_OF:
+        return MET if met else UNKNOWN if unknown else NOT_MET
+    n = threshold if threshold is not None else 1
+    if code is CombinationCode.AT_LEAST:
+        return MET if met >= n else NOT_MET if met + unknown < n else UNKNOWN
+    if code is CombinationCode.AT_MOST:
+        return NOT_MET if met > n else MET if met + unknown <= n else UNKNOWN
+    raise ValueError(f"combination {code.value} is not evaluated")
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def _age_of(fact_date: dt.date, on: dt.date) -> str:
+    days = (on - fact_date).days
+    return f"{days} day{'s' if days != 1 else ''} old"
+
+
+def _years_between(born: dt.date, on: dt.date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+class _Evaluator:
+    def __init__(self, facts: PatientFacts, on: dt.date) -> None:
+        self.facts = facts
+        self.on = on
+        self.rules: dict[type, Callable[[Criterion, object], CriterionResult]] = {
+            Combination: self._combination,  # type: ignore[dict-item]
+            ScreeningConfirmation: self._screening,  # type: ignore[dict-item]
+            NotComputable: self._not_computable,  # type: ignore[dict-item]
+            AgeRule: self._age,  # type: ignore[dict-item]
+            SexRule: self._sex,  # type: ignore[dict-item]
+            ConditionRule: self._condition,  # type: ignore[dict-item]
+            StageRule: self._stage,  # type: ignore[dict-item]
+            ObservationRule: self._observation,  # type: ignore[dict-item]
+            TestRule: self._test,  # type: ignore[dict-item]
+            MedicationRule: self._medication,  # type: ignore[dict-item]
+            ProcedureRule: self._procedure,  # type: ignore[dict-item]
+            CreatinineClearanceRule: self._creatinine_clearance,  # type: ignore[dict-item]
+            CorticosteroidDoseRule: self._corticosteroids,  # type: ignore[dict-item]
+            ProgressionAfterTherapyRule: self._progression,  # type: ignore[dict-item]
+        }
+
+    def criterion(self, criterion: Criterion) -> CriterionResult:
+        return self.rules[type(criterion.rule)](criterion, criterion.rule)
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _since(self, window: Window) -> dt.date:
+        return self.on - dt.timedelta(days=window.days)
+
+    def _in_window(self, when: dt.date | None, window: Window | None) -> bool:
+        if when is None or when > self.on:
+            return False
+        return window is None or when >= self._since(window)
+
+    def _requirement(
+        self, resource_type: str, label: str, codes: CodeSet, window: Window | None = None
+    ) -> DataRequirement:
+        since = self._since(window) if window else None
+        return DataRequirement(resource_type, label, codes.all_codings(), since, self.on if window else None)
+
+    # --- combinations and non-data criteria ------------------------------------------------------
+
+    def _combination(self, criterion: Criterion, rule: Combination) -> CriterionResult:
+        children = tuple(self.criterion(c) for c in rule.children)
+        deciding = [c for c in children if not c.screening_only]
+        if not deciding:
+            return CriterionResult(
+                criterion, UNKNOWN, "Every part is confirmed by the site at screening.", children=children
+            )
+        result = kleene(rule.code, [c.effective for c in deciding], rule.threshold)
+        return CriterionResult(criterion, result, _combination_reason(rule, result, deciding), children=children)
+
+    def _screening(self, criterion: Criterion, rule: ScreeningConfirmation) -> CriterionResult:
+        return CriterionResult(
+            criterion, UNKNOWN, "To be confirmed by the site at screening; not decided from the record."
+        )
+
+    def _not_computable(self, criterion: Criterion, rule: NotComputable) -> CriterionResult:
+        return CriterionResult(criterion, UNKNOWN, f"Needs review by the site: {rule.explanation}")
+
+    # --- demographics ------------------------------------------------------------------------------
+
+    def _age(self, criterion: Criterion, rule: AgeRule) -> CriterionResult:
+        patient = self.facts.patient
+        bounds = _describe_bounds(rule.min_years, rule.max_years, "years")
+        if patient.birth_date is None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"Birth date is not recorded, so age {bounds} cannot be checked.",
+                requirements=(DataRequirement("Patient", "Patient birth date"),),
+            )
+        youngest = _years_between(patient.birth_date.latest, self.on)
+        oldest = _years_between(patient.birth_date.earliest, self.on)
+        inside = [_within(age, rule.min_years, rule.max_years) for age in (youngest, oldest)]
+        age_text = f"{youngest}" if youngest == oldest else f"{youngest}–{oldest} (partial birth date)"
+        if all(inside):
+            return CriterionResult(criterion, MET, f"Age {age_text} on {self.on} is {bounds}.", (patient.ref,))
+        if not any(inside):
+            return CriterionResult(criterion, NOT_MET, f"Age {age_text} on {self.on} is not {bounds}.", (patient.ref,))
+        return CriterionResult(
+            criterion,
+            UNKNOWN,
+            f"Age {age_text} on {self.on}: the partial birth date cannot tell whether it is {bounds}.",
+            (patient.ref,),
+            (DataRequirement("Patient", "Patient full birth date"),),
+        )
+
+    def _sex(self, criterion: Criterion, rule: SexRule) -> CriterionResult:
+        gender = self.facts.patient.gender
+        wanted = " or ".join(sorted(rule.sexes))
+        if gender in ("female", "male"):
+            result = MET if gender in rule.sexes else NOT_MET
+            return CriterionResult(
+                criterion,
+                result,
+                f"Recorded gender is {gender}; the criterion asks for {wanted}.",
+                (self.facts.patient.ref,),
+            )
+        return CriterionResult(
+            criterion,
+            UNKNOWN,
+            f"Gender is not recorded as female or male; the criterion asks for {wanted}.",
+            requirements=(DataRequirement("Patient", "Patient gender"),),
+        )
+
+    # --- diagnoses ------------------------------------------------------------------------------
+
+    def _condition(self, criterion: Criterion, rule: ConditionRule) -> CriterionResult:
+        candidates = [
+            c
+            for c in self.facts.conditions
+            if matches(rule.codes, c.codes, c.text)
+            and not (rule.except_codes and matches(rule.except_codes, c.codes, c.text))
+            and c.verification_status not in ("refuted", "entered-in-error")
+        ]
+        counting = [c for c in candidates if self._condition_counts(c, rule)]
+        window_text = f" within the last {rule.within.describe()}" if rule.within else ""
+        confirmed = [c for c in counting if c.verification_status in (None, "confirmed")]
+        if confirmed:
+            refs = tuple(c.ref for c in confirmed)
+            return CriterionResult(
+                criterion, MET, f"{rule.label} is recorded{window_text}: {_condition_summary(confirmed[0])}.", refs
+            )
+        if counting:
+            status = counting[0].verification_status
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} is recorded only as {status}.",
+                tuple(c.ref for c in counting),
+                (self._requirement("Condition", rule.label, rule.codes),),
+            )
+        if not self.facts.conditions:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"The record holds no conditions at all, so the absence of {rule.label} cannot be read.",
+                requirements=(self._requirement("Condition", rule.label, rule.codes),),
+            )
+        if candidates:
+            return CriterionResult(
+                criterion,
+                NOT_MET,
+                f"{rule.label} is recorded but not active{window_text}: {_condition_summary(candidates[0])}.",
+                tuple(c.ref for c in candidates),
+            )
+        return CriterionResult(
+            criterion,
+            NOT_MET,
+            f"No {rule.label} among the {len(self.facts.conditions)} conditions on record{window_text}.",
+        )
+
+    def _condition_counts(self, condition: ConditionFact, rule: ConditionRule) -> bool:
+        if condition.first_known is not None and condition.first_known > self.on:
+            return False
+        if rule.within is None:
+            return rule.include_resolved or condition.is_active
+        since = self._since(rule.within)
+        if condition.is_active:
+            return True
+        ended = condition.abatement
+        if ended is not None and ended >= since:
+            return True
+        # Resolved without an end date: it counts only if it began inside the window.
+        began = condition.first_known
+        return ended is None and began is not None and began >= since
+
+    def _stage(self, criterion: Criterion, rule: StageRule) -> CriterionResult:
+        allowed = ", ".join(rule.allowed)
+        staged: list[tuple[dt.date | None, str, str]] = []
+        for fact in self.facts.observations_for(STAGE_GROUP_CODES):
+            stage = stage_of(fact.value)
+            if stage:
+                staged.append((fact.when, stage, fact.ref))
+        for condition in self.facts.conditions:
+            for value in condition.stages:
+                stage = stage_of(value)
+                if stage:
+                    staged.append((condition.recorded or condition.onset, stage, condition.ref))
+        if not staged:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"No cancer stage group is recorded (needed: {allowed}).",
+                requirements=(self._requirement("Observation", "Cancer stage group", STAGE_GROUP_CODES),),
+            )
+        staged.sort(key=lambda s: s[0] or dt.date.min, reverse=True)
+        when, stage, ref = staged[0]
+        dated = f" on {when}" if when else ""
+        verdict = _stage_allowed(stage, rule.allowed)
+        if verdict is None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"Latest stage group is {stage}{dated}; its substage is needed to tell whether it is one of {allowed}.",
+                (ref,),
+                (self._requirement("Observation", "Cancer stage group", STAGE_GROUP_CODES),),
+            )
+        result = MET if verdict else NOT_MET
+        word = "is" if verdict else "is not"
+        return CriterionResult(
+            criterion, result, f"Latest stage group is {stage}{dated}, which {word} one of {allowed}.", (ref,)
+        )
+
+    # --- observations ----------------------------------------------------------------------------
+
+    def _latest_in_window(
+        self, facts: list[ObservationFact], window: Window | None, label: str
+    ) -> tuple[ObservationFact | None, str | None]:
+        """The newest usable fact inside the window, or why there is none (reason text)."""
+        dated = [f for f in facts if f.when is not None and f.when <= self.on]
+        inside = [f for f in dated if self._in_window(f.when, window)]
+        if inside:
+            return inside[0], None
+        if dated:
+            newest = dated[0]
+            assert newest.when is not None
+            window_text = f"the {window.describe()} window" if window else "the window"
+            return None, f"Latest {label} is {_age_of(newest.when, self.on)} ({newest.when}), older than {window_text}."
+        if facts:
+            return None, f"{label} results on record carry no usable date."
+        return None, f"No {label} result is on record."
+
+    def _observation(self, criterion: Criterion, rule: ObservationRule) -> CriterionResult:
+        requirement = (self._requirement("Observation", rule.label, rule.codes, rule.window),)
+        candidates = [f for f in self.facts.observations_for(rule.codes) if numeric_value(f, rule.codes) is not None]
+        fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
+        if fact is None:
+            return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
+        value = numeric_value(fact, rule.codes)
+        assert value is not None
+        shown = f"{rule.label} {_fmt(value.value)} {value.unit} on {fact.when}"
+        threshold_text, threshold = self._threshold(rule, fact, value)
+        if threshold is None:
+            return CriterionResult(criterion, UNKNOWN, f"{shown}: {threshold_text}", (fact.ref,), requirement)
+        if rule.relative_to or rule.unit is None or (rule.unit == "1" and value.unit in SCORE_UNITS):
+            compared: float | None = value.value
+        else:
+            compared = units.convert(value.value, value.unit, rule.unit, rule.molar_mass)
+        if compared is None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{shown}: the unit {value.unit!r} cannot be converted to {rule.unit!r}, so it cannot be compared.",
+                (fact.ref,),
+                requirement,
+            )
+        converted = "" if compared == value.value else f" (= {_fmt(compared)} {rule.unit})"
+        holds = _holds(rule.comparator, compared, threshold, value.comparator)
+        if holds is None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{shown} is reported as {value.comparator} {_fmt(value.value)}, "
+                f"which cannot tell whether it is {rule.comparator.value} {threshold_text}.",
+                (fact.ref,),
+                requirement,
+            )
+        verb = "meets" if holds else "does not meet"
+        return CriterionResult(
+            criterion,
+            MET if holds else NOT_MET,
+            f"{shown}{converted} {verb} {rule.comparator.value} {threshold_text}"
+            f" (latest within {rule.window.describe()}).",
+            (fact.ref,),
+        )
+
+    def _threshold(self, rule: ObservationRule, fact: ObservationFact, value: Quantity) -> tuple[str, float | None]:
+        """The comparison threshold in the value's own unit for ×ULN/×LLN, else the rule's value."""
+        if rule.relative_to is None:
+            unit = "" if rule.unit in (None, "1") else f" {rule.unit}"
+            return f"{_fmt(rule.value)}{unit}", rule.value
+        limit = fact.reference_high if rule.relative_to == "ULN" else fact.reference_low
+        if limit is None:
+            return (
+                f"the result has no reference range, so {_fmt(rule.value)} × {rule.relative_to} cannot be checked."
+            ), None
+        in_value_unit = units.convert(limit.value, limit.unit, value.unit, rule.molar_mass)
+        if in_value_unit is None:
+            return f"its reference limit unit {limit.unit!r} cannot be converted to {value.unit!r}.", None
+        threshold = rule.value * in_value_unit
+        return (
+            f"{_fmt(rule.value)} × {rule.relative_to} = {_fmt(threshold)} {value.unit} "
+            f"({rule.relative_to} {_fmt(in_value_unit)} from the result's reference range)"
+        ), threshold
+
+    def _test(self, criterion: Criterion, rule: TestRule) -> CriterionResult:
+        requirement = (self._requirement("Observation", rule.label, rule.codes, rule.window),)
+        candidates = [
+            f
+            for f in self.facts.observations_for(rule.codes)
+            if (rule.gene is None or _concerns_gene(f, rule.gene)) and qualitative_value(f) is not None
+        ]
+        fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
+        if fact is None:
+            return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
+        reading = qualitative_value(fact)
+        result = MET if reading == rule.expect else NOT_MET
+        window_text = f" (latest within {rule.window.describe()})" if rule.window else " (latest on record)"
+        return CriterionResult(
+            criterion,
+            result,
+            f"{rule.label} {reading} on {fact.when}{window_text}; the criterion reads {rule.expect}.",
+            (fact.ref,),
+        )
+
+    def _creatinine_clearance(self, criterion: Criterion, rule: CreatinineClearanceRule) -> CriterionResult:
+        requirement_codes = CodeSet(frozenset({(LOINC, "2160-0"), (LOINC, "29463-7")}))
+        requirement = (
+            self._requirement("Observation", "Serum creatinine and body weight", requirement_codes, rule.window),
+        )
+        computed = self._cockcroft_gault(rule.window)
+        target = f"{rule.comparator.value} {_fmt(rule.value)} mL/min"
+        if isinstance(computed, tuple):
+            (low, high), explanation, refs = computed
+            holds = {rule.comparator.holds(low, rule.value), rule.comparator.holds(high, rule.value)}
+            if len(holds) == 1:
+                held = holds.pop()
+                verb = "meets" if held else "does not meet"
+                return CriterionResult(
+                    criterion,
+                    MET if held else NOT_MET,
+                    f"Cockcroft–Gault creatinine clearance {explanation} {verb} {target}.",
+                    refs,
+                )
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"Cockcroft–Gault creatinine clearance {explanation}: the "
+                f"partial birth date leaves it on both sides of {target}.",
+                refs,
+                requirement,
+            )
+        reported = [f for f in self.facts.observations_for(REPORTED_CG) if numeric_value(f, REPORTED_CG) is not None]
+        fact, _ = self._latest_in_window(reported, rule.window, "Cockcroft–Gault creatinine clearance")
+        if fact is not None:
+            value = numeric_value(fact, REPORTED_CG)
+            assert value is not None
+            in_ml_min = units.convert(value.value, value.unit, "mL/min")
+            if in_ml_min is not None:
+                held = rule.comparator.holds(in_ml_min, rule.value)
+                verb = "meets" if held else "does not meet"
+                return CriterionResult(
+                    criterion,
+                    MET if held else NOT_MET,
+                    f"Reported Cockcroft–Gault creatinine clearance {_fmt(in_ml_min)} mL/min on "
+                    f"{fact.when} {verb} {target}.",
+                    (fact.ref,),
+                )
+        return CriterionResult(
+            criterion,
+            UNKNOWN,
+            f"Creatinine clearance (Cockcroft–Gault) cannot be computed: {computed}",
+            requirements=requirement,
+        )
+
+    def _cockcroft_gault(self, window: Window) -> tuple[tuple[float, float], str, tuple[str, ...]] | str:
+        """((low, high) mL/min, explanation, evidence) or why it cannot be computed."""
+        patient = self.facts.patient
+        if patient.birth_date is None:
+            return "the birth date is not recorded."
+        if patient.gender not in ("female", "male"):
+            return "the gender is not recorded as female or male."
+        creatinine = [
+            f for f in self.facts.observations_for(SERUM_CREATININE) if numeric_value(f, SERUM_CREATININE) is not None
+        ]
+        creatinine_fact, missing = self._latest_in_window(creatinine, window, "serum creatinine")
+        if creatinine_fact is None:
+            return missing or ""
+        # Weight changes slowly: accept a weight from the last 90 days when the lab window is shorter.
+        weight_window = Window(max(window.days, 90))
+        weights = [f for f in self.facts.observations_for(BODY_WEIGHT) if numeric_value(f, BODY_WEIGHT) is not None]
+        weight_fact, missing_weight = self._latest_in_window(weights, weight_window, "body weight")
+        if weight_fact is None:
+            return missing_weight or ""
+        creat = numeric_value(creatinine_fact, SERUM_CREATININE)
+        weight = numeric_value(weight_fact, BODY_WEIGHT)
+        assert creat is not None and weight is not None
+        creat_mg_dl = units.convert(creat.value, creat.unit, "mg/dL", CREATININE_MOLAR_MASS)
+        weight_kg = units.convert(weight.value, weight.unit, "kg")
+        if creat_mg_dl is None or weight_kg is None:
+            return "the creatinine or weight unit cannot be converted (need mg/dL and kg)."
+        if creat_mg_dl <= 0:
+            return "the serum creatinine value is not positive."
+        sex_factor = 0.85 if patient.gender == "female" else 1.0
+        ages = (
+            _years_between(patient.birth_date.latest, self.on),
+            _years_between(patient.birth_date.earliest, self.on),
+        )
+        values = sorted((140 - age) * weight_kg / (72 * creat_mg_dl) * sex_factor for age in ages)
+        shown = _fmt(values[0]) if values[0] == values[1] else f"{_fmt(values[0])}–{_fmt(values[1])}"
+        explanation = (
+            f"{shown} mL/min (age {ages[0]}, {patient.gender}, weight {_fmt(weight_kg)} kg on "
+            f"{weight_fact.when}, creatinine {_fmt(creat_mg_dl)} mg/dL on {creatinine_fact.when})"
+        )
+        return (values[0], values[1]), explanation, (patient.ref, creatinine_fact.ref, weight_fact.ref)
+
+    # --- medications and procedures ------------------------------------------------------------------
+
+    def _medications(self, codes: CodeSet) -> list[MedicationFact]:
+        return [m for m in self.facts.medications if matches(codes, m.codes, m.text)]
+
+    def _overlaps(self, med: MedicationFact, window: Window | None) -> bool:
+        start = med.start or med.end
+        if start is None or start > self.on:
+            return False
+        if window is None:
+            return True
+        # A statement or order still active with no end date runs up to the evaluation date.
+        ongoing = med.end is None and med.kind != "MedicationAdministration" and _is_current(med, self.on)
+        end = self.on if ongoing else (med.end or med.start)
+        return end is not None and end >= self._since(window)
+
+    def _medication(self, criterion: Criterion, rule: MedicationRule) -> CriterionResult:
+        requirement = (self._requirement("MedicationStatement", rule.label, rule.codes, rule.within),)
+        found = [m for m in self._medications(rule.codes) if self._overlaps(m, rule.within)]
+        if rule.current:
+            found = [m for m in found if _is_current(m, self.on)]
+        window_text = f" within the last {rule.within.describe()}" if rule.within else ""
+        when_text = " currently" if rule.current else window_text
+        if found and rule.min_doses is None:
+            latest = max(found, key=lambda m: m.last_date or dt.date.min)
+            return CriterionResult(
+                criterion,
+                MET,
+                f"{rule.label} recorded{when_text}: {_medication_summary(latest)}.",
+                tuple(m.ref for m in found),
+            )
+        if found and rule.min_doses is not None:
+            given = [m for m in found if m.kind == "MedicationAdministration"]
+            dates = sorted({m.start for m in given if m.start})
+            if len(dates) >= rule.min_doses:
+                return CriterionResult(
+                    criterion,
+                    MET,
+                    f"{len(dates)} administrations of {rule.label} are recorded "
+                    f"({dates[0]} to {dates[-1]}); at least {rule.min_doses} are required.",
+                    tuple(m.ref for m in given),
+                )
+            others = [m for m in found if m.kind != "MedicationAdministration"]
+            if others:
+                return CriterionResult(
+                    criterion,
+                    UNKNOWN,
+                    f"{rule.label} is recorded ({_medication_summary(others[0])}) "
+                    f"but the number of doses is not: {len(dates)} administrations are documented, "
+                    f"at least {rule.min_doses} are required.",
+                    tuple(m.ref for m in found),
+                    (self._requirement("MedicationAdministration", rule.label, rule.codes),),
+                )
+            return CriterionResult(
+                criterion,
+                NOT_MET,
+                f"Only {len(dates)} administration(s) of {rule.label} are "
+                f"recorded; at least {rule.min_doses} are required.",
+                tuple(m.ref for m in found),
+            )
+        if not self.facts.medications:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"The record holds no medication data, so the absence of {rule.label} cannot be read.",
+                requirements=requirement,
+            )
+        return CriterionResult(
+            criterion,
+            NOT_MET,
+            f"No {rule.label}{when_text} among the {len(self.facts.medications)} medication records.",
+        )
+
+    def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
+        window_text = f" within the last {rule.within.describe()}" if rule.within else ""
+        found = [
+            p
+            for p in self.facts.procedures
+            if matches(rule.codes, p.codes, p.text) and self._in_window(p.when, rule.within)
+        ]
+        if found:
+            latest = max(found, key=lambda p: p.when or dt.date.min)
+            return CriterionResult(
+                criterion,
+                MET,
+                f"{rule.label} recorded{window_text}: {latest.text or 'procedure'} on {latest.when}.",
+                tuple(p.ref for p in found),
+            )
+        if not self.facts.procedures:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"The record holds no procedures, so the absence of {rule.label} cannot be read.",
+                requirements=(self._requirement("Procedure", rule.label, rule.codes, rule.within),),
+            )
+        return CriterionResult(
+            criterion,
+            NOT_MET,
+            f"No {rule.label}{window_text} among the {len(self.facts.procedures)} procedures on record.",
+        )
+
+    def _corticosteroids(self, criterion: Criterion, rule: CorticosteroidDoseRule) -> CriterionResult:
+        target = f"{rule.comparator.value} {_fmt(rule.prednisone_mg_per_day)} mg/day prednisone equivalent"
+        window_text = f"within the last {rule.within.describe()}"
+        requirement = (
+            self._requirement("MedicationStatement", "Systemic corticosteroids", ALL_GLUCOCORTICOIDS, rule.within),
+        )
+        undecided: list[str] = []
+        refs: list[str] = []
+        for med in self.facts.medications:
+            drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
+            if drug is None or not self._overlaps(med, rule.within):
+                continue
+            systemic = [d for d in med.dosages if not _non_systemic(d.route)] if med.dosages else []
+            if med.dosages and not systemic:
+                continue  # inhaled / topical only: exempt by the protocols
+            low, exact = _daily_prednisone_equivalent(systemic, drug.prednisone_factor)
+            refs.append(med.ref)
+            if low is not None and rule.comparator.holds(low, rule.prednisone_mg_per_day):
+                return CriterionResult(
+                    criterion,
+                    MET,
+                    f"{drug.name.capitalize()} {window_text} at about {_fmt(low)} "
+                    f"mg/day prednisone equivalent{'' if exact else ' or more'}, {target}.",
+                    (med.ref,),
+                )
+            if low is None or not exact:
+                undecided.append(drug.name)
+        if undecided:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{', '.join(sorted(set(undecided))).capitalize()} {window_text} "
+                f"without a dose and frequency that tell whether it is {target}.",
+                tuple(refs),
+                requirement,
+            )
+        if refs:
+            return CriterionResult(
+                criterion, NOT_MET, f"Systemic corticosteroids {window_text} stay below {target}.", tuple(refs)
+            )
+        if not self.facts.medications:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                "The record holds no medication data, so corticosteroid use cannot be read.",
+                requirements=requirement,
+            )
+        return CriterionResult(
+            criterion,
+            NOT_MET,
+            f"No systemic corticosteroid {window_text} among the {len(self.facts.medications)} medication records.",
+        )
+
+    def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
+        therapy = [m for m in self._medications(rule.therapy) if m.start is not None and m.start <= self.on]
+        status_requirement = self._requirement("Observation", "Cancer disease status", DISEASE_STATUS)
+        if not therapy:
+            if not self.facts.medications:
+                return CriterionResult(
+                    criterion,
+                    UNKNOWN,
+                    f"The record holds no medication data, so {rule.label} cannot be found.",
+                    requirements=(self._requirement("MedicationStatement", rule.label, rule.therapy),),
+                )
+            return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
+        first = min(m.start for m in therapy if m.start)
+        last = max(m.last_date for m in therapy if m.last_date)
+        deadline = last + dt.timedelta(days=rule.within_days)
+        statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
+        progressed = [f for f in statuses if f.when and f.when <= deadline and _is_progression(f.value)]
+        therapy_refs = tuple(m.ref for m in therapy)
+        span = f"{rule.label} from {first} to {last}"
+        if progressed:
+            fact = progressed[0]
+            return CriterionResult(
+                criterion,
+                MET,
+                f"Progression recorded on {fact.when}, on treatment or within "
+                f"{rule.within_days} days of the last dose ({span}).",
+                therapy_refs + (fact.ref,),
+            )
+        assessed = [f for f in statuses if f.when and f.when <= deadline]
+        if assessed and self.on > deadline:
+            return CriterionResult(
+                criterion,
+                NOT_MET,
+                f"Disease status assessed after {span} shows no progression by "
+                f"{deadline} ({rule.within_days} days after the last dose).",
+                therapy_refs + tuple(f.ref for f in assessed),
+            )
+        return CriterionResult(
+            criterion,
+            UNKNOWN,
+            f"{span} is recorded, but no disease-status assessment shows "
+            f"progression within {rule.within_days} days of the last dose.",
+            therapy_refs,
+            (status_requirement,),
+        )
+
+
+# --- code sets the evaluator itself relies on -------------------------------------------------------
+
+STAGE_GROUP_CODES = CodeSet(
+    frozenset(
+        {
+            (LOINC, "21908-9"),
+            (LOINC, "21902-2"),
+            (LOINC, "21914-7"),
+            (SNOMED, "399537006"),
+            (SNOMED, "399588009"),
+            (SNOMED, "399390009"),
+        }
+    )
+)
+SERUM_CREATININE = CodeSet(frozenset({(LOINC, "2160-0"), (LOINC, "38483-4"), (LOINC, "14682-9")}))
+CREATININE_MOLAR_MASS = 113.12
+BODY_WEIGHT = CodeSet(frozenset({(LOINC, "29463-7"), (LOINC, "3141-9")}))
+REPORTED_CG = CodeSet(frozenset({(LOINC, "35591-7")}))
+DISEASE_STATUS = CodeSet(frozenset({(LOINC, "97509-4"), (LOINC, "88040-1"), (LOINC, "21976-6")}))
+PROGRESSION_CODES = frozenset({"271299001", "277022003", "LA28370-7"})
+ALL_GLUCOCORTICOIDS = CodeSet(
+    frozenset(c for g in GLUCOCORTICOIDS for c in g.codes.exact),
+    tuple(p for g in GLUCOCORTICOIDS for p in g.codes.prefixes),
+)
+GENE_STUDIED = (LOINC, "48018-6")
+
+
+def _is_progression(value: Value) -> bool:
+    if any(code in PROGRESSION_CODES for _, code in value.concept):
+        return True
+    text = (value.text or "").lower()
+    return bool(re.search(r"progress|worsen", text)) and "no progress" not in text
+
+
+def _concerns_gene(fact: ObservationFact, gene: str) -> bool:
+    """The report names the gene in its code text, or in a 'gene studied' component (symbol or HGNC id)."""
+    tokens = gene_tokens(gene)
+    if re.search(rf"\b{re.escape(tokens[0])}\b", fact.text):
+        return True
+    for component in fact.components:
+        if GENE_STUDIED in component.codes:
+            names = {component.value.text or ""} | {code for _, code in component.value.concept}
+            if any(name.lower() in tokens or tokens[0] in name.lower().split() for name in names):
+                return True
+    return False
+
+
+def _is_current(med: MedicationFact, on: dt.date) -> bool:
+    if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended", "unknown", None):
+        return False
+    return med.end is None or med.end >= on
+
+
+def _non_systemic(route: str) -> bool:
+    return any(word in route for word in NON_SYSTEMIC_ROUTE_WORDS) or any(
+        code in route for code in NON_SYSTEMIC_ROUTE_CODES
+    )
+
+
+def _daily_prednisone_equivalent(dosages: list, factor: float) -> tuple[float | None, bool]:  # type: ignore[type-arg]
+    """(lowest daily prednisone-equivalent mg the record supports, whether the frequency was stated)."""
+    best: float | None = None
+    exact = True
+    for dosage in dosages:
+        if dosage.dose is None:
+            continue
+        mg = units.convert(dosage.dose.value, dosage.dose.unit, "mg")
+        if mg is None:
+            continue
+        per_day = dosage.per_day
+        if per_day is None:
+            exact = False
+            per_day = 1.0  # at least once a day: a lower bound
+        daily = mg * per_day * factor
+        best = daily if best is None else max(best, daily)
+    return best, exact and best is not None
+
+
+def _stage_allowed(stage: str, allowed: tuple[str, ...]) -> bool | None:
+    """True/False, or None when the stage lacks the substage the allowed list depends on
+    (stage III when only IIIB-IIID are allowed)."""
+    group, letter = _split_stage(stage)
+    options = [_split_stage(option) for option in allowed]
+    letters = {option_letter for option_group, option_letter in options if option_group == group}
+    if not letters:
+        return False
+    if "" in letters:
+        return True  # the whole group is allowed: "IV" admits IVA, IVB...
+    if letter:
+        return letter in letters
+    return None
+
+
+def _split_stage(stage: str) -> tuple[str, str]:
+    match = re.match(r"^(0|IV|III|II|I)([A-D]?)$", stage)
+    return (match.group(1), match.group(2)) if match else (stage, "")
+
+
+def _holds(comparator: Comparator, value: float, threshold: float, value_comparator: str | None) -> bool | None:
+    """Compare, honouring a result reported as "<20" or ">1000": decided only when every value it admits
+    falls on the same side of the threshold."""
+    if value_comparator is None:
+        return comparator.holds(value, threshold)
+    wants_below = comparator in (Comparator.LT, Comparator.LE)
+    if value_comparator in ("<", "<=") and value <= threshold:
+        return wants_below
+    if value_comparator in (">", ">=") and value >= threshold:
+        return not wants_below
+    return None
+
+
+def _within(value: float, low: float | None, high: float | None) -> bool:
+    return (low is None or value >= low) and (high is None or value <= high)
+
+
+def _describe_bounds(low: float | None, high: float | None, unit: str) -> str:
+    if low is not None and high is not None:
+        return f"between {_fmt(low)} and {_fmt(high)} {unit}"
+    if low is not None:
+        return f"at least {_fmt(low)} {unit}"
+    return f"at most {_fmt(high or 0)} {unit}"
+
+
+def _condition_summary(condition: ConditionFact) -> str:
+    parts = [condition.text or "condition"]
+    status = condition.clinical_status or ("resolved" if condition.abatement else "status not recorded")
+    parts.append(status)
+    if condition.first_known:
+        parts.append(f"since {condition.first_known}")
+    if condition.abatement:
+        parts.append(f"ended {condition.abatement}")
+    return ", ".join(parts)
+
+
+def _medication_summary(med: MedicationFact) -> str:
+    when = (
+        f" on {med.start}"
+        if med.start and (med.end in (None, med.start))
+        else (f" from {med.start} to {med.end}" if med.start else "")
+    )
+    return f"{med.text or 'medication'} ({med.kind}{when})"
+
+
+def _combination_reason(rule: Combination, result: Result, children: list[CriterionResult]) -> str:
+    def names(wanted: Result) -> list[str]:
+        return [c.criterion.link_id for c in children if c.effective is wanted]
+
+    total = len(children)
+    met, not_met, unknown = names(MET), names(NOT_MET), names(UNKNOWN)
+    if rule.code is CombinationCode.ALL_OF:
+        if result is NOT_MET:
+            decisive = next(c for c in children if c.effective is NOT_MET)
+            return f"Not all parts hold: {', '.join(not_met)} not satisfied. {decisive.reason}"
+        if result is UNKNOWN:
+            return f"{len(met)} of {total} parts hold; unknown: {', '.join(unknown)}."
+        return f"All {total} parts hold."
+    if rule.code is CombinationCode.ANY_OF:
+        if result is MET:
+            decisive = next(c for c in children if c.effective is MET)
+            return f"Satisfied through {decisive.criterion.link_id}: {decisive.reason}"
+        if result is UNKNOWN:
+            return f"None of the {total} alternatives is confirmed; unknown: {', '.join(unknown)}."
+        return f"None of the {total} alternatives holds."
+    n = rule.threshold
+    return (
+        f"{len(met)} of {total} hold (met: {', '.join(met) or 'none'}; unknown: {', '.join(unknown) or 'none'}); "
+        f"the criterion needs {rule.code.value.replace('-', ' ')} {n}."
+    )
+
+
+__all__ = [
+    "ArmResult",
+    "CriterionResult",
+    "DataRequirement",
+    "PartialDate",
+    "StudyEvaluation",
+    "Verdict",
+    "combine_verdict",
+    "evaluate_study",
+    "kleene",
+]

@@ -1,0 +1,128 @@
+"""Reading a value out of the many shapes real records use: numbers, answer codes, strings, stages.
+
+Rule: a reading is returned only when it is unambiguous; anything doubtful reads as None, which the
+evaluator reports as unknown. Implausible scores (an ECOG of -1) are doubtful.
+"""
+
+from __future__ import annotations
+
+import re
+
+from service.domain.criteria import LOINC, SNOMED, CodeSet
+from service.domain.facts import ObservationFact, Quantity, Value
+
+# LOINC answer codes of the ECOG performance status (LL529-9).
+ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9626-8": 4, "LA9627-6": 5}
+# Plausible ranges of the performance scores; values outside are data errors, not results.
+SCORE_RANGES = {"89247-1": (0, 5), "89243-0": (0, 100), "C38144": (0, 100)}
+SCORE_UNITS = frozenset({"1", "%", "{score}", "", "score", "{ratio}"})
+
+# Answer codes read as a positive / negative result (SNOMED, LOINC answers, v3 interpretation);
+# pregnancy status answers too: pregnant (77386006) reads positive, not pregnant (60001007) negative.
+POSITIVE_CODES = frozenset(
+    {"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET", "77386006", "LA15173-0"}
+)
+NEGATIVE_CODES = frozenset(
+    {"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND", "60001007", "LA26683-5"}
+)
+# Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not.
+VIRAL_LOAD_CODES = frozenset({"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8"})
+NEGATIVE_WORDS = re.compile(r"\b(negative|not detected|undetected|non-?reactive|absent|neg)\b")
+POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos)\b")
+INDETERMINATE_WORDS = re.compile(r"\b(indeterminate|equivocal|inconclusive|borderline|unknown)\b")
+NUMBER = re.compile(r"^\s*(?:ecog|kps|karnofsky|lansky|score)?\s*[:=]?\s*(\d+(?:\.\d+)?)\s*(%?)")
+
+ROMAN = {"0": "0", "1": "I", "2": "II", "3": "III", "4": "IV"}
+STAGE_CODE = re.compile(r"^[cpy]?(0|[1-4]|IV|I{1,3})([A-D])?\d?$", re.IGNORECASE)
+STAGE_TEXT = re.compile(r"\bstage\s+(0|[1-4]|IV|I{1,3})\s*([A-D])?(?![a-z])", re.IGNORECASE)
+
+# HGNC identifiers of the genes mappings name, for variant reports coded by HGNC id only.
+HGNC_IDS = {"BRAF": "HGNC:1097", "EGFR": "HGNC:3236", "ERBB2": "HGNC:3430", "KRAS": "HGNC:6407"}
+
+
+def numeric_value(fact: ObservationFact, codes: CodeSet) -> Quantity | None:
+    """The number a numeric criterion compares: from the observation, or from its matching component."""
+    value = fact.value
+    if not any(codes.matches_coding(s, c) for s, c in fact.codes):
+        component = next(
+            (comp for comp in fact.components if any(codes.matches_coding(s, c) for s, c in comp.codes)), None
+        )
+        if component is None:
+            return None
+        value = component.value
+    quantity = _number(value)
+    if quantity is None:
+        return None
+    for _, code in fact.codes:
+        if code in SCORE_RANGES:
+            low, high = SCORE_RANGES[code]
+            if not low <= quantity.value <= high:
+                return None
+    return quantity
+
+
+def _number(value: Value) -> Quantity | None:
+    if value.quantity is not None:
+        return value.quantity
+    if value.integer is not None:
+        return Quantity(float(value.integer), "1")
+    for _, code in value.concept:
+        if code in ECOG_ANSWERS:
+            return Quantity(float(ECOG_ANSWERS[code]), "1")
+    if value.text:
+        match = NUMBER.match(value.text.lower())
+        if match and not re.match(r"^\s*[<>≤≥]", value.text):
+            return Quantity(float(match.group(1)), "%" if match.group(2) else "1")
+    return None
+
+
+def qualitative_value(fact: ObservationFact) -> str | None:
+    """'positive' | 'negative' from answer codes, interpretation, words or a boolean; else None."""
+    value = fact.value
+    codes = {code for _, code in value.concept} | {code for _, code in fact.interpretation}
+    if codes & NEGATIVE_CODES and not codes & POSITIVE_CODES:
+        return "negative"
+    if codes & POSITIVE_CODES and not codes & NEGATIVE_CODES:
+        return "positive"
+    if value.boolean is not None:
+        return "positive" if value.boolean else "negative"
+    if value.quantity is not None and any(code in VIRAL_LOAD_CODES for _, code in fact.codes):
+        if value.quantity.comparator in ("<", "<=") or value.quantity.value == 0:
+            return "negative"
+        return "positive" if value.quantity.comparator is None else None
+    text = (value.text or "").lower()
+    if text and not INDETERMINATE_WORDS.search(text):
+        if NEGATIVE_WORDS.search(text):
+            return "negative"
+        if POSITIVE_WORDS.search(text):
+            return "positive"
+    return None
+
+
+def stage_of(value: Value) -> str | None:
+    """An AJCC stage group such as 'IIIB' from cancerstaging.org / SNOMED codes or their text."""
+    for system, code in value.concept:
+        if system != SNOMED:
+            match = STAGE_CODE.match(code)
+            if match:
+                return _stage(match.group(1), match.group(2))
+    match = STAGE_TEXT.search(value.text or "")
+    if match:
+        return _stage(match.group(1), match.group(2))
+    return None
+
+
+def _stage(group: str, letter: str | None) -> str:
+    roman = ROMAN.get(group, group.upper())
+    return roman + (letter or "").upper()
+
+
+def gene_tokens(gene: str) -> tuple[str, ...]:
+    """Lower-case strings that name a gene in a variant report: its symbol and HGNC id."""
+    tokens = [gene.lower()]
+    if gene.upper() in HGNC_IDS:
+        tokens.append(HGNC_IDS[gene.upper()].lower())
+    return tuple(tokens)
+
+
+__all__ = ["LOINC", "gene_tokens", "numeric_value", "qualitative_value", "stage_of"]

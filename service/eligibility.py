@@ -1,0 +1,67 @@
+"""The use case behind both operations: parse → index facts → evaluate → (re)validate evidence.
+
+Rule: the patient is indexed once and every requested trial is evaluated against that index. Only
+resources that become evidence are validated; an invalid one is dropped with a warning and the
+trials are evaluated again without it, so no answer rests on a resource that is not valid FHIR.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from service.catalog import Trial
+from service.domain.evaluate import StudyEvaluation, evaluate_study
+from service.errors import FhirError, Issue
+from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, read_patient_request
+
+
+@dataclass(frozen=True)
+class Evaluations:
+    bundle: PatientBundle
+    on: dt.date
+    results: tuple[StudyEvaluation, ...]
+    warnings: tuple[Issue, ...]
+
+
+def evaluate_request(
+    document: dict[str, Any],
+    trials: Sequence[Trial],
+    query_date: dt.date | None,
+    today: dt.date,
+    fhir_version: str | None = None,
+) -> Evaluations:
+    """`document` is the parsed JSON body (a Bundle, or Parameters carrying one and the date)."""
+    bundle = read_patient_request(document, fhir_version)
+    if query_date and bundle.evaluation_date and query_date != bundle.evaluation_date:
+        raise FhirError.of(400, "invalid", "The 'date' query parameter and the Parameters 'date' disagree.")
+    return evaluate_bundle(bundle, trials, query_date or bundle.evaluation_date or today)
+
+
+def evaluate_bundle(bundle: PatientBundle, trials: Sequence[Trial], on: dt.date) -> Evaluations:
+    """Index one patient once, evaluate every trial, and drop evidence that is not valid FHIR.
+
+    Raises FhirError 422 when the Patient itself is not valid FHIR (no usable Patient)."""
+    validator = EvidenceValidator(bundle)
+    patient_problem = validator.problems([bundle.patient_ref]).get(bundle.patient_ref)
+    if patient_problem:
+        diagnostics = f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem}"
+        raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
+    facts = index_facts(bundle)
+    dropped: dict[str, str] = {}
+    while True:
+        results = tuple(evaluate_study(trial.criteria, facts, on) for trial in trials)
+        evidence = set().union(*(result.evidence() for result in results)) - {bundle.patient_ref}
+        invalid = validator.problems(sorted(evidence))
+        if not invalid:
+            break
+        dropped.update(invalid)
+        facts = facts.without(set(invalid))
+    warnings = list(bundle.warnings)
+    for ref, problem in sorted(dropped.items()):
+        resource_type = bundle.resources[ref]["resourceType"]
+        diagnostics = f"A {resource_type} is not valid FHIR {bundle.release} and was not used as evidence: {problem}"
+        warnings.append(Issue("invalid", diagnostics, "warning", (resource_type,)))
+    return Evaluations(bundle, on, results, tuple(warnings))

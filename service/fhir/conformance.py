@@ -1,0 +1,318 @@
+"""The project's own conformance resources: extension StructureDefinitions and OperationDefinitions.
+
+Rule: every extension URL the service writes is defined here and served by GET /StructureDefinition,
+so a consumer can read the published criteria and answers without this code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Json = dict[str, Any]
+
+CANONICAL_BASE = "https://trial-eligibility.example.org/fhir"
+PUBLISHER = "Trial eligibility service"
+DATE = "2026-11-22"
+
+
+def _sd_url(name: str) -> str:
+    return f"{CANONICAL_BASE}/StructureDefinition/{name}"
+
+
+EXT_SCREENING = _sd_url("eligibility-screening-confirmation")
+EXT_MACHINE_DERIVED = _sd_url("eligibility-machine-derived")
+EXT_REFERENCE_LIMIT_MULTIPLE = _sd_url("eligibility-reference-limit-multiple")
+EXT_RULE = _sd_url("eligibility-rule")
+EXT_ARM_ELIGIBILITY = _sd_url("comparison-group-eligibility")
+EXT_MATCH_GRADE = "http://hl7.org/fhir/StructureDefinition/match-grade"
+
+OP_EVALUATE = f"{CANONICAL_BASE}/OperationDefinition/ResearchStudy-evaluate-eligibility"
+OP_MATCH = f"{CANONICAL_BASE}/OperationDefinition/ResearchStudy-match"
+
+CHARACTERISTIC = "EvidenceVariable.characteristic"
+
+# (url part/name, value type, short) of the parts of the complex eligibility-rule extension.
+RULE_PARTS: tuple[tuple[str, str, str], ...] = (
+    (
+        "kind",
+        "code",
+        "Rule kind: condition | medication | test | observation | "
+        "creatinine-clearance-cockcroft-gault | corticosteroid-prednisone-equivalent | progression-after-therapy",
+    ),
+    ("includeResolved", "boolean", "Condition: resolved (historical) conditions count too"),
+    ("exceptCode", "Coding", "Condition: a code the protocol exempts (e.g. basal cell carcinoma)"),
+    ("exceptName", "string", "Condition: a name the protocol exempts, matched in text"),
+    ("current", "boolean", "Medication: only a medication active at the evaluation date counts"),
+    ("gene", "string", "Test: the HGNC symbol of the gene a variant report must concern"),
+    ("therapy", "CodeableConcept", "Progression: the therapy after whose last dose progression is looked for"),
+    ("withinDaysAfterLastDose", "integer", "Progression: days after the last dose"),
+    ("molarMass", "Quantity", "Observation: analyte molar mass (g/mol) for mass/substance unit conversion"),
+)
+
+
+def _simple_extension(
+    name: str, title: str, description: str, context: str, value_type: str, modifier: bool = False
+) -> Json:
+    url = _sd_url(name)
+    root: Json = {"id": "Extension", "path": "Extension", "short": title, "definition": description, "max": "1"}
+    if modifier:
+        root["isModifier"] = True
+        root["isModifierReason"] = description
+    elements = [
+        root,
+        {"id": "Extension.extension", "path": "Extension.extension", "max": "0"},
+        {"id": "Extension.url", "path": "Extension.url", "fixedUri": url},
+        {"id": "Extension.value[x]", "path": "Extension.value[x]", "min": 1, "type": [{"code": value_type}]},
+    ]
+    return _structure_definition(name, title, description, context, elements)
+
+
+def _rule_extension() -> Json:
+    name = "eligibility-rule"
+    description = (
+        "The rule kind and the parameters of a criterion that R5 EvidenceVariable has no element for. "
+        "Evaluated by the service as documented in its mappings/README.md."
+    )
+    elements: list[Json] = [
+        {
+            "id": "Extension",
+            "path": "Extension",
+            "short": "Eligibility rule parameters",
+            "definition": description,
+            "max": "1",
+        },
+        {
+            "id": "Extension.extension",
+            "path": "Extension.extension",
+            "slicing": {"discriminator": [{"type": "value", "path": "url"}], "rules": "closed"},
+        },
+    ]
+    for part, value_type, short in RULE_PARTS:
+        slice_id = f"Extension.extension:{part}"
+        elements += [
+            {
+                "id": slice_id,
+                "path": "Extension.extension",
+                "sliceName": part,
+                "short": short,
+                "definition": short,
+                "min": 1 if part == "kind" else 0,
+                "max": "*" if part == "exceptCode" or part == "exceptName" else "1",
+            },
+            {"id": f"{slice_id}.url", "path": "Extension.extension.url", "fixedUri": part},
+            {
+                "id": f"{slice_id}.value[x]",
+                "path": "Extension.extension.value[x]",
+                "min": 1,
+                "type": [{"code": value_type}],
+            },
+        ]
+    elements += [
+        {"id": "Extension.url", "path": "Extension.url", "fixedUri": _sd_url(name)},
+        {"id": "Extension.value[x]", "path": "Extension.value[x]", "max": "0"},
+    ]
+    return _structure_definition(name, "Eligibility rule parameters", description, CHARACTERISTIC, elements)
+
+
+def _structure_definition(name: str, title: str, description: str, context: str, elements: list[Json]) -> Json:
+    return {
+        "resourceType": "StructureDefinition",
+        "id": name,
+        "url": _sd_url(name),
+        "version": "1.0.0",
+        "name": "".join(part.capitalize() for part in name.split("-")),
+        "title": title,
+        "status": "active",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": description,
+        "fhirVersion": "5.0.0",
+        "kind": "complex-type",
+        "abstract": False,
+        "context": [{"type": "element", "expression": context}],
+        "type": "Extension",
+        "baseDefinition": "http://hl7.org/fhir/StructureDefinition/Extension",
+        "derivation": "constraint",
+        "differential": {"element": elements},
+    }
+
+
+def structure_definitions() -> list[Json]:
+    return [
+        _simple_extension(
+            "eligibility-screening-confirmation",
+            "Screening confirmation",
+            "The criterion cannot be settled from any record (consent, willingness, investigator judgement): "
+            "the site confirms it at screening. It never decides the eligibility verdict; while it is pending an "
+            "otherwise eligible subject is a candidate.",
+            CHARACTERISTIC,
+            "boolean",
+        ),
+        _simple_extension(
+            "eligibility-machine-derived",
+            "Machine-derived criterion",
+            "The computable definition was derived automatically from registry text (ClinicalTrials.gov "
+            "importer) and has not been reviewed by a person.",
+            CHARACTERISTIC,
+            "boolean",
+        ),
+        _simple_extension(
+            "eligibility-reference-limit-multiple",
+            "Multiple of a reference limit",
+            "The valueQuantity threshold is this multiple of the limit named by `offset` (UNL: the upper, LNL: the "
+            "lower limit of normal) taken from the result's own Observation.referenceRange, not an additive offset "
+            "(e.g. ALT <= 3 x ULN). A result without a reference range cannot be evaluated.",
+            f"{CHARACTERISTIC}.definitionByTypeAndValue",
+            "decimal",
+            modifier=True,
+        ),
+        _rule_extension(),
+        _simple_extension(
+            "comparison-group-eligibility",
+            "Comparison group eligibility",
+            "The EvidenceVariable whose criteria decide whether a subject is assigned to this comparison group "
+            "(arm); R5 has no per-arm eligibility element.",
+            "ResearchStudy.comparisonGroup",
+            "Reference",
+        ),
+    ]
+
+
+def operation_definitions() -> list[Json]:
+    patient_in = [
+        {
+            "name": "bundle",
+            "use": "in",
+            "min": 0,
+            "max": "1",
+            "type": "Bundle",
+            "documentation": "The patient's data: a Bundle (R4 or R5; collection, transaction, batch, searchset or "
+            "document) with exactly one Patient. When the request body is this Bundle itself, "
+            "no Parameters wrapper is used.",
+        },
+        {
+            "name": "date",
+            "use": "in",
+            "min": 0,
+            "max": "1",
+            "type": "date",
+            "documentation": "The evaluation date (YYYY-MM-DD); lookback windows end on it. Default: today (UTC).",
+        },
+    ]
+    evaluate = {
+        "resourceType": "OperationDefinition",
+        "id": "ResearchStudy-evaluate-eligibility",
+        "url": OP_EVALUATE,
+        "version": "1.0.0",
+        "name": "EvaluateEligibility",
+        "title": "Evaluate a patient's eligibility for a research study",
+        "status": "active",
+        "kind": "operation",
+        "date": DATE,
+        "publisher": PUBLISHER,
+        "description": "Evaluates one patient's Bundle against every eligibility criterion of the study, "
+        "criterion by criterion, with the evidence used and the data still missing.",
+        "affectsState": False,
+        "code": "evaluate-eligibility",
+        "resource": ["ResearchStudy"],
+        "system": False,
+        "type": False,
+        "instance": True,
+        "parameter": patient_in
+        + [
+            {
+                "name": "eligibility",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "code",
+                "documentation": "eligible | ineligible | undetermined",
+            },
+            {
+                "name": "researchSubject",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "ResearchSubject",
+                "documentation": "progress[Enrollment].subjectState: eligible, candidate (screening confirmations "
+                "pending), potential-candidate (undetermined) or ineligible",
+            },
+            {
+                "name": "criterion",
+                "use": "out",
+                "min": 0,
+                "max": "*",
+                "documentation": "One per characteristic, nested for combinations",
+                "part": [
+                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "description", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "exclude", "use": "out", "min": 1, "max": "1", "type": "boolean"},
+                    {
+                        "name": "result",
+                        "use": "out",
+                        "min": 1,
+                        "max": "1",
+                        "type": "code",
+                        "documentation": "met | not-met | unknown: whether the characteristic's condition holds",
+                    },
+                    {"name": "reason", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "evidence", "use": "out", "min": 0, "max": "*", "type": "Reference"},
+                    {"name": "screeningConfirmation", "use": "out", "min": 0, "max": "1", "type": "boolean"},
+                ],
+            },
+            {"name": "dataRequirement", "use": "out", "min": 0, "max": "*", "type": "DataRequirement"},
+            {
+                "name": "comparisonGroup",
+                "use": "out",
+                "min": 0,
+                "max": "*",
+                "documentation": "Arm-level eligibility where arms differ",
+                "part": [
+                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
+                    {"name": "eligibility", "use": "out", "min": 1, "max": "1", "type": "code"},
+                ],
+            },
+            {
+                "name": "warning",
+                "use": "out",
+                "min": 0,
+                "max": "1",
+                "type": "OperationOutcome",
+                "documentation": "Resources of the posted bundle that were skipped, and why",
+            },
+        ],
+    }
+    match = {
+        **{k: v for k, v in evaluate.items() if k not in ("parameter",)},
+        "id": "ResearchStudy-match",
+        "url": OP_MATCH,
+        "name": "Match",
+        "title": "Rank every registered research study for a patient",
+        "description": "Evaluates one patient's Bundle against every registered study and returns a searchset "
+        "Bundle ordered eligible, undetermined, ineligible, with search.score and the match-grade "
+        "extension; each entry's full $evaluate-eligibility result is an included entry.",
+        "code": "match",
+        "type": True,
+        "instance": False,
+        "parameter": patient_in
+        + [
+            {
+                "name": "_count",
+                "use": "in",
+                "min": 0,
+                "max": "1",
+                "type": "integer",
+                "documentation": "At most this many studies in the answer",
+            },
+            {
+                "name": "return",
+                "use": "out",
+                "min": 1,
+                "max": "1",
+                "type": "Bundle",
+                "documentation": "searchset Bundle of ResearchStudy (search.mode=match) and Parameters "
+                "(search.mode=include) entries",
+            },
+        ],
+    }
+    return [evaluate, match]

@@ -1,0 +1,535 @@
+"""Request body → one patient's resources (R4 or R5) → indexed, version-neutral PatientFacts.
+
+Rule: parse once with orjson and walk plain dicts; nothing here validates whole resources (that is
+~40x the parse cost). Only what becomes evidence is validated, by `EvidenceValidator`. Bad input
+raises FhirError with a shape-only diagnostic: never a value, name or identifier from the body.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from service.domain.criteria import UCUM, Coding
+from service.domain.facts import (
+    ComponentFact,
+    ConditionFact,
+    Dosage,
+    MedicationFact,
+    ObservationFact,
+    PartialDate,
+    PatientFact,
+    PatientFacts,
+    ProcedureFact,
+    Quantity,
+    Value,
+)
+from service.errors import FhirError, Issue
+from service.fhir.models import InvalidResource, validate
+
+Json = dict[str, Any]
+
+BUNDLE_TYPES = ("collection", "transaction", "batch", "searchset", "document", "transaction-response", "batch-response")
+MEDICATION_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationAdministration", "MedicationDispense")
+SKIPPED_STATUSES = {
+    "Observation": {"entered-in-error", "cancelled", "registered"},
+    "Condition": set(),
+    "Procedure": {"entered-in-error", "not-done", "preparation"},
+    "MedicationStatement": {"entered-in-error", "not-taken", "draft", "intended"},
+    "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
+    "MedicationAdministration": {"entered-in-error", "not-done"},
+    "MedicationDispense": {"entered-in-error", "cancelled", "declined", "preparation"},
+}
+DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+# Elements that exist in only one release: how an unlabelled body tells R4 from R5.
+R4_ONLY = {
+    **dict.fromkeys(MEDICATION_TYPES, ("medicationCodeableConcept", "medicationReference")),
+    "Procedure": ("performedDateTime", "performedPeriod", "performedString", "asserter"),
+    "Condition": ("asserter",),
+}
+R5_ONLY = {
+    "Procedure": ("occurrenceDateTime", "occurrencePeriod", "occurrenceAge", "occurrenceString"),
+    "MedicationAdministration": ("occurenceDateTime", "occurencePeriod", "occurenceTiming"),
+    "Condition": ("participant",),
+}
+PER_DAY = {"s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
+
+
+@dataclass
+class PatientBundle:
+    """One patient's posted resources, by the reference each fact cites."""
+
+    release: str  # "R4" | "R5"
+    patient_ref: str
+    resources: dict[str, Json]
+    evaluation_date: dt.date | None = None
+    warnings: list[Issue] = field(default_factory=list)
+
+
+def parse_body(body: bytes, fhir_version: str | None = None) -> PatientBundle:
+    """Raw request bytes → PatientBundle (400 when the bytes are not a FHIR JSON resource)."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise FhirError.of(400, "structure", "The request body is not valid JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("resourceType"), str):
+        raise FhirError.of(400, "structure", "The request body is not a FHIR resource (no resourceType).")
+    return read_patient_request(document, fhir_version)
+
+
+def read_patient_request(document: Json, fhir_version: str | None = None) -> PatientBundle:
+    """Body of $evaluate-eligibility / $match: a Bundle, or Parameters with `bundle` and `date`."""
+    evaluation_date = None
+    if document["resourceType"] == "Parameters":
+        document, evaluation_date = _unwrap_parameters(document)
+    if document.get("resourceType") != "Bundle":
+        raise FhirError.of(422, "processing", "Expected a Bundle of the patient's data, or Parameters carrying one.")
+    bundle = _read_bundle(document, _release(fhir_version, document))
+    bundle.evaluation_date = evaluation_date
+    return bundle
+
+
+def _unwrap_parameters(parameters: Json) -> tuple[Json, dt.date | None]:
+    found: Json | None = None
+    evaluation_date: dt.date | None = None
+    entries = parameters.get("parameter")
+    if not isinstance(entries, list):
+        raise FhirError.of(422, "required", "Parameters must carry a 'bundle' parameter with the patient's Bundle.")
+    for parameter in entries:
+        if not isinstance(parameter, dict):
+            raise FhirError.of(400, "structure", "Parameters.parameter entries must be objects.")
+        resource = parameter.get("resource")
+        if parameter.get("name") == "date":
+            evaluation_date = _parameter_date(parameter)
+        elif isinstance(resource, dict) and resource.get("resourceType") == "Bundle":
+            if found is not None:
+                raise FhirError.of(422, "processing", "Parameters carries more than one Bundle.")
+            found = resource
+    if found is None:
+        raise FhirError.of(422, "required", "Parameters must carry a 'bundle' parameter with the patient's Bundle.")
+    return found, evaluation_date
+
+
+def _parameter_date(parameter: Json) -> dt.date:
+    raw = parameter.get("valueDate", parameter.get("valueDateTime"))
+    if isinstance(raw, str):
+        try:
+            return dt.date.fromisoformat(raw[:10])
+        except ValueError:
+            pass
+    raise FhirError.of(400, "value", "The 'date' parameter must be a valueDate YYYY-MM-DD.")
+
+
+def _release(fhir_version: str | None, bundle: Json) -> str:
+    """R4 or R5: from the MIME fhirVersion parameter, else from elements only one release has."""
+    if fhir_version:
+        if fhir_version.startswith("4."):
+            return "R4"
+        if fhir_version.startswith("5."):
+            return "R5"
+        raise FhirError.of(415, "not-supported", "fhirVersion must be 4.0 / 4.0.1 / 4.3 (R4, R4B) or 5.0 (R5).")
+    r4 = r5 = 0
+    for resource in _resources(bundle):
+        resource_type = str(resource.get("resourceType"))
+        r4 += len([key for key in R4_ONLY.get(resource_type, ()) if key in resource])
+        r5 += len([key for key in R5_ONLY.get(resource_type, ()) if key in resource])
+        medication = resource.get("medication")
+        if resource_type in MEDICATION_TYPES and isinstance(medication, dict):
+            r5 += 1  # R5 CodeableReference
+    # EHRs send R4 (US Core, mCODE) today; a body with no telling element is read as R4.
+    return "R5" if r5 > r4 else "R4"
+
+
+def _resources(bundle: Json) -> Iterable[Json]:
+    entries = bundle.get("entry") or []
+    if isinstance(entries, list):
+        for entry in entries:
+            if isinstance(entry, dict) and isinstance(entry.get("resource"), dict):
+                yield entry["resource"]
+
+
+def _read_bundle(bundle: Json, release: str) -> PatientBundle:
+    bundle_type = bundle.get("type")
+    if bundle_type not in BUNDLE_TYPES:
+        raise FhirError.of(422, "processing", f"Bundle.type must be one of {', '.join(BUNDLE_TYPES)}.")
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise FhirError.of(400, "structure", "Bundle.entry must be an array.")
+    warnings: list[Issue] = []
+    resources: dict[str, Json] = {}
+    patients: list[str] = []
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or not isinstance(resource.get("resourceType"), str):
+            continue  # e.g. a searchset outcome or a transaction-response entry without resource
+        ref = _entry_ref(entry, resource)
+        if ref is None:
+            warnings.append(_warning(index, "The resource has neither fullUrl nor id, so it cannot be cited; skipped."))
+            continue
+        resources[ref] = resource
+        if resource["resourceType"] == "Patient":
+            patients.append(ref)
+    if not patients:
+        raise FhirError.of(422, "required", "The Bundle holds no Patient resource.")
+    if len(patients) > 1:
+        raise FhirError.of(422, "processing", f"The Bundle holds {len(patients)} Patient resources; send one patient.")
+    return PatientBundle(release, patients[0], resources, warnings=warnings)
+
+
+def _entry_ref(entry: Json, resource: Json) -> str | None:
+    full_url = entry.get("fullUrl")
+    if isinstance(full_url, str) and full_url:
+        return full_url
+    resource_id = resource.get("id")
+    if isinstance(resource_id, str) and resource_id:
+        return f"{resource['resourceType']}/{resource_id}"
+    return None
+
+
+def _warning(index: int, text: str) -> Issue:
+    return Issue(code="processing", diagnostics=text, severity="warning", expression=(f"Bundle.entry[{index}]",))
+
+
+class EvidenceValidator:
+    """Validates, once each, the resources that become evidence (R4B models for R4 input, R5 for R5)."""
+
+    def __init__(self, bundle: PatientBundle) -> None:
+        self.bundle = bundle
+        self.checked: dict[str, str | None] = {}
+
+    def problems(self, refs: Iterable[str]) -> dict[str, str]:
+        """ref → why it is invalid, for the refs that fail validation."""
+        for ref in refs:
+            if ref not in self.checked:
+                self.checked[ref] = self._check(ref)
+        return {ref: problem for ref in refs if (problem := self.checked.get(ref))}
+
+    def _check(self, ref: str) -> str | None:
+        resource = self.bundle.resources.get(ref)
+        if resource is None:
+            return None
+        try:
+            validate(resource, self.bundle.release)
+        except InvalidResource as exc:
+            return str(exc)
+        return None
+
+
+# --- facts ---------------------------------------------------------------------------------------
+
+
+def index_facts(bundle: PatientBundle) -> PatientFacts:
+    """Walk the resources once and build the facts the evaluator reads."""
+    patient_resource = bundle.resources[bundle.patient_ref]
+    patient_keys = _patient_keys(bundle.patient_ref, patient_resource)
+    resolver = _Resolver(bundle.resources)
+    facts = PatientFacts(patient=_patient(bundle.patient_ref, patient_resource))
+    for ref, resource in bundle.resources.items():
+        resource_type = resource["resourceType"]
+        builder = FACT_BUILDERS.get(resource_type)
+        if builder is None:
+            continue
+        if resource.get("status") in SKIPPED_STATUSES.get(resource_type, ()):
+            continue
+        subject = resource.get("subject") or resource.get("patient")
+        reference = subject.get("reference") if isinstance(subject, dict) else None
+        if isinstance(reference, str) and reference not in patient_keys:
+            bundle.warnings.append(
+                Issue("processing", f"A {resource_type} refers to another patient; skipped.", "warning")
+            )
+            continue
+        try:
+            fact = builder(ref, resource, resolver)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            # A shape we cannot read (wrong JSON types): skipped and reported, never a 500.
+            bundle.warnings.append(
+                Issue("structure", f"A {resource_type} has an unreadable structure; skipped.", "warning")
+            )
+            continue
+        if fact is not None:
+            getattr(facts, FACT_LISTS[resource_type]).append(fact)
+    facts.reindex()
+    return facts
+
+
+def _patient_keys(ref: str, patient: Json) -> set[str]:
+    keys = {ref}
+    if isinstance(patient.get("id"), str):
+        keys |= {f"Patient/{patient['id']}", f"urn:uuid:{patient['id']}"}
+    if ref.startswith("http"):
+        keys.add("/".join(ref.rstrip("/").split("/")[-2:]))
+    return keys
+
+
+class _Resolver:
+    """References by fullUrl, by Type/id (also the tail of an absolute fullUrl), and contained #id."""
+
+    def __init__(self, resources: dict[str, Json]) -> None:
+        self.by_key: dict[str, Json] = {}
+        for ref, resource in resources.items():
+            self.by_key[ref] = resource
+            if isinstance(resource.get("id"), str):
+                self.by_key[f"{resource['resourceType']}/{resource['id']}"] = resource
+
+    def resolve(self, reference: Any, container: Json) -> Json | None:
+        if not isinstance(reference, dict) or not isinstance(reference.get("reference"), str):
+            return None
+        target: str = reference["reference"]
+        if target.startswith("#"):
+            for contained in container.get("contained") or []:
+                if isinstance(contained, dict) and contained.get("id") == target[1:]:
+                    return contained
+            return None
+        if target in self.by_key:
+            return self.by_key[target]
+        tail = "/".join(target.rstrip("/").split("/")[-2:])
+        return self.by_key.get(tail)
+
+
+def _patient(ref: str, resource: Json) -> PatientFact:
+    gender = resource.get("gender")
+    return PatientFact(ref, _partial_date(resource.get("birthDate")), gender if isinstance(gender, str) else None)
+
+
+def _partial_date(raw: Any) -> PartialDate | None:
+    if not isinstance(raw, str):
+        return None
+    match = DATE.match(raw)
+    if not match:
+        return None
+    year, month, day = match.groups()
+    try:
+        if day:
+            exact = dt.date(int(year), int(month), int(day))
+            return PartialDate(exact, exact)
+        if month:
+            first = dt.date(int(year), int(month), 1)
+            following = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
+            return PartialDate(first, following - dt.timedelta(days=1))
+        return PartialDate(dt.date(int(year), 1, 1), dt.date(int(year), 12, 31))
+    except ValueError:
+        return None
+
+
+def _date(raw: Any) -> dt.date | None:
+    """A FHIR date/dateTime as a date; a partial date reads as its latest day (the cautious side for
+    "within the last N days" rules)."""
+    partial = _partial_date(raw)
+    return partial.latest if partial else None
+
+
+def _period_dates(value: Any) -> tuple[dt.date | None, dt.date | None]:
+    if isinstance(value, dict):
+        return _date(value.get("start")), _date(value.get("end"))
+    return None, None
+
+
+def _codings(concept: Any) -> tuple[tuple[Coding, ...], str]:
+    """(system, code) pairs and the lower-case text + displays of a CodeableConcept."""
+    if not isinstance(concept, dict):
+        return (), ""
+    codings: list[Coding] = []
+    words: list[str] = []
+    for coding in concept.get("coding") or []:
+        if not isinstance(coding, dict):
+            continue
+        system, code = coding.get("system"), coding.get("code")
+        if isinstance(code, str):
+            codings.append((system if isinstance(system, str) else "", code))
+        if isinstance(coding.get("display"), str):
+            words.append(coding["display"])
+    if isinstance(concept.get("text"), str):
+        words.append(concept["text"])
+    return tuple(codings), " ".join(words).lower()
+
+
+def _quantity(raw: Any) -> Quantity | None:
+    if not isinstance(raw, dict) or not isinstance(raw.get("value"), int | float) or isinstance(raw.get("value"), bool):
+        return None
+    unit = raw.get("code") if raw.get("system") == UCUM and raw.get("code") else raw.get("unit") or raw.get("code")
+    comparator = raw.get("comparator")
+    return Quantity(
+        float(raw["value"]),
+        unit if isinstance(unit, str) else "",
+        comparator if comparator in ("<", "<=", ">", ">=") else None,
+    )
+
+
+def _value(element: Json) -> Value:
+    concept_codes, concept_text = _codings(element.get("valueCodeableConcept"))
+    text = element.get("valueString") if isinstance(element.get("valueString"), str) else concept_text or None
+    integer = element.get("valueInteger")
+    boolean = element.get("valueBoolean")
+    return Value(
+        quantity=_quantity(element.get("valueQuantity")),
+        integer=integer if isinstance(integer, int) and not isinstance(integer, bool) else None,
+        concept=concept_codes,
+        text=text,
+        boolean=boolean if isinstance(boolean, bool) else None,
+    )
+
+
+def _observation(ref: str, resource: Json, resolver: _Resolver) -> ObservationFact:
+    codes, text = _codings(resource.get("code"))
+    when = _date(resource.get("effectiveDateTime") or resource.get("effectiveInstant"))
+    if when is None and isinstance(resource.get("effectivePeriod"), dict):
+        start, end = _period_dates(resource["effectivePeriod"])
+        when = end or start
+    if when is None:
+        when = _date(resource.get("issued"))
+    interpretation: list[Coding] = []
+    for concept in resource.get("interpretation") or []:
+        interpretation.extend(_codings(concept)[0])
+    low = high = None
+    for reference_range in resource.get("referenceRange") or []:
+        if isinstance(reference_range, dict) and (reference_range.get("low") or reference_range.get("high")):
+            low, high = _quantity(reference_range.get("low")), _quantity(reference_range.get("high"))
+            break
+    components = tuple(
+        ComponentFact(_codings(component.get("code"))[0], _value(component))
+        for component in resource.get("component") or []
+        if isinstance(component, dict)
+    )
+    return ObservationFact(ref, codes, text, when, _value(resource), tuple(interpretation), low, high, components)
+
+
+def _condition(ref: str, resource: Json, resolver: _Resolver) -> ConditionFact | None:
+    codes, text = _codings(resource.get("code"))
+    verification = _first_code(resource.get("verificationStatus"))
+    if verification == "entered-in-error":
+        return None
+    onset = _date(resource.get("onsetDateTime"))
+    if onset is None:
+        onset = _period_dates(resource.get("onsetPeriod"))[0]
+    abatement = _date(resource.get("abatementDateTime"))
+    if abatement is None:
+        start, end = _period_dates(resource.get("abatementPeriod"))
+        abatement = end or start
+    stages = tuple(
+        Value(concept=_codings(stage.get("summary"))[0], text=_codings(stage.get("summary"))[1] or None)
+        for stage in resource.get("stage") or []
+        if isinstance(stage, dict) and stage.get("summary")
+    )
+    return ConditionFact(
+        ref,
+        codes,
+        text,
+        _first_code(resource.get("clinicalStatus")),
+        verification,
+        onset,
+        abatement,
+        _date(resource.get("recordedDate")),
+        stages,
+    )
+
+
+def _first_code(concept: Any) -> str | None:
+    codes = _codings(concept)[0]
+    return codes[0][1] if codes else None
+
+
+def _medication(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact:
+    concept = resource.get("medicationCodeableConcept")
+    reference = resource.get("medicationReference")
+    medication = resource.get("medication")
+    if isinstance(medication, dict):  # R5 CodeableReference
+        concept = concept or medication.get("concept")
+        reference = reference or medication.get("reference")
+    codes, text = _codings(concept)
+    target = resolver.resolve(reference, resource)
+    if target is not None:
+        more_codes, more_text = _codings(target.get("code"))
+        codes += more_codes
+        text = f"{text} {more_text}".strip()
+        for ingredient in target.get("ingredient") or []:
+            if isinstance(ingredient, dict):
+                item = ingredient.get("itemCodeableConcept") or (ingredient.get("item") or {}).get("concept")
+                ingredient_codes, ingredient_text = _codings(item)
+                codes += ingredient_codes
+                text = f"{text} {ingredient_text}".strip()
+    elif isinstance(reference, dict) and isinstance(reference.get("display"), str):
+        text = f"{text} {reference['display'].lower()}".strip()
+    start, end = _medication_dates(resource)
+    dosages = [resource["dosage"]] if isinstance(resource.get("dosage"), dict) else resource.get("dosage") or []
+    dosages += resource.get("dosageInstruction") or []
+    if end is None:
+        for dosage in dosages:
+            bounds = (
+                ((dosage.get("timing") or {}).get("repeat") or {}).get("boundsPeriod")
+                if isinstance(dosage, dict)
+                else None
+            )
+            bound_start, bound_end = _period_dates(bounds)
+            start, end = start or bound_start, bound_end or end
+    return MedicationFact(
+        ref,
+        resource["resourceType"],
+        codes,
+        text,
+        resource.get("status"),
+        start,
+        end,
+        tuple(_dosage(d) for d in dosages if isinstance(d, dict)),
+    )
+
+
+def _medication_dates(resource: Json) -> tuple[dt.date | None, dt.date | None]:
+    for key in ("effective", "occurence", "occurrence"):
+        moment = _date(resource.get(f"{key}DateTime"))
+        if moment:
+            return moment, None
+        start, end = _period_dates(resource.get(f"{key}Period"))
+        if start or end:
+            return start, end
+    for key in ("authoredOn", "whenHandedOver", "whenPrepared", "dateAsserted"):
+        moment = _date(resource.get(key))
+        if moment:
+            return moment, None
+    return None, None
+
+
+def _dosage(dosage: Json) -> Dosage:
+    dose = _quantity(dosage.get("dose"))
+    for dose_and_rate in dosage.get("doseAndRate") or []:
+        if dose is None and isinstance(dose_and_rate, dict):
+            dose = _quantity(dose_and_rate.get("doseQuantity"))
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    per_day = None
+    frequency, period, unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+    if isinstance(period, int | float) and period > 0 and unit in PER_DAY:
+        per_day = (frequency if isinstance(frequency, int) else 1) * PER_DAY[unit] / period
+    route_codes, route_text = _codings(dosage.get("route"))
+    route = " ".join([route_text, *(code for _, code in route_codes)]).lower()
+    return Dosage(dose, per_day, route)
+
+
+def _procedure(ref: str, resource: Json, resolver: _Resolver) -> ProcedureFact:
+    codes, text = _codings(resource.get("code"))
+    when = None
+    for key in ("performed", "occurrence"):
+        when = _date(resource.get(f"{key}DateTime"))
+        if when is None:
+            start, end = _period_dates(resource.get(f"{key}Period"))
+            when = end or start
+        if when:
+            break
+    return ProcedureFact(ref, codes, text, resource.get("status"), when)
+
+
+FACT_BUILDERS = {
+    "Observation": _observation,
+    "Condition": _condition,
+    "Procedure": _procedure,
+    **dict.fromkeys(MEDICATION_TYPES, _medication),
+}
+FACT_LISTS = {
+    "Observation": "observations",
+    "Condition": "conditions",
+    "Procedure": "procedures",
+    **dict.fromkeys(MEDICATION_TYPES, "medications"),
+}

@@ -1,0 +1,387 @@
+"""Each rule kind against realistic record shapes, through parse → index → evaluate (DESIGN.md §2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from service.catalog import Trial
+from service.domain.criteria import Result
+from service.domain.evaluate import CriterionResult, StudyEvaluation, Verdict, evaluate_study
+from service.fhir.patient_bundle import index_facts, parse_body
+from tests.builders import (
+    ICD10,
+    LOINC,
+    SNOMED,
+    administration_r4,
+    administration_r5,
+    body,
+    concept,
+    condition,
+    observation,
+    patient,
+    procedure_r4,
+    statement_r4,
+)
+
+ON = dt.date(2026, 3, 1)
+M, N, U = Result.MET, Result.NOT_MET, Result.UNKNOWN
+
+
+def evaluate(trial: Trial, *resources: dict[str, Any], on: dt.date = ON) -> StudyEvaluation:
+    return evaluate_study(trial.criteria, index_facts(parse_body(body(*resources))), on)
+
+
+def result(evaluation: StudyEvaluation, link_id: str) -> CriterionResult:
+    for top in evaluation.all_results():
+        for found in top.walk():
+            if found.criterion.link_id == link_id:
+                return found
+    raise KeyError(link_id)
+
+
+def test_age_at_the_evaluation_date(rules_trial: Trial) -> None:
+    assert result(evaluate(rules_trial, patient("1951-03-02")), "inc-age").result is M  # 74 on 2026-03-01
+    assert result(evaluate(rules_trial, patient("1951-03-01")), "inc-age").result is M  # 75 today: ≤ 75 holds
+    assert result(evaluate(rules_trial, patient("2008-03-02")), "inc-age").result is N  # 17, 18 tomorrow
+    older = result(evaluate(rules_trial, patient("1950-02-28")), "inc-age")
+    assert older.result is N and "Age 76" in older.reason
+
+
+def test_partial_birth_date_straddling_a_bound_is_unknown(rules_trial: Trial) -> None:
+    straddle = result(evaluate(rules_trial, patient("2008")), "inc-age")  # 17 or 18 on 2026-03-01
+    assert straddle.result is U and "partial birth date" in straddle.reason
+    assert result(evaluate(rules_trial, patient("1980")), "inc-age").result is M
+
+
+def test_missing_birth_date_is_unknown_with_a_requirement(rules_trial: Trial) -> None:
+    age = result(evaluate(rules_trial, patient(None)), "inc-age")
+    assert age.result is U
+    assert age.requirements[0].resource_type == "Patient"
+
+
+def test_lab_inside_window_met_and_reason_cites_value_and_date(rules_trial: Trial) -> None:
+    plt = result(evaluate(rules_trial, patient(), observation("777-3", "2026-02-27", 150, "10*9/L")), "inc-labs-plt")
+    assert plt.result is M
+    assert "150 10*9/L on 2026-02-27" in plt.reason and len(plt.evidence) == 1
+
+
+def test_lab_below_threshold_not_met(rules_trial: Trial) -> None:
+    plt = result(evaluate(rules_trial, patient(), observation("777-3", "2026-02-27", 85, "10*9/L")), "inc-labs-plt")
+    assert plt.result is N and "85 10*9/L" in plt.reason and "does not meet" in plt.reason
+
+
+def test_latest_value_in_window_wins(rules_trial: Trial) -> None:
+    evaluation = evaluate(
+        rules_trial,
+        patient(),
+        observation("777-3", "2026-02-20", 150, "10*9/L"),
+        observation("777-3", "2026-02-27", 85, "10*9/L"),
+    )
+    assert result(evaluation, "inc-labs-plt").result is N
+
+
+def test_stale_lab_is_unknown_with_its_age_and_a_dated_requirement(rules_trial: Trial) -> None:
+    plt = result(evaluate(rules_trial, patient(), observation("777-3", "2026-01-20", 150, "10*9/L")), "inc-labs-plt")
+    assert plt.result is U and "40 days old" in plt.reason
+    requirement = plt.requirements[0]
+    assert requirement.codes == ((LOINC, "777-3"),)
+    assert requirement.since == dt.date(2026, 2, 15) and requirement.until == ON
+
+
+def test_units_are_converted_with_ucum_and_ehr_spellings(rules_trial: Trial) -> None:
+    kul = observation("777-3", "2026-02-27", 150, None, valueQuantity={"value": 150, "unit": "K/uL"})
+    assert result(evaluate(rules_trial, patient(), kul), "inc-labs-plt").result is M
+    per_ul = observation("777-3", "2026-02-27", 90000, "/uL")
+    assert result(evaluate(rules_trial, patient(), per_ul), "inc-labs-plt").result is N
+
+
+def test_unconvertible_unit_is_unknown_saying_so(rules_trial: Trial) -> None:
+    odd = observation("777-3", "2026-02-27", 150, "mg/dL")
+    plt = result(evaluate(rules_trial, patient(), odd), "inc-labs-plt")
+    assert plt.result is U and "cannot be converted" in plt.reason
+
+
+def test_molar_units_use_the_analyte_molar_mass(rules_trial: Trial) -> None:
+    creat = observation("2160-0", "2026-02-25", 120, "umol/L")  # 1.36 mg/dL
+    assert result(evaluate(rules_trial, patient(), creat), "inc-labs-creat").result is M
+    creat_high = observation("2160-0", "2026-02-25", 150, "umol/L")  # 1.70 mg/dL
+    assert result(evaluate(rules_trial, patient(), creat_high), "inc-labs-creat").result is N
+
+
+@pytest.mark.parametrize(("value", "expected"), [(90, M), (130, N)])
+def test_uln_multiple_uses_the_results_own_reference_range(rules_trial: Trial, value: float, expected: Result) -> None:
+    alt = observation("1742-6", "2026-02-27", value, "U/L", high=40)
+    found = result(evaluate(rules_trial, patient(), alt), "inc-labs-alt")
+    assert found.result is expected and "ULN 40" in found.reason
+
+
+def test_uln_without_reference_range_is_unknown(rules_trial: Trial) -> None:
+    alt = result(evaluate(rules_trial, patient(), observation("1742-6", "2026-02-27", 30, "U/L")), "inc-labs-alt")
+    assert alt.result is U and "no reference range" in alt.reason
+
+
+def test_cockcroft_gault_from_age_sex_weight_and_creatinine(rules_trial: Trial) -> None:
+    # Male aged 55, 70 kg, creatinine 1.0 mg/dL: (140-55)*70/72 = 82.6 mL/min
+    evaluation = evaluate(
+        rules_trial,
+        patient("1970-05-02", "male"),
+        observation("2160-0", "2026-02-25", 1.0, "mg/dL"),
+        observation("29463-7", "2026-01-10", 70, "kg"),
+    )
+    crcl = result(evaluation, "inc-labs-crcl")
+    assert crcl.result is M and "82.6 mL/min" in crcl.reason and len(crcl.evidence) == 3
+    # Female, same data ×0.85 = 70.2; creatinine 1.5 → 46.8: not met
+    evaluation = evaluate(
+        rules_trial,
+        patient("1970-05-02", "female"),
+        observation("2160-0", "2026-02-25", 1.5, "mg/dL"),
+        observation("29463-7", "2026-01-10", 70, "kg"),
+    )
+    assert result(evaluation, "inc-labs-crcl").result is N
+
+
+def test_cockcroft_gault_without_weight_is_unknown(rules_trial: Trial) -> None:
+    crcl = result(evaluate(rules_trial, patient(), observation("2160-0", "2026-02-25", 1.0, "mg/dL")), "inc-labs-crcl")
+    assert crcl.result is U and "body weight" in crcl.reason
+
+
+POSITIVE = concept(SNOMED, "10828004", "Positive")
+HYPERTENSION = condition(SNOMED, "38341003", "Hypertension")
+NEGATIVE = concept(SNOMED, "260385009", "Negative")
+
+
+@pytest.mark.parametrize(
+    ("records", "expected"),
+    [
+        ([observation("5196-1", "2025-12-01", NEGATIVE), HYPERTENSION], M),  # HBV negative: no HBV DNA needed
+        ([observation("5196-1", "2025-12-01", NEGATIVE)], U),  # no conditions at all: hepatitis B not excluded
+        ([observation("5196-1", "2025-12-01", POSITIVE), observation("42595-9", "2026-02-20", 100, "[IU]/mL")], M),
+        ([observation("5196-1", "2025-12-01", POSITIVE), observation("42595-9", "2026-02-20", 1000, "[IU]/mL")], N),
+        ([observation("5196-1", "2025-12-01", POSITIVE)], U),  # positive, no HBV DNA
+        ([], U),  # nothing known about HBV
+        (
+            [
+                observation("5196-1", "2025-12-01", POSITIVE),
+                observation(
+                    "42595-9", "2026-02-20", 20, None, valueQuantity={"value": 20, "comparator": "<", "unit": "IU/mL"}
+                ),
+            ],
+            M,
+        ),
+    ],
+)
+def test_conditional_rule_hbv_dna_only_for_hbv_positive(
+    rules_trial: Trial, records: list[Any], expected: Result
+) -> None:
+    assert result(evaluate(rules_trial, patient(), *records), "inc-hbv").result is expected
+
+
+def test_test_results_read_from_strings_and_interpretation(rules_trial: Trial) -> None:
+    text = observation("5196-1", "2025-12-01", "Non-reactive")
+    assert result(evaluate(rules_trial, patient(), text), "inc-hbv-pos-sag").result is N
+    flagged = observation(
+        "5196-1",
+        "2025-12-01",
+        interpretation=[concept("http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation", "POS")],
+    )
+    assert result(evaluate(rules_trial, patient(), flagged), "inc-hbv-pos-sag").result is M
+
+
+def test_medication_dose_count_from_administrations_r4_and_r5(rules_trial: Trial) -> None:
+    two = evaluate(
+        rules_trial,
+        patient(),
+        administration_r4("1547545", "pembrolizumab", "2025-10-01"),
+        administration_r5("1547545", "pembrolizumab", "2025-10-22"),
+    )
+    assert result(two, "inc-pd1").result is M
+    one = evaluate(rules_trial, patient(), administration_r4("1547545", "pembrolizumab", "2025-10-01"))
+    assert result(one, "inc-pd1").result is N
+
+
+def test_medication_by_atc_class_and_by_name(rules_trial: Trial) -> None:
+    by_atc = evaluate(
+        rules_trial,
+        patient(),
+        administration_r4("L01FF01", "nivolumab", "2025-10-01", "http://www.whocc.no/atc"),
+        administration_r4("L01FF01", "nivolumab", "2025-10-15", "http://www.whocc.no/atc"),
+    )
+    assert result(by_atc, "inc-pd1").result is M
+    by_name = evaluate(rules_trial, patient(), statement_r4("999999", "Keytruda (pembrolizumab) 200 mg", "2025-06-01"))
+    found = result(by_name, "inc-pd1")
+    assert found.result is U and "number of doses" in found.reason
+
+
+def test_absence_is_read_only_when_the_record_carries_that_kind_of_data(rules_trial: Trial) -> None:
+    no_meds = result(evaluate(rules_trial, patient()), "inc-pd1")
+    assert no_meds.result is U and "no medication data" in no_meds.reason
+    other_meds = result(evaluate(rules_trial, patient(), statement_r4("197361", "amlodipine", "2025-01-01")), "inc-pd1")
+    assert other_meds.result is N
+
+
+def test_progression_within_12_weeks_of_the_last_dose(rules_trial: Trial) -> None:
+    doses = [administration_r4("1547545", "pembrolizumab", d) for d in ("2025-09-01", "2025-09-22", "2025-10-13")]
+    worse = concept(SNOMED, "271299001", "Patient's condition worsened")
+    progressed = evaluate(rules_trial, patient(), *doses, observation("97509-4", "2025-12-15", worse))
+    assert result(progressed, "inc-prog").result is M
+    late = evaluate(rules_trial, patient(), *doses, observation("97509-4", "2026-02-20", worse))
+    assert result(late, "inc-prog").result is U
+
+
+def test_corticosteroid_dose_in_prednisone_equivalents(rules_trial: Trial) -> None:
+    daily = [
+        {
+            "doseAndRate": [
+                {"doseQuantity": {"value": 4, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}
+            ],
+            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        }
+    ]
+    dexa = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=daily)  # 4 mg dexa ≈ 26.7 mg prednisone
+    assert result(evaluate(rules_trial, patient(), dexa), "exc-steroids").result is M
+    inhaled = [{**daily[0], "route": concept(SNOMED, "18679011000001101", "Inhalation")}]
+    budesonide_like = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=inhaled)
+    assert result(evaluate(rules_trial, patient(), budesonide_like), "exc-steroids").result is N
+    no_dose = statement_r4("8640", "prednisone", "2026-02-20")
+    assert result(evaluate(rules_trial, patient(), no_dose), "exc-steroids").result is U
+    old = statement_r4("3264", "dexamethasone", "2025-12-01", "2026-01-01", dosage=daily)
+    assert result(evaluate(rules_trial, patient(), old), "exc-steroids").result is N
+
+
+def test_procedure_window(rules_trial: Trial) -> None:
+    recent = procedure_r4(SNOMED, "387713003", "Surgical procedure", "2026-02-10")
+    assert result(evaluate(rules_trial, patient(), recent), "exc-surgery").result is M
+    old = procedure_r4(SNOMED, "387713003", "Surgical procedure", "2025-10-10")
+    assert result(evaluate(rules_trial, patient(), old), "exc-surgery").result is N
+
+
+def test_other_malignancy_window_and_exemptions(rules_trial: Trial) -> None:
+    bcc = condition(ICD10, "C44.91", "Basal cell carcinoma of skin", onset="2025-06-01")
+    assert result(evaluate(rules_trial, patient(), bcc), "exc-other-cancer").result is N
+    breast = condition(
+        ICD10,
+        "C50.911",
+        "Malignant neoplasm of breast",
+        onset="2025-06-01",
+        status="remission",
+        abatementDateTime="2025-09-01",
+    )
+    assert result(evaluate(rules_trial, patient(), breast), "exc-other-cancer").result is M
+    long_ago = condition(
+        ICD10,
+        "C50.911",
+        "Malignant neoplasm of breast",
+        onset="2015-06-01",
+        status="resolved",
+        abatementDateTime="2016-01-01",
+    )
+    assert result(evaluate(rules_trial, patient(), long_ago), "exc-other-cancer").result is N
+
+
+def test_stage_groups_from_cancerstaging_codes_and_text(rules_trial: Trial) -> None:
+    def stage(code: str, display: str | None = None) -> dict[str, Any]:
+        return observation("21908-9", "2025-11-01", concept("http://cancerstaging.org", code, display))
+
+    assert result(evaluate(rules_trial, patient(), stage("3C")), "inc-stage").result is M
+    assert result(evaluate(rules_trial, patient(), stage("c4")), "inc-stage").result is M
+    assert result(evaluate(rules_trial, patient(), stage("3A")), "inc-stage").result is N
+    assert result(evaluate(rules_trial, patient(), stage("3")), "inc-stage").result is U
+    snomed = observation("21908-9", "2025-11-01", concept(SNOMED, "261638004", "Stage 3A (qualifier value)"))
+    assert result(evaluate(rules_trial, patient(), snomed), "inc-stage").result is N
+
+
+def test_ecog_in_every_shape_and_implausible_values(rules_trial: Trial) -> None:
+    for value in (1, "1", concept(LOINC, "LA9623-5", "Restricted in physically strenuous activity")):
+        assert (
+            result(evaluate(rules_trial, patient(), observation("89247-1", "2026-02-20", value)), "inc-ecog").result
+            is M
+        )
+    assert result(evaluate(rules_trial, patient(), observation("89247-1", "2026-02-20", 2)), "inc-ecog").result is N
+    bogus = result(evaluate(rules_trial, patient(), observation("89247-1", "2026-02-20", -1)), "inc-ecog")
+    assert bogus.result is U
+
+
+def test_entered_in_error_results_are_ignored(rules_trial: Trial) -> None:
+    wrong = observation("777-3", "2026-02-27", 20, "10*9/L", status="entered-in-error")
+    assert result(evaluate(rules_trial, patient(), wrong), "inc-labs-plt").result is U
+
+
+def test_braf_variant_from_a_gene_studied_component(rules_trial: Trial) -> None:
+    variant = observation(
+        "69548-6",
+        "2025-05-01",
+        concept(LOINC, "LA9633-4", "Present"),
+        component=[
+            {
+                "code": concept(LOINC, "48018-6"),
+                "valueCodeableConcept": concept("http://www.genenames.org/geneId", "HGNC:1097", "BRAF"),
+            }
+        ],
+    )
+    assert result(evaluate(rules_trial, patient(), variant), "exc-brafmut").result is M
+    other_gene = observation(
+        "69548-6",
+        "2025-05-01",
+        concept(LOINC, "LA9633-4", "Present"),
+        component=[
+            {
+                "code": concept(LOINC, "48018-6"),
+                "valueCodeableConcept": concept("http://www.genenames.org/geneId", "HGNC:3236", "EGFR"),
+            }
+        ],
+    )
+    assert result(evaluate(rules_trial, patient(), other_gene), "exc-brafmut").result is U
+
+
+def test_arm_assignment_exactly_one_antigen(rules_trial: Trial) -> None:
+    her2 = observation("48676-1", "2026-01-05", POSITIVE)
+    only_her2_known = evaluate(rules_trial, patient(), her2)
+    assert only_her2_known.arms[0].verdict is Verdict.UNDETERMINED  # TROP2 untested: could be two antigens
+    trop2_negative = {**observation("0", "2026-01-05", NEGATIVE), "code": {"text": "TROP2 IHC"}}
+    single = evaluate(rules_trial, patient(), her2, trop2_negative)
+    assert single.arms[0].verdict is Verdict.ELIGIBLE
+    trop2 = {**observation("0", "2026-01-05", POSITIVE), "code": {"text": "TROP2 IHC"}}
+    both = evaluate(rules_trial, patient(), her2, trop2)
+    assert both.arms[0].verdict is Verdict.INELIGIBLE
+
+
+def test_screening_confirmations_never_decide_but_make_a_candidate(rules_trial: Trial) -> None:
+    evaluation = evaluate(rules_trial, patient())
+    consent = result(evaluation, "inc-consent")
+    assert consent.result is U and consent.screening_only
+    assert evaluation.verdict is not Verdict.ELIGIBLE
+
+
+def test_an_ongoing_statement_started_before_the_window_still_counts(rules_trial: Trial) -> None:
+    twenty_mg = [
+        {
+            "doseAndRate": [{"doseQuantity": {"value": 20, "unit": "mg"}}],
+            "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+        }
+    ]
+    ongoing = statement_r4("8640", "prednisone", "2026-02-09", dosage=twenty_mg)  # active, no end, 20 days ago
+    assert result(evaluate(rules_trial, patient(), ongoing), "exc-steroids").result is M
+    finished = {**ongoing, "status": "completed"}
+    assert result(evaluate(rules_trial, patient(), finished), "exc-steroids").result is N
+
+
+def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> None:
+    from service.domain.values import qualitative_value
+
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation(
+                    "42595-9", "2026-02-20", 20, None, valueQuantity={"value": 20, "comparator": "<", "unit": "IU/mL"}
+                ),
+                observation("11011-4", "2026-02-21", 15000, "[IU]/mL"),
+                observation("82810-3", "2026-02-22", concept(SNOMED, "60001007", "Not pregnant")),
+            )
+        )
+    )
+    readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
+    assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}

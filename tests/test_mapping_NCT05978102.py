@@ -1,0 +1,88 @@
+"""NCT05978102 (ILKN421H / STI-7349): the mapping against its seed, a news article.
+
+Expected counts read from seeds/003_faade6fef4f1016a.txt, the eligibility paragraph: 6
+inclusions (18 to 80 years; ECOG 0 or 1; estimated survival >= 12 weeks; >= 1 measurable lesion
+per RECIST v1.1; confirmed advanced solid tumour progressed on / intolerant of standard
+treatment; adequate major organ function) and 2 exclusions (CAR T-cell therapy within 3 months;
+major surgery within 28 days).
+"""
+
+from __future__ import annotations
+
+from service.domain.criteria import (
+    ATC,
+    ICD10CM,
+    LOINC,
+    AgeRule,
+    Comparator,
+    ConditionRule,
+    MedicationRule,
+    ObservationRule,
+    ProcedureRule,
+)
+from tests.mapping_helpers import (
+    Mapped,
+    is_not_computable,
+    is_screening,
+    leaves,
+    validate_research_study,
+)
+
+M = Mapped.load("NCT05978102", "003_faade6fef4f1016a.txt")
+DOC, TRIAL, IDS = M.doc, M.trial, M.ids
+
+
+def test_every_source_criterion_is_a_verbatim_coded_top_level_criterion_in_order() -> None:
+    assert M.structure_problems(inclusions=6, exclusions=2) == []
+
+
+def test_age_ecog_and_life_expectancy() -> None:
+    age = IDS["inc-1"].rule
+    assert isinstance(age, AgeRule) and (age.min_years, age.max_years) == (18, 80)
+    ecog = IDS["inc-2"].rule
+    assert isinstance(ecog, ObservationRule) and (LOINC, "89247-1") in ecog.codes.exact
+    assert ecog.comparator is Comparator.LE and ecog.value == 1
+    survival = IDS["inc-3"].rule
+    assert isinstance(survival, ObservationRule) and (LOINC, "75327-7") in survival.codes.exact
+    assert survival.comparator is Comparator.GE and (survival.value, survival.unit) == (12, "wk")
+
+
+def test_solid_tumour_diagnosis_excludes_haematological_malignancy() -> None:
+    diagnosis = IDS["inc-5.1"].rule
+    assert isinstance(diagnosis, ConditionRule)
+    for solid in ("C34.90", "C50.911", "C18.9", "C43.9", "C49.9", "C78.00"):
+        assert diagnosis.codes.matches_coding(ICD10CM, solid), solid
+    for blood in ("C81.90", "C83.30", "C90.00", "C92.00"):
+        assert not diagnosis.codes.matches_coding(ICD10CM, blood), blood
+    assert is_screening(IDS["inc-5.2"]) and is_screening(IDS["inc-5.3"])
+
+
+def test_measurable_lesion_is_screening_and_organ_function_has_no_thresholds() -> None:
+    assert is_screening(IDS["inc-4"])
+    assert is_not_computable(IDS["inc-6"])
+
+
+def test_car_t_within_3_months_and_major_surgery_within_28_days() -> None:
+    car_t = [c.rule for c in leaves(IDS["exc-1"])]
+    assert {getattr(r, "within", None) and r.within.days for r in car_t} == {90}
+    medication = next(r for r in car_t if isinstance(r, MedicationRule))
+    assert medication.codes.matches_coding(ATC, "L01XL03")
+    assert "tisagenlecleucel" in medication.codes.names
+    surgery = IDS["exc-2"].rule
+    assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
+    assert ("http://snomed.info/sct", "43075005") in surgery.codes.exact  # partial colectomy
+    assert "biopsy" not in surgery.codes.names
+
+
+def test_research_study_states_only_what_the_article_says() -> None:
+    study = validate_research_study(DOC)
+    nct = ("https://clinicaltrials.gov/nctid", "NCT05978102")
+    assert [(i.system, i.value) for i in study.identifier] == [nct]
+    assert study.phase.coding[0].code == "phase-1"
+    assert [g.linkId for g in study.comparisonGroup] == ["period-1", "period-2"]
+    assert study.recruitment.actualNumber == 45 and study.recruitment.targetNumber is None
+    assert study.associatedParty[0].name == "iLeukon Therapeutics, Inc."
+    primary = [m for m in study.outcomeMeasure if m.type[0].coding[0].code == "primary"]
+    assert len(primary) == 1 and "CTCAE v5.0" in primary[0].description
+    assert len(study.outcomeMeasure) == 7
+    assert not study.progressStatus and not study.region  # the article gives neither
