@@ -225,3 +225,38 @@ def test_unknown_study_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
 def test_bad_nct_number_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run_cli(capsys, "import", "12345")
     assert code == 2 and "NCT" in err
+
+
+def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
+    """The catalog publishes every imported study: ResearchStudy + a draft EvidenceVariable whose
+    characteristics are the imported criteria, machine-derived ones flagged."""
+    from service.catalog import load_catalog
+    from service.fhir.conformance import EXT_MACHINE_DERIVED
+    from service.importer.files import write_mapping
+
+    studies = {s["protocolSection"]["identificationModule"]["nctId"]: s for s in every_study()}
+    for record in studies.values():
+        write_mapping(import_study(record), tmp_path)
+    catalog = load_catalog(tmp_path)
+    assert set(catalog.trials) == set(studies)
+    trial = catalog.trials["NCT05438667"]
+    assert trial.research_study["recruitment"]["eligibility"]["reference"] == "EvidenceVariable/NCT05438667-eligibility"
+    eligibility = catalog.get("EvidenceVariable", "NCT05438667-eligibility")
+    assert eligibility is not None and eligibility["status"] == "draft"
+    link_ids = [c["linkId"] for c in eligibility["characteristic"]]
+    assert link_ids[:3] == ["age", "inc-1", "inc-2"]
+    flagged = {
+        c["linkId"]
+        for c in eligibility["characteristic"]
+        if any(e["url"] == EXT_MACHINE_DERIVED and e["valueBoolean"] for e in c.get("extension", []))
+    }
+    assert flagged >= {"age", "inc-1", "inc-5"} and "inc-2" not in flagged
+    if not R5CHECK.exists() or shutil.which("node") is None:
+        pytest.skip("r5check (node) is not available")
+    out = tmp_path / "published"
+    out.mkdir()
+    for resource in catalog.resources("EvidenceVariable"):
+        (out / f"{resource['id']}.json").write_text(json.dumps(resource), encoding="utf-8")
+    run = subprocess.run([str(R5CHECK), *sorted(str(p) for p in out.glob("*.json"))],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stdout[-3000:]
