@@ -9,7 +9,6 @@ import requests
 import responses
 from responses import matchers
 
-from tests.ctgov_data import recorded
 from service.sources.ctgov import (
     DEFAULT_BASE_URL,
     CtgovClient,
@@ -18,6 +17,7 @@ from service.sources.ctgov import (
     TransientFailure,
     studies_in,
 )
+from tests.ctgov_data import recorded
 
 BASE = "https://ctgov.test/api/v2"
 
@@ -148,7 +148,11 @@ def test_base_url_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) ->
 
 @pytest.mark.parametrize(
     ("name", "count"),
-    [("xiaoyibao/NCT06008288.json", 1), ("xiaoyibao/condition_query_response.json", 10), ("dgg32/ctg-studies(5).json", 50)],
+    [
+        ("xiaoyibao/NCT06008288.json", 1),
+        ("xiaoyibao/condition_query_response.json", 10),
+        ("dgg32/ctg-studies(5).json", 50),
+    ],
 )
 def test_recorded_files_of_every_shape_give_their_studies(name: str, count: int) -> None:
     assert len(studies_in(recorded(name))) == count

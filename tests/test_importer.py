@@ -35,7 +35,10 @@ def study(nct: str) -> dict[str, Any]:
 def published(document: dict[str, Any]) -> dict[str, Any]:
     """What the catalog adds before publishing (id, eligibility reference)."""
     rs = {"resourceType": "ResearchStudy", "id": document["id"], **document["research_study"]}
-    rs["recruitment"] = {**rs.get("recruitment", {}), "eligibility": {"reference": f"EvidenceVariable/{document['id']}-eligibility"}}
+    rs["recruitment"] = {
+        **rs.get("recruitment", {}),
+        "eligibility": {"reference": f"EvidenceVariable/{document['id']}-eligibility"},
+    }
     return rs
 
 
@@ -54,7 +57,10 @@ def test_every_shared_record_imports_into_a_parseable_mapping_and_valid_r5(tmp_p
         pytest.skip("r5check (node) is not available")
     run = subprocess.run(
         [str(R5CHECK), "--json", *sorted(str(p) for p in tmp_path.glob("*.json"))],
-        capture_output=True, text=True, timeout=300, check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
@@ -69,7 +75,9 @@ def test_identifiers_titles_and_status() -> None:
     org = next(i for i in rs["identifier"] if i.get("type", {}).get("text") == "Organization study ID")
     assert org["value"] == study("NCT04956640")["protocolSection"]["identificationModule"]["orgStudyIdInfo"]["id"]
     assert rs["phase"]["coding"][0] == {
-        "system": "http://hl7.org/fhir/research-study-phase", "code": "phase-1-phase-2", "display": "Phase 1/Phase 2"
+        "system": "http://hl7.org/fhir/research-study-phase",
+        "code": "phase-1-phase-2",
+        "display": "Phase 1/Phase 2",
     }
     official = next(lab for lab in rs["label"] if lab["type"]["coding"][0]["code"] == "official")
     assert official["value"] == study("NCT04956640")["protocolSection"]["identificationModule"]["officialTitle"]
@@ -103,7 +111,11 @@ def test_recruiting_study_with_dates_sites_arms_and_outcomes() -> None:
         "http://terminology.hl7.org/CodeSystem/research-study-prim-purp-type"
     )
     pancreatic = next(c for c in rs["condition"] if "coding" in c)
-    assert pancreatic["coding"][0] == {"system": "urn:oid:2.16.840.1.113883.6.177", "code": "D010190", "display": "Pancreatic Neoplasms"}
+    assert pancreatic["coding"][0] == {
+        "system": "urn:oid:2.16.840.1.113883.6.177",
+        "code": "D010190",
+        "display": "Pancreatic Neoplasms",
+    }
     assert rs["focus"] == [{"concept": {"text": "JAB-21822"}}]
     arm = rs["comparisonGroup"][0]
     assert arm["name"] == "JAB-21822" and arm["type"]["coding"][0]["code"] == "experimental"
@@ -199,7 +211,9 @@ def test_dry_run_prints_the_research_study_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     download = CTGOV / "dgg32" / "ctg-studies(2).json"
-    code, out, err = run_cli(capsys, "import", "--from-file", str(download), "--dry-run", "--mappings-dir", str(tmp_path))
+    code, out, err = run_cli(
+        capsys, "import", "--from-file", str(download), "--dry-run", "--mappings-dir", str(tmp_path)
+    )
     assert code == 0 and not list(tmp_path.iterdir())
     resource = json.loads(out)
     assert resource["resourceType"] == "ResearchStudy" and resource["identifier"][0]["value"] == "NCT02663973"
@@ -207,7 +221,9 @@ def test_dry_run_prints_the_research_study_and_writes_nothing(
 
 
 @responses.activate
-def test_import_from_the_api(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_import_from_the_api(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CTGOV_BASE_URL", "https://ctgov.test/api/v2")
     responses.get("https://ctgov.test/api/v2/studies/NCT06008288", json=recorded("xiaoyibao/NCT06008288.json"))
     code, out, _ = run_cli(capsys, "import", "NCT06008288", "--mappings-dir", str(tmp_path))
@@ -215,7 +231,9 @@ def test_import_from_the_api(tmp_path: Path, capsys: pytest.CaptureFixture[str],
 
 
 @responses.activate
-def test_unknown_study_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unknown_study_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CTGOV_BASE_URL", "https://ctgov.test/api/v2")
     responses.get("https://ctgov.test/api/v2/studies/NCT00000001", status=404)
     code, _, err = run_cli(capsys, "import", "NCT00000001", "--mappings-dir", str(tmp_path))
@@ -257,6 +275,11 @@ def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
     out.mkdir()
     for resource in catalog.resources("EvidenceVariable"):
         (out / f"{resource['id']}.json").write_text(json.dumps(resource), encoding="utf-8")
-    run = subprocess.run([str(R5CHECK), *sorted(str(p) for p in out.glob("*.json"))],
-                         capture_output=True, text=True, timeout=300, check=False)
+    run = subprocess.run(
+        [str(R5CHECK), *sorted(str(p) for p in out.glob("*.json"))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert run.returncode == 0, run.stdout[-3000:]

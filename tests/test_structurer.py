@@ -14,8 +14,8 @@ from service.importer.criteria import eligibility_criteria
 from service.importer.splitter import split_criteria
 from service.importer.structurer import structure
 from service.mapping import parse_trial_criteria
-from tests.ctgov_data import all_record_files, recorded
 from service.sources.ctgov import studies_in
+from tests.ctgov_data import all_record_files, recorded
 
 
 def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
@@ -217,7 +217,10 @@ def condition_labels(rule: dict[str, Any]) -> set[str]:
         ("Women who are pregnant or breastfeeding", {"Pregnancy", "Breastfeeding"}),  # NCT05913115
         ("Pregnant or lactating women", {"Pregnancy", "Breastfeeding"}),  # NCT05288205
         ("Pregnant patients or currently breast-feeding.", {"Pregnancy", "Breastfeeding"}),  # NCT03377387
-        ("HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;", {"HIV infection", "Hepatitis B", "Hepatitis C"}),
+        (
+            "HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;",
+            {"HIV infection", "Hepatitis B", "Hepatitis C"},
+        ),
         ("Infection with HIV or hepatitis B or C.", {"HIV infection", "Hepatitis B", "Hepatitis C"}),  # NCT06411691
         ("Active hepatitis B or C", {"Hepatitis B", "Hepatitis C"}),  # NCT03377387
         ("Human Immunodeficiency Virus (HIV) infection", {"HIV infection"}),  # NCT05838768
@@ -233,7 +236,12 @@ def test_positive_pregnancy_test_is_a_recent_hcg_result() -> None:
     rule = rule_of("Positive pregnancy test, pregnant, or breastfeeding", exclusion=True)  # NCT05052671
     tests = [leaf["test"] for leaf in leaves(rule) if "test" in leaf]
     assert tests == [
-        {"label": "Pregnancy test (hCG)", "codes": ["loinc:2106-3", "loinc:2118-8"], "result": "positive", "window_days": 28}
+        {
+            "label": "Pregnancy test (hCG)",
+            "codes": ["loinc:2106-3", "loinc:2118-8"],
+            "result": "positive",
+            "window_days": 28,
+        }
     ]
 
 
@@ -257,7 +265,10 @@ def test_exclusion_lab_threshold_keeps_its_direction() -> None:
     [
         ("Untreated or symptomatic central nervous system (CNS) metastases", "qualified metastases"),  # NCT05913115
         ("Leptomeningeal disease or Active central nervous system (CNS) metastases.", "active CNS mets"),  # NCT06385925
-        ("Symptomatic intracranial metastases, or moderate to severe ascites or pleural effusion requiring drainage", "qualified"),
+        (
+            "Symptomatic intracranial metastases, or moderate to severe ascites or pleural effusion requiring drainage",
+            "qualified",
+        ),
         ("Women who are breastfeeding and are unwilling to stop breastfeeding", "willingness"),  # NCT06898385
         (
             "Active Hepatitis B Virus (HBV), Hepatitis C Virus (HCV) or Tuberculosis infection. Patients whose "
@@ -271,7 +282,11 @@ def test_exclusion_lab_threshold_keeps_its_direction() -> None:
             "conditional serology",
         ),  # NCT05914155
         ("History of HIV testing", "a test is not an infection"),
-        ("Any confirmed or suspected HIV infection, primary immunodeficiency disease or ongoing CMV infection with a viremia > 200 IU/mL.", "suspected"),  # NCT05921903
+        (
+            "Any confirmed or suspected HIV infection, primary immunodeficiency disease or ongoing CMV infection "
+            "with a viremia > 200 IU/mL.",
+            "suspected",
+        ),  # NCT05921903
     ],
 )
 def test_lookalike_exclusion_wording_stays_text(text: str, why: str) -> None:
@@ -280,7 +295,9 @@ def test_lookalike_exclusion_wording_stays_text(text: str, why: str) -> None:
 
 def test_consent_and_willingness_are_screening_confirmations() -> None:
     # NCT03745326 inc-14
-    result = structure("Ability of subject to understand and the willingness to sign a written informed consent document.", False)
+    result = structure(
+        "Ability of subject to understand and the willingness to sign a written informed consent document.", False
+    )
     assert result.screening and result.rule is None
 
 
@@ -293,8 +310,11 @@ def test_a_cohort_heading_forbids_structuring() -> None:
 
 def test_split_numbered_nested_and_escaped_forms() -> None:
     # NCT03745326: "-INCLUSION CRITERIA:" header, numbered items, nested bullets, escaped \> and \^
-    study = next(s for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
-                 if s["protocolSection"]["identificationModule"]["nctId"] == "NCT03745326")
+    study = next(
+        s
+        for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT03745326"
+    )
     split = split_criteria(study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
     items = {item.link_id: item for item in split.walk()}
     assert items["inc-11.1"].text == "ANC > 1000/mm^3 without the support of filgrastim"
@@ -307,8 +327,11 @@ def test_split_numbered_nested_and_escaped_forms() -> None:
 
 def test_split_same_indent_sub_list_after_a_colon() -> None:
     # NCT05438667: "9. ... must be met:" followed by "1)..." at the same indent
-    study = next(s for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
-                 if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05438667")
+    study = next(
+        s
+        for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05438667"
+    )
     split = split_criteria(study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
     items = {item.link_id: item for item in split.walk()}
     assert items["inc-9.1"].text.startswith("Absolute neutrophil count≥1.5×10⁹/L")
@@ -328,8 +351,11 @@ def test_headers_in_other_cases_and_intro_lines_switch_sections() -> None:
 
 def test_a_list_of_exceptions_stays_one_text_criterion() -> None:
     # NCT05879978 exc-2: the sub-items are exceptions, not exclusions
-    study = next(s for s in studies_in(recorded("dgg32/ctg-studies(5).json"))
-                 if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05879978")
+    study = next(
+        s
+        for s in studies_in(recorded("dgg32/ctg-studies(5).json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05879978"
+    )
     criteria, _ = eligibility_criteria(study["protocolSection"]["eligibilityModule"])
     exc2 = next(c for c in criteria if c["id"] == "exc-2")
     assert "not_computable" in exc2 and "effectively treated non-melanoma skin cancers" in exc2["text"]

@@ -70,9 +70,9 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
             }
         )
         counts.add("structured")
-    text = module.get("eligibilityCriteria")
-    if isinstance(text, str) and text.strip():
-        for item in split_criteria(text).items:
+    written = module.get("eligibilityCriteria")
+    if isinstance(written, str) and written.strip():
+        for item in split_criteria(written).items:
             criteria.append(_criterion(item, counts, None, top=True))
     if not criteria:
         criteria.append(
@@ -130,9 +130,7 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> di
     if item.children:
         combination = _combination(item)
         if combination is None:
-            return _collapsed(
-                head, item, counts, "a list whose logic (exceptions, alternatives) is not encoded"
-            )
+            return _collapsed(head, item, counts, "a list whose logic (exceptions, alternatives) is not encoded")
         child_context = context or (
             f"restricted by its heading ({_clip(item.text)})" if CONDITIONAL.search(item.text) else None
         )
@@ -195,9 +193,7 @@ def _with_ids(rule: dict[str, Any], link_id: str, used: set[str]) -> dict[str, A
 
 def _has_rest(rule: dict[str, Any]) -> bool:
     return any(
-        "not_computable" in child or _has_rest(child)
-        for key in ("all_of", "any_of")
-        for child in rule.get(key, [])
+        "not_computable" in child or _has_rest(child) for key in ("all_of", "any_of") for child in rule.get(key, [])
     )
 
 

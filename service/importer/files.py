@@ -27,7 +27,11 @@ class WriteOutcome:
 
 
 class _Dumper(yaml.SafeDumper):
-    """Block style; multi-line strings as literal blocks so reviewers read the protocol wording."""
+    """Block style; multi-line strings as literal blocks so reviewers read the protocol wording;
+    never anchors/aliases (a shared code list must read in full at every criterion)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -317,9 +317,7 @@ def _classifiers(protocol: Mapping[str, Any]) -> list[dict[str, Any]]:
     healthy = _module(protocol, "eligibilityModule").get("healthyVolunteers")
     if isinstance(healthy, bool):
         # A property of the study population, not a per-patient test: published here, not as a criterion.
-        out.append(
-            {"text": "Accepts healthy volunteers" if healthy else "Does not accept healthy volunteers"}
-        )
+        out.append({"text": "Accepts healthy volunteers" if healthy else "Does not accept healthy volunteers"})
     return out
 
 

@@ -136,9 +136,7 @@ def split_criteria(text: str) -> Split:
                 target.text = f"{target.text}{joiner}{content}" if target.text else content
                 target.raw_lines.append(content)
             else:
-                item = Item(
-                    content, exclusion, 0, section_qualifier or heading_qualifier, raw_lines=[content]
-                )
+                item = Item(content, exclusion, 0, section_qualifier or heading_qualifier, raw_lines=[content])
                 top.append(item)
                 stack[:] = [item]
             previous_blank = False

@@ -155,9 +155,7 @@ class CtgovClient:
             try:
                 return response.json()
             except ValueError as exc:
-                raise MalformedResponse(
-                    "ClinicalTrials.gov answered with something that is not JSON"
-                ) from exc
+                raise MalformedResponse("ClinicalTrials.gov answered with something that is not JSON") from exc
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _backoff(self, attempt: int, retry_after: str | None) -> float:
