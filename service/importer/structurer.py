@@ -68,7 +68,7 @@ SCREENING = re.compile(
     re.IGNORECASE,
 )
 TIME_OF_CONSENT = re.compile(
-    r"\b(?:at|on|by) the (?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
+    r"\b(?:at|on|by) (?:the )?(?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
     r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?",
     re.IGNORECASE,
 )
@@ -586,7 +586,25 @@ BRAIN_METS = re.compile(
 )
 
 
+CNS_METS = re.compile(
+    r"\b(?:CNS|central nervous(?: system)?)(?:\s*\(CNS\))?\s+(?:metastases|metastasis|metastatic disease)\b",
+    re.IGNORECASE,
+)
+
+
 def find_brain_metastases(text: str) -> list[Atom]:
+    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
+    cns = CNS_METS.search(text)
+    if cns:
+        # CNS covers brain, meninges and spinal cord: ICD-10-CM C79.3 (brain, meninges) and C79.4.
+        body: dict[str, Any] = {
+            "label": "CNS metastases",
+            "codes": ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"],
+            "names": ["brain metastases", "brain metastasis", "cns metastases"],
+        }
+        if history:
+            body["history"] = True
+        return [Atom(cns.start(), cns.end(), "cns-mets", {"condition": body}, "CNS metastases")]
     m = BRAIN_METS.search(text)
     if not m:
         return []
@@ -673,11 +691,13 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         if inside and words:
             return Structured(None, f"exclusion wording beyond the encoded findings ({_short(words)})")
         if not inside and words:
-            if len(words) < 2 or QUALIFYING.search(segment):
+            if all(QUALIFYING.fullmatch(w) for w in words):
                 return Structured(None, f"exclusion wording that may qualify the findings ({_short(words)})")
             rest.extend(words)
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
-    if "and" in connectors or "?" in connectors:
+    # "Pregnant women and lactating females": both groups are excluded, the 'and' lists them.
+    pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
+    if ("and" in connectors and not pregnancy_only) or "?" in connectors:
         return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
     children = [_child(a, text) for a in atoms]
     if rest:
@@ -877,6 +897,7 @@ def _leftover(text: str, atoms: list[Atom]) -> list[str]:
         rest = rest[: atom.start] + " " + rest[atom.end :]
     rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
     rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
+    rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
     rest = WITHIN_DAYS.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     return [w for w in words if w.lower() not in FILLER and len(w) > 1]
