@@ -268,7 +268,7 @@ def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
         for c in eligibility["characteristic"]
         if any(e["url"] == EXT_MACHINE_DERIVED and e["valueBoolean"] for e in c.get("extension", []))
     }
-    assert flagged >= {"age", "inc-1", "inc-5"} and "inc-2" not in flagged
+    assert flagged >= {"age", "inc-5", "exc-3"} and "inc-2" not in flagged
     if not R5CHECK.exists() or shutil.which("node") is None:
         pytest.skip("r5check (node) is not available")
     out = tmp_path / "published"

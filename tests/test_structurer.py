@@ -87,8 +87,6 @@ def test_ecog_or_karnofsky_is_any_of() -> None:
     ("text", "expected"),
     [
         ("Age greater than or equal to 18 years and less than or equal to 72 years.", {"min": 18, "max": 72}),
-        ("Aged over 20 years at the time of consent obtaining.", {"min": 21}),  # NCT05883007: "over 20"
-        ("Age greater than 18 years old；", {"min": 19}),  # NCT05438667
         ("Subjects aged 15 to 49 years old", {"min": 15, "max": 49}),  # NCT05896215
         ("At least 18 years of age at the time of informed consent.", {"min": 18}),  # NCT06385925
         ("Age 12 years or above at the time of signing the informed consent.", {"min": 12}),  # NCT05878938
@@ -96,6 +94,13 @@ def test_ecog_or_karnofsky_is_any_of() -> None:
 )
 def test_age_bounds_in_whole_years(text: str, expected: dict[str, int]) -> None:
     assert rule_of(text) == {"age": expected}
+
+
+def test_a_sex_in_an_age_criterion_is_kept_as_an_unencoded_requirement() -> None:
+    # NCT02663973 inc-1: encoding only the age would call a 40-year-old man "met"
+    rule = rule_of("Woman ≥ 18 years old")
+    assert [c.get("age") for c in rule["all_of"]] == [{"min": 18}, None]
+    assert "not_computable" in rule["all_of"][1]
 
 
 # --- Labs --------------------------------------------------------------------------------------
@@ -196,6 +201,9 @@ def test_creatinine_clearance_uses_cockcroft_gault_only_when_the_protocol_names_
         ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "liver-metastasis exception"),
         ("Less than 50 years of age at the time of migraine onset.", "age at onset, not today"),  # NCT05861427
         ("Age ≥18 years (or per national guidelines).", "alternative age rule"),  # NCT02513394
+        # The registry's minimumAge of both is 18/20: "greater than"/"over" is meant inclusively here.
+        ("Age greater than 18 years old；", "strict bound in words, meant as ≥"),  # NCT05438667
+        ("Aged over 20 years at the time of consent obtaining.", "strict bound in words, meant as ≥"),  # NCT05883007
     ],
 )
 def test_lookalike_inclusion_wording_stays_text(text: str, why: str) -> None:

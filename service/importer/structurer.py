@@ -72,7 +72,11 @@ TIME_OF_CONSENT = re.compile(
     r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?",
     re.IGNORECASE,
 )
-SEXES = re.compile(r"\b(?:male|men|man)s?\s*(?:or|and|/)\s*(?:female|women|woman)s?\b", re.IGNORECASE)
+SEXES = re.compile(
+    r"\b(?:(?:male|men|man)s?\s*(?:or|and|/)\s*(?:female|women|woman)s?|(?:female|women|woman)s?\s*(?:or|and|/)\s*"
+    r"(?:male|men|man)s?)\b",
+    re.IGNORECASE,
+)
 WITHIN_DAYS = re.compile(r"\bwithin (?:the )?(?:last |past )?(\d{1,3}) days\b", re.IGNORECASE)
 
 # Words that may surround a recognised finding without changing it. Anything else left over in an
@@ -142,6 +146,8 @@ def find_age(text: str) -> list[Atom]:
         re.IGNORECASE,
     )
     if both:
+        if op_of(both.group("op1")) == ">":
+            return []  # a strict lower bound in words is ambiguous (see below)
         low = _age_bound(op_of(both.group("op1")), int(both.group("a")))
         high = _age_bound(op_of(both.group("op2")), int(both.group("b")))
         atoms.append(_age_atom(both.start(), both.end(), low, high))
@@ -168,7 +174,9 @@ def find_age(text: str) -> list[Atom]:
         op = ">=" if "older" in match.groupdict() and match.group("older") else None
         if op is None:
             op = op_of(match.group("op")) if "op" in match.groupdict() and match.group("op") else ">="
-        if op in (">=", ">"):
+        if op == ">":
+            return []  # "over 18"/"> 18" usually admits 18-year-olds in practice: ambiguous, left to review
+        if op == ">=":
             atoms.append(_age_atom(match.start(), match.end(), _age_bound(op, value), None))
         else:
             atoms.append(_age_atom(match.start(), match.end(), None, _age_bound(op, value)))
@@ -744,13 +752,13 @@ def _inclusion(text: str, atoms: list[Atom], dropped: bool) -> Structured:
         inside = [a for a in atoms if start <= a.start < end]
         clause = text[start:end]
         if not inside:
-            if _leftover(clause, []):
+            if _leftover(clause, [], sex_matters=True):
                 rest.append(clause.strip())
-                rest_words.extend(_leftover(clause, []))
+                rest_words.extend(_leftover(clause, [], sex_matters=True))
             continue
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         connectors = [_connector(clause[a.end : b.start]) for a, b in zip(local, local[1:], strict=False)]
-        leftover = _leftover(clause, local)
+        leftover = _leftover(clause, local, sex_matters=True)
         outside = clause[: local[0].start] + " " + clause[local[-1].end :]
         if connectors and all(c == "or" for c in connectors):
             has_or = bool(re.search(r"\bor\b", SEXES.sub(" ", outside), re.IGNORECASE))
@@ -891,7 +899,12 @@ def _connector(between: str) -> str:
     return ","
 
 
-def _leftover(text: str, atoms: list[Atom]) -> list[str]:
+SEX_WORDS = frozenset("male males female females women woman men man".split())
+
+
+def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[str]:
+    """Words not explained by the atoms. In an inclusion a sex ("Woman ≥ 18 years old") is a
+    requirement of its own, so `sex_matters` keeps those words (the rest becomes not computable)."""
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
@@ -900,7 +913,9 @@ def _leftover(text: str, atoms: list[Atom]) -> list[str]:
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
     rest = WITHIN_DAYS.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
-    return [w for w in words if w.lower() not in FILLER and len(w) > 1]
+    return [
+        w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))
+    ]
 
 
 def _window(text: str) -> int | None:
