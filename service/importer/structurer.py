@@ -600,30 +600,23 @@ CNS_METS = re.compile(
 )
 
 
+METASTASES = (
+    # CNS covers brain, meninges and spinal cord: ICD-10-CM C79.3 (brain, meninges) and C79.4.
+    (CNS_METS, "cns-mets", "CNS metastases", ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"]),
+    (BRAIN_METS, "brain-mets", "Brain metastases", ["snomed:94225005", "icd10cm:C79.31"]),
+)
+
+
 def find_brain_metastases(text: str) -> list[Atom]:
-    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
-    cns = CNS_METS.search(text)
-    if cns:
-        # CNS covers brain, meninges and spinal cord: ICD-10-CM C79.3 (brain, meninges) and C79.4.
-        body: dict[str, Any] = {
-            "label": "CNS metastases",
-            "codes": ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"],
-            "names": ["brain metastases", "brain metastasis", "cns metastases"],
-        }
-        if history:
-            body["history"] = True
-        return [Atom(cns.start(), cns.end(), "cns-mets", {"condition": body}, "CNS metastases")]
-    m = BRAIN_METS.search(text)
-    if not m:
-        return []
-    body: dict[str, Any] = {
-        "label": "Brain metastases",
-        "codes": ["snomed:94225005", "icd10cm:C79.31"],
-        "names": ["brain metastases", "brain metastasis"],
-    }
-    if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
-        body["history"] = True
-    return [Atom(m.start(), m.end(), "brain-mets", {"condition": body}, "Brain metastases")]
+    for pattern, key, label, codes in METASTASES:
+        found = pattern.search(text)
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": ["brain metastases", "brain metastasis"]}
+        if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+            body["history"] = True  # "history of brain metastases": treated, resolved ones count too
+        return [Atom(found.start(), found.end(), key, {"condition": body}, label)]
+    return []
 
 
 # --- the decision ------------------------------------------------------------------------------
@@ -899,7 +892,7 @@ def _connector(between: str) -> str:
     return ","
 
 
-SEX_WORDS = frozenset("male males female females women woman men man".split())
+SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})
 
 
 def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[str]:
@@ -913,9 +906,7 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
     rest = WITHIN_DAYS.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
-    return [
-        w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))
-    ]
+    return [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
 
 
 def _window(text: str) -> int | None:
