@@ -309,6 +309,23 @@ def test_consent_and_willingness_are_screening_confirmations() -> None:
     assert result.screening and result.rule is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05923281: consent only dates the window
+        "Patients with any of the following criteria within 3 months before obtaining informed consent: "
+        "myocardial infarction, severe or unstable angina pectoris, coronary angioplasty",
+        # NCT05870670-style: a numeric range decided by data, the investigator only judges the cause
+        "Body mass index (BMI) between 23.0 kilogram per meter square (kg/m^2) and 39.9 kg/m^2 (both inclusive) at "
+        "screening with a minimum weight of 50 kilogram (kg). Overweight should be due to excess adipose tissue, as "
+        "judged by the investigator",
+        "Previous participation in this study. Participation is defined as signed informed consent.",
+    ],
+)
+def test_consent_as_a_date_or_data_with_a_judgement_is_not_a_screening_confirmation(text: str) -> None:
+    assert not structure(text, exclusion=True).screening
+
+
 def test_a_cohort_heading_forbids_structuring() -> None:
     assert structure("ECOG 0-1", False, context_reason="applies to a subgroup only").rule is None
 

@@ -67,11 +67,18 @@ SCREENING = re.compile(
     r"contracepti|birth control",
     re.IGNORECASE,
 )
+# Consent named only as a point in time ("within 3 months before obtaining informed consent") or
+# as a definition ("participation, i.e. signed informed consent") is no screening confirmation.
 TIME_OF_CONSENT = re.compile(
     r"\b(?:at|on|by) (?:the )?(?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
-    r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?",
+    r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?"
+    r"|\b(?:before|prior to|after|from|since|until) (?:the )?(?:obtaining |obtainment of |signing (?:of )?|signature of )?"
+    r"(?:the )?(?:written |master )?(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
+    r"|\b(?:i\.e\.,?|defined as) signed informed consent",
     re.IGNORECASE,
 )
+# A numeric threshold in the wording means data decide it, whoever judges the rest.
+NUMERIC_THRESHOLD = re.compile(r"(?:[<>≤≥≦≧]|=)\s*\d|\bbetween \d+(?:\.\d+)? \S* ?and \d", re.IGNORECASE)
 SEXES = re.compile(
     r"\b(?:(?:male|men|man)s?\s*(?:or|and|/)\s*(?:female|women|woman)s?|(?:female|women|woman)s?\s*(?:or|and|/)\s*"
     r"(?:male|men|man)s?)\b",
@@ -644,7 +651,7 @@ def structure(text: str, exclusion: bool, context_reason: str | None = None) -> 
     lab_atoms, refused = find_labs(text, text)
     atoms = _without_overlaps(atoms + lab_atoms)
     if not atoms:
-        if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
+        if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)) and not NUMERIC_THRESHOLD.search(text):
             return Structured(None, screening=True)
         return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
     if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
