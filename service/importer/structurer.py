@@ -71,14 +71,15 @@ SCREENING = re.compile(
 # as a definition ("participation, i.e. signed informed consent") is no screening confirmation.
 TIME_OF_CONSENT = re.compile(
     r"\b(?:at|on|by) (?:the )?(?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
-    r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?"
+    r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
+    r"|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?"
     r"|\b(?:before|prior to|after|from|since|until) (?:the )?(?:obtaining |obtainment of |signing (?:of )?|signature of )?"
     r"(?:the )?(?:written |master )?(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
     r"|\b(?:i\.e\.,?|defined as) signed informed consent",
     re.IGNORECASE,
 )
 # A numeric threshold in the wording means data decide it, whoever judges the rest.
-NUMERIC_THRESHOLD = re.compile(r"(?:[<>≤≥≦≧]|=)\s*\d|\bbetween \d+(?:\.\d+)? \S* ?and \d", re.IGNORECASE)
+NUMERIC_THRESHOLD = re.compile(r"(?:[<>≤≥≦≧]|=)\s*\d|\bbetween \d+(?:\.\d+)?[^.;]{0,40}? and \d", re.IGNORECASE)
 SEXES = re.compile(
     r"\b(?:(?:male|men|man)s?\s*(?:or|and|/)\s*(?:female|women|woman)s?|(?:female|women|woman)s?\s*(?:or|and|/)\s*"
     r"(?:male|men|man)s?)\b",
