@@ -73,7 +73,8 @@ TIME_OF_CONSENT = re.compile(
     r"\b(?:at|on|by) (?:the )?(?:time|day|date) of (?:signing |providing |obtaining )?(?:the )?(?:written )?"
     r"(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
     r"|\b(?:at|on) (?:the )?(?:time|day|date) of consent(?: obtaining)?"
-    r"|\b(?:before|prior to|after|from|since|until) (?:the )?(?:obtaining |obtainment of |signing (?:of )?|signature of )?"
+    r"|\b(?:before|prior to|after|from|since|until) (?:the )?"
+    r"(?:obtaining |obtainment of |signing (?:of )?|signature of )?"
     r"(?:the )?(?:written |master )?(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
     r"|\b(?:i\.e\.,?|defined as) signed informed consent",
     re.IGNORECASE,
