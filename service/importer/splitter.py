@@ -88,6 +88,7 @@ def split_criteria(text: str) -> Split:
     exclusion = False
     section_qualifier: str | None = None
     heading_qualifier: str | None = None
+    next_item_qualifier: str | None = None  # an indented heading labels the one item below it
     previous_blank = True
     for raw in lines:
         if not raw.strip():
@@ -120,11 +121,13 @@ def split_criteria(text: str) -> Split:
             previous_blank = False
             continue
         if marker is None and _is_heading(content, previous_blank, raw):
-            heading_qualifier = content if QUALIFIER.search(content) else None
-            if stack and raw.startswith((" ", "\t")):
-                # An indented heading inside a list (e.g. "Prior/Concomitant Therapy") closes nothing.
-                pass
+            qualifier = content if QUALIFIER.search(content) else None
+            if raw.startswith((" ", "\t")):
+                # An indented heading inside a list ("   Female participants:" above item 7, "Prior/
+                # Concomitant Therapy") labels the next item and closes nothing.
+                next_item_qualifier = qualifier
             else:
+                heading_qualifier = qualifier
                 stack.clear()
             dropped.append(content)
             previous_blank = False
@@ -136,7 +139,9 @@ def split_criteria(text: str) -> Split:
                 target.text = f"{target.text}{joiner}{content}" if target.text else content
                 target.raw_lines.append(content)
             else:
-                item = Item(content, exclusion, 0, section_qualifier or heading_qualifier, raw_lines=[content])
+                qualifier = section_qualifier or next_item_qualifier or heading_qualifier
+                next_item_qualifier = None
+                item = Item(content, exclusion, 0, qualifier, raw_lines=[content])
                 top.append(item)
                 stack[:] = [item]
             previous_blank = False
@@ -147,7 +152,9 @@ def split_criteria(text: str) -> Split:
             indent += 1  # "9. ... must be met:" then "1)ANC ..." at the same indent: a sub-list
         while stack and stack[-1].indent >= indent:
             stack.pop()
-        item = Item(content, exclusion, indent, section_qualifier or heading_qualifier, raw_lines=[content])
+        qualifier = section_qualifier or next_item_qualifier or heading_qualifier
+        next_item_qualifier = None
+        item = Item(content, exclusion, indent, qualifier, raw_lines=[content])
         item.kind = kind
         if stack:
             stack[-1].children.append(item)

@@ -76,7 +76,8 @@ TIME_OF_CONSENT = re.compile(
     r"|\b(?:before|prior to|after|from|since|until) (?:the )?"
     r"(?:obtaining |obtainment of |signing (?:of )?|signature of )?"
     r"(?:the )?(?:written |master )?(?:informed )?consent(?: form)?(?:\s*\(ICF\))?"
-    r"|\b(?:i\.e\.,?|defined as) signed informed consent",
+    r"|\b(?:i\.e\.,?|defined as) signed informed consent"
+    r"|\bat (?:the )?(?:signing|signature) of (?:the )?(?:written )?(?:informed )?consent(?: form)?",
     re.IGNORECASE,
 )
 # A numeric threshold in the wording means data decide it, whoever judges the rest.
@@ -138,8 +139,11 @@ class Structured:
 # --- finders -----------------------------------------------------------------------------------
 
 
+# Age at an event ("< 50 years of age at migraine onset") is not the age today.
 AGE_AT_EVENT = re.compile(
-    r"\b(onset|diagnos\w*|menarche|menopaus\w*|smok\w*|since|duration|history|BMI|weight)\b", re.IGNORECASE
+    r"\b(?:at|of) (?:the )?(?:time of )?(?:initial |first )?(?:\w+ )?(?:onset|diagnosis|menarche|menopause)\b"
+    r"|\bage at (?:onset|diagnosis|first|initial)\b|\bsince\b|\bduration\b|\bhistory of\b|\bsmok\w*",
+    re.IGNORECASE,
 )
 
 
