@@ -223,8 +223,9 @@ class _Parser:
 
     def _progression_after(self, spec: Mapping[str, Any], where: str) -> ProgressionAfterTherapyRule:
         _only(spec, {"label", "codes", "names", "within_days"}, where)
+        within = spec.get("within_days")
         return ProgressionAfterTherapyRule(
-            _str(spec, "label"), _codes(spec, where), _int(spec.get("within_days"), f"{where}.within_days")
+            _str(spec, "label"), _codes(spec, where), None if within is None else _int(within, f"{where}.within_days")
         )
 
     def _window_or_default(self, days: Any) -> Window:

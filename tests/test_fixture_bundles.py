@@ -35,7 +35,13 @@ SCENARIOS = _scenarios()
 
 
 def test_there_are_fixtures_for_the_mapped_trials() -> None:
-    assert {p.parent.name for p in LISTINGS} >= {"NCT06284590", "NCT05978102", "car-nk-solid-tumor-platform"}
+    assert {p.parent.name for p in LISTINGS} >= {
+        "NCT06284590",
+        "NCT05978102",
+        "car-nk-solid-tumor-platform",
+        "NCT06494995",
+        "NCT05621668",
+    }
 
 
 @pytest.mark.parametrize("listing", LISTINGS, ids=lambda p: p.parent.name)
@@ -60,7 +66,7 @@ def test_bundle_is_valid_fhir_of_its_release(folder: Path, scenario: dict[str, A
         validate(resource, release)
     validate(bundle, release)
     # the release is real: R5-only / R4-only element names appear where the file claims them
-    text = json.dumps(bundle)
+    text = json.dumps([r for r in resources if r["resourceType"] != "Immunization"])  # occurrence[x] in both
     if release == "R4":
         assert "occurenceDateTime" not in text and '"occurrenceDateTime"' not in text
     else:

@@ -25,8 +25,15 @@ def _scenarios() -> list[Any]:
     for manifest in sorted(FIXTURES.glob("*/scenarios.yaml")):
         spec = yaml.safe_load(manifest.read_text())
         for scenario in spec["scenarios"]:
-            cases.append(pytest.param(spec["trial"], spec["evaluation_date"], manifest.parent / scenario["file"],
-                                      scenario, id=f"{spec['trial']}/{scenario['file']}"))
+            cases.append(
+                pytest.param(
+                    spec["trial"],
+                    spec["evaluation_date"],
+                    manifest.parent / scenario["file"],
+                    scenario,
+                    id=f"{spec['trial']}/{scenario['file']}",
+                )
+            )
     return cases
 
 
@@ -40,7 +47,13 @@ def _by_link_id(results: tuple[CriterionResult, ...]) -> dict[str, CriterionResu
 
 
 @pytest.mark.parametrize(("trial_id", "on", "path", "scenario"), _scenarios())
-def test_fixture_scenario(catalog: Catalog, trial_id: str, on: str, path: Path, scenario: dict[str, Any]) -> None:
+def test_fixture_scenario(
+    request: pytest.FixtureRequest, catalog: Catalog, trial_id: str, on: str, path: Path, scenario: dict[str, Any]
+) -> None:
+    if scenario.get("engine_gap"):
+        # The expectation is the protocol's; the engine does not read that data yet. Strict: once it
+        # does, the XPASS fails and the scenario's engine_gap note must go.
+        request.applymarker(pytest.mark.xfail(reason=scenario["engine_gap"], strict=True))
     document = orjson.loads(path.read_bytes())
     evaluations = evaluate_request(document, [catalog.trials[trial_id]], None, dt.date.fromisoformat(str(on)))
     assert evaluations.bundle.release == scenario.get("fhir", evaluations.bundle.release)

@@ -12,7 +12,7 @@ from service.catalog import Catalog, load_catalog
 from service.fhir.conformance import EXT_ARM_ELIGIBILITY, EXT_SCREENING
 from tests.mapping_helpers import ROOT, load
 
-STUDIES = ["NCT06284590", "NCT05978102", "car-nk-solid-tumor-platform"]
+STUDIES = ["NCT06284590", "NCT05978102", "car-nk-solid-tumor-platform", "NCT06494995", "NCT05621668"]
 
 
 @pytest.fixture(scope="module")

@@ -30,6 +30,7 @@ SYSTEM_ALIASES: dict[str, str] = {
     "ncit": NCIT,
     "ajcc": AJCC,
     "hgnc": HGNC,
+    "cvx": "http://hl7.org/fhir/sid/cvx",
 }
 # Hierarchical code systems: a mapping code is a class, matched as a prefix ("C43" ⊃ "C43.9").
 PREFIX_SYSTEMS = frozenset({ICD10CM, ATC})
@@ -222,7 +223,7 @@ class ProgressionAfterTherapyRule:
 
     label: str
     therapy: CodeSet
-    within_days: int
+    within_days: int | None  # None: progression at any time after the therapy began
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from enum import Enum
 from service.domain import units
 from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
 from service.domain.criteria import (
+    ATC,
     LOINC,
     SNOMED,
     AgeRule,
@@ -625,7 +626,19 @@ class _Evaluator:
     # --- medications and procedures ------------------------------------------------------------------
 
     def _medications(self, codes: CodeSet) -> list[MedicationFact]:
-        return [m for m in self.facts.medications if matches(codes, m.codes, m.text)]
+        # The whole vaccine class (ATC J07) takes every Immunization, whatever its vaccine code system.
+        every_vaccine = (ATC, "J07") in codes.prefixes
+        return [
+            m
+            for m in self.facts.medications
+            if matches(codes, m.codes, m.text) or (every_vaccine and m.kind == "Immunization")
+        ]
+
+    def _medication_records(self, codes: CodeSet) -> list[MedicationFact]:
+        """The records whose presence makes the absence of `codes` readable (closed world): vaccines are
+        read from immunizations, every other drug from medication records."""
+        vaccine = is_vaccine_code_set(codes)
+        return [m for m in self.facts.medications if (m.kind == "Immunization") == vaccine]
 
     def _overlaps(self, med: MedicationFact, window: Window | None) -> bool:
         start = med.start or med.end
@@ -682,17 +695,17 @@ class _Evaluator:
                 f"recorded; at least {rule.min_doses} are required.",
                 tuple(m.ref for m in found),
             )
-        if not self.facts.medications:
+        records = self._medication_records(rule.codes)
+        kind = "immunization" if is_vaccine_code_set(rule.codes) else "medication"
+        if not records:
             return CriterionResult(
                 criterion,
                 UNKNOWN,
-                f"The record holds no medication data, so the absence of {rule.label} cannot be read.",
+                f"The record holds no {kind} data, so the absence of {rule.label} cannot be read.",
                 requirements=requirement,
             )
         return CriterionResult(
-            criterion,
-            NOT_MET,
-            f"No {rule.label}{when_text} among the {len(self.facts.medications)} medication records.",
+            criterion, NOT_MET, f"No {rule.label}{when_text} among the {len(records)} {kind} records."
         )
 
     def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
@@ -777,31 +790,34 @@ class _Evaluator:
         )
 
     def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
-        therapy = [m for m in self._medications(rule.therapy) if m.start is not None and m.start <= self.on]
-        status_requirement = self._requirement("Observation", "Cancer disease status", DISEASE_STATUS)
+        """Progression on the therapy (drugs or procedures such as radiotherapy) or within N days of its end."""
+        courses = [(m.start, m.last_date or m.start, m.ref) for m in self._medications(rule.therapy)]
+        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures if matches(rule.therapy, p.codes, p.text)]
+        therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
-            if not self.facts.medications:
+            if not self.facts.medications and not self.facts.procedures:
+                requirement = self._requirement("MedicationStatement", rule.label, rule.therapy)
                 return CriterionResult(
                     criterion,
                     UNKNOWN,
-                    f"The record holds no medication data, so {rule.label} cannot be found.",
-                    requirements=(self._requirement("MedicationStatement", rule.label, rule.therapy),),
+                    f"The record holds no medication or procedure data, so {rule.label} cannot be found.",
+                    requirements=(requirement,),
                 )
             return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
-        first = min(m.start for m in therapy if m.start)
-        last = max(m.last_date for m in therapy if m.last_date)
-        deadline = last + dt.timedelta(days=rule.within_days)
+        first = min(start for start, _, _ in therapy if start)
+        last = max(last for _, last, _ in therapy if last)
+        deadline = self.on if rule.within_days is None else last + dt.timedelta(days=rule.within_days)
+        limit = "at any time after it" if rule.within_days is None else f"within {rule.within_days} days of its end"
         statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
         progressed = [f for f in statuses if f.when and f.when <= deadline and _is_progression(f.value)]
-        therapy_refs = tuple(m.ref for m in therapy)
+        therapy_refs = tuple(ref for _, _, ref in therapy)
         span = f"{rule.label} from {first} to {last}"
         if progressed:
             fact = progressed[0]
             return CriterionResult(
                 criterion,
                 MET,
-                f"Progression recorded on {fact.when}, on treatment or within "
-                f"{rule.within_days} days of the last dose ({span}).",
+                f"Progression recorded on {fact.when}, during or {limit} ({span}).",
                 therapy_refs + (fact.ref,),
             )
         assessed = [f for f in statuses if f.when and f.when <= deadline]
@@ -809,17 +825,15 @@ class _Evaluator:
             return CriterionResult(
                 criterion,
                 NOT_MET,
-                f"Disease status assessed after {span} shows no progression by "
-                f"{deadline} ({rule.within_days} days after the last dose).",
+                f"Disease status assessed after {span} shows no progression by {deadline}.",
                 therapy_refs + tuple(f.ref for f in assessed),
             )
         return CriterionResult(
             criterion,
             UNKNOWN,
-            f"{span} is recorded, but no disease-status assessment shows "
-            f"progression within {rule.within_days} days of the last dose.",
+            f"{span} is recorded, but no disease-status assessment shows progression during or {limit}.",
             therapy_refs,
-            (status_requirement,),
+            (self._requirement("Observation", "Cancer disease status", DISEASE_STATUS),),
         )
 
 
@@ -848,6 +862,12 @@ ALL_GLUCOCORTICOIDS = CodeSet(
     tuple(p for g in GLUCOCORTICOIDS for p in g.codes.prefixes),
 )
 GENE_STUDIED = (LOINC, "48018-6")
+CVX = "http://hl7.org/fhir/sid/cvx"
+
+
+def is_vaccine_code_set(codes: CodeSet) -> bool:
+    """Vaccines (CVX, ATC J07) are recorded as Immunization resources, not medication records."""
+    return any(system == CVX or (system == ATC and code.startswith("J07")) for system, code in codes.all_codings())
 
 
 def _is_progression(value: Value) -> bool:

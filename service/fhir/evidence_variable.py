@@ -278,7 +278,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     elif isinstance(rule, ProgressionAfterTherapyRule):
         parts.append({"url": "kind", "valueCode": "progression-after-therapy"})
         parts.append({"url": "therapy", "valueCodeableConcept": _concept(rule.therapy, rule.label)})
-        parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
+        if rule.within_days is not None:
+            parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
     elif isinstance(rule, ObservationRule) and rule.molar_mass is not None:
         parts.append({"url": "kind", "valueCode": "observation"})
         parts.append({"url": "molarMass", "valueQuantity": _quantity(rule.molar_mass, "g/mol", "g/mol")})

@@ -44,6 +44,7 @@ SKIPPED_STATUSES = {
     "MedicationRequest": {"entered-in-error", "cancelled", "draft"},
     "MedicationAdministration": {"entered-in-error", "not-done"},
     "MedicationDispense": {"entered-in-error", "cancelled", "declined", "preparation"},
+    "Immunization": {"entered-in-error", "not-done"},
 }
 DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 # Elements that exist in only one release: how an unlabelled body tells R4 from R5.
@@ -508,6 +509,13 @@ def _dosage(dosage: Json) -> Dosage:
     return Dosage(dose, per_day, route)
 
 
+def _immunization(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact:
+    """Vaccines given (CVX vaccineCode): read by medication rules on vaccine codes (live-vaccine washouts)."""
+    codes, text = _codings(resource.get("vaccineCode"))
+    when = _date(resource.get("occurrenceDateTime"))
+    return MedicationFact(ref, "Immunization", codes, text, resource.get("status"), when, None)
+
+
 def _procedure(ref: str, resource: Json, resolver: _Resolver) -> ProcedureFact:
     codes, text = _codings(resource.get("code"))
     when = None
@@ -526,10 +534,12 @@ FACT_BUILDERS = {
     "Condition": _condition,
     "Procedure": _procedure,
     **dict.fromkeys(MEDICATION_TYPES, _medication),
+    "Immunization": _immunization,
 }
 FACT_LISTS = {
     "Observation": "observations",
     "Condition": "conditions",
     "Procedure": "procedures",
     **dict.fromkeys(MEDICATION_TYPES, "medications"),
+    "Immunization": "medications",
 }

@@ -1,0 +1,27 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    TRIALS_PORT=8080 \
+    WORKERS=2 \
+    LOG_LEVEL=INFO \
+    MAPPINGS_DIR=/app/mappings
+
+WORKDIR /app
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /app --no-create-home app
+
+# Dependencies and package first, data last: editing a mapping does not reinstall anything.
+COPY pyproject.toml ./
+COPY service ./service
+RUN pip install --no-cache-dir .
+COPY gunicorn.conf.py ./
+COPY mappings ./mappings
+
+USER 10001:10001
+EXPOSE 8080
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["python", "-m", "service.healthcheck"]
+# gunicorn.conf.py (read from /app) takes bind port and workers from TRIALS_PORT/PORT and WORKERS.
+CMD ["gunicorn", "service.app:create_app()"]

@@ -1,0 +1,39 @@
+"""Request bodies of POST operations: FHIR JSON only, size-limited, parsed with orjson.
+
+Rule: a body is checked in this order: media type (415), size (413), JSON (400), a FHIR resource (400).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+from flask import request
+
+from service.api.respond import FHIR_JSON, JSON, config
+from service.errors import FhirError, Issue
+
+ACCEPTED_BODY_TYPES = (FHIR_JSON, JSON)
+
+
+def fhir_version_param() -> str | None:
+    """The `fhirVersion` MIME parameter of the body (e.g. 4.0 for R4 bundles), if the client sent one."""
+    match = re.search(r"fhirVersion\s*=\s*\"?([0-9.]+)", request.headers.get("Content-Type", ""))
+    return match.group(1) if match else None
+
+
+def fhir_json_body() -> dict[str, Any]:
+    if request.mimetype not in ACCEPTED_BODY_TYPES:
+        raise FhirError(415, Issue("not-supported", f"Send the body as {FHIR_JSON} or {JSON}"))
+    limit = config().max_body_bytes
+    raw = request.get_data(cache=False)  # werkzeug raises 413 past MAX_CONTENT_LENGTH, even chunked
+    if len(raw) > limit:
+        raise FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise FhirError(400, Issue("structure", "The body is not valid JSON")) from None
+    if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
+        raise FhirError(400, Issue("structure", "The body is not a FHIR resource (no resourceType)"))
+    return body

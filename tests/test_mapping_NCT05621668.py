@@ -1,0 +1,204 @@
+"""NCT05621668 (attIL12-T cells, soft tissue and bone sarcoma): the mapping against its seed.
+
+Expected structure read from seeds/002_57b9f978a61e90e2.txt: the registry's structured minimum
+age (12 Years) plus inclusion criteria numbered 2..18 (17 items: sarcoma; osteosarcoma cohort;
+evaluable disease; prior systemic therapy; washout before leukapheresis with a targeted-therapy
+sub-bullet; bridging therapy with 4 sub-bullets; ECOG/Karnofsky/Lansky; biopsy; organ-function
+heading; ANC/Hb/platelets; creatinine/CrCl; AST/ALT/bilirubin; LVEF; pulmonary function with 3
+sub-bullets; WOCBP; men; consent) and exclusion criteria 2..13 (12 items: 2-4 under the heading,
+4 with permissions 1-3 and the misplaced "5. Investigational therapy for supportive care" line;
+5-13 scraped before the heading: immunodeficiency/transplant/TB; live vaccine; major surgery;
+intercurrent illness; cognitive impairment; second malignancy; pregnancy; hepatitis B/C; HIV).
+"""
+
+from __future__ import annotations
+
+from service.catalog import load_trial
+from service.domain.criteria import (
+    ICD10CM,
+    LOINC,
+    NCIT,
+    SNOMED,
+    AgeRule,
+    CombinationCode,
+    Comparator,
+    ConditionRule,
+    CreatinineClearanceRule,
+    MedicationRule,
+    NotComputable,
+    ObservationRule,
+    ProcedureRule,
+)
+from service.domain.criteria import (
+    TestRule as QualitativeTest,
+)
+from service.fhir.conformance import EXT_ARM_ELIGIBILITY
+from tests.criteria_access import parts, rule_of, source_order_problems
+from tests.mapping_helpers import (
+    ROOT,
+    by_id,
+    is_screening,
+    leaves,
+    load,
+    not_verbatim,
+    seed_text,
+    validate_research_study,
+)
+
+DOC, TRIAL = load("NCT05621668")
+IDS = by_id(TRIAL)
+SEED = seed_text("002_57b9f978a61e90e2.txt")
+
+INCLUSIONS = ["inc-age"] + [f"inc-{n}" for n in range(2, 19)]
+EXCLUSIONS = [f"exc-{n}" for n in range(2, 14)]
+
+
+def test_every_source_criterion_is_a_top_level_criterion_with_the_source_number_in_order() -> None:
+    assert (len(INCLUSIONS), len(EXCLUSIONS)) == (18, 12)
+    assert source_order_problems(TRIAL, INCLUSIONS, EXCLUSIONS) == []
+    assert IDS["inc-age"].machine_derived and not any(c.machine_derived for c in TRIAL.criteria[1:])
+
+
+def test_texts_are_verbatim_including_the_lost_symbols_and_escapes() -> None:
+    assert not_verbatim(TRIAL, SEED) == []
+    assert (
+        IDS["inc-11"].description
+        == "Absolute neutrophil count (ANC) . 1 K/uL, Hemoglobin . 9 g/dL, Platelets.100 K/mm3"
+    )
+    assert "Lansky for patients \\< 16 years of age" in IDS["inc-8"].description
+
+
+def test_misplaced_exclusions_are_exclusions_and_the_supportive_care_line_qualifies_exclusion_4() -> None:
+    assert IDS["exc-5"].description.startswith("History of primary immunodeficiency")
+    assert IDS["exc-13"].description.startswith("Known history of testing positive for human immunodeficiency")
+    code, permissions = parts(IDS, "exc-4")
+    assert code is CombinationCode.ANY_OF  # all screening: inert for an exclusion
+    assert [c.link_id for c in permissions] == ["exc-4.1", "exc-4.2", "exc-4.3", "exc-4.5"]
+    assert all(is_screening(c) for c in permissions)
+    assert IDS["exc-4.5"].description.startswith("Investigational therapy for supportive care (e.g. COVID vaccine)")
+
+
+def test_lost_comparators_are_inferred_and_explained() -> None:
+    expected = {
+        "inc-11.1": (Comparator.GE, 1, "10*3/uL", "751-8"),
+        "inc-11.2": (Comparator.GE, 9, "g/dL", "718-7"),
+        "inc-11.3": (Comparator.GE, 100, "10*3/uL", "777-3"),
+        "inc-12.1": (Comparator.LE, 2, "mg/dL", "2160-0"),
+    }
+    for link_id, (op, value, unit, loinc) in expected.items():
+        rule = rule_of(IDS, link_id, ObservationRule)
+        assert (rule.comparator, rule.value, rule.unit) == (op, value, unit), link_id
+        assert (LOINC, loinc) in rule.codes.exact
+        assert "lost" in (IDS[link_id].note or ""), link_id
+    for link_id in ("inc-13.1", "inc-13.2", "inc-13.3"):
+        rule = rule_of(IDS, link_id, ObservationRule)
+        assert (rule.relative_to, rule.comparator, rule.value) == ("ULN", Comparator.LE, 1.5)
+    assert "lost" in (IDS["inc-13"].note or "") and "lost" in (IDS["inc-8"].note or "")
+
+
+def test_observation_windows_default_to_28_days() -> None:
+    for criterion in TRIAL.walk():
+        if isinstance(criterion.rule, ObservationRule):
+            assert criterion.rule.window.days == 28 and criterion.rule.window.is_default, criterion.link_id
+            assert criterion.rule.codes.exact, criterion.link_id
+
+
+def test_performance_status_ecog_or_karnofsky_from_16_or_lansky_under_16() -> None:
+    code, branches = parts(IDS, "inc-8")
+    assert code is CombinationCode.ANY_OF and len(branches) == 3
+    ecog = rule_of(IDS, "inc-8.1", ObservationRule)
+    assert (LOINC, "89247-1") in ecog.codes.exact and (ecog.comparator, ecog.value) == (Comparator.LE, 1)
+    karnofsky_age = IDS["inc-8.2a"].rule
+    lansky_age = IDS["inc-8.3a"].rule
+    assert isinstance(karnofsky_age, AgeRule) and karnofsky_age.min_years == 16
+    assert isinstance(lansky_age, AgeRule) and lansky_age.max_years == 15
+    assert (LOINC, "89243-0") in rule_of(IDS, "inc-8.2b", ObservationRule).codes.exact
+    assert (NCIT, "C38144") in rule_of(IDS, "inc-8.3b", ObservationRule).codes.exact
+    assert rule_of(IDS, "inc-8.2b", ObservationRule).value == rule_of(IDS, "inc-8.3b", ObservationRule).value == 70
+
+
+def test_renal_cardiac_and_pulmonary_function() -> None:
+    code, renal = parts(IDS, "inc-12")
+    assert code is CombinationCode.ANY_OF and len(renal) == 2
+    crcl = IDS["inc-12.2a"].rule
+    assert isinstance(crcl, CreatinineClearanceRule) and (crcl.comparator, crcl.value) == (Comparator.GT, 50)
+    assert rule_of(IDS, "inc-12.1", ObservationRule).molar_mass == 113.12
+    lvef = rule_of(IDS, "inc-14", ObservationRule)
+    assert (LOINC, "10230-1") in lvef.codes.exact and (lvef.comparator, lvef.value, lvef.unit) == (
+        Comparator.GT,
+        50,
+        "%",
+    )
+    pulmonary = {"inc-15.1": ("59408-5", 92), "inc-15.2": ("89085-5", 70), "inc-15.3": ("98130-8", 60)}
+    for link_id, (loinc, value) in pulmonary.items():
+        rule = rule_of(IDS, link_id, ObservationRule)
+        assert (LOINC, loinc) in rule.codes.exact and (rule.comparator, rule.value, rule.unit) == (
+            Comparator.GT,
+            value,
+            "%",
+        )
+
+
+def test_prior_therapy_and_washouts() -> None:
+    prior = IDS["inc-5.1"].rule
+    assert isinstance(prior, MedicationRule) and prior.within is None
+    assert isinstance(IDS["inc-5.2"].rule, NotComputable)
+    washout = IDS["inc-6.1"]
+    assert washout.exclude and isinstance(washout.rule, MedicationRule)
+    assert washout.rule.within is not None and washout.rule.within.days == 21
+    assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01AA01")  # cyclophosphamide
+    targeted = IDS["inc-6.2a"].rule
+    assert isinstance(targeted, MedicationRule) and targeted.within is not None and targeted.within.days == 21
+    assert all(is_screening(c) for c in parts(IDS, "inc-7")[1]) and len(parts(IDS, "inc-7")[1]) == 4
+
+
+def test_exclusion_windows_and_codes() -> None:
+    vaccine = IDS["exc-6"].rule
+    assert isinstance(vaccine, MedicationRule) and vaccine.within is not None and vaccine.within.days == 28
+    surgery = IDS["exc-7.1"].rule
+    assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
+    malignancy = IDS["exc-10"].rule
+    assert isinstance(malignancy, ConditionRule) and not malignancy.include_resolved
+    assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
+    assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
+    for link_id in ("exc-5.3", "exc-11.1", "exc-12.1a", "exc-13"):
+        rule = IDS[link_id].rule
+        assert isinstance(rule, ConditionRule), link_id
+        assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
+    hcv = [c.rule for c in leaves(IDS["exc-12.2b"])]
+    assert all(isinstance(r, QualitativeTest) and r.expect == "positive" for r in hcv) and len(hcv) == 2
+
+
+def test_screening_confirmations_are_where_no_record_can_decide() -> None:
+    screening = {c.link_id for c in TRIAL.criteria if is_screening(c)}
+    assert screening == {"inc-3", "inc-4", "inc-9", "inc-10", "inc-16", "inc-17", "inc-18", "exc-3", "exc-9"}
+
+
+def test_part_b_requires_osteosarcoma_and_icd_alone_is_not_enough() -> None:
+    (arm,) = TRIAL.arms
+    assert arm.group == "part-b"
+    rules = {c.link_id: c.rule for crit in arm.criteria for c in crit.walk()}
+    osteosarcoma = rules["part-b-1.1a"]
+    assert isinstance(osteosarcoma, ConditionRule) and (SNOMED, "307576001") in osteosarcoma.codes.exact
+    assert not osteosarcoma.codes.matches_coding(ICD10CM, "C41.9")
+    assert isinstance(rules["part-b-1.1b2"], NotComputable)
+    trial = load_trial(ROOT / "mappings" / "NCT05621668.yaml")
+    groups = {g["linkId"]: g for g in trial.research_study["comparisonGroup"]}
+    assert [e["url"] for e in groups["part-b"]["extension"]] == [EXT_ARM_ELIGIBILITY]
+    assert "extension" not in groups["part-a"]
+
+
+def test_research_study() -> None:
+    study = validate_research_study(DOC)
+    assert {i.value for i in study.identifier} == {"NCT05621668", "2021-0619", "NCI-2022-09675"}
+    assert study.phase.coding[0].code == "phase-1"
+    assert study.recruitment.targetNumber == 40
+    assert [o.type.coding[0].code for o in study.objective] == [
+        "primary",
+        "primary",
+        "secondary",
+        "exploratory",
+        "exploratory",
+        "exploratory",
+    ]
+    assert {f.concept.coding[0].code for f in study.focus if f.concept.coding} == {"3002"}

@@ -1,0 +1,229 @@
+"""NCT06494995 (cadonilimab + low-dose RT, recurrent/metastatic HNSCC): the mapping against its seed.
+
+Expected structure read from seeds/001_f6d4f4387d659b53.txt: inclusion criteria are numbered
+2..12 (11 items: age; histology; R/M after first line or recurrence ≤6 months after radical RT;
+not suitable for local treatment; measurable lesion; survival > 3 months; ECOG 0-2; organ function
+with sub-items 1..7; HBV/HCV; pregnancy test + contraception; male contraception) and exclusion
+criteria 2..17 without 8 (15 items: cord compression; GI perforation/fistula; necrosis/bleeding
+risk; other malignancy; heart a-d; treatments 1..5; severe infection; autoimmune; immunodeficiency;
+ILD; tuberculosis; active HBV/HCV; substance abuse; pregnancy/lactation; investigator judgement).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.catalog import load_trial
+from service.domain.criteria import (
+    ATC,
+    ICD10CM,
+    LOINC,
+    SNOMED,
+    AgeRule,
+    CombinationCode,
+    Comparator,
+    ConditionRule,
+    CorticosteroidDoseRule,
+    CreatinineClearanceRule,
+    MedicationRule,
+    NotComputable,
+    ObservationRule,
+    ProcedureRule,
+    ProgressionAfterTherapyRule,
+    SexRule,
+)
+from service.domain.criteria import (
+    TestRule as QualitativeTest,
+)
+from service.fhir.conformance import EXT_SCREENING
+from tests.criteria_access import parts, rule_of, source_order_problems
+from tests.mapping_helpers import (
+    ROOT,
+    by_id,
+    is_screening,
+    leaves,
+    load,
+    not_verbatim,
+    seed_text,
+    validate_research_study,
+)
+
+DOC, TRIAL = load("NCT06494995")
+IDS = by_id(TRIAL)
+SEED = seed_text("001_f6d4f4387d659b53.txt")
+
+INCLUSIONS = [f"inc-{n}" for n in range(2, 13)]
+EXCLUSIONS = [f"exc-{n}" for n in range(2, 18) if n != 8]  # the source has no exclusion 8
+
+
+def test_every_source_criterion_is_a_top_level_criterion_with_the_source_number_in_order() -> None:
+    assert (len(INCLUSIONS), len(EXCLUSIONS)) == (11, 15)
+    assert source_order_problems(TRIAL, INCLUSIONS, EXCLUSIONS) == []
+
+
+def test_texts_are_verbatim_from_the_seed_including_its_escapes() -> None:
+    assert not_verbatim(TRIAL, SEED) == []
+    assert IDS["inc-7"].description == "Expected survival period\\>3 months;"
+    assert "HBV DNA \\<500 IU/mL" in IDS["inc-10"].description
+
+
+def test_observations_carry_loinc_codes_a_unit_or_uln_multiple_and_a_window() -> None:
+    observations = [c for c in TRIAL.walk() if isinstance(c.rule, ObservationRule)]
+    assert len(observations) >= 14
+    for criterion in observations:
+        rule = criterion.rule
+        assert isinstance(rule, ObservationRule)
+        assert rule.codes.exact and all(system == LOINC for system, _ in rule.codes.exact), criterion.link_id
+        assert (rule.unit is not None) != (rule.relative_to is not None), criterion.link_id
+        # The protocol states no lab window except the pregnancy test: the file default applies.
+        assert rule.window.days == 28 and rule.window.is_default, criterion.link_id
+
+
+def test_organ_function_has_the_seven_numbered_requirements() -> None:
+    code, children = parts(IDS, "inc-9")
+    assert code is CombinationCode.ALL_OF
+    assert [c.link_id for c in children] == [f"inc-9.{n}" for n in range(1, 8)]
+    thresholds = {
+        "inc-9.1": ("751-8", Comparator.GE, 1.5, "10*9/L"),
+        "inc-9.2": ("777-3", Comparator.GE, 100, "10*9/L"),
+        "inc-9.3": ("718-7", Comparator.GE, 9, "g/dL"),
+        "inc-9.4": ("1751-7", Comparator.GE, 2.8, "g/dL"),
+    }
+    for link_id, (loinc, op, value, unit) in thresholds.items():
+        rule = IDS[link_id].rule
+        assert isinstance(rule, ObservationRule)
+        assert (LOINC, loinc) in rule.codes.exact
+        assert (rule.comparator, rule.value, rule.unit) == (op, value, unit)
+
+
+def test_uln_multiples_and_the_each_of_reading_of_alt_ast_alp() -> None:
+    expected = {
+        "inc-9.5.1": 1.5,
+        "inc-9.5.2a": 3,
+        "inc-9.5.2b": 3,
+        "inc-9.5.2c": 3,
+        "inc-9.6.1": 1.5,
+        "inc-9.7.1a": 1.5,
+        "inc-9.7.1b": 1.5,
+    }
+    for link_id, multiple in expected.items():
+        rule = IDS[link_id].rule
+        assert isinstance(rule, ObservationRule)
+        assert (rule.relative_to, rule.comparator, rule.value) == ("ULN", Comparator.LE, multiple), link_id
+    code, children = parts(IDS, "inc-9.5.2")
+    assert code is CombinationCode.ALL_OF and len(children) == 3
+
+
+def test_cockcroft_gault_and_the_anticoagulant_exception() -> None:
+    crcl = IDS["inc-9.6.2"].rule
+    assert isinstance(crcl, CreatinineClearanceRule)
+    assert (crcl.comparator, crcl.value) == (Comparator.GE, 60)
+    code, branches = parts(IDS, "inc-9.7")
+    assert code is CombinationCode.ANY_OF and len(branches) == 2
+    anticoagulant = IDS["inc-9.7.2a"].rule
+    assert isinstance(anticoagulant, MedicationRule) and anticoagulant.current
+    assert anticoagulant.codes.matches_coding(ATC, "B01AA03")  # warfarin
+    assert anticoagulant.codes.matches_coding(ATC, "B01AB05")  # enoxaparin
+    assert is_screening(IDS["inc-9.7.2b"])
+
+
+def test_hbv_and_hcv_rules_apply_only_to_infected_patients() -> None:
+    for link_id, antecedent, consequent in (
+        ("inc-10.1", "inc-10.1a", "inc-10.1b"),
+        ("inc-10.2", "inc-10.2a", "inc-10.2b"),
+    ):
+        code, children = parts(IDS, link_id)
+        assert code is CombinationCode.ANY_OF
+        assert [c.link_id for c in children] == [antecedent, consequent]
+        assert children[0].exclude and not children[1].exclude
+    allowed = rule_of(IDS, "inc-10.1b", ObservationRule)
+    active = rule_of(IDS, "exc-14.1b", ObservationRule)
+    for rule, op in ((allowed, Comparator.LT), (active, Comparator.GE)):
+        assert (rule.comparator, rule.value, rule.unit) == (op, 500, "[IU]/mL")
+        assert {(LOINC, "42595-9"), (LOINC, "29615-2")} <= rule.codes.exact
+    hbv = IDS["inc-10.1a1"].rule
+    assert isinstance(hbv, ConditionRule) and hbv.codes.matches_coding(ICD10CM, "B18.1")
+    rna = IDS["inc-10.2b"].rule
+    assert isinstance(rna, QualitativeTest) and rna.expect == "negative"
+
+
+def test_pregnancy_test_within_seven_days_for_women_of_childbearing_age() -> None:
+    code, children = parts(IDS, "inc-11.1")
+    assert code is CombinationCode.ANY_OF and children[0].exclude
+    women = [c.rule for c in leaves(children[0])]
+    assert any(isinstance(r, SexRule) and r.sexes == {"female"} for r in women)
+    assert any(isinstance(r, AgeRule) and r.max_years == 55 for r in women)
+    test = IDS["inc-11.1b"].rule
+    assert isinstance(test, QualitativeTest) and test.expect == "negative"
+    assert test.window is not None and test.window.days == 7 and not test.window.is_default
+    assert {(LOINC, "2106-3"), (LOINC, "2118-8")} <= test.codes.exact
+
+
+def test_screening_confirmations_are_where_no_record_can_decide() -> None:
+    screening = {c.link_id for c in TRIAL.walk() if is_screening(c)}
+    assert {"inc-5", "inc-6", "inc-11.2", "inc-12", "exc-4", "exc-7.2", "exc-17"} <= screening
+    assert not {"inc-2", "inc-3", "inc-8", "exc-5", "exc-16"} & screening
+
+
+def test_diagnosis_progression_and_performance_status() -> None:
+    diagnosis = IDS["inc-3"].rule
+    assert isinstance(diagnosis, ConditionRule)
+    for code in ("C32.9", "C11.9", "C01", "C76.0"):
+        assert diagnosis.codes.matches_coding(ICD10CM, code), code
+    assert not diagnosis.codes.matches_coding(ICD10CM, "C07")  # parotid: mostly not squamous
+    assert (SNOMED, "716659002") in diagnosis.codes.exact
+    after_rt = IDS["inc-4.2"].rule
+    assert isinstance(after_rt, ProgressionAfterTherapyRule) and after_rt.within_days == 183
+    assert isinstance(IDS["inc-4.1"].rule, ProgressionAfterTherapyRule)
+    survival = rule_of(IDS, "inc-7", ObservationRule)
+    assert (LOINC, "75327-7") in survival.codes.exact
+    assert (survival.comparator, survival.value, survival.unit) == (Comparator.GT, 3, "mo")
+    ecog = IDS["inc-8"].rule
+    assert isinstance(ecog, ObservationRule) and (LOINC, "89247-1") in ecog.codes.exact
+    assert (ecog.comparator, ecog.value, ecog.unit) == (Comparator.LE, 2, "1")
+
+
+def test_recency_windows_of_exclusions() -> None:
+    malignancy = IDS["exc-5"].rule
+    assert isinstance(malignancy, ConditionRule) and malignancy.include_resolved
+    assert malignancy.within is not None and malignancy.within.days == 1095
+    assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
+    for exempt in ("C44.91", "C32.9", "C78.00"):  # basal cell carcinoma, the study cancer, metastasis
+        assert malignancy.except_codes.matches_coding(ICD10CM, exempt), exempt
+    mi = IDS["exc-6c"].rule
+    assert isinstance(mi, ConditionRule) and mi.within is not None and mi.within.days == 365
+    steroid = IDS["exc-7.3a"].rule
+    assert isinstance(steroid, CorticosteroidDoseRule)
+    assert (steroid.comparator, steroid.prednisone_mg_per_day, steroid.within.days) == (Comparator.GT, 10, 14)
+    surgery = IDS["exc-7.5a"].rule
+    assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
+    investigational = IDS["exc-7.1"].rule
+    assert isinstance(investigational, MedicationRule) and investigational.within is not None
+    assert investigational.within.days == 28
+
+
+def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
+    for link_id in ("exc-6c", "exc-10.1", "exc-11.1", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+        rule = IDS[link_id].rule
+        assert isinstance(rule, ConditionRule), link_id
+        systems = {s for s, _ in rule.codes.all_codings()}
+        assert {SNOMED, ICD10CM} <= systems, link_id
+
+
+def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> None:
+    reasons = {c.link_id for c in TRIAL.walk() if isinstance(c.rule, NotComputable)}
+    assert reasons == {"exc-6d.2", "exc-12.2b", "exc-13.3b"}
+
+
+def test_research_study_and_published_evidence_variable() -> None:
+    study = validate_research_study(DOC)
+    assert {i.value for i in study.identifier} == {"NCT06494995", "LDRT-ICB 1.0", "2312288-4"}
+    assert study.phase.coding[0].code == "phase-2"
+    assert study.recruitment.targetNumber == 52
+    assert [g.name for g in study.comparisonGroup] == ["Hybrid RT", "Metronomic chemotherapy and LDRT"]
+    trial = load_trial(ROOT / "mappings" / "NCT06494995.yaml")
+    characteristics = trial.evidence_variables[0]["characteristic"]
+    assert [c["linkId"] for c in characteristics] == INCLUSIONS + EXCLUSIONS
+    flagged = {c["linkId"] for c in characteristics if any(e["url"] == EXT_SCREENING for e in c.get("extension", []))}
+    assert flagged == {"inc-5", "inc-6", "inc-12", "exc-4", "exc-17"}
+    assert Path(trial.source).name == "NCT06494995.yaml"
