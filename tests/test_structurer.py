@@ -103,6 +103,31 @@ def test_a_sex_in_an_age_criterion_is_kept_as_an_unencoded_requirement() -> None
     assert "not_computable" in rule["all_of"][1]
 
 
+# --- Life expectancy (LOINC 75327-7, as the catalog's reviewed mappings encode it) ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value", "unit"),
+    [
+        ("Minimum life expectancy of 12 weeks", ">=", 12, "wk"),  # NCT05883644
+        ("Expected survival duration of more than 3 months；", ">", 3, "mo"),  # NCT05438667
+        ("Life expectancy of 3 months or more.", ">=", 3, "mo"),  # NCT06385925
+        ("Life expectancy of ≥ 12 weeks in the opinion of the investigator.", ">=", 12, "wk"),  # NCT05786924
+        ("Have a predicted life expectancy of >12 weeks", ">", 12, "wk"),  # NCT05832827
+    ],
+)
+def test_life_expectancy_bounds(text: str, op: str, value: int, unit: str) -> None:
+    body = observation(rule_of(text))
+    assert body["codes"] == ["loinc:75327-7"]
+    assert (body["op"], body["value"], body["unit"]) == (op, value, unit)
+
+
+def test_life_expectancy_without_a_bound_or_with_another_requirement() -> None:
+    assert structure("Life expectancy of 3 months", exclusion=False).rule is None
+    rule = rule_of("Life expectancy ≥ 12 weeks and adequate organ function")
+    assert "not_computable" in rule["all_of"][-1]  # "adequate organ function" is not dropped
+
+
 # --- Labs --------------------------------------------------------------------------------------
 
 

@@ -94,7 +94,7 @@ WITHIN_DAYS = re.compile(r"\bwithin (?:the )?(?:last |past )?(\d{1,3}) days\b", 
 # A word block reviewers can scan beats a 300-item list literal (hence the noqa).
 FILLER = frozenset(
     """
-    a adequate age aged aged: all an anaemia and and/or anemia any are as assessed assessment at
+    a age aged aged: all an anaemia and and/or anemia any are as assessed assessment at
     baseline be be: been before being blood bone breast breastfeeding by c-g calculated clinical
     cockcroft cockcroft-gault confirmed consent cooperative count counts criteria current currently
     cycle date day days defined defined: demonstrate demonstrated demonstrates documented done dose
@@ -632,12 +632,63 @@ def find_brain_metastases(text: str) -> list[Atom]:
     return []
 
 
+LIFE_EXPECTANCY = re.compile(
+    r"\b(?P<minimum>minimum |minimal )?(?:estimated |expected |anticipated |predicted )?"
+    r"(?:life expectancy|survival expectancy|expected survival(?: duration| time)?|estimated survival(?: time)?"
+    r"|predicted survival)\b",
+    re.IGNORECASE,
+)
+TIME_UNITS = {"week": "wk", "wk": "wk", "month": "mo", "mo": "mo", "year": "a", "yr": "a"}
+INVESTIGATOR_JUDGEMENT = re.compile(
+    r"\b(?:in|per|according to) (?:the )?(?:opinion|judge?ment|discretion|assessment) of (?:the )?"
+    r"(?:treating |principal )?investigators?"
+    r"|\b(?:in|per) (?:the )?investigator'?s'? (?:opinion|judge?ment)"
+    r"|\bas (?:judged|assessed|estimated|determined) by (?:the )?(?:treating )?investigators?",
+    re.IGNORECASE,
+)
+
+
+def find_life_expectancy(text: str) -> list[Atom]:
+    """Life expectancy as the clinician's estimate (LOINC 75327-7, as in the catalog's mappings).
+    Only with an explicit bound ("≥ 12 weeks", "at least", "more than", "minimum ... of", "or more")."""
+    mention = LIFE_EXPECTANCY.search(text)
+    if not mention:
+        return []
+    tail = re.match(
+        rf"[^\d<>≤≥;.]{{0,20}}?(?:{COMP}\s*)?(?P<num>\d{{1,3}}(?:\.\d)?)\s*(?P<unit>weeks?|wks?|months?|mos?|years?|yrs?)\b"
+        r"(?P<more>\s*or (?:more|longer|greater|above))?",
+        text[mention.end() :],
+        re.IGNORECASE,
+    )
+    if not tail:
+        return []
+    if tail.group("op"):
+        op = op_of(tail.group("op"))
+    elif mention.group("minimum") or tail.group("more"):
+        op = ">="
+    else:
+        return []  # "life expectancy of 3 months" without a bound: left to review
+    unit = TIME_UNITS[re.sub(r"s$", "", tail.group("unit").lower())]
+    value = float(tail.group("num"))
+    body = {
+        "label": "Life expectancy",
+        "codes": ["loinc:75327-7"],
+        "op": op,
+        "value": int(value) if value.is_integer() else value,
+        "unit": unit,
+    }
+    return [
+        Atom(mention.start(), mention.end() + tail.end(), "life-expectancy", {"observation": body}, "Life expectancy")
+    ]
+
+
 # --- the decision ------------------------------------------------------------------------------
 
-INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (find_age, find_ecog, find_karnofsky)
+INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (find_age, find_ecog, find_karnofsky, find_life_expectancy)
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
+    find_life_expectancy,
     find_pregnancy,
     find_viruses,
     find_brain_metastases,
@@ -660,7 +711,10 @@ def structure(text: str, exclusion: bool, context_reason: str | None = None) -> 
         if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)) and not NUMERIC_THRESHOLD.search(text):
             return Structured(None, screening=True)
         return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
-    if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)):
+    judged = TIME_OF_CONSENT.sub(" ", text)
+    if all(a.key == "life-expectancy" for a in atoms):
+        judged = INVESTIGATOR_JUDGEMENT.sub(" ", judged)  # a life expectancy is the clinician's estimate anyway
+    if SCREENING.search(judged):
         return Structured(None, "mixes a screening confirmation with data: review by hand")
     if refused:
         return Structured(None, refused[0])
@@ -905,6 +959,13 @@ def _connector(between: str) -> str:
     return ","
 
 
+# "Adequate bone marrow function as defined by:" heads a list of thresholds; said on its own
+# ("... and adequate organ function") it is a requirement of its own, which must stay text.
+ORGAN_HEADER = re.compile(
+    r"^\s*(?:adequate|acceptable|sufficient)\s[^:;]{0,60}?(?:function|reserve|parameters|requirements)\b"
+    r"[^:;]{0,25}?(?::|：|\bdefined (?:as|by)\b:?|\bas follows\b:?)",
+    re.IGNORECASE,
+)
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})
 
 
@@ -917,6 +978,8 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
     rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
+    rest = INVESTIGATOR_JUDGEMENT.sub(" ", rest)
+    rest = ORGAN_HEADER.sub(" ", rest)
     rest = WITHIN_DAYS.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     return [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
