@@ -108,7 +108,9 @@ def test_406_for_anything_but_json_r5(client: FlaskClient, accept: str | None, f
 def test_404_unknown_id_and_unknown_route(client: FlaskClient) -> None:
     assert_outcome(client.get(f"/ResearchStudy/{SECRET}"), 404, "not-found")
     assert_outcome(client.get("/Patient/1"), 404, "not-found")
-    assert_outcome(client.get("/ResearchStudy/$match"), 404, "not-found")  # not an id: no read route
+    wrong_method = client.get("/ResearchStudy/$match")  # not an id: no read route; the operation is POST only
+    assert_outcome(wrong_method, 405, "not-supported")
+    assert wrong_method.headers["Allow"] == "POST"
     assert_outcome(client.get("/ResearchStudy/" + "x" * 65), 404, "not-found")
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.app import create_app
 from service.config import Config
@@ -28,4 +29,8 @@ schema.app = _app()
 @schema.parametrize()
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 def test_api_conforms_to_openapi(case: schemathesis.Case) -> None:
-    case.call_and_validate()
+    # A schema-valid operation body is not always usable: JSON Schema cannot say "exactly one valid
+    # Patient", so a generated Bundle may rightly get 422. Every other check (no 500, documented
+    # status, media type and body) still applies to the operations.
+    excluded = [positive_data_acceptance] if case.method == "POST" else []
+    case.call_and_validate(excluded_checks=excluded)

@@ -12,7 +12,7 @@ from types import ModuleType
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from service.api import errors, hooks, metadata, resources
+from service.api import errors, hooks, metadata, operations, resources
 from service.catalog import Catalog
 from service.config import Config
 from service.fhir.capability import OperationSupport
@@ -26,7 +26,7 @@ class FhirIdConverter(BaseConverter):
     regex = r"[A-Za-z0-9\-.]{1,64}"
 
 
-MODULES: tuple[ModuleType, ...] = (metadata, resources)
+MODULES: tuple[ModuleType, ...] = (metadata, resources, operations)
 
 
 def build_app(config: Config, catalog: Catalog) -> Flask:

@@ -62,6 +62,27 @@ def load_evaluation_date(args: MultiDict[str, str]) -> dt.date | None:
     return day
 
 
+class MatchArgs(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+    count = fields.Integer(data_key="_count", strict=False, validate=validate.Range(min=1, max=MAX_OFFSET))
+
+
+def load_match_count(args: MultiDict[str, str]) -> int | None:
+    """$match `_count`: at most this many studies in the answer (None: all)."""
+    if len(args.getlist("_count")) > 1:
+        raise FhirError(400, Issue("invalid", "Parameter _count may be given only once"))
+    try:
+        data: dict[str, Any] = MatchArgs().load(args.to_dict(flat=True))
+    except ValidationError:
+        raise FhirError(
+            400, Issue("invalid", "Invalid value for parameter _count: expected a positive integer")
+        ) from None
+    count: int | None = data.get("count")
+    return count
+
+
 def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int, max_count: int) -> Controls:
     for key in schema.fields.values():
         if key.data_key and len(args.getlist(key.data_key)) > 1:
