@@ -110,8 +110,8 @@ class Comparator(Enum):
         return left >= right
 
     @property
-    def words(self) -> str:
-        return {"<": "below", "<=": "at most", ">": "above", ">=": "at least"}[self.value]
+    def symbol(self) -> str:
+        return {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ class Window:
 
     def describe(self) -> str:
         text = f"{self.days} days"
-        return f"{text} (default window: the protocol states none)" if self.is_default else text
+        return f"{text}, a default window as the protocol states none" if self.is_default else text
 
 
 # --- Rules: what a characteristic tests. Exactly one per criterion. ---------------------------

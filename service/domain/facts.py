@@ -152,13 +152,15 @@ class _Index(Generic[F]):
                 self.by_system[system].append((code.replace(".", ""), position))
         # All texts in one string: a name absent from it is absent from every fact (one search, not N).
         self.text = "\n".join(getattr(fact, "text", "") for fact in facts)
-        self.cache: dict[CodeSet, list[F]] = {}
+        # Keyed by identity (hashing a large frozen CodeSet costs more than the lookup); the entry keeps
+        # its CodeSet alive, so an id cannot be reused by another code set while this index lives.
+        self.cache: dict[int, tuple[CodeSet, list[F]]] = {}
 
     def find(self, codes: CodeSet) -> list[F]:
         """The matching facts, in their stored order."""
-        cached = self.cache.get(codes)
+        cached = self.cache.get(id(codes))
         if cached is not None:
-            return cached
+            return cached[1]
         found: set[int] = set()
         for coding in codes.exact:
             found.update(self.by_code.get(coding, ()))
@@ -168,7 +170,7 @@ class _Index(Generic[F]):
         if pattern is not None and pattern.search(self.text):
             found.update(i for i, fact in enumerate(self.facts) if pattern.search(getattr(fact, "text", "")))
         result = [self.facts[i] for i in sorted(found)]
-        self.cache[codes] = result
+        self.cache[id(codes)] = (codes, result)
         return result
 
 
