@@ -131,11 +131,10 @@ class Summary:
 
     def report(self, top: int = 10) -> str:
         """The human summary printed at the end of a run."""
-        lines = ["trial                 eligible  undetermined  ineligible"]
-        for study, verdicts in sorted(self.trials.items()):
-            lines.append(
-                f"{study:<20} {verdicts['eligible']:>9} {verdicts['undetermined']:>13} {verdicts['ineligible']:>11}"
-            )
+        width = max([len("trial"), *(len(study) for study in self.trials)])
+        lines = [f"{'trial':<{width}}  {'eligible':>8}  {'undetermined':>12}  {'ineligible':>10}"]
+        for study, v in sorted(self.trials.items()):
+            lines.append(f"{study:<{width}}  {v['eligible']:>8}  {v['undetermined']:>12}  {v['ineligible']:>10}")
         ranking = self.ranking()[:top]
         if ranking:
             lines.append("missing data that would settle the most undetermined pairs:")
