@@ -61,7 +61,8 @@ def write_bulk_export(bundle_files: Iterable[Path], directory: Path, copies: int
     lines: dict[str, list[bytes]] = {}
     for path in bundle_files:
         for resource in bundle_resources(orjson.loads(decompress(path.name, path.read_bytes()))):
-            if resource["resourceType"] == "Patient" and not UUID.fullmatch(str(resource.get("id")).encode()):
+            patient_id = str(resource.get("id")).encode()
+            if copies > 1 and resource["resourceType"] == "Patient" and not UUID.fullmatch(patient_id):
                 raise ValueError(f"{path.name}: replication needs UUID patient ids")
             lines.setdefault(resource["resourceType"], []).append(orjson.dumps(resource))
     counts: Counter[str] = Counter()
