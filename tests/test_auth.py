@@ -24,8 +24,8 @@ from tests.tokens import AUDIENCE, ISSUER, TestIssuer
 READ = Requirement("ResearchStudy", "read")
 SEARCH = Requirement("ResearchStudy", "search")
 OPERATION = Requirement("ResearchStudy", "operation")
-BUNDLE = {"resourceType": "Bundle", "type": "collection",
-          "entry": [{"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "birthDate": "1960-01-01"}}]}  # fmt: skip
+PATIENT = {"resourceType": "Patient", "birthDate": "1960-01-01"}
+BUNDLE = {"resourceType": "Bundle", "type": "collection", "entry": [{"fullUrl": "urn:uuid:p1", "resource": PATIENT}]}
 
 
 @pytest.fixture(scope="module")
@@ -170,8 +170,9 @@ def test_metadata_advertises_smart_security(api: FlaskClient) -> None:
     validate(statement)
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
-    for scope in ("system/ResearchStudy.read", "system/EvidenceVariable.read", "system/ResearchStudy.$evaluate-eligibility"):
+    for scope in (READ.scope, "system/EvidenceVariable.read", OPERATION.scope):
         assert scope in security["description"]
+    assert OPERATION.scope == "system/ResearchStudy.$evaluate-eligibility"
 
 
 def test_metadata_says_when_auth_is_off(client: FlaskClient) -> None:

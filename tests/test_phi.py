@@ -35,19 +35,25 @@ JSON_TYPES = {"content_type": "application/fhir+json"}
 
 def marker_bundle() -> dict[str, Any]:
     patient = {
-        "resourceType": "Patient", "id": "MkPID-7731",
+        "resourceType": "Patient",
+        "id": "MkPID-7731",
         "text": {"status": "generated", "div": '<div xmlns="http://www.w3.org/1999/xhtml">MkTEXT-narrative</div>'},
         "identifier": [{"system": "urn:oid:1.2.3", "value": "MkMRN-884213"}],
         "name": [{"family": "MkNAME-Zeldarine", "given": ["MkGIVEN-Quorvath"]}],
         "telecom": [{"system": "phone", "value": "MkPHONE-5550199"}],
         "address": [{"line": ["MkADDR-Elmstreet"]}],
-        "gender": "female", "birthDate": "1961-07-13",
+        "gender": "female",
+        "birthDate": "1961-07-13",
     }
     observation = {
-        "resourceType": "Observation", "id": "MkOBSID-9911", "status": "final",
+        "resourceType": "Observation",
+        "id": "MkOBSID-9911",
+        "status": "final",
         "code": {"coding": [{"system": "http://loinc.org", "code": "89247-1"}]},
-        "subject": {"reference": "Patient/MkPID-7731"}, "effectiveDateTime": "2026-11-01",
-        "valueInteger": 1, "note": [{"text": "MkOBSNOTE-remark"}],
+        "subject": {"reference": "Patient/MkPID-7731"},
+        "effectiveDateTime": "2026-11-01",
+        "valueInteger": 1,
+        "note": [{"text": "MkOBSNOTE-remark"}],
     }
     return {"resourceType": "Bundle", "type": "collection", "entry": [
         {"fullUrl": "urn:uuid:Mk-FULLURL-0042", "resource": patient},
@@ -100,8 +106,8 @@ def error_cases() -> dict[str, tuple[str, str, bytes, dict[str, str]]]:
                              mutated(lambda b: b["entry"].extend([b["entry"][1]] * 60)), {}),
         "bad date": ("POST", evaluate + "?date=1961-07-13T00:00", json.dumps(marker_bundle()).encode(), {}),
         "bad date parameter": ("POST", evaluate, json.dumps({"resourceType": "Parameters", "parameter": [
-            {"name": "bundle", "resource": marker_bundle()}, {"name": "date", "valueDate": "MkNAME-Zeldarine"}]}).encode(),
-            {}),  # fmt: skip
+            {"name": "bundle", "resource": marker_bundle()},
+            {"name": "date", "valueDate": "MkNAME-Zeldarine"}]}).encode(), {}),  # fmt: skip
         "unknown study": ("POST", "/ResearchStudy/MkPID-7731/$evaluate-eligibility",
                           json.dumps(marker_bundle()).encode(), {}),
         "unknown read": ("GET", "/ResearchStudy/MkMRN-884213", b"", {}),

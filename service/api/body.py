@@ -73,7 +73,11 @@ def json_depth(document: Any, stop_above: int) -> int:
 
 def bundle_entry_count(body: dict[str, Any]) -> int:
     """Entries of the posted Bundle, or of the Bundles a Parameters body carries."""
-    bundles = [body]
+    bundles: list[Any] = [body]
     if body.get("resourceType") == "Parameters" and isinstance(body.get("parameter"), list):
-        bundles = [p["resource"] for p in body["parameter"] if isinstance(p, dict) and isinstance(p.get("resource"), dict)]
-    return sum(len(b["entry"]) for b in bundles if b.get("resourceType") == "Bundle" and isinstance(b.get("entry"), list))
+        bundles = [p.get("resource") for p in body["parameter"] if isinstance(p, dict)]
+    return sum(
+        len(b["entry"])
+        for b in bundles
+        if isinstance(b, dict) and b.get("resourceType") == "Bundle" and isinstance(b.get("entry"), list)
+    )

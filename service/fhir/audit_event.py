@@ -24,7 +24,8 @@ def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any
             "detail": [_detail("request-id", record.request_id), _detail("operation", f"${record.operation}")],
         }
     ]
-    for study, verdict in sorted(record.verdicts.items()) or [(record.study, None)]:
+    verdicts: list[tuple[str, str | None]] = [*sorted(record.verdicts.items())] or [(record.study, None)]
+    for study, verdict in verdicts:
         what = {"reference": f"ResearchStudy/{study}"} if study not in ("all", "unknown") else {"display": study}
         item: dict[str, Any] = {"what": what}
         if verdict:
