@@ -1,8 +1,9 @@
 """Who may call what: bearer-token authentication and scopes per route, the rate limit, the audit record.
 
 Rule: every route declares its Requirement (None = open: /metadata and the probes) in its module's
-REQUIREMENTS; a route that declares nothing (an unknown path, a wrong method) still needs a valid
-token when authentication is on. Failures are FhirErrors rendered by the one error handler.
+REQUIREMENTS; a route that declares nothing still needs a valid token when authentication is on.
+A request no route matches gets its 404/405 without a token: the routes are public (openapi.yaml).
+Failures are FhirErrors rendered by the one error handler.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def _guard() -> None:
     endpoint = request.url_rule.endpoint if request.url_rule is not None else None
     requirements: dict[str, Requirement | None] = current_app.extensions["requirements"]
     verifier: TokenVerifier | None = current_app.extensions["verifier"]
-    if verifier is not None and (endpoint is None or requirements.get(endpoint, ANY_TOKEN) is not None):
+    if verifier is not None and endpoint is not None and requirements.get(endpoint, ANY_TOKEN) is not None:
         g.principal = verifier.verify(bearer_token(request.headers.get("Authorization")))
         requirement = requirements.get(endpoint) if endpoint else None
         if requirement is not None and not requirement.granted_by(g.principal.scopes):
