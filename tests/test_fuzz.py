@@ -57,3 +57,13 @@ def test_mutated_bundles_never_crash(data: st.DataObject) -> None:
     _, body, _ = data.draw(mutated_body())
     target = data.draw(request_target(sorted(app.extensions["catalog"].trials)))
     check_answer(app, target, body)
+
+
+@pytest.mark.parametrize("status", [{"code": "final"}, ["final"], 7, None])
+def test_a_status_of_the_wrong_json_type_is_no_crash(status: object) -> None:
+    """Found by bench/fuzz.py (seed 2): an unhashable Observation.status was a 500."""
+    patient = {"fullUrl": "urn:uuid:p", "resource": {"resourceType": "Patient", "birthDate": "1970-01-01"}}
+    observation = {"fullUrl": "urn:uuid:o", "resource": {"resourceType": "Observation", "status": status,
+                                                        "code": {"text": "ECOG"}, "valueInteger": 1}}  # fmt: skip
+    body = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": [patient, observation]}).encode()
+    assert check_answer(real_app(), "/ResearchStudy/$match?date=2026-11-22", body) == 200
