@@ -9,8 +9,8 @@ FHIR R5 resource of the expected type). In-process (Flask test client): no netwo
 from __future__ import annotations
 
 import argparse
-import contextlib
 import collections
+import contextlib
 import logging
 import sys
 import time
