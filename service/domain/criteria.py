@@ -6,9 +6,11 @@ join key from the mapping to `EvidenceVariable.characteristic.linkId` to the res
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
@@ -65,13 +67,25 @@ class CodeSet:
     prefixes: tuple[Coding, ...] = ()
     names: tuple[str, ...] = ()
 
+    @cached_property
+    def prefixes_by_system(self) -> dict[str, tuple[str, ...]]:
+        by_system: dict[str, list[str]] = {}
+        for system, prefix in self.prefixes:
+            by_system.setdefault(system, []).append(prefix.replace(".", ""))
+        return {system: tuple(prefixes) for system, prefixes in by_system.items()}
+
+    @cached_property
+    def name_pattern(self) -> re.Pattern[str] | None:
+        """One regular expression for all names, matched as whole words."""
+        if not self.names:
+            return None
+        return re.compile(r"\b(?:" + "|".join(re.escape(name) for name in self.names) + r")\b")
+
     def matches_coding(self, system: str, code: str) -> bool:
         if (system, code) in self.exact:
             return True
-        if system in PREFIX_SYSTEMS:
-            bare = code.replace(".", "")
-            return any(system == s and bare.startswith(p.replace(".", "")) for s, p in self.prefixes)
-        return False
+        prefixes = self.prefixes_by_system.get(system)
+        return prefixes is not None and code.replace(".", "").startswith(prefixes)
 
     def all_codings(self) -> tuple[Coding, ...]:
         return tuple(sorted(self.exact)) + self.prefixes
@@ -96,8 +110,8 @@ class Comparator(Enum):
         return left >= right
 
     @property
-    def words(self) -> str:
-        return {"<": "below", "<=": "at most", ">": "above", ">=": "at least"}[self.value]
+    def symbol(self) -> str:
+        return {"<": "<", "<=": "≤", ">": ">", ">=": "≥"}[self.value]
 
 
 @dataclass(frozen=True)
@@ -109,7 +123,7 @@ class Window:
 
     def describe(self) -> str:
         text = f"{self.days} days"
-        return f"{text} (default window: the protocol states none)" if self.is_default else text
+        return f"{text}, a default window as the protocol states none" if self.is_default else text
 
 
 # --- Rules: what a characteristic tests. Exactly one per criterion. ---------------------------

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 from service.domain import units
 from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
@@ -78,7 +79,7 @@ class CriterionResult:
     requirements: tuple[DataRequirement, ...] = ()
     children: tuple[CriterionResult, ...] = ()
 
-    @property
+    @cached_property
     def screening_only(self) -> bool:
         """A screening confirmation, or a combination of nothing else: skipped by the logic."""
         if isinstance(self.criterion.rule, ScreeningConfirmation):
@@ -334,12 +335,11 @@ class _Evaluator:
     # --- diagnoses ------------------------------------------------------------------------------
 
     def _condition(self, criterion: Criterion, rule: ConditionRule) -> CriterionResult:
+        exempt = {id(c) for c in self.facts.conditions_for(rule.except_codes)} if rule.except_codes else set()
         candidates = [
             c
-            for c in self.facts.conditions
-            if matches(rule.codes, c.codes, c.text)
-            and not (rule.except_codes and matches(rule.except_codes, c.codes, c.text))
-            and c.verification_status not in ("refuted", "entered-in-error")
+            for c in self.facts.conditions_for(rule.codes)
+            if id(c) not in exempt and c.verification_status not in ("refuted", "entered-in-error")
         ]
         counting = [c for c in candidates if self._condition_counts(c, rule)]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
@@ -443,7 +443,7 @@ class _Evaluator:
         if dated:
             newest = dated[0]
             assert newest.when is not None
-            window_text = f"the {window.describe()} window" if window else "the window"
+            window_text = f"the window of {window.describe()}" if window else "the window"
             return None, f"Latest {label} is {_age_of(newest.when, self.on)} ({newest.when}), older than {window_text}."
         if facts:
             return None, f"{label} results on record carry no usable date."
@@ -457,7 +457,8 @@ class _Evaluator:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
         value = numeric_value(fact, rule.codes)
         assert value is not None
-        shown = f"{rule.label} {_fmt(value.value)} {value.unit} on {fact.when}"
+        unit = "" if value.unit in ("1", "") else f" {value.unit}"
+        shown = f"{rule.label} {_fmt(value.value)}{unit} on {fact.when}"
         threshold_text, threshold = self._threshold(rule, fact, value)
         if threshold is None:
             return CriterionResult(criterion, UNKNOWN, f"{shown}: {threshold_text}", (fact.ref,), requirement)
@@ -480,7 +481,7 @@ class _Evaluator:
                 criterion,
                 UNKNOWN,
                 f"{shown} is reported as {value.comparator} {_fmt(value.value)}, "
-                f"which cannot tell whether it is {rule.comparator.value} {threshold_text}.",
+                f"which cannot tell whether it is {rule.comparator.symbol} {threshold_text}.",
                 (fact.ref,),
                 requirement,
             )
@@ -488,8 +489,8 @@ class _Evaluator:
         return CriterionResult(
             criterion,
             MET if holds else NOT_MET,
-            f"{shown}{converted} {verb} {rule.comparator.value} {threshold_text}"
-            f" (latest within {rule.window.describe()}).",
+            f"{shown}{converted} {verb} the required {rule.comparator.symbol} {threshold_text}"
+            f" (latest result within {rule.window.describe()}).",
             (fact.ref,),
         )
 
@@ -508,8 +509,8 @@ class _Evaluator:
             return f"its reference limit unit {limit.unit!r} cannot be converted to {value.unit!r}.", None
         threshold = rule.value * in_value_unit
         return (
-            f"{_fmt(rule.value)} × {rule.relative_to} = {_fmt(threshold)} {value.unit} "
-            f"({rule.relative_to} {_fmt(in_value_unit)} from the result's reference range)"
+            f"{_fmt(rule.value)} × {rule.relative_to} = {_fmt(threshold)} {value.unit}, "
+            f"{rule.relative_to} {_fmt(in_value_unit)} {value.unit} from the result's reference range"
         ), threshold
 
     def _test(self, criterion: Criterion, rule: TestRule) -> CriterionResult:
@@ -524,7 +525,7 @@ class _Evaluator:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
         reading = qualitative_value(fact)
         result = MET if reading == rule.expect else NOT_MET
-        window_text = f" (latest within {rule.window.describe()})" if rule.window else " (latest on record)"
+        window_text = f" (latest result within {rule.window.describe()})" if rule.window else " (latest on record)"
         return CriterionResult(
             criterion,
             result,
@@ -538,7 +539,7 @@ class _Evaluator:
             self._requirement("Observation", "Serum creatinine and body weight", requirement_codes, rule.window),
         )
         computed = self._cockcroft_gault(rule.window)
-        target = f"{rule.comparator.value} {_fmt(rule.value)} mL/min"
+        target = f"the required {rule.comparator.symbol} {_fmt(rule.value)} mL/min"
         if isinstance(computed, tuple):
             (low, high), explanation, refs = computed
             holds = {rule.comparator.holds(low, rule.value), rule.comparator.holds(high, rule.value)}
@@ -627,12 +628,9 @@ class _Evaluator:
 
     def _medications(self, codes: CodeSet) -> list[MedicationFact]:
         # The whole vaccine class (ATC J07) takes every Immunization, whatever its vaccine code system.
-        every_vaccine = (ATC, "J07") in codes.prefixes
-        return [
-            m
-            for m in self.facts.medications
-            if matches(codes, m.codes, m.text) or (every_vaccine and m.kind == "Immunization")
-        ]
+        if (ATC, "J07") in codes.prefixes:
+            return [m for m in self.facts.medications if m.kind == "Immunization" or matches(codes, m.codes, m.text)]
+        return self.facts.medications_for(codes)
 
     def _medication_records(self, codes: CodeSet) -> list[MedicationFact]:
         """The records whose presence makes the absence of `codes` readable (closed world): vaccines are
@@ -710,11 +708,7 @@ class _Evaluator:
 
     def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
-        found = [
-            p
-            for p in self.facts.procedures
-            if matches(rule.codes, p.codes, p.text) and self._in_window(p.when, rule.within)
-        ]
+        found = [p for p in self.facts.procedures_for(rule.codes) if self._in_window(p.when, rule.within)]
         if found:
             latest = max(found, key=lambda p: p.when or dt.date.min)
             return CriterionResult(
@@ -737,14 +731,14 @@ class _Evaluator:
         )
 
     def _corticosteroids(self, criterion: Criterion, rule: CorticosteroidDoseRule) -> CriterionResult:
-        target = f"{rule.comparator.value} {_fmt(rule.prednisone_mg_per_day)} mg/day prednisone equivalent"
+        target = f"{rule.comparator.symbol} {_fmt(rule.prednisone_mg_per_day)} mg/day prednisone equivalent"
         window_text = f"within the last {rule.within.describe()}"
         requirement = (
             self._requirement("MedicationStatement", "Systemic corticosteroids", ALL_GLUCOCORTICOIDS, rule.within),
         )
         undecided: list[str] = []
         refs: list[str] = []
-        for med in self.facts.medications:
+        for med in self.facts.medications_for(ALL_GLUCOCORTICOIDS):
             drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
             if drug is None or not self._overlaps(med, rule.within):
                 continue
@@ -792,7 +786,7 @@ class _Evaluator:
     def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
         """Progression on the therapy (drugs or procedures such as radiotherapy) or within N days of its end."""
         courses = [(m.start, m.last_date or m.start, m.ref) for m in self._medications(rule.therapy)]
-        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures if matches(rule.therapy, p.codes, p.text)]
+        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures_for(rule.therapy)]
         therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
             if not self.facts.medications and not self.facts.procedures:
@@ -860,6 +854,7 @@ PROGRESSION_CODES = frozenset({"271299001", "277022003", "LA28370-7"})
 ALL_GLUCOCORTICOIDS = CodeSet(
     frozenset(c for g in GLUCOCORTICOIDS for c in g.codes.exact),
     tuple(p for g in GLUCOCORTICOIDS for p in g.codes.prefixes),
+    tuple(n for g in GLUCOCORTICOIDS for n in g.codes.names),
 )
 GENE_STUDIED = (LOINC, "48018-6")
 CVX = "http://hl7.org/fhir/sid/cvx"
@@ -986,6 +981,17 @@ def _medication_summary(med: MedicationFact) -> str:
     return f"{med.text or 'medication'} ({med.kind}{when})"
 
 
+def _cite(child: CriterionResult) -> str:
+    """A child's reason as its parent's: a leaf is named by its linkId, a combination already names one.
+    A negated child (`exclude`) is named with what its result means to the parent."""
+    link_id = child.criterion.link_id
+    if child.criterion.exclude:
+        if child.result is NOT_MET:
+            return f"{link_id} does not hold: {child.reason}"
+        return f"{link_id} holds, which this criterion excludes: {child.reason}"
+    return child.reason if child.children else f"{link_id}: {child.reason}"
+
+
 def _combination_reason(rule: Combination, result: Result, children: list[CriterionResult]) -> str:
     def names(wanted: Result) -> list[str]:
         return [c.criterion.link_id for c in children if c.effective is wanted]
@@ -995,14 +1001,15 @@ def _combination_reason(rule: Combination, result: Result, children: list[Criter
     if rule.code is CombinationCode.ALL_OF:
         if result is NOT_MET:
             decisive = next(c for c in children if c.effective is NOT_MET)
-            return f"Not all parts hold: {', '.join(not_met)} not satisfied. {decisive.reason}"
+            others = f" (also not met: {', '.join(not_met[1:])})" if len(not_met) > 1 else ""
+            return f"{_cite(decisive)}{others}"
         if result is UNKNOWN:
             return f"{len(met)} of {total} parts hold; unknown: {', '.join(unknown)}."
         return f"All {total} parts hold."
     if rule.code is CombinationCode.ANY_OF:
         if result is MET:
             decisive = next(c for c in children if c.effective is MET)
-            return f"Satisfied through {decisive.criterion.link_id}: {decisive.reason}"
+            return _cite(decisive)
         if result is UNKNOWN:
             return f"None of the {total} alternatives is confirmed; unknown: {', '.join(unknown)}."
         return f"None of the {total} alternatives holds."

@@ -7,10 +7,10 @@ reference to the resource it came from, so every result can cite its evidence.
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
 from service.domain.criteria import CodeSet, Coding
 
@@ -126,64 +126,102 @@ class ProcedureFact:
     when: dt.date | None
 
 
-def _words(text: str, names: Iterable[str]) -> bool:
-    return any(re.search(rf"\b{re.escape(name)}\b", text) for name in names)
+F = TypeVar("F")
 
 
 def matches(codes: CodeSet, fact_codes: tuple[Coding, ...], fact_text: str) -> bool:
     """A fact matches by any coding, else (names given) by a whole word of its text."""
-    if any(codes.matches_coding(system, code) for system, code in fact_codes):
-        return True
-    return bool(codes.names) and _words(fact_text, codes.names)
+    for system, code in fact_codes:
+        if codes.matches_coding(system, code):
+            return True
+    pattern = codes.name_pattern
+    return pattern is not None and pattern.search(fact_text) is not None
 
 
-@dataclass
+class _Index(Generic[F]):
+    """One kind of fact by exact coding, by system (for class prefixes) and by text, with every answer
+    cached per CodeSet: the same code lists recur across criteria and trials of one request."""
+
+    def __init__(self, facts: list[F], codes_of: Callable[[F], Iterable[Coding]]) -> None:
+        self.facts = facts
+        self.by_code: dict[Coding, list[int]] = defaultdict(list)
+        self.by_system: dict[str, list[tuple[str, int]]] = defaultdict(list)
+        for position, fact in enumerate(facts):
+            for system, code in set(codes_of(fact)):
+                self.by_code[(system, code)].append(position)
+                self.by_system[system].append((code.replace(".", ""), position))
+        # All texts in one string: a name absent from it is absent from every fact (one search, not N).
+        self.text = "\n".join(getattr(fact, "text", "") for fact in facts)
+        # Keyed by identity (hashing a large frozen CodeSet costs more than the lookup); the entry keeps
+        # its CodeSet alive, so an id cannot be reused by another code set while this index lives.
+        self.cache: dict[int, tuple[CodeSet, list[F]]] = {}
+
+    def find(self, codes: CodeSet) -> list[F]:
+        """The matching facts, in their stored order."""
+        cached = self.cache.get(id(codes))
+        if cached is not None:
+            return cached[1]
+        found: set[int] = set()
+        for coding in codes.exact:
+            found.update(self.by_code.get(coding, ()))
+        for system, prefixes in codes.prefixes_by_system.items():
+            found.update(position for code, position in self.by_system.get(system, ()) if code.startswith(prefixes))
+        pattern = codes.name_pattern
+        if pattern is not None and pattern.search(self.text):
+            found.update(i for i, fact in enumerate(self.facts) if pattern.search(getattr(fact, "text", "")))
+        result = [self.facts[i] for i in sorted(found)]
+        self.cache[id(codes)] = (codes, result)
+        return result
+
+
+def _observation_codes(fact: ObservationFact) -> Iterable[Coding]:
+    yield from fact.codes
+    for component in fact.components:
+        yield from component.codes
+
+
 class PatientFacts:
     """Everything the evaluator may use about one patient, indexed once, shared by all trials."""
 
-    patient: PatientFact
-    observations: list[ObservationFact] = field(default_factory=list)
-    conditions: list[ConditionFact] = field(default_factory=list)
-    medications: list[MedicationFact] = field(default_factory=list)
-    procedures: list[ProcedureFact] = field(default_factory=list)
-    _by_code: dict[Coding, list[ObservationFact]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self.reindex()
-
-    def reindex(self) -> None:
-        by_code: dict[Coding, list[ObservationFact]] = defaultdict(list)
-        for fact in self.observations:
-            for coding in fact.codes:
-                by_code[coding].append(fact)
-            for component in fact.components:
-                for coding in component.codes:
-                    if fact not in by_code[coding]:
-                        by_code[coding].append(fact)
+    def __init__(
+        self,
+        patient: PatientFact,
+        observations: Iterable[ObservationFact] = (),
+        conditions: Iterable[ConditionFact] = (),
+        medications: Iterable[MedicationFact] = (),
+        procedures: Iterable[ProcedureFact] = (),
+    ) -> None:
+        self.patient = patient
         undated = dt.date.min
-        for facts in by_code.values():
-            facts.sort(key=lambda f: f.when or undated, reverse=True)
-        self._by_code = dict(by_code)
+        # Newest first (undated last): "the latest value in the window" is the first one that fits.
+        self.observations = sorted(observations, key=lambda f: f.when or undated, reverse=True)
+        self.conditions = list(conditions)
+        self.medications = list(medications)
+        self.procedures = list(procedures)
+        self._observations = _Index(self.observations, _observation_codes)
+        self._conditions = _Index(self.conditions, lambda f: f.codes)
+        self._medications = _Index(self.medications, lambda f: f.codes)
+        self._procedures = _Index(self.procedures, lambda f: f.codes)
 
     def observations_for(self, codes: CodeSet) -> list[ObservationFact]:
-        """Matching observations, newest first (undated last)."""
-        found: dict[int, ObservationFact] = {}
-        for coding in codes.exact:
-            for fact in self._by_code.get(coding, ()):
-                found[id(fact)] = fact
-        if codes.prefixes or codes.names:
-            for fact in self.observations:
-                if matches(codes, fact.codes, fact.text):
-                    found[id(fact)] = fact
-        undated = dt.date.min
-        return sorted(found.values(), key=lambda f: f.when or undated, reverse=True)
+        """Matching observations (by their code or a component's), newest first."""
+        return self._observations.find(codes)
+
+    def conditions_for(self, codes: CodeSet) -> list[ConditionFact]:
+        return self._conditions.find(codes)
+
+    def medications_for(self, codes: CodeSet) -> list[MedicationFact]:
+        return self._medications.find(codes)
+
+    def procedures_for(self, codes: CodeSet) -> list[ProcedureFact]:
+        return self._procedures.find(codes)
 
     def without(self, refs: set[str]) -> PatientFacts:
         """The same facts minus those from the given resources (evidence that failed validation)."""
         return PatientFacts(
-            patient=self.patient,
-            observations=[f for f in self.observations if f.ref not in refs],
-            conditions=[f for f in self.conditions if f.ref not in refs],
-            medications=[f for f in self.medications if f.ref not in refs],
-            procedures=[f for f in self.procedures if f.ref not in refs],
+            self.patient,
+            [f for f in self.observations if f.ref not in refs],
+            [f for f in self.conditions if f.ref not in refs],
+            [f for f in self.medications if f.ref not in refs],
+            [f for f in self.procedures if f.ref not in refs],
         )

@@ -1,0 +1,99 @@
+"""Command line: `trial-eligibility import NCT... [--mappings-dir DIR] [--dry-run] [--from-file PATH]`.
+
+Rule: one report line per imported study (criteria found / structured / left as text); errors are
+one line each and a non-zero exit status, never a traceback for a registry or input problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from service.importer import import_study
+from service.importer.files import write_mapping
+from service.sources.ctgov import CtgovClient, CtgovError, check_nct_id, nct_id_of, studies_in
+
+DEFAULT_MAPPINGS_DIR = Path("mappings")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "import":
+        return _import(args, sys.stdout, sys.stderr)
+    parser.print_help()
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="trial-eligibility")
+    commands = parser.add_subparsers(dest="command")
+    imp = commands.add_parser(
+        "import", help="import studies from ClinicalTrials.gov API v2 into mapping files (drafts)"
+    )
+    imp.add_argument("nct_ids", nargs="*", metavar="NCT", help="NCT numbers (all studies of --from-file if none)")
+    imp.add_argument("--mappings-dir", type=Path, default=DEFAULT_MAPPINGS_DIR)
+    imp.add_argument("--dry-run", action="store_true", help="print the ResearchStudy JSON, write nothing")
+    imp.add_argument(
+        "--from-file",
+        type=Path,
+        help="a recorded API answer (one study, a /studies page or the website's JSON download) instead of the API",
+    )
+    return parser
+
+
+def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    try:
+        wanted = [check_nct_id(n) for n in args.nct_ids]
+    except ValueError as exc:
+        print(f"error: {exc}", file=err)
+        return 2
+    try:
+        studies = _studies(args.from_file, wanted)
+    except (CtgovError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=err)
+        return 1
+    if not studies:
+        print("error: no study to import", file=err)
+        return 1
+    for study in studies:
+        result = import_study(study)
+        if args.dry_run:
+            out.write(json.dumps(result.document["research_study"], indent=2, ensure_ascii=False) + "\n")
+            print(result.report(), file=err)
+            continue
+        outcome = write_mapping(result, args.mappings_dir)
+        print(f"{result.report()} → {outcome.path} ({outcome.action})", file=out)
+        if outcome.warning:
+            print(f"warning: {outcome.warning}", file=err)
+    return 0
+
+
+def _studies(from_file: Path | None, wanted: list[str]) -> list[dict[str, Any]]:
+    if from_file is not None:
+        try:
+            payload = json.loads(from_file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{from_file} is not JSON") from exc
+        studies = studies_in(payload)
+        if not wanted:
+            return studies
+        by_id = {nct_id_of(s): s for s in studies}
+        missing = [n for n in wanted if n not in by_id]
+        if missing:
+            raise ValueError(f"{from_file} does not hold {', '.join(missing)}")
+        return [by_id[n] for n in wanted]
+    if not wanted:
+        raise ValueError("give NCT numbers or --from-file")
+    client = CtgovClient()
+    if len(wanted) == 1:
+        return [client.get_study(wanted[0])]
+    return client.get_studies(wanted)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,213 @@
+"""eligibilityModule → mapping criteria (mappings/README.md), with a count of what was structured.
+
+Rule: one mapping criterion per written criterion, in protocol order, its wording verbatim as
+`text`; a rule key only where the structurer encoded it (then `machine_derived: true`), otherwise
+`not_computable` with the reason. Sub-items become combination children only when the heading
+makes the logic plain; otherwise the whole list stays one text criterion.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from service.importer.splitter import Item, split_criteria
+from service.importer.structurer import CONDITIONAL, Structured, structure
+
+# Headings whose sub-items are alternatives (inclusion) or all required (exclusion).
+ANY_SIGNAL = re.compile(
+    r"\b(one|any|either|at least one|at least 1) of the following\b|\beither\b|\bone of\b|"
+    r"following (histolog|tumou?r types|cancer types|diagnos|condition)",
+    re.IGNORECASE,
+)
+ALL_SIGNAL = re.compile(r"\ball of the following\b|\bboth\b", re.IGNORECASE)
+AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s+(year|month|week|day|hour|minute)s?\s*$", re.IGNORECASE)
+YEARS_PER = {
+    "year": 1.0,
+    "month": 1 / 12,
+    "week": 7 / 365.25,
+    "day": 1 / 365.25,
+    "hour": 1 / 8766,
+    "minute": 1 / 525960,
+}
+NO_CRITERIA = "No eligibility criteria are published on ClinicalTrials.gov for this study."
+
+
+@dataclass
+class Counts:
+    found: int = 0
+    structured: int = 0  # fully encoded
+    partly: int = 0  # an inclusion encoded in part, the rest a not-computable child of all_of
+    screening: int = 0
+    text: int = 0
+
+    def add(self, kind: str) -> None:
+        self.found += 1
+        setattr(self, kind, getattr(self, kind) + 1)
+
+
+def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]], Counts]:
+    counts = Counts()
+    criteria: list[dict[str, Any]] = []
+    age = _structured_age(module)
+    if age:
+        criteria.append(age)
+        counts.add("structured")
+    sex = module.get("sex")
+    if sex in ("FEMALE", "MALE"):
+        text = f"Sex: {sex.capitalize()}"
+        if isinstance(module.get("genderDescription"), str) and module["genderDescription"].strip():
+            text += f" ({module['genderDescription'].strip()})"
+        criteria.append(
+            {
+                "id": "sex",
+                "text": text,
+                "sex": sex.lower(),
+                "machine_derived": True,
+                "note": "From the registry's structured sex field (ALL adds no criterion).",
+            }
+        )
+        counts.add("structured")
+    written = module.get("eligibilityCriteria")
+    if isinstance(written, str) and written.strip():
+        for item in split_criteria(written).items:
+            criteria.append(_criterion(item, counts, None, top=True))
+    if not criteria:
+        criteria.append(
+            {
+                "id": "inc-1",
+                "text": NO_CRITERIA,
+                "not_computable": "the registry record has no eligibility criteria to encode",
+            }
+        )
+        counts.add("text")
+    return criteria, counts
+
+
+def _structured_age(module: Mapping[str, Any]) -> dict[str, Any] | None:
+    low, high = _years(module.get("minimumAge")), _years(module.get("maximumAge"))
+    if low == 0:
+        low = None
+    if low is None and high is None:
+        return None
+    parts = []
+    body: dict[str, Any] = {}
+    if low is not None:
+        body["min"] = low
+        parts.append(f"Minimum age: {module['minimumAge']}")
+    if high is not None:
+        body["max"] = high
+        parts.append(f"Maximum age: {module['maximumAge']}")
+    return {
+        "id": "age",
+        "text": "; ".join(parts),
+        "age": body,
+        "machine_derived": True,
+        "note": "From the registry's structured minimumAge/maximumAge fields.",
+    }
+
+
+def _years(value: Any) -> float | int | None:
+    if not isinstance(value, str):
+        return None
+    match = AGE.match(value)
+    if not match:
+        return None
+    years = float(match.group(1)) * YEARS_PER[match.group(2).lower()]
+    return int(years) if years == int(years) else round(years, 3)
+
+
+def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> dict[str, Any]:
+    head: dict[str, Any] = {"id": item.link_id}
+    if top and item.exclusion:
+        head["exclude"] = True
+    if item.qualifier:
+        context = context or f"applies to a subgroup only ({item.qualifier[:60]})"
+    if item.or_sibling and top:  # inside a list the parent's combination already reads the "or"
+        context = context or "one of two alternative criteria joined by 'or'"
+    if item.children:
+        combination = _combination(item)
+        if combination is None:
+            return _collapsed(head, item, counts, "a list whose logic (exceptions, alternatives) is not encoded")
+        child_context = context or (
+            f"restricted by its heading ({_clip(item.text)})" if CONDITIONAL.search(item.text) else None
+        )
+        sub_counts = Counts()
+        children = [_criterion(child, sub_counts, child_context, top=False) for child in item.children]
+        if sub_counts.structured + sub_counts.partly == 0:
+            return _collapsed(head, item, counts, "no sub-item could be encoded")
+        for kind in ("structured", "partly", "screening", "text"):
+            for _ in range(getattr(sub_counts, kind)):
+                counts.add(kind)
+        return {**head, "text": item.text, combination: children, "machine_derived": True}
+    result = structure(item.text, item.exclusion, context)
+    return {**head, **_leaf(item.link_id, item.text, result, counts)}
+
+
+def _combination(item: Item) -> str | None:
+    if item.alternatives or CONDITIONAL.search(item.text) and not ALL_SIGNAL.search(item.text):
+        return None
+    joined = [child.or_sibling for child in item.children]
+    if any(joined) and not all(joined):
+        return None
+    if item.exclusion:
+        return "all_of" if ALL_SIGNAL.search(item.text) else "any_of"
+    return "any_of" if all(joined) or ANY_SIGNAL.search(item.text) else "all_of"
+
+
+def _leaf(link_id: str, text: str, result: Structured, counts: Counts) -> dict[str, Any]:
+    if result.screening:
+        counts.add("screening")
+        return {"text": text, "screening": True, "machine_derived": True}
+    if result.rule is None:
+        counts.add("text")
+        return {"text": text, "not_computable": result.reason or "not encoded"}
+    rule = _with_ids(result.rule, link_id, set())
+    counts.add("partly" if _has_rest(rule) else "structured")
+    return {"text": text, **rule, "machine_derived": True}
+
+
+def _with_ids(rule: dict[str, Any], link_id: str, used: set[str]) -> dict[str, Any]:
+    """Give the structurer's proto-criteria ids `<parent>-<key>` (stable: derived from the wording)."""
+    out: dict[str, Any] = {}
+    for key, body in rule.items():
+        if key not in ("all_of", "any_of"):
+            out[key] = body
+            continue
+        children = []
+        for proto in body:
+            child_id = f"{link_id}-{proto['key']}"
+            while child_id in used:
+                child_id += "x"
+            used.add(child_id)
+            child_rule = {k: v for k, v in proto.items() if k not in ("key", "text")}
+            child: dict[str, Any] = {"id": child_id, "text": proto["text"], **_with_ids(child_rule, child_id, used)}
+            if "not_computable" not in child_rule:
+                child["machine_derived"] = True
+            children.append(child)
+        out[key] = children
+    return out
+
+
+def _has_rest(rule: dict[str, Any]) -> bool:
+    return any(
+        "not_computable" in child or _has_rest(child) for key in ("all_of", "any_of") for child in rule.get(key, [])
+    )
+
+
+def _collapsed(head: dict[str, Any], item: Item, counts: Counts, reason: str) -> dict[str, Any]:
+    counts.add("text")
+    return {**head, "text": _render(item), "not_computable": reason}
+
+
+def _render(item: Item, depth: int = 0) -> str:
+    lines = [item.text if depth == 0 else "  " * (depth - 1) + "- " + item.text.replace("\n", " ")]
+    for child in item.children:
+        lines.append(_render(child, depth + 1))
+    return "\n".join(lines)
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 60 else text[:57] + "..."

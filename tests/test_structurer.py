@@ -1,0 +1,422 @@
+"""The rule-based structurer on real criteria text from ../shared/data/ctgov/v2 (source in each case).
+
+Positive cases check the encoded rule; negative cases are wording that looks like a pattern but
+must stay text (precision over recall), each with the reason a reviewer would give.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.importer.criteria import eligibility_criteria
+from service.importer.splitter import split_criteria
+from service.importer.structurer import structure
+from service.mapping import parse_trial_criteria
+from service.sources.ctgov import studies_in
+from tests.ctgov_data import all_record_files, recorded
+
+
+def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
+    result = structure(text, exclusion)
+    assert result.rule is not None, result.reason
+    return result.rule
+
+
+def leaves(rule: dict[str, Any]) -> list[dict[str, Any]]:
+    """The encoded leaf rules of a (possibly combined) rule, proto-children flattened."""
+    for key in ("all_of", "any_of"):
+        if key in rule:
+            return [leaf for child in rule[key] for leaf in leaves(child)]
+    return [rule]
+
+
+def observation(rule: dict[str, Any]) -> dict[str, Any]:
+    assert "observation" in rule, rule
+    body: dict[str, Any] = rule["observation"]
+    return body
+
+
+# --- ECOG / Karnofsky --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "maximum"),
+    [
+        ("Eastern Cooperative Oncology Group (ECOG) performance status of 0 to 1", 1),  # NCT05913115
+        ("Eastern Cooperative Oncology Group performance status (ECOG) score of 0, 1, or 2", 2),  # NCT05827016
+        ("Eastern Cooperative Oncology Group( ECOG )score ≤2；", 2),  # NCT05438667
+        ("Eastern Cooperative Oncology Group (ECOG) performance status 0.", 0),  # NCT06411691
+        ("Clinical performance status of ECOG 0 or 1", 1),  # NCT03745326
+    ],
+)
+def test_ecog_ranges_become_an_upper_bound_on_loinc_89247_1(text: str, maximum: int) -> None:
+    body = observation(rule_of(text))
+    assert body["codes"] == ["loinc:89247-1"]
+    assert (body["op"], body["value"], body["unit"]) == ("<=", maximum, "1")
+
+
+def test_ecog_assessment_window_is_taken_from_the_text() -> None:
+    # NCT05879653 inc-6
+    text = (
+        "Have an Eastern Cooperative Oncology Group (ECOG) performance status of 0 to 1. Evaluation of ECOG "
+        "is to be performed within 7 days prior to the first dose of study intervention."
+    )
+    assert observation(rule_of(text))["window_days"] == 7
+
+
+def test_exactly_ecog_2_is_a_range_of_two_bounds() -> None:
+    # NCT05883644 inc-7.2 wording without its portal-vein clause
+    rule = rule_of("WHO/ECOG PS of 2 at enrolment")
+    bounds = sorted((observation(r)["op"], observation(r)["value"]) for r in leaves(rule))
+    assert bounds == [("<=", 2), (">=", 2)]
+
+
+def test_ecog_or_karnofsky_is_any_of() -> None:
+    rule = rule_of("ECOG performance status 0-2 or Karnofsky ≥ 60")
+    assert set(rule) == {"any_of"}
+    codes = {observation(r)["codes"][0]: (observation(r)["op"], observation(r)["value"]) for r in leaves(rule)}
+    assert codes == {"loinc:89247-1": ("<=", 2), "loinc:89243-0": (">=", 60)}
+
+
+# --- Age ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Age greater than or equal to 18 years and less than or equal to 72 years.", {"min": 18, "max": 72}),
+        ("Subjects aged 15 to 49 years old", {"min": 15, "max": 49}),  # NCT05896215
+        ("At least 18 years of age at the time of informed consent.", {"min": 18}),  # NCT06385925
+        ("Age 12 years or above at the time of signing the informed consent.", {"min": 12}),  # NCT05878938
+    ],
+)
+def test_age_bounds_in_whole_years(text: str, expected: dict[str, int]) -> None:
+    assert rule_of(text) == {"age": expected}
+
+
+def test_a_sex_in_an_age_criterion_is_kept_as_an_unencoded_requirement() -> None:
+    # NCT02663973 inc-1: encoding only the age would call a 40-year-old man "met"
+    rule = rule_of("Woman ≥ 18 years old")
+    assert [c.get("age") for c in rule["all_of"]] == [{"min": 18}, None]
+    assert "not_computable" in rule["all_of"][1]
+
+
+# --- Life expectancy (LOINC 75327-7, as the catalog's reviewed mappings encode it) ----------
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value", "unit"),
+    [
+        ("Minimum life expectancy of 12 weeks", ">=", 12, "wk"),  # NCT05883644
+        ("Expected survival duration of more than 3 months；", ">", 3, "mo"),  # NCT05438667
+        ("Life expectancy of 3 months or more.", ">=", 3, "mo"),  # NCT06385925
+        ("Life expectancy of ≥ 12 weeks in the opinion of the investigator.", ">=", 12, "wk"),  # NCT05786924
+        ("Have a predicted life expectancy of >12 weeks", ">", 12, "wk"),  # NCT05832827
+    ],
+)
+def test_life_expectancy_bounds(text: str, op: str, value: int, unit: str) -> None:
+    body = observation(rule_of(text))
+    assert body["codes"] == ["loinc:75327-7"]
+    assert (body["op"], body["value"], body["unit"]) == (op, value, unit)
+
+
+def test_life_expectancy_without_a_bound_or_with_another_requirement() -> None:
+    assert structure("Life expectancy of 3 months", exclusion=False).rule is None
+    rule = rule_of("Life expectancy ≥ 12 weeks and adequate organ function")
+    assert "not_computable" in rule["all_of"][-1]  # "adequate organ function" is not dropped
+
+
+# --- Labs --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "op", "value", "unit"),
+    [
+        ("Absolute neutrophil count ≥ 1,500/µL", "loinc:751-8", ">=", 1.5, "10*9/L"),  # NCT02513394
+        ("Platelets ≥ 100,000/ mm3", "loinc:777-3", ">=", 100.0, "10*9/L"),  # NCT02513394
+        ("Platelet count greater than or equal to 80,000/mm^3", "loinc:777-3", ">=", 80.0, "10*9/L"),  # NCT03745326
+        ("Hemoglobin ≥ 10g/dL", "loinc:718-7", ">=", 10.0, "g/dL"),  # NCT02513394
+        ("Serum creatinine less than or equal to 1.6 mg/dL", "loinc:2160-0", "<=", 1.6, "mg/dL"),  # NCT03745326
+    ],
+)
+def test_lab_thresholds_with_units(text: str, code: str, op: str, value: float, unit: str) -> None:
+    body = observation(rule_of(text))
+    assert code in body["codes"]
+    assert (body["op"], body["value"], body["unit"]) == (op, value, unit)
+
+
+def test_creatinine_carries_its_molar_mass() -> None:
+    assert observation(rule_of("Serum creatinine less than or equal to 1.6 mg/dL"))["molar_mass"] == 113.12
+
+
+def test_transaminases_as_a_multiple_of_uln_for_both_enzymes() -> None:
+    # NCT02513394 inc-19
+    rule = rule_of(
+        "Aspartate amino transferase (AST or SGOT) and alanine amino transferase (ALT or SGPT) ≤ 1.5 × "
+        "institutional ULN."
+    )
+    assert set(rule) == {"all_of"}
+    got = {observation(r)["codes"][0]: (observation(r)["op"], observation(r)["uln"]) for r in leaves(rule)}
+    assert got == {"loinc:1920-8": ("<=", 1.5), "loinc:1742-6": ("<=", 1.5)}
+
+
+def test_several_thresholds_become_all_of_with_the_rest_kept_as_text() -> None:
+    # NCT03377387 inc-9: the WBC threshold is not one the importer encodes
+    text = (
+        "Hematologic parameters: white blood cell (WBC) count of > 3000/ul, absolute neutrophil count (ANC) "
+        "≥ 1000/ul, platelets ≥ 50,000/ul, hemoglobin ≥ 8.0 g/dl"
+    )
+    rule = rule_of(text)
+    children = rule["all_of"]
+    encoded = {observation(c)["codes"][0]: observation(c)["value"] for c in children if "observation" in c}
+    assert encoded == {"loinc:751-8": 1.0, "loinc:777-3": 50.0, "loinc:718-7": 8.0}
+    assert [c["key"] for c in children if "not_computable" in c] == ["rest"]
+
+
+def test_run_on_lab_list_keeps_only_unqualified_thresholds() -> None:
+    # NCT05438667 inc-9.1: bilirubin has a bile-duct exception, AST/ALT a liver-metastasis one
+    text = (
+        "Absolute neutrophil count≥1.5×10⁹/L, Absolute lymphocyte count ≥0.5×10⁹/L；2)Platelet count≥50×10⁹/L；"
+        "3)Hemoglobin≥90g/L；4)Bilirubin < 1.5 times upper limit of normal（Bile duct obstruction due to tumor "
+        "compression were excluded)；5)Serum creatinine ≤ 1.5 times the upper limit of normal range or creatinine "
+        "clearance ≥ 60 mL/min.6)Serum alanine aminotransferase or aspartate aminotransferase is < 2.5 times the "
+        "upper limit of the normal value (ULN) (if patients with liver metastasis, ≤5 times the ULN)."
+    )
+    rule = rule_of(text)
+    codes = {c for leaf in leaves(rule) if "observation" in leaf for c in leaf["observation"]["codes"]}
+    assert {"loinc:751-8", "loinc:777-3", "loinc:718-7", "loinc:2160-0", "loinc:2164-2"} <= codes
+    assert not codes & {"loinc:1975-2", "loinc:1742-6", "loinc:1920-8"}
+    creatinine = next(c for c in rule["all_of"] if c["key"] == "creat-or")
+    assert {observation(c)["codes"][0] for c in creatinine["any_of"]} == {"loinc:2160-0", "loinc:2164-2"}
+
+
+def test_creatinine_clearance_uses_cockcroft_gault_only_when_the_protocol_names_it() -> None:
+    assert rule_of("Creatinine clearance ≥ 60 mL/min (Cockcroft-Gault)") == {
+        "creatinine_clearance": {"op": ">=", "value": 60.0}
+    }
+    body = observation(rule_of("creatinine clearance ≥ 60 mL/min"))
+    assert body["codes"] == ["loinc:2164-2", "loinc:35591-7"] and body["unit"] == "mL/min"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Platelet transfusion within 7 days prior to enrollment", "no threshold at all"),
+        ("Hemoglobin ≥ 9 g/dL without transfusion within 14 days", "transfusion qualifier"),
+        ("ANC > 1000/mm^3 without the support of filgrastim", "growth-factor qualifier"),  # NCT03745326
+        ("Hemoglobin > 8.0 g/dL. Subjects may be transfused to reach this cut-off.", "transfusion"),  # NCT03745326
+        (
+            "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who "
+            "must have a total bilirubin < 3.0 mg/dL.",
+            "Gilbert exception",
+        ),  # NCT03745326
+        (
+            "Total serum bilirubin ≤ ULN; or total bilirubin ≤ 3.0 × ULN with direct bilirubin within normal "
+            "range in patients with documented Gilbert's Syndrome.",
+            "alternative for Gilbert",
+        ),  # NCT02513394
+        (
+            "Serum creatinine below the upper limit of the institutional normal range (ULN) or creatinine "
+            "clearance ≥ 60 mL/min/1.73 m2 for patients with serum creatinine levels above institutional ULN.",
+            "normalised eGFR-like clearance, conditional",
+        ),  # NCT02513394
+        ("Hemoglobin A1c (HbA1c) ≥8% or HbA1c 7% to <8%", "HbA1c is not hemoglobin"),  # NCT05879653
+        ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "liver-metastasis exception"),
+        ("Less than 50 years of age at the time of migraine onset.", "age at onset, not today"),  # NCT05861427
+        ("Age ≥18 years (or per national guidelines).", "alternative age rule"),  # NCT02513394
+        # The registry's minimumAge of both is 18/20: "greater than"/"over" is meant inclusively here.
+        ("Age greater than 18 years old；", "strict bound in words, meant as ≥"),  # NCT05438667
+        ("Aged over 20 years at the time of consent obtaining.", "strict bound in words, meant as ≥"),  # NCT05883007
+    ],
+)
+def test_lookalike_inclusion_wording_stays_text(text: str, why: str) -> None:
+    result = structure(text, exclusion=False)
+    assert result.rule is None, why
+    assert result.reason
+
+
+# --- Exclusions: pregnancy, viruses, brain metastases ------------------------------------------
+
+
+def condition_labels(rule: dict[str, Any]) -> set[str]:
+    return {leaf["condition"]["label"] for leaf in leaves(rule) if "condition" in leaf}
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        ("Women who are pregnant or breastfeeding", {"Pregnancy", "Breastfeeding"}),  # NCT05913115
+        ("Pregnant or lactating women", {"Pregnancy", "Breastfeeding"}),  # NCT05288205
+        ("Pregnant patients or currently breast-feeding.", {"Pregnancy", "Breastfeeding"}),  # NCT03377387
+        (
+            "HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;",
+            {"HIV infection", "Hepatitis B", "Hepatitis C"},
+        ),
+        ("Infection with HIV or hepatitis B or C.", {"HIV infection", "Hepatitis B", "Hepatitis C"}),  # NCT06411691
+        ("Active hepatitis B or C", {"Hepatitis B", "Hepatitis C"}),  # NCT03377387
+        ("Human Immunodeficiency Virus (HIV) infection", {"HIV infection"}),  # NCT05838768
+    ],
+)
+def test_exclusion_findings_become_conditions(text: str, labels: set[str]) -> None:
+    rule = rule_of(text, exclusion=True)
+    assert condition_labels(rule) == labels
+    assert not any("not_computable" in leaf for leaf in leaves(rule))
+
+
+def test_positive_pregnancy_test_is_a_recent_hcg_result() -> None:
+    rule = rule_of("Positive pregnancy test, pregnant, or breastfeeding", exclusion=True)  # NCT05052671
+    tests = [leaf["test"] for leaf in leaves(rule) if "test" in leaf]
+    assert tests == [
+        {
+            "label": "Pregnancy test (hCG)",
+            "codes": ["loinc:2106-3", "loinc:2118-8"],
+            "result": "positive",
+            "window_days": 28,
+        }
+    ]
+
+
+def test_brain_metastases_with_another_listed_finding_keeps_it_as_an_unknown_alternative() -> None:
+    # NCT05883644 exc-12
+    rule = rule_of("History of previous, or current, brain metastases or spinal cord compression", exclusion=True)
+    brain = next(leaf for leaf in leaves(rule) if "condition" in leaf)["condition"]
+    assert brain["codes"] == ["snomed:94225005", "icd10cm:C79.31"] and brain["history"] is True
+    assert set(rule) == {"any_of"}
+    assert any("not_computable" in child for child in rule["any_of"])
+
+
+def test_exclusion_lab_threshold_keeps_its_direction() -> None:
+    # NCT05814159 exc-7
+    body = observation(rule_of("Presence of neutropenia (absolute neutrophil count [ANC] < 1.5 x 10^9/L).", True))
+    assert (body["op"], body["value"], body["unit"]) == ("<", 1.5, "10*9/L")
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Untreated or symptomatic central nervous system (CNS) metastases", "qualified metastases"),  # NCT05913115
+        ("Leptomeningeal disease or Active central nervous system (CNS) metastases.", "active CNS mets"),  # NCT06385925
+        (
+            "Symptomatic intracranial metastases, or moderate to severe ascites or pleural effusion requiring drainage",
+            "qualified",
+        ),
+        ("Women who are breastfeeding and are unwilling to stop breastfeeding", "willingness"),  # NCT06898385
+        (
+            "Active Hepatitis B Virus (HBV), Hepatitis C Virus (HCV) or Tuberculosis infection. Patients whose "
+            "disease is controlled under antiviral therapy should not be excluded.",
+            "controlled infection allowed",
+        ),  # NCT05838768
+        (
+            "Patients tested positive for HBs antigen, HBs antibody, HBc antibody, and/or HCV antibody (patients "
+            "with positive HBs antibody and/or HBc antibody can be enrolled only when HBV-DNA test is negative "
+            "[less than the detection limit])",
+            "conditional serology",
+        ),  # NCT05914155
+        ("History of HIV testing", "a test is not an infection"),
+        (
+            "Any confirmed or suspected HIV infection, primary immunodeficiency disease or ongoing CMV infection "
+            "with a viremia > 200 IU/mL.",
+            "suspected",
+        ),  # NCT05921903
+    ],
+)
+def test_lookalike_exclusion_wording_stays_text(text: str, why: str) -> None:
+    assert structure(text, exclusion=True).rule is None, why
+
+
+def test_consent_and_willingness_are_screening_confirmations() -> None:
+    # NCT03745326 inc-14
+    result = structure(
+        "Ability of subject to understand and the willingness to sign a written informed consent document.", False
+    )
+    assert result.screening and result.rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05923281: consent only dates the window
+        "Patients with any of the following criteria within 3 months before obtaining informed consent: "
+        "myocardial infarction, severe or unstable angina pectoris, coronary angioplasty",
+        # NCT05870670-style: a numeric range decided by data, the investigator only judges the cause
+        "Body mass index (BMI) between 23.0 kilogram per meter square (kg/m^2) and 39.9 kg/m^2 (both inclusive) at "
+        "screening with a minimum weight of 50 kilogram (kg). Overweight should be due to excess adipose tissue, as "
+        "judged by the investigator",
+        "Previous participation in this study. Participation is defined as signed informed consent.",
+    ],
+)
+def test_consent_as_a_date_or_data_with_a_judgement_is_not_a_screening_confirmation(text: str) -> None:
+    assert not structure(text, exclusion=True).screening
+
+
+def test_a_cohort_heading_forbids_structuring() -> None:
+    assert structure("ECOG 0-1", False, context_reason="applies to a subgroup only").rule is None
+
+
+# --- Splitting ---------------------------------------------------------------------------------
+
+
+def test_split_numbered_nested_and_escaped_forms() -> None:
+    # NCT03745326: "-INCLUSION CRITERIA:" header, numbered items, nested bullets, escaped \> and \^
+    study = next(
+        s
+        for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT03745326"
+    )
+    split = split_criteria(study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
+    items = {item.link_id: item for item in split.walk()}
+    assert items["inc-11.1"].text == "ANC > 1000/mm^3 without the support of filgrastim"
+    assert items["inc-11"].text == "Hematology" and len(items["inc-11"].children) == 4
+    assert items["exc-1"].exclusion and not items["inc-16"].exclusion
+    assert items["inc-4"].alternatives  # "OR" between the sub-items of "Patients must have:"
+    # the lettered "I." and "j." items after "8." are criteria of their own
+    assert items["exc-10"].text == "Patients who are receiving any other investigational agents."
+
+
+def test_split_same_indent_sub_list_after_a_colon() -> None:
+    # NCT05438667: "9. ... must be met:" followed by "1)..." at the same indent
+    study = next(
+        s
+        for s in studies_in(recorded("xiaoyibao/condition_query_response.json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05438667"
+    )
+    split = split_criteria(study["protocolSection"]["eligibilityModule"]["eligibilityCriteria"])
+    items = {item.link_id: item for item in split.walk()}
+    assert items["inc-9.1"].text.startswith("Absolute neutrophil count≥1.5×10⁹/L")
+
+
+def test_headers_in_other_cases_and_intro_lines_switch_sections() -> None:
+    text = (
+        "Key Inclusion Criteria :\n\n* Age ≥ 18 years\n\nKey Exclusion Criteria :\n\n"
+        "Participants are excluded from the study if any of the following criteria apply:\n\n* Pregnant\n"
+    )
+    split = split_criteria(text)
+    assert [(i.link_id, i.exclusion, i.text) for i in split.items] == [
+        ("inc-1", False, "Age ≥ 18 years"),
+        ("exc-1", True, "Pregnant"),
+    ]
+
+
+def test_a_list_of_exceptions_stays_one_text_criterion() -> None:
+    # NCT05879978 exc-2: the sub-items are exceptions, not exclusions
+    study = next(
+        s
+        for s in studies_in(recorded("dgg32/ctg-studies(5).json"))
+        if s["protocolSection"]["identificationModule"]["nctId"] == "NCT05879978"
+    )
+    criteria, _ = eligibility_criteria(study["protocolSection"]["eligibilityModule"])
+    exc2 = next(c for c in criteria if c["id"] == "exc-2")
+    assert "not_computable" in exc2 and "effectively treated non-melanoma skin cancers" in exc2["text"]
+
+
+def test_every_record_splits_into_criteria_the_mapping_parser_accepts() -> None:
+    for path in all_record_files():
+        for study in studies_in(recorded(path.relative_to(path.parents[1]).as_posix())):
+            module = study["protocolSection"].get("eligibilityModule", {})
+            criteria, counts = eligibility_criteria(module)
+            nct = study["protocolSection"]["identificationModule"]["nctId"]
+            parsed = parse_trial_criteria({"criteria": criteria}, nct, nct)
+            assert len(parsed.criteria) == len(criteria) >= 1
+            assert counts.found == counts.structured + counts.partly + counts.screening + counts.text
