@@ -6,6 +6,8 @@ import base64
 import hashlib
 import hmac
 import json
+import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from service.app import create_app
 from service.auth import KeySet, Requirement
 from service.config import Config, ConfigError
 from service.fhir.models import validate
+from tests.conftest import SHARED
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer
 
 READ = Requirement("ResearchStudy", "read")
@@ -167,9 +170,14 @@ def test_unmatched_routes_answer_404_405_without_a_token(api: FlaskClient) -> No
     assert response.status_code == 405 and "GET" in response.headers["Allow"]
 
 
-def test_metadata_advertises_smart_security(api: FlaskClient) -> None:
+def test_metadata_advertises_smart_security(api: FlaskClient, tmp_path: Path) -> None:
     statement = api.get("/metadata").json
     validate(statement)
+    r5check = SHARED / "tools" / "r5check" / "r5check"
+    if r5check.exists() and shutil.which("node"):
+        (tmp_path / "cs.json").write_text(json.dumps(statement), encoding="utf-8")
+        result = subprocess.run([str(r5check), str(tmp_path / "cs.json")], capture_output=True, text=True, check=False)
+        assert "VALID errors=0" in result.stdout, result.stdout
     security = statement["rest"][0]["security"]
     assert security["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
     for scope in (READ.scope, "system/EvidenceVariable.read", OPERATION.scope):
