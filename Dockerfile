@@ -7,7 +7,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TRIALS_PORT=8080 \
     WORKERS=2 \
     LOG_LEVEL=INFO \
-    MAPPINGS_DIR=/app/mappings
+    MAPPINGS_DIR=/app/mappings \
+    AUTH_ENABLED=true
 
 WORKDIR /app
 RUN groupadd --system --gid 10001 app \
@@ -23,5 +24,7 @@ COPY mappings ./mappings
 USER 10001:10001
 EXPOSE 8080
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 CMD ["python", "-m", "service.healthcheck"]
-# gunicorn.conf.py (read from /app) takes bind port and workers from TRIALS_PORT/PORT and WORKERS.
+# gunicorn.conf.py (read from /app) takes bind port, workers and timeout from TRIALS_PORT/PORT, WORKERS and
+# REQUEST_TIMEOUT_SECONDS. Authentication is on: `docker run` must set AUTH_ISSUER, AUTH_AUDIENCE and
+# AUTH_JWKS_URL (or mount a JWKS and set AUTH_JWKS_FILE), else the start stops naming what is missing.
 CMD ["gunicorn", "service.app:create_app()"]

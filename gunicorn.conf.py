@@ -14,3 +14,13 @@ loglevel = _config.log_level.lower()
 accesslog = None
 # Fail fast: load the app (and its catalog) in the master, so a bad mapping stops the start at once.
 preload_app = True
+# Request timeout: a sync worker silent for longer than this is killed and replaced by the master
+# (the client sees its connection closed); README "Deploying" → Limits.
+timeout = _config.request_timeout_seconds
+graceful_timeout = _config.request_timeout_seconds
+# Keep-alive for clients reusing connections; short, as sync workers hold one connection at a time.
+keepalive = 5
+# Request line and header limits (gunicorn answers 400 past them): a FHIR URL or a token fits easily.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 16384

@@ -7,6 +7,7 @@ Diagnostics never contain request content (names, identifiers, values): they des
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 
@@ -23,10 +24,12 @@ class Issue:
 class FhirError(Exception):
     """An error answered as an OperationOutcome with `status`."""
 
-    def __init__(self, status: int, *issues: Issue) -> None:
+    def __init__(self, status: int, *issues: Issue, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(issues[0].diagnostics if issues else str(status))
         self.status = status
         self.issues = issues
+        # Response headers the status needs (WWW-Authenticate on 401/403, Retry-After on 429/503).
+        self.headers = dict(headers or {})
 
     @classmethod
     def of(cls, status: int, code: str, diagnostics: str) -> FhirError:

@@ -1,7 +1,8 @@
 """The HTTP layer: the only package importing flask/werkzeug.
 
-Rule: a feature is one module with a Blueprint `bp` (and optionally `OPERATIONS`, the operations it
-serves for the CapabilityStatement); registering it is one line in MODULES.
+Rule: a feature is one module with a Blueprint `bp`, `REQUIREMENTS` (endpoint → the scope Requirement,
+None = open to anyone) and optionally `OPERATIONS` (the operations it serves, for the
+CapabilityStatement); registering it is one line in MODULES.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from types import ModuleType
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from service.api import errors, hooks, metadata, operations, resources
+from service.api import errors, guard, hooks, metadata, operations, resources
+from service.auth import Requirement
 from service.catalog import Catalog
 from service.config import Config
 from service.fhir.capability import OperationSupport
@@ -40,13 +42,18 @@ def build_app(config: Config, catalog: Catalog) -> Flask:
     app.extensions["started"] = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     hooks.install(app)
     errors.install(app)
-    register_blueprints(app)
+    requirements = register_blueprints(app)
+    guard.install(app, config, requirements)
     return app
 
 
-def register_blueprints(app: Flask) -> None:
+def register_blueprints(app: Flask) -> dict[str, Requirement | None]:
     operations: list[OperationSupport] = []
+    requirements: dict[str, Requirement | None] = {}
     for module in MODULES:
         app.register_blueprint(module.bp)
         operations.extend(getattr(module, "OPERATIONS", ()))
+        for endpoint, requirement in getattr(module, "REQUIREMENTS", {}).items():
+            requirements[f"{module.bp.name}.{endpoint}"] = requirement
     app.extensions["operations"] = tuple(operations)
+    return requirements

@@ -1,6 +1,7 @@
 """Request bodies of POST operations: FHIR JSON only, size-limited, parsed with orjson.
 
-Rule: a body is checked in this order: media type (415), size (413), JSON (400), a FHIR resource (400).
+Rule: a body is checked in this order: media type (415), size (413), JSON (400), nesting depth and
+Bundle entry count (413: too large in a dimension other than bytes), a FHIR resource (400).
 """
 
 from __future__ import annotations
@@ -30,10 +31,53 @@ def fhir_json_body() -> dict[str, Any]:
     raw = request.get_data(cache=False)  # werkzeug raises 413 past MAX_CONTENT_LENGTH, even chunked
     if len(raw) > limit:
         raise FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
+    max_depth = config().max_json_depth
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        # orjson stops at 1024 levels by itself ("depth limit exceeded"): the same 413 as our own limit.
+        if "depth limit" in str(exc):
+            raise _too_deep(max_depth) from None
         raise FhirError(400, Issue("structure", "The body is not valid JSON")) from None
+    if json_depth(body, max_depth) > max_depth:
+        raise _too_deep(max_depth)
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         raise FhirError(400, Issue("structure", "The body is not a FHIR resource (no resourceType)"))
+    entries, max_entries = bundle_entry_count(body), config().max_bundle_entries
+    if entries > max_entries:
+        raise FhirError(413, Issue("too-long", f"The Bundle holds more than the limit of {max_entries} entries"))
     return body
+
+
+def _too_deep(limit: int) -> FhirError:
+    return FhirError(413, Issue("too-long", f"The JSON body is nested deeper than the limit of {limit} levels"))
+
+
+def json_depth(document: Any, stop_above: int) -> int:
+    """Nesting depth of objects/arrays (a scalar is 0, `{}` is 1), walked without recursion; stops early."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_above:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def bundle_entry_count(body: dict[str, Any]) -> int:
+    """Entries of the posted Bundle, or of the Bundles a Parameters body carries."""
+    bundles: list[Any] = [body]
+    if body.get("resourceType") == "Parameters" and isinstance(body.get("parameter"), list):
+        bundles = [p.get("resource") for p in body["parameter"] if isinstance(p, dict)]
+    return sum(
+        len(b["entry"])
+        for b in bundles
+        if isinstance(b, dict) and b.get("resourceType") == "Bundle" and isinstance(b.get("entry"), list)
+    )

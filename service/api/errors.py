@@ -36,6 +36,7 @@ def handle(exc: Exception) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, FhirError):
         status, issues = exc.status, exc.issues
+        headers.update(exc.headers)
     elif isinstance(exc, HTTPException):
         status = exc.code or 500
         issues = (Issue(issue_code_for_status(status), MESSAGES.get(status, exc.name)),)

@@ -9,12 +9,14 @@ from flask import Blueprint, Response, current_app, request
 
 from service.api.respond import base_url, config, fhir_response, version_headers
 from service.api.schemas import ReadArgs, SearchArgs, load_controls
+from service.auth import Requirement
 from service.catalog import Catalog
 from service.errors import FhirError, Issue
 from service.fhir.capability import READABLE
 from service.fhir.search import SEARCH_PARAMS, parse_search, search_bundle, shape
 
 bp = Blueprint("resources", __name__)
+REQUIREMENTS: dict[str, Requirement | None] = {}
 _READ_ARGS = ReadArgs()
 _SEARCH_ARGS = SearchArgs()
 
@@ -54,4 +56,6 @@ def search(resource_type: str) -> Response:
 for _type in READABLE:
     if SEARCH_PARAMS.get(_type):
         bp.add_url_rule(f"/{_type}", f"search_{_type}", search, methods=["GET"], defaults={"resource_type": _type})
+        REQUIREMENTS[f"search_{_type}"] = Requirement(_type, "search")
     bp.add_url_rule(f"/{_type}/<fhirid:id>", f"read_{_type}", read, methods=["GET"], defaults={"resource_type": _type})
+    REQUIREMENTS[f"read_{_type}"] = Requirement(_type, "read")

@@ -30,6 +30,42 @@ RESULT_PARAMS_DOC = (
 )
 
 
+SECURITY_SERVICE = "http://terminology.hl7.org/CodeSystem/restful-security-service"
+
+
+@dataclass(frozen=True)
+class Security:
+    """How the server authenticates (rest.security): SMART backend services bearer tokens, or nothing."""
+
+    enabled: bool
+    # scope → what it grants, in the order the description lists them
+    scopes: tuple[tuple[str, str], ...] = ()
+
+    def render(self) -> dict[str, Any]:
+        if not self.enabled:
+            return {
+                "cors": False,
+                "description": "Authentication is off on this instance (AUTH_ENABLED=false): for local use only.",
+            }
+        lines = "\n".join(f"- `{scope}`: {grants}" for scope, grants in self.scopes)
+        return {
+            "cors": False,
+            "service": [
+                {
+                    "coding": [{"system": SECURITY_SERVICE, "code": "SMART-on-FHIR", "display": "SMART-on-FHIR"}],
+                    "text": "SMART Backend Services: OAuth 2.0 bearer JWT (RS256/ES256)",
+                }
+            ],
+            "description": (
+                "Send `Authorization: Bearer <access token>` issued by the configured authorization server "
+                "(SMART Backend Services, client credentials). /metadata, /healthz and /readyz are open; "
+                "every other request needs a valid token (401 otherwise) holding the route's scope "
+                "(403 otherwise). SMART v1 (`.read`, `.*`) and v2 (`.rs`) forms are accepted, also on `system/*`.\n"
+                + lines
+            ),
+        }
+
+
 @dataclass(frozen=True)
 class OperationSupport:
     """An operation the API serves: `definition` is its OperationDefinition canonical url."""
@@ -40,7 +76,9 @@ class OperationSupport:
     documentation: str | None = None
 
 
-def capability_statement(base_url: str, date: str, operations: Sequence[OperationSupport] = ()) -> dict[str, Any]:
+def capability_statement(
+    base_url: str, date: str, operations: Sequence[OperationSupport] = (), security: Security | None = None
+) -> dict[str, Any]:
     resources = []
     for resource_type in READABLE:
         params = SEARCH_PARAMS.get(resource_type, ())
@@ -70,7 +108,14 @@ def capability_statement(base_url: str, date: str, operations: Sequence[Operatio
         },
         "fhirVersion": FHIR_VERSION,
         "format": ["json", "application/fhir+json"],
-        "rest": [{"mode": "server", "documentation": RESULT_PARAMS_DOC, "resource": resources}],
+        "rest": [
+            {
+                "mode": "server",
+                "documentation": RESULT_PARAMS_DOC,
+                "security": (security or Security(enabled=False)).render(),
+                "resource": resources,
+            }
+        ],
     }
 
 

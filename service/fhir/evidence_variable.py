@@ -248,7 +248,8 @@ def _by_type(type_concept: Json, value: Json, window: Window | None = None) -> J
     if window is not None:
         out["timeFromEvent"] = [
             {
-                "description": f"Within the {window.describe()} before the evaluation date",
+                "description": f"Within {window.days} days before the evaluation date"
+                + (" (a default window: the protocol states none)" if window.is_default else ""),
                 "eventCodeableConcept": EVALUATION_EVENT,
                 "range": {"low": _quantity(-window.days, "d", "days"), "high": _quantity(0, "d", "days")},
             }

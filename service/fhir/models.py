@@ -1,7 +1,8 @@
 """fhir.resources model lookup and validation: the one place that knows R4B vs R5 model packages.
 
 Rule: validation errors come back as short messages naming the element path and the problem, never
-the offending value (it may be patient data).
+the offending value (it may be patient data): an unknown element's name is not repeated, and a
+message that would quote any string of the input is replaced by a generic one.
 """
 
 from __future__ import annotations
@@ -36,9 +37,44 @@ def validate(resource: dict[str, Any], release: str = "R5") -> None:
         model_class(resource_type, release).model_validate(resource)
     except ValidationError as exc:
         raise InvalidResource(describe_errors(exc)) from None
+    except (KeyError, TypeError, AttributeError, RecursionError):
+        # fhir.resources looks up contained resource types by name (KeyError on an unknown one).
+        raise InvalidResource("(root): a structure the FHIR models cannot read") from None
+
+
+# Error types whose message quotes the input (fhir.resources names the resourceType it got).
+QUOTING_TYPES = {"fhir-validation-wrong-resource-type"}
+GENERIC = "invalid value"
 
 
 def describe_errors(exc: ValidationError, limit: int = 3) -> str:
-    problems = [f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}" for err in exc.errors()[:limit]]
+    problems = [_problem(err) for err in exc.errors()[:limit]]
     more = len(exc.errors()) - limit
     return "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
+
+
+def _problem(err: Any) -> str:
+    loc = [str(part) for part in err["loc"]]
+    message = err["msg"]
+    if err["type"] == "extra_forbidden":
+        # The unknown element's name is request content (it could be anything): name its parent only.
+        loc, message = loc[:-1], "an element this resource type does not define"
+    elif err["type"] in QUOTING_TYPES or any(text in message for text in _strings(err.get("input"))):
+        message = GENERIC
+    return f"{'.'.join(loc) or '(root)'}: {message}"
+
+
+def _strings(value: Any, budget: int = 200) -> list[str]:
+    """String leaves (keys and values, 3+ characters) of an error's input, up to `budget` of them."""
+    found: list[str] = []
+    stack = [value]
+    while stack and len(found) < budget:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+        elif isinstance(node, str | int | float) and not isinstance(node, bool) and len(str(node)) >= 3:
+            found.append(str(node))
+    return found

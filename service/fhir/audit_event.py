@@ -1,0 +1,71 @@
+"""An audit record (service.audit.AuditRecord) rendered as an R5 AuditEvent.
+
+Rule: the AuditEvent carries exactly the record's facts (agent, study, verdicts, request id, status):
+the patient is not named in it, so it holds no PHI.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from service.audit import AuditRecord
+
+EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
+RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
+OUTCOME = "http://terminology.hl7.org/CodeSystem/audit-event-outcome"
+SERVICE = "trial-eligibility-service"
+
+
+def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any]:
+    entity: list[dict[str, Any]] = [
+        {
+            "what": {"display": f"request {record.request_id}"},
+            "detail": [_detail("request-id", record.request_id), _detail("operation", f"${record.operation}")],
+        }
+    ]
+    verdicts: list[tuple[str, str | None]] = [*sorted(record.verdicts.items())] or [(record.study, None)]
+    for study, verdict in verdicts:
+        what = {"reference": f"ResearchStudy/{study}"} if study not in ("all", "unknown") else {"display": study}
+        item: dict[str, Any] = {"what": what}
+        if verdict:
+            item["detail"] = [_detail("eligibility", verdict)]
+        entity.append(item)
+    who: dict[str, Any] = {"display": record.agent}
+    if record.agent != "anonymous":
+        who["identifier"] = {"value": record.agent, **({"system": issuer} if issuer else {})}
+    agent: dict[str, Any] = {"who": who, "requestor": True}
+    if record.client_id:
+        agent["networkString"] = record.client_id  # R5 agent.network[x]: the client the request came from
+    summary = f"${record.operation} on {record.study} by {record.agent}: HTTP {record.status}"
+    return {
+        "resourceType": "AuditEvent",
+        # dom-6: a narrative for robust management.
+        "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{escape(summary)}</div>'},
+        "category": [{"coding": [{"system": EVENT_TYPE, "code": "rest", "display": "RESTful Operation"}]}],
+        "code": {"coding": [{"system": RESTFUL_INTERACTION, "code": "operation", "display": "operation"}]},
+        "action": "E",
+        "recorded": record.recorded,
+        "outcome": {
+            "code": _outcome(record.status),
+            "detail": [{"text": f"HTTP {record.status}"}],
+        },
+        "agent": [agent],
+        "source": {"observer": {"display": SERVICE}},
+        "entity": entity,
+    }
+
+
+def _detail(kind: str, value: str) -> dict[str, Any]:
+    return {"type": {"text": kind}, "valueString": value}
+
+
+def _outcome(status: int) -> dict[str, str]:
+    """0 success, 4 minor failure (the client's request was refused), 8 serious failure (server)."""
+    if status < 400:
+        code, display = "0", "Success"
+    elif status < 500:
+        code, display = "4", "Minor failure"
+    else:
+        code, display = "8", "Serious failure"
+    return {"system": OUTCOME, "code": code, "display": display}

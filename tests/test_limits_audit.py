@@ -1,0 +1,187 @@
+"""Abuse limits (nesting depth, entry count, rate limit, worker timeout) and the audit record per operation."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from service.api.body import json_depth
+from service.app import create_app
+from service.audit import AuditRecord
+from service.config import Config
+from service.fhir.audit_event import audit_event
+from service.fhir.models import validate
+from service.ratelimit import RateLimiter
+from tests.conftest import SHARED
+from tests.tokens import AUDIENCE, ISSUER, TestIssuer
+
+REPO = Path(__file__).resolve().parents[1]
+EVALUATE = "/ResearchStudy/NCT90000001/$evaluate-eligibility"
+PATIENT = {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "birthDate": "1960-01-01"}}
+
+
+def bundle(*entries: dict[str, Any]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "collection", "entry": [PATIENT, *entries]}
+
+
+@pytest.fixture()
+def limited(mappings_dir: Path) -> FlaskClient:
+    config = Config(mappings_dir=mappings_dir, max_json_depth=20, max_bundle_entries=5, rate_limit_per_minute=0)
+    return create_app(config).test_client()
+
+
+def nested(levels: int) -> bytes:
+    return b'{"resourceType":"Bundle","type":"collection","x":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
+
+
+@pytest.mark.parametrize(("levels", "status"), [(20, 422), (21, 413), (1024, 413), (1025, 413), (100_000, 413)])
+def test_nesting_depth_limit(limited: FlaskClient, levels: int, status: int) -> None:
+    # 1025+ levels: orjson refuses them itself ("depth limit exceeded"), answered as the same 413.
+    response = limited.post(EVALUATE, data=nested(levels), content_type="application/fhir+json")
+    assert response.status_code == status
+    if status == 413:
+        assert response.json["issue"][0]["code"] == "too-long"
+        assert "nested deeper than the limit of 20 levels" in response.json["issue"][0]["diagnostics"]
+
+
+def test_json_depth_counts_containers() -> None:
+    assert json_depth(1, 10) == 0 and json_depth({}, 10) == 1 and json_depth({"a": [{"b": []}]}, 10) == 4
+
+
+def test_bundle_entry_limit(limited: FlaskClient) -> None:
+    observation = {"resource": {"resourceType": "Observation", "id": "o", "status": "final", "code": {"text": "x"}}}
+    assert limited.post(EVALUATE, json=bundle(*[observation] * 4)).status_code == 200
+    too_many = limited.post(EVALUATE, json=bundle(*[observation] * 5))
+    assert too_many.status_code == 413 and "more than the limit of 5 entries" in too_many.get_data(as_text=True)
+    wrapped = {"resourceType": "Parameters", "parameter": [{"name": "bundle", "resource": bundle(*[observation] * 5)}]}
+    assert limited.post("/ResearchStudy/$match", json=wrapped).status_code == 413
+
+
+def test_real_bundles_are_within_the_default_limits() -> None:
+    defaults = Config()
+    for path in sorted((SHARED / "data" / "patients").rglob("*.json")):
+        document = json.loads(path.read_bytes())
+        assert json_depth(document, defaults.max_json_depth) <= defaults.max_json_depth, path.name
+        assert len(document.get("entry") or []) <= defaults.max_bundle_entries, path.name
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(per_minute=60, burst=3, clock=clock)  # one token per second
+    assert [limiter.take("a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.take("a") == 1
+    assert limiter.take("b") == 0  # per client
+    clock.now += 1.0
+    assert limiter.take("a") == 0 and limiter.take("a") == 1
+    slow = RateLimiter(per_minute=2, burst=1, clock=clock)
+    assert slow.take("c") == 0 and slow.take("c") == 30
+
+
+def test_rate_limit_is_429_with_retry_after_per_token_subject(mappings_dir: Path, tmp_path: Path) -> None:
+    issuer = TestIssuer()
+    app = create_app(Config(mappings_dir=mappings_dir, rate_limit_per_minute=6, rate_limit_burst=2, auth_enabled=True,
+                            auth_jwks_file=issuer.write_jwks(tmp_path / "jwks.json"), auth_issuer=ISSUER,
+                            auth_audience=AUDIENCE))  # fmt: skip
+    client = app.test_client()
+    first = {"Authorization": f"Bearer {issuer.token(sub='client-a')}"}
+    second = {"Authorization": f"Bearer {issuer.token(sub='client-b')}"}
+    assert [client.get("/ResearchStudy", headers=first).status_code for _ in range(2)] == [200, 200]
+    throttled = client.get("/ResearchStudy", headers=first)
+    assert throttled.status_code == 429 and throttled.json["issue"][0]["code"] == "throttled"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 10
+    assert client.get("/ResearchStudy", headers=second).status_code == 200
+    assert all(client.get("/healthz").status_code == 200 for _ in range(5))  # probes are not limited
+
+
+def test_rate_limit_by_client_ip_without_auth(mappings_dir: Path) -> None:
+    client = create_app(Config(mappings_dir=mappings_dir, rate_limit_per_minute=60, rate_limit_burst=1)).test_client()
+    assert client.get("/metadata").status_code == 200
+    assert client.get("/metadata").status_code == 429
+    assert client.get("/metadata", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 200
+
+
+def test_gunicorn_timeout_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    monkeypatch.setenv("REQUEST_TIMEOUT_SECONDS", "17")
+    settings = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert settings["timeout"] == 17 and settings["graceful_timeout"] >= 17
+
+
+# ----------------------------------------------------------------- audit
+
+
+def audit_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
+    return [r.fields for r in caplog.records if r.name == "service.audit"]  # type: ignore[attr-defined]
+
+
+def test_one_audit_record_per_operation_call(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="service"):
+        client.post(EVALUATE, json=bundle(), headers={"X-Request-ID": "audit-1"})
+        client.post("/ResearchStudy/$match", json=bundle(), headers={"X-Request-ID": "audit-2"})
+        client.post("/ResearchStudy/NCT99999999/$evaluate-eligibility", json=bundle())
+        client.post(EVALUATE, data="{", content_type="application/json")
+        client.get("/ResearchStudy")  # a read: no audit record
+    records = audit_records(caplog)
+    assert len(records) == 4
+    evaluate, match, unknown, bad = records
+    assert evaluate["request_id"] == "audit-1" and evaluate["operation"] == "evaluate-eligibility"
+    assert evaluate["study"] == "NCT90000001" and evaluate["agent"] == "anonymous" and evaluate["status"] == 200
+    assert evaluate["verdicts"] == {"NCT90000001": "eligible"}
+    assert match["study"] == "all" and set(match["verdicts"]) == {"NCT90000001", "NCT90000002", "EU-2024-000001"}
+    assert unknown["study"] == "unknown" and unknown["status"] == 404 and unknown["verdicts"] == {}
+    assert bad["status"] == 400 and bad["study"] == "NCT90000001"
+    assert evaluate["recorded"].endswith("Z")
+
+
+def test_audit_names_the_token_subject(mappings_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    issuer = TestIssuer()
+    app = create_app(Config(mappings_dir=mappings_dir, auth_enabled=True, audit_format="fhir",
+                            auth_jwks_file=issuer.write_jwks(tmp_path / "jwks.json"), auth_issuer=ISSUER,
+                            auth_audience=AUDIENCE))  # fmt: skip
+    token = issuer.token(sub="svc-ehr-7", client_id="ehr-integration")
+    with caplog.at_level(logging.INFO, logger="service"):
+        app.test_client().post(EVALUATE, json=bundle(), headers={"Authorization": f"Bearer {token}"})
+    (record,) = audit_records(caplog)
+    event = record["auditEvent"]
+    validate(event)
+    assert event["agent"][0]["who"]["identifier"] == {"system": ISSUER, "value": "svc-ehr-7"}
+    assert event["agent"][0]["networkString"] == "ehr-integration"
+    assert event["outcome"]["code"]["code"] == "0"
+    assert {"reference": "ResearchStudy/NCT90000001"} in [e["what"] for e in event["entity"]]
+
+
+def test_audit_event_is_valid_r5(tmp_path: Path) -> None:
+    records = [
+        AuditRecord("r-1", "match", "all", "svc-1", "app-1", 200, "2026-11-22T03:00:00.000Z",
+                    {"NCT1": "eligible", "NCT2": "undetermined"}),
+        AuditRecord("r-2", "evaluate-eligibility", "unknown", "anonymous", None, 404, "2026-11-22T03:00:00.000Z"),
+        AuditRecord("r-3", "evaluate-eligibility", "NCT1", "svc-1", None, 500, "2026-11-22T03:00:00.000Z"),
+    ]  # fmt: skip
+    files = []
+    for index, record in enumerate(records):
+        event = audit_event(record, ISSUER)
+        validate(event)
+        files.append(tmp_path / f"audit-{index}.json")
+        files[-1].write_text(json.dumps(event), encoding="utf-8")
+    assert [audit_event(r)["outcome"]["code"]["code"] for r in records] == ["0", "4", "8"]
+    r5check = SHARED / "tools" / "r5check" / "r5check"
+    if not r5check.exists() or shutil.which("node") is None:
+        pytest.skip("r5check (node) is not available")
+    result = subprocess.run([str(r5check), *map(str, files)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0 and result.stdout.count("VALID errors=0") == len(files), result.stdout
