@@ -1,4 +1,5 @@
-"""Command line: `trial-eligibility import NCT... [--mappings-dir DIR] [--dry-run] [--from-file PATH]`.
+"""Command line: `trial-eligibility import NCT... [--mappings-dir DIR] [--dry-run] [--from-file PATH]` and
+`trial-eligibility screen --input DIR --output DIR [--date D] [--engine local|spark]` (service.screening.cli).
 
 Rule: one report line per imported study (criteria found / structured / left as text); errors are
 one line each and a non-zero exit status, never a traceback for a registry or input problem.
@@ -15,6 +16,8 @@ from typing import Any, TextIO
 
 from service.importer import import_study
 from service.importer.files import write_mapping
+from service.screening.cli import register as register_screen
+from service.screening.cli import run as run_screen
 from service.sources.ctgov import CtgovClient, CtgovError, check_nct_id, nct_id_of, studies_in
 
 DEFAULT_MAPPINGS_DIR = Path("mappings")
@@ -25,6 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "import":
         return _import(args, sys.stdout, sys.stderr)
+    if args.command == "screen":
+        return run_screen(args)
     parser.print_help()
     return 2
 
@@ -43,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="a recorded API answer (one study, a /studies page or the website's JSON download) instead of the API",
     )
+    register_screen(commands)
     return parser
 
 
