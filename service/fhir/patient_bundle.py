@@ -14,6 +14,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -325,8 +326,12 @@ def _patient(ref: str, resource: Json) -> PatientFact:
 
 
 def _partial_date(raw: Any) -> PartialDate | None:
-    if not isinstance(raw, str):
-        return None
+    return _parse_date(raw) if isinstance(raw, str) else None
+
+
+@lru_cache(maxsize=8192)
+def _parse_date(raw: str) -> PartialDate | None:
+    """Cached: a record repeats the same timestamps (every result of one encounter shares one)."""
     match = DATE.match(raw)
     if not match:
         return None
