@@ -15,6 +15,7 @@ from typing import Any
 from service.catalog import Trial
 from service.domain.evaluate import StudyEvaluation, evaluate_study
 from service.errors import FhirError, Issue
+from service.fhir.models import DEFAULT_MAX_DEPTH
 from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, read_patient_request
 
 
@@ -32,19 +33,22 @@ def evaluate_request(
     query_date: dt.date | None,
     today: dt.date,
     fhir_version: str | None = None,
+    max_depth: int = DEFAULT_MAX_DEPTH,
 ) -> Evaluations:
     """`document` is the parsed JSON body (a Bundle, or Parameters carrying one and the date)."""
     bundle = read_patient_request(document, fhir_version)
     if query_date and bundle.evaluation_date and query_date != bundle.evaluation_date:
         raise FhirError.of(400, "invalid", "The 'date' query parameter and the Parameters 'date' disagree.")
-    return evaluate_bundle(bundle, trials, query_date or bundle.evaluation_date or today)
+    return evaluate_bundle(bundle, trials, query_date or bundle.evaluation_date or today, max_depth)
 
 
-def evaluate_bundle(bundle: PatientBundle, trials: Sequence[Trial], on: dt.date) -> Evaluations:
+def evaluate_bundle(
+    bundle: PatientBundle, trials: Sequence[Trial], on: dt.date, max_depth: int = DEFAULT_MAX_DEPTH
+) -> Evaluations:
     """Index one patient once, evaluate every trial, and drop evidence that is not valid FHIR.
 
     Raises FhirError 422 when the Patient itself is not valid FHIR (no usable Patient)."""
-    validator = EvidenceValidator(bundle)
+    validator = EvidenceValidator(bundle, max_depth)
     patient_problem = validator.problems([bundle.patient_ref]).get(bundle.patient_ref)
     if patient_problem:
         diagnostics = f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem}"

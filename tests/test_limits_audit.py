@@ -12,12 +12,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from service.api.body import json_depth
 from service.app import create_app
 from service.audit import AuditRecord
 from service.config import Config
 from service.fhir.audit_event import audit_event
-from service.fhir.models import validate
+from service.fhir.models import json_depth, validate
 from service.ratelimit import RateLimiter
 from tests.conftest import SHARED
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer
@@ -41,14 +40,26 @@ def nested(levels: int) -> bytes:
     return b'{"resourceType":"Bundle","type":"collection","x":' + b"[" * (levels - 1) + b"]" * (levels - 1) + b"}"
 
 
-@pytest.mark.parametrize(("levels", "status"), [(20, 422), (21, 413), (1024, 413), (1025, 413), (100_000, 413)])
-def test_nesting_depth_limit(limited: FlaskClient, levels: int, status: int) -> None:
-    # 1025+ levels: orjson refuses them itself ("depth limit exceeded"), answered as the same 413.
+@pytest.mark.parametrize(("levels", "status"), [(20, 422), (1024, 422), (1025, 413), (100_000, 413)])
+def test_body_nesting_depth_limit(limited: FlaskClient, levels: int, status: int) -> None:
+    # The parser refuses more than 1024 levels ("depth limit exceeded"): 413. A shallower body is read
+    # (here: it has no Patient, so 422); deep nesting inside a resource is checked before validation.
     response = limited.post(EVALUATE, data=nested(levels), content_type="application/fhir+json")
     assert response.status_code == status
     if status == 413:
         assert response.json["issue"][0]["code"] == "too-long"
-        assert "nested deeper than the limit of 20 levels" in response.json["issue"][0]["diagnostics"]
+        assert "nested deeper than the limit of 1024 levels" in response.json["issue"][0]["diagnostics"]
+
+
+def test_a_resource_nested_deeper_than_the_limit_is_not_validated(limited: FlaskClient) -> None:
+    deep: Any = {"url": "http://example.org/x", "valueString": "x"}
+    for _ in range(25):
+        deep = {"url": "http://example.org/x", "extension": [deep]}
+    patient = {"fullUrl": "urn:uuid:p1", "resource": {**PATIENT["resource"], "extension": [deep]}}
+    body = {"resourceType": "Bundle", "type": "collection", "entry": [patient]}
+    response = limited.post(EVALUATE + "?date=2026-03-01", json=body)
+    assert response.status_code == 422  # the Patient is always validated: it is not usable
+    assert "nested deeper than the limit of 20 levels" in response.json["issue"][0]["diagnostics"]
 
 
 def test_json_depth_counts_containers() -> None:

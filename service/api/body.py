@@ -1,6 +1,6 @@
 """Request bodies of POST operations: FHIR JSON only, size-limited, parsed with orjson.
 
-Rule: a body is checked in this order: media type (415), size (413), JSON (400), nesting depth and
+Rule: a body is checked in this order: media type (415), size (413), JSON (400; 413 past 1024 levels), and
 Bundle entry count (413: too large in a dimension other than bytes), a FHIR resource (400).
 """
 
@@ -13,6 +13,7 @@ import orjson
 from flask import request
 
 from service.api.respond import FHIR_JSON, JSON, config
+from service.config import ORJSON_MAX_DEPTH
 from service.errors import FhirError, Issue
 
 ACCEPTED_BODY_TYPES = (FHIR_JSON, JSON)
@@ -31,16 +32,15 @@ def fhir_json_body() -> dict[str, Any]:
     raw = request.get_data(cache=False)  # werkzeug raises 413 past MAX_CONTENT_LENGTH, even chunked
     if len(raw) > limit:
         raise FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
-    max_depth = config().max_json_depth
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        # orjson stops at 1024 levels by itself ("depth limit exceeded"): the same 413 as our own limit.
+        # The parser stops at 1024 levels ("depth limit exceeded"). Deeper nesting inside a resource is
+        # checked where it could hurt, before a resource is validated (MAX_JSON_DEPTH): walking every
+        # body here would cost more than parsing it.
         if "depth limit" in str(exc):
-            raise _too_deep(max_depth) from None
+            raise _too_deep(ORJSON_MAX_DEPTH) from None
         raise FhirError(400, Issue("structure", "The body is not valid JSON")) from None
-    if json_depth(body, max_depth) > max_depth:
-        raise _too_deep(max_depth)
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         raise FhirError(400, Issue("structure", "The body is not a FHIR resource (no resourceType)"))
     entries, max_entries = bundle_entry_count(body), config().max_bundle_entries
@@ -51,24 +51,6 @@ def fhir_json_body() -> dict[str, Any]:
 
 def _too_deep(limit: int) -> FhirError:
     return FhirError(413, Issue("too-long", f"The JSON body is nested deeper than the limit of {limit} levels"))
-
-
-def json_depth(document: Any, stop_above: int) -> int:
-    """Nesting depth of objects/arrays (a scalar is 0, `{}` is 1), walked without recursion; stops early."""
-    deepest, stack = 0, [(document, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children: Any = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
-        deepest = max(deepest, depth)
-        if deepest > stop_above:
-            break
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return deepest
 
 
 def bundle_entry_count(body: dict[str, Any]) -> int:

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, g, request
 
 from service.api.body import fhir_json_body, fhir_version_param
 from service.api.resources import catalog
-from service.api.respond import base_url, fhir_response
+from service.api.respond import base_url, config, fhir_response
 from service.api.schemas import load_evaluation_date, load_match_count
 from service.auth import Requirement
 from service.eligibility import evaluate_request
@@ -31,6 +31,11 @@ def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _max_depth() -> int:
+    """MAX_JSON_DEPTH: a resource nested deeper is not used as evidence (checked before validation)."""
+    return config().max_json_depth
+
+
 @bp.post("/ResearchStudy/<fhirid:id>/$evaluate-eligibility")
 def evaluate_eligibility(id: str) -> Response:
     trial = catalog().trials.get(id)
@@ -38,7 +43,7 @@ def evaluate_eligibility(id: str) -> Response:
         raise FhirError(404, Issue("not-found", "No ResearchStudy with this id"))
     g.audit_study = trial.id
     on = load_evaluation_date(request.args)
-    evaluations = evaluate_request(fhir_json_body(), [trial], on, _today(), fhir_version_param())
+    evaluations = evaluate_request(fhir_json_body(), [trial], on, _today(), fhir_version_param(), _max_depth())
     result = evaluations.results[0]
     g.audit_verdicts = {result.study_id: result.verdict.value}
     return fhir_response(evaluation_parameters(result, evaluations.bundle.patient_ref, evaluations.warnings))
@@ -49,7 +54,7 @@ def match() -> Response:
     on = load_evaluation_date(request.args)
     count = load_match_count(request.args)
     trials = list(catalog().trials.values())
-    evaluations = evaluate_request(fhir_json_body(), trials, on, _today(), fhir_version_param())
+    evaluations = evaluate_request(fhir_json_body(), trials, on, _today(), fhir_version_param(), _max_depth())
     g.audit_verdicts = {result.study_id: result.verdict.value for result in evaluations.results}
     studies = {trial.id: trial.research_study for trial in trials}
     bundle = match_bundle(

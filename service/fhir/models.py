@@ -28,11 +28,17 @@ def model_class(resource_type: str, release: str = "R5") -> Any:
         raise InvalidResource(f"unknown resource type for FHIR {release}") from exc
 
 
-def validate(resource: dict[str, Any], release: str = "R5") -> None:
-    """Validate one resource dict with the R5 (default) or R4B ("R4") models."""
+DEFAULT_MAX_DEPTH = 64  # MAX_JSON_DEPTH: real FHIR resources nest about a dozen levels
+
+
+def validate(resource: dict[str, Any], release: str = "R5", max_depth: int = DEFAULT_MAX_DEPTH) -> None:
+    """Validate one resource dict with the R5 (default) or R4B ("R4") models; a resource nested deeper
+    than `max_depth` is refused before the (recursive) models see it."""
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str):
         raise InvalidResource("resourceType is missing")
+    if json_depth(resource, max_depth) > max_depth:
+        raise InvalidResource(f"(root): nested deeper than the limit of {max_depth} levels")
     try:
         model_class(resource_type, release).model_validate(resource)
     except ValidationError as exc:
@@ -40,6 +46,24 @@ def validate(resource: dict[str, Any], release: str = "R5") -> None:
     except (KeyError, TypeError, AttributeError, RecursionError):
         # fhir.resources looks up contained resource types by name (KeyError on an unknown one).
         raise InvalidResource("(root): a structure the FHIR models cannot read") from None
+
+
+def json_depth(document: Any, stop_above: int) -> int:
+    """Nesting depth of objects/arrays (a scalar is 0, `{}` is 1), walked without recursion; stops early."""
+    deepest, stack = 0, [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Any = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > stop_above:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return deepest
 
 
 # Error types whose message quotes the input (fhir.resources names the resourceType it got).

@@ -34,7 +34,7 @@ from service.domain.facts import (
     Value,
 )
 from service.errors import FhirError, Issue
-from service.fhir.models import InvalidResource, validate
+from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, validate
 
 Json = dict[str, Any]
 
@@ -204,8 +204,9 @@ def _warning(index: int, text: str) -> Issue:
 class EvidenceValidator:
     """Validates, once each, the resources that become evidence (R4B models for R4 input, R5 for R5)."""
 
-    def __init__(self, bundle: PatientBundle) -> None:
+    def __init__(self, bundle: PatientBundle, max_depth: int = DEFAULT_MAX_DEPTH) -> None:
         self.bundle = bundle
+        self.max_depth = max_depth
         self.checked: dict[str, str | None] = {}
 
     def problems(self, refs: Iterable[str]) -> dict[str, str]:
@@ -213,22 +214,24 @@ class EvidenceValidator:
         for ref in refs:
             if ref not in self.checked:
                 resource = self.bundle.resources.get(ref)
-                self.checked[ref] = None if resource is None else validation_problem(resource, self.bundle.release)
+                self.checked[ref] = (
+                    None if resource is None else validation_problem(resource, self.bundle.release, self.max_depth)
+                )
         return {ref: problem for ref in refs if (problem := self.checked.get(ref))}
 
 
-def validation_problem(resource: Json, release: str) -> str | None:
+def validation_problem(resource: Json, release: str, max_depth: int = DEFAULT_MAX_DEPTH) -> str | None:
     """Why the resource is not valid FHIR of `release`, or None. Results are remembered per content
     digest: EHRs re-send the same resources (one $evaluate-eligibility per trial, repeated $match), and
     a fhir.resources validation costs ~0.5 ms where the digest costs ~10 µs. Only digests are kept."""
     digest = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
-    key = (release, digest)
+    key = (release, max_depth, digest)
     with _VALIDATED_LOCK:
         if key in _VALIDATED:
             _VALIDATED.move_to_end(key)
             return _VALIDATED[key]
     try:
-        validate(resource, release)
+        validate(resource, release, max_depth)
         problem = None
     except InvalidResource as exc:
         problem = str(exc)
@@ -239,7 +242,7 @@ def validation_problem(resource: Json, release: str) -> str | None:
     return problem
 
 
-_VALIDATED: OrderedDict[tuple[str, bytes], str | None] = OrderedDict()
+_VALIDATED: OrderedDict[tuple[str, int, bytes], str | None] = OrderedDict()
 _VALIDATED_LOCK = threading.Lock()
 
 
