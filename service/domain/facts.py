@@ -150,8 +150,13 @@ class _Index(Generic[F]):
             for system, code in set(codes_of(fact)):
                 self.by_code[(system, code)].append(position)
                 self.by_system[system].append((code.replace(".", ""), position))
-        # All texts in one string: a name absent from it is absent from every fact (one search, not N).
-        self.text = "\n".join(getattr(fact, "text", "") for fact in facts)
+        # Records repeat the same few displays (every platelet count says "Platelets [#/volume]..."):
+        # names are searched once per distinct text, and first in all of them joined, so a name absent
+        # from the record costs one search.
+        self.by_text: dict[str, list[int]] = defaultdict(list)
+        for position, fact in enumerate(facts):
+            self.by_text[getattr(fact, "text", "")].append(position)
+        self.text = "\n".join(self.by_text)
         # Keyed by identity (hashing a large frozen CodeSet costs more than the lookup); the entry keeps
         # its CodeSet alive, so an id cannot be reused by another code set while this index lives.
         self.cache: dict[int, tuple[CodeSet, list[F]]] = {}
@@ -168,7 +173,9 @@ class _Index(Generic[F]):
             found.update(position for code, position in self.by_system.get(system, ()) if code.startswith(prefixes))
         pattern = codes.name_pattern
         if pattern is not None and pattern.search(self.text):
-            found.update(i for i, fact in enumerate(self.facts) if pattern.search(getattr(fact, "text", "")))
+            for text, positions in self.by_text.items():
+                if pattern.search(text):
+                    found.update(positions)
         result = [self.facts[i] for i in sorted(found)]
         self.cache[id(codes)] = (codes, result)
         return result
