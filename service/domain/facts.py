@@ -167,10 +167,13 @@ class _Index(Generic[F]):
         if cached is not None:
             return cached[1]
         found: set[int] = set()
+        by_code = self.by_code
         for coding in codes.exact:
-            found.update(self.by_code.get(coding, ()))
+            if coding in by_code:
+                found.update(by_code[coding])
         for system, prefixes in codes.prefixes_by_system.items():
-            found.update(position for code, position in self.by_system.get(system, ()) if code.startswith(prefixes))
+            if system in self.by_system:
+                found.update(position for code, position in self.by_system[system] if code.startswith(prefixes))
         pattern = codes.name_pattern
         if pattern is not None and pattern.search(self.text):
             for text, positions in self.by_text.items():
