@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
@@ -46,9 +46,9 @@ from service.domain.criteria import (
 )
 from service.domain.facts import (
     ConditionFact,
+    Dosage,
     MedicationFact,
     ObservationFact,
-    PartialDate,
     PatientFacts,
     Quantity,
     Value,
@@ -230,25 +230,39 @@ class _Evaluator:
     def __init__(self, facts: PatientFacts, on: dt.date) -> None:
         self.facts = facts
         self.on = on
-        self.rules: dict[type, Callable[[Criterion, object], CriterionResult]] = {
-            Combination: self._combination,  # type: ignore[dict-item]
-            ScreeningConfirmation: self._screening,  # type: ignore[dict-item]
-            NotComputable: self._not_computable,  # type: ignore[dict-item]
-            AgeRule: self._age,  # type: ignore[dict-item]
-            SexRule: self._sex,  # type: ignore[dict-item]
-            ConditionRule: self._condition,  # type: ignore[dict-item]
-            StageRule: self._stage,  # type: ignore[dict-item]
-            ObservationRule: self._observation,  # type: ignore[dict-item]
-            TestRule: self._test,  # type: ignore[dict-item]
-            MedicationRule: self._medication,  # type: ignore[dict-item]
-            ProcedureRule: self._procedure,  # type: ignore[dict-item]
-            CreatinineClearanceRule: self._creatinine_clearance,  # type: ignore[dict-item]
-            CorticosteroidDoseRule: self._corticosteroids,  # type: ignore[dict-item]
-            ProgressionAfterTherapyRule: self._progression,  # type: ignore[dict-item]
-        }
 
     def criterion(self, criterion: Criterion) -> CriterionResult:
-        return self.rules[type(criterion.rule)](criterion, criterion.rule)
+        rule = criterion.rule
+        match rule:
+            case Combination():
+                return self._combination(criterion, rule)
+            case ScreeningConfirmation():
+                return self._screening(criterion, rule)
+            case NotComputable():
+                return self._not_computable(criterion, rule)
+            case AgeRule():
+                return self._age(criterion, rule)
+            case SexRule():
+                return self._sex(criterion, rule)
+            case ConditionRule():
+                return self._condition(criterion, rule)
+            case StageRule():
+                return self._stage(criterion, rule)
+            case ObservationRule():
+                return self._observation(criterion, rule)
+            case TestRule():
+                return self._test(criterion, rule)
+            case MedicationRule():
+                return self._medication(criterion, rule)
+            case ProcedureRule():
+                return self._procedure(criterion, rule)
+            case CreatinineClearanceRule():
+                return self._creatinine_clearance(criterion, rule)
+            case CorticosteroidDoseRule():
+                return self._corticosteroids(criterion, rule)
+            case ProgressionAfterTherapyRule():
+                return self._progression(criterion, rule)
+        raise TypeError(f"no evaluation for {type(rule).__name__}")
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -897,7 +911,7 @@ def _non_systemic(route: str) -> bool:
     )
 
 
-def _daily_prednisone_equivalent(dosages: list, factor: float) -> tuple[float | None, bool]:  # type: ignore[type-arg]
+def _daily_prednisone_equivalent(dosages: list[Dosage], factor: float) -> tuple[float | None, bool]:
     """(lowest daily prednisone-equivalent mg the record supports, whether the frequency was stated)."""
     best: float | None = None
     exact = True
@@ -1018,16 +1032,3 @@ def _combination_reason(rule: Combination, result: Result, children: list[Criter
         f"{len(met)} of {total} hold (met: {', '.join(met) or 'none'}; unknown: {', '.join(unknown) or 'none'}); "
         f"the criterion needs {rule.code.value.replace('-', ' ')} {n}."
     )
-
-
-__all__ = [
-    "ArmResult",
-    "CriterionResult",
-    "DataRequirement",
-    "PartialDate",
-    "StudyEvaluation",
-    "Verdict",
-    "combine_verdict",
-    "evaluate_study",
-    "kleene",
-]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from service.domain.criteria import LOINC, SNOMED, CodeSet
+from service.domain.criteria import SNOMED, CodeSet
 from service.domain.facts import ObservationFact, Quantity, Value
 
 # LOINC answer codes of the ECOG performance status (LL529-9).
@@ -123,6 +123,3 @@ def gene_tokens(gene: str) -> tuple[str, ...]:
     if gene.upper() in HGNC_IDS:
         tokens.append(HGNC_IDS[gene.upper()].lower())
     return tuple(tokens)
-
-
-__all__ = ["LOINC", "gene_tokens", "numeric_value", "qualitative_value", "stage_of"]
