@@ -47,13 +47,7 @@ def _by_link_id(results: tuple[CriterionResult, ...]) -> dict[str, CriterionResu
 
 
 @pytest.mark.parametrize(("trial_id", "on", "path", "scenario"), _scenarios())
-def test_fixture_scenario(
-    request: pytest.FixtureRequest, catalog: Catalog, trial_id: str, on: str, path: Path, scenario: dict[str, Any]
-) -> None:
-    if scenario.get("engine_gap"):
-        # The expectation is the protocol's; the engine does not read that data yet. Strict: once it
-        # does, the XPASS fails and the scenario's engine_gap note must go.
-        request.applymarker(pytest.mark.xfail(reason=scenario["engine_gap"], strict=True))
+def test_fixture_scenario(catalog: Catalog, trial_id: str, on: str, path: Path, scenario: dict[str, Any]) -> None:
     document = orjson.loads(path.read_bytes())
     evaluations = evaluate_request(document, [catalog.trials[trial_id]], None, dt.date.fromisoformat(str(on)))
     assert evaluations.bundle.release == scenario.get("fhir", evaluations.bundle.release)
