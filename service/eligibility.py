@@ -1,8 +1,8 @@
 """The use case behind both operations: parse → index facts → evaluate → (re)validate evidence.
 
 Rule: the patient is indexed once and every requested trial is evaluated against that index. Only
-resources that become evidence are validated; an invalid one is dropped with a warning and the
-trials are evaluated again without it, so no answer rests on a resource that is not valid FHIR.
+resources that become evidence are validated; the criteria resting on an invalid one become unknown
+(with a warning), so no answer is decided by a resource that is not valid FHIR.
 """
 
 from __future__ import annotations
@@ -45,7 +45,8 @@ def evaluate_request(
 def evaluate_bundle(
     bundle: PatientBundle, trials: Sequence[Trial], on: dt.date, max_depth: int = DEFAULT_MAX_DEPTH
 ) -> Evaluations:
-    """Index one patient once, evaluate every trial, and drop evidence that is not valid FHIR.
+    """Index one patient once, evaluate every trial, and validate what became evidence: a criterion resting
+    on a resource that is not valid FHIR is evaluated again as unknown (never decided by invalid data).
 
     Raises FhirError 422 when the Patient itself is not valid FHIR (no usable Patient)."""
     validator = EvidenceValidator(bundle, max_depth)
@@ -54,18 +55,21 @@ def evaluate_bundle(
         diagnostics = f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem}"
         raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
     facts = index_facts(bundle)
-    dropped: dict[str, str] = {}
+    invalid: dict[str, str] = {}
     while True:
-        results = tuple(evaluate_study(trial.criteria, facts, on) for trial in trials)
-        evidence = set().union(*(result.evidence() for result in results)) - {bundle.patient_ref}
-        invalid = validator.problems(sorted(evidence))
-        if not invalid:
+        distrusted = frozenset(invalid)
+        results = tuple(evaluate_study(trial.criteria, facts, on, distrusted) for trial in trials)
+        evidence = set().union(*(result.evidence() for result in results)) - {bundle.patient_ref} - distrusted
+        found = validator.problems(sorted(evidence))
+        if not found:
             break
-        dropped.update(invalid)
-        facts = facts.without(set(invalid))
+        invalid.update(found)
     warnings = list(bundle.warnings)
-    for ref, problem in sorted(dropped.items()):
+    for ref, problem in sorted(invalid.items()):
         resource_type = bundle.resources[ref]["resourceType"]
-        diagnostics = f"A {resource_type} is not valid FHIR {bundle.release} and was not used as evidence: {problem}"
+        diagnostics = (
+            f"A {resource_type} is not valid FHIR {bundle.release}; the criteria resting on it are reported "
+            f"as unknown: {problem}"
+        )
         warnings.append(Issue("invalid", diagnostics, "warning", (resource_type,)))
     return Evaluations(bundle, on, results, tuple(warnings))

@@ -170,19 +170,55 @@ def test_r4_mime_parameter_is_honoured(client: FlaskClient) -> None:
     assert named(response.get_json(), "eligibility")[0]["valueCode"] == "eligible"
 
 
-def test_invalid_evidence_is_skipped_with_a_warning(client: FlaskClient) -> None:
+def _criterion_by_link_id(answer: dict[str, Any], link_id: str) -> dict[str, Any]:
+    for parameter in named(answer, "criterion"):
+        for part in [parameter, *_walk_parts(parameter)]:
+            if part["name"] == "criterion" and parts(part).get("linkId") == link_id:
+                return {
+                    **parts(part),
+                    "evidence": [p["valueReference"]["reference"] for p in part["part"] if p["name"] == "evidence"],
+                }
+    raise KeyError(link_id)
+
+
+def test_invalid_evidence_decides_nothing_and_is_reported(client: FlaskClient) -> None:
     bundle = copy.deepcopy(fixture(HNSCC, "eligible.json"))
     for entry in bundle["entry"]:
         resource = entry["resource"]
         if resource["resourceType"] == "Observation" and resource["code"]["coding"][0]["code"] == "777-3":
             resource["valueQuantity"]["unexpectedElement"] = True  # not valid FHIR: fhir.resources rejects it
+            platelets_ref = entry["fullUrl"]
     answer = evaluate(client, bundle).get_json()
     assert named(answer, "eligibility")[0]["valueCode"] == "undetermined"
+    platelets = _criterion_by_link_id(answer, "inc-9.2")
+    assert platelets["result"] == "unknown" and "not valid FHIR" in platelets["reason"]
+    assert platelets["evidence"] == [platelets_ref]  # the coordinator sees which record to fix
     warning = named(answer, "warning")[0]["resource"]
     assert warning["resourceType"] == "OperationOutcome"
     assert any(
         "not valid FHIR" in issue["diagnostics"] and issue["severity"] == "warning" for issue in warning["issue"]
     )
+
+
+def test_an_invalid_record_of_an_exclusion_never_makes_a_patient_eligible(client: FlaskClient) -> None:
+    """Dropping an invalid HIV diagnosis would read as "no HIV" (closed world): a wrong eligible."""
+    bundle = copy.deepcopy(fixture(HNSCC, "eligible.json"))
+    patient_ref = next(e["fullUrl"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    hiv = {
+        "resourceType": "Condition",
+        "id": "hiv-1",
+        "subject": {"reference": patient_ref},
+        "clinicalStatus": {
+            "coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]
+        },
+        "code": {"coding": [{"system": "http://snomed.info/sct", "code": "86406008"}], "text": "HIV infection"},
+        "onsetDateTime": "2019-04-01",
+        "severityScore": 3,
+    }  # not an R5 element: invalid
+    bundle["entry"].append({"fullUrl": "urn:uuid:7d0c8f5e-1c6b-4e8e-9a53-5a1f0f6c0001", "resource": hiv})
+    answer = evaluate(client, bundle).get_json()
+    assert named(answer, "eligibility")[0]["valueCode"] == "undetermined"
+    assert _criterion_by_link_id(answer, "exc-11.1")["result"] == "unknown"
 
 
 def test_match_ranks_every_study_with_grades_and_links(client: FlaskClient, real_app: Flask) -> None:

@@ -168,8 +168,11 @@ def _open_requirements(result: CriterionResult) -> Iterable[DataRequirement]:
         yield from _open_requirements(child)
 
 
-def evaluate_study(trial: TrialCriteria, facts: PatientFacts, on: dt.date) -> StudyEvaluation:
-    evaluator = _Evaluator(facts, on)
+def evaluate_study(
+    trial: TrialCriteria, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset()
+) -> StudyEvaluation:
+    """`distrusted`: references of resources found not valid FHIR; a criterion resting on one is unknown."""
+    evaluator = _Evaluator(facts, on, distrusted)
     results = tuple(evaluator.criterion(c) for c in trial.criteria)
     arms = tuple(_arm(evaluator, arm) for arm in trial.arms)
     verdict = combine_verdict(results)
@@ -227,11 +230,26 @@ def _years_between(born: dt.date, on: dt.date) -> int:
 
 
 class _Evaluator:
-    def __init__(self, facts: PatientFacts, on: dt.date) -> None:
+    def __init__(self, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset()) -> None:
         self.facts = facts
         self.on = on
+        self.distrusted = distrusted
 
     def criterion(self, criterion: Criterion) -> CriterionResult:
+        result = self._decide(criterion)
+        if result.result is not UNKNOWN and not result.children and self.distrusted.intersection(result.evidence):
+            # Invalid data decides nothing, either way: the resource stays on record (so its absence is
+            # not inferred either), and the result that rests on it becomes unknown.
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"Not decided: this rests on a resource that is not valid FHIR (see the warnings). {result.reason}",
+                result.evidence,
+                result.requirements,
+            )
+        return result
+
+    def _decide(self, criterion: Criterion) -> CriterionResult:
         rule = criterion.rule
         match rule:
             case Combination():

@@ -225,13 +225,3 @@ class PatientFacts:
 
     def procedures_for(self, codes: CodeSet) -> list[ProcedureFact]:
         return self._procedures.find(codes)
-
-    def without(self, refs: set[str]) -> PatientFacts:
-        """The same facts minus those from the given resources (evidence that failed validation)."""
-        return PatientFacts(
-            self.patient,
-            [f for f in self.observations if f.ref not in refs],
-            [f for f in self.conditions if f.ref not in refs],
-            [f for f in self.medications if f.ref not in refs],
-            [f for f in self.procedures if f.ref not in refs],
-        )
