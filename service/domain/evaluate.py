@@ -1044,7 +1044,7 @@ def _combination_reason(rule: Combination, result: Result, children: list[Criter
             return _cite(decisive)
         if result is UNKNOWN:
             return f"None of the {total} alternatives is confirmed; unknown: {', '.join(unknown)}."
-        return f"None of the {total} alternatives holds."
+        return f"None of the {total} alternatives holds: " + "; ".join(_cite(c).rstrip(".") for c in children) + "."
     n = rule.threshold
     return (
         f"{len(met)} of {total} hold (met: {', '.join(met) or 'none'}; unknown: {', '.join(unknown) or 'none'}); "
