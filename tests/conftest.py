@@ -17,11 +17,11 @@ from service.catalog import Catalog, Trial, load_catalog
 from service.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
 TEST_MAPPINGS = Path(__file__).parent / "data"
 # shared/ sits beside the repository (CI, main checkout); from a git worktree it is one level higher.
 _SHARED_PLACES = (REPO.parent / "shared", REPO.parent.parent / "shared")
 SHARED = next((d for d in _SHARED_PLACES if d.is_dir()), _SHARED_PLACES[0])
+SHARED_DATA = SHARED / "data"
 SNOMED = "http://snomed.info/sct"
 PHASE = "http://hl7.org/fhir/research-study-phase"
 STATE = "http://hl7.org/fhir/research-study-status"

@@ -7,11 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = next(
-    (p for p in (REPO / ".." / "shared" / "data", REPO / ".." / ".." / "shared" / "data") if p.is_dir()),
-    REPO / ".." / "shared" / "data",
-)
+from tests.conftest import SHARED_DATA
+
 CTGOV = SHARED_DATA / "ctgov" / "v2"
 
 

@@ -22,20 +22,11 @@ from service.domain.criteria import (
     TrialCriteria,
 )
 from service.mapping import parse_trial_criteria
+from tests.conftest import SHARED
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _shared() -> Path:
-    # CI clones the repository with shared/ beside it (ROOT/../shared); a git worktree sits one
-    # level deeper, so look further up when that is absent.
-    for base in (ROOT, *ROOT.parents):
-        if (base / ".." / "shared" / "seeds").is_dir():
-            return base / ".." / "shared"
-    return ROOT / ".." / "shared"
-
-
-SHARED = _shared()
 SEEDS = SHARED / "seeds"
 
 

@@ -11,21 +11,14 @@ import pytest
 
 from service.catalog import Trial, load_catalog
 from service.screening.export import write_bulk_export
+from tests.conftest import SHARED_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 ON = dt.date(2020, 12, 1)  # the Synthea records are from 2020: this date gives all three verdicts
 COPIES = 8  # 7 bundles x 8 = 56 patients
 
 
-def _shared_data() -> Path:
-    # CI clones the repository with shared/ beside it; a git worktree sits one level deeper.
-    for base in (ROOT, *ROOT.parents):
-        if (base.parent / "shared" / "data").is_dir():
-            return base.parent / "shared" / "data"
-    return ROOT.parent / "shared" / "data"
-
-
-SYNTHEA = _shared_data() / "patients" / "synthea"
+SYNTHEA = SHARED_DATA / "patients" / "synthea"
 
 
 @pytest.fixture(scope="session")
