@@ -28,11 +28,11 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._server import PATIENTS  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.config import DEFAULT_MAPPINGS_DIR, Config  # noqa: E402
 from service.fhir.patient_bundle import clear_validation_cache  # noqa: E402
 
-PATIENTS = next(p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()) / "data" / "patients"
 BUNDLES = {
     "small": PATIENTS / "mitre-ctms" / "clinical-trial-matching-service__patient_data.json",
     "mid": PATIENTS / "synthea" / "44717d84-17d5-cefa-acf9-fe51fddc5d1c.json",

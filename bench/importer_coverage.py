@@ -21,10 +21,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._server import SHARED  # noqa: E402
 from service.importer import import_study  # noqa: E402
 from service.sources.ctgov import studies_in  # noqa: E402
 
-CTGOV = next(p for p in (REPO.parent / "shared", REPO.parent.parent / "shared") if p.is_dir()) / "data" / "ctgov" / "v2"
+CTGOV = SHARED / "data" / "ctgov" / "v2"
 ONCOLOGY = re.compile(r"cancer|carcinom|tumou?r|neoplasm|leuka?emia|lymphoma|myeloma|sarcoma|melanoma|malignan", re.I)
 RULE_KEYS = ("age", "sex", "condition", "observation", "test", "creatinine_clearance", "medication", "procedure")
 
