@@ -309,30 +309,19 @@ def test_entered_in_error_results_are_ignored(rules_trial: Trial) -> None:
     assert result(evaluate(rules_trial, patient(), wrong), "inc-labs-plt").result is U
 
 
+def _variant_report(hgnc_id: str, symbol: str) -> dict[str, Any]:
+    """A genomic variant report (69548-6, "Present") whose gene studied (48018-6) is coded by HGNC id."""
+    gene = {"code": concept(LOINC, "48018-6"), "valueCodeableConcept": concept(HGNC_GENE_ID, hgnc_id, symbol)}
+    return observation("69548-6", "2025-05-01", concept(LOINC, "LA9633-4", "Present"), component=[gene])
+
+
+HGNC_GENE_ID = "http://www.genenames.org/geneId"
+
+
 def test_braf_variant_from_a_gene_studied_component(rules_trial: Trial) -> None:
-    variant = observation(
-        "69548-6",
-        "2025-05-01",
-        concept(LOINC, "LA9633-4", "Present"),
-        component=[
-            {
-                "code": concept(LOINC, "48018-6"),
-                "valueCodeableConcept": concept("http://www.genenames.org/geneId", "HGNC:1097", "BRAF"),
-            }
-        ],
-    )
+    variant = _variant_report("HGNC:1097", "BRAF")
     assert result(evaluate(rules_trial, patient(), variant), "exc-brafmut").result is M
-    other_gene = observation(
-        "69548-6",
-        "2025-05-01",
-        concept(LOINC, "LA9633-4", "Present"),
-        component=[
-            {
-                "code": concept(LOINC, "48018-6"),
-                "valueCodeableConcept": concept("http://www.genenames.org/geneId", "HGNC:3236", "EGFR"),
-            }
-        ],
-    )
+    other_gene = _variant_report("HGNC:3236", "EGFR")
     assert result(evaluate(rules_trial, patient(), other_gene), "exc-brafmut").result is U
 
 
