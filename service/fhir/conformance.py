@@ -178,26 +178,57 @@ def structure_definitions() -> list[Json]:
     ]
 
 
+def _param(
+    name: str,
+    use: str,
+    low: int,
+    high: str,
+    kind: str | None = None,
+    doc: str | None = None,
+    parts: list[Json] | None = None,
+) -> Json:
+    """One OperationDefinition.parameter (a part list instead of a type for the compound ones)."""
+    out: Json = {"name": name, "use": use, "min": low, "max": high}
+    if kind:
+        out["type"] = kind
+    if doc:
+        out["documentation"] = doc
+    if parts:
+        out["part"] = parts
+    return out
+
+
 def operation_definitions() -> list[Json]:
     patient_in = [
-        {
-            "name": "bundle",
-            "use": "in",
-            "min": 0,
-            "max": "1",
-            "type": "Bundle",
-            "documentation": "The patient's data: a Bundle (R4 or R5; collection, transaction, batch, searchset or "
-            "document) with exactly one Patient. When the request body is this Bundle itself, "
-            "no Parameters wrapper is used.",
-        },
-        {
-            "name": "date",
-            "use": "in",
-            "min": 0,
-            "max": "1",
-            "type": "date",
-            "documentation": "The evaluation date (YYYY-MM-DD); lookback windows end on it. Default: today (UTC).",
-        },
+        _param(
+            "bundle",
+            "in",
+            0,
+            "1",
+            "Bundle",
+            "The patient's data: a Bundle (R4 or R5; collection, transaction, batch, searchset or document) "
+            "with exactly one Patient. When the request body is this Bundle itself, no Parameters wrapper is "
+            "used.",
+        ),
+        _param(
+            "date",
+            "in",
+            0,
+            "1",
+            "date",
+            "The evaluation date (YYYY-MM-DD); lookback windows end on it. Default: today (UTC).",
+        ),
+    ]
+    criterion_parts = [
+        _param("linkId", "out", 1, "1", "string"),
+        _param("description", "out", 1, "1", "string"),
+        _param("exclude", "out", 1, "1", "boolean"),
+        _param(
+            "result", "out", 1, "1", "code", "met | not-met | unknown: whether the characteristic's condition holds"
+        ),
+        _param("reason", "out", 1, "1", "string"),
+        _param("evidence", "out", 0, "*", "Reference"),
+        _param("screeningConfirmation", "out", 0, "1", "boolean"),
     ]
     evaluate = {
         "resourceType": "OperationDefinition",
@@ -220,66 +251,40 @@ def operation_definitions() -> list[Json]:
         "instance": True,
         "parameter": patient_in
         + [
-            {
-                "name": "eligibility",
-                "use": "out",
-                "min": 1,
-                "max": "1",
-                "type": "code",
-                "documentation": "eligible | ineligible | undetermined",
-            },
-            {
-                "name": "researchSubject",
-                "use": "out",
-                "min": 1,
-                "max": "1",
-                "type": "ResearchSubject",
-                "documentation": "progress[Enrollment].subjectState: eligible, candidate (screening confirmations "
-                "pending), potential-candidate (undetermined) or ineligible",
-            },
-            {
-                "name": "criterion",
-                "use": "out",
-                "min": 0,
-                "max": "*",
-                "documentation": "One per characteristic, nested for combinations",
-                "part": [
-                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
-                    {"name": "description", "use": "out", "min": 1, "max": "1", "type": "string"},
-                    {"name": "exclude", "use": "out", "min": 1, "max": "1", "type": "boolean"},
-                    {
-                        "name": "result",
-                        "use": "out",
-                        "min": 1,
-                        "max": "1",
-                        "type": "code",
-                        "documentation": "met | not-met | unknown: whether the characteristic's condition holds",
-                    },
-                    {"name": "reason", "use": "out", "min": 1, "max": "1", "type": "string"},
-                    {"name": "evidence", "use": "out", "min": 0, "max": "*", "type": "Reference"},
-                    {"name": "screeningConfirmation", "use": "out", "min": 0, "max": "1", "type": "boolean"},
+            _param("eligibility", "out", 1, "1", "code", "eligible | ineligible | undetermined"),
+            _param(
+                "researchSubject",
+                "out",
+                1,
+                "1",
+                "ResearchSubject",
+                "progress[Enrollment].subjectState: eligible, candidate (screening confirmations pending), "
+                "potential-candidate (undetermined) or ineligible",
+            ),
+            _param(
+                "criterion", "out", 0, "*", None, "One per characteristic, nested for combinations", criterion_parts
+            ),
+            _param("dataRequirement", "out", 0, "*", "DataRequirement"),
+            _param(
+                "comparisonGroup",
+                "out",
+                0,
+                "*",
+                None,
+                "Arm-level eligibility where arms differ",
+                [
+                    _param("linkId", "out", 1, "1", "string"),
+                    _param("eligibility", "out", 1, "1", "code"),
                 ],
-            },
-            {"name": "dataRequirement", "use": "out", "min": 0, "max": "*", "type": "DataRequirement"},
-            {
-                "name": "comparisonGroup",
-                "use": "out",
-                "min": 0,
-                "max": "*",
-                "documentation": "Arm-level eligibility where arms differ",
-                "part": [
-                    {"name": "linkId", "use": "out", "min": 1, "max": "1", "type": "string"},
-                    {"name": "eligibility", "use": "out", "min": 1, "max": "1", "type": "code"},
-                ],
-            },
-            {
-                "name": "warning",
-                "use": "out",
-                "min": 0,
-                "max": "1",
-                "type": "OperationOutcome",
-                "documentation": "Resources of the posted bundle that were skipped, and why",
-            },
+            ),
+            _param(
+                "warning",
+                "out",
+                0,
+                "1",
+                "OperationOutcome",
+                "Resources of the posted bundle that were skipped, and why",
+            ),
         ],
     }
     match = {
@@ -296,23 +301,15 @@ def operation_definitions() -> list[Json]:
         "instance": False,
         "parameter": patient_in
         + [
-            {
-                "name": "_count",
-                "use": "in",
-                "min": 0,
-                "max": "1",
-                "type": "integer",
-                "documentation": "At most this many studies in the answer",
-            },
-            {
-                "name": "return",
-                "use": "out",
-                "min": 1,
-                "max": "1",
-                "type": "Bundle",
-                "documentation": "searchset Bundle of ResearchStudy (search.mode=match) and Parameters "
-                "(search.mode=include) entries",
-            },
+            _param("_count", "in", 0, "1", "integer", "At most this many studies in the answer"),
+            _param(
+                "return",
+                "out",
+                1,
+                "1",
+                "Bundle",
+                "searchset Bundle of ResearchStudy (search.mode=match) and Parameters (search.mode=include) entries",
+            ),
         ],
     }
     return [evaluate, match]
