@@ -252,6 +252,7 @@ def operation_definitions() -> list[Json]:
         "parameter": patient_in
         + [
             _param("eligibility", "out", 1, "1", "code", "eligible | ineligible | undetermined"),
+            _param("evaluationDate", "out", 1, "1", "date", "The date the criteria were evaluated at"),
             _param(
                 "researchSubject",
                 "out",
@@ -274,7 +275,11 @@ def operation_definitions() -> list[Json]:
                 "Arm-level eligibility where arms differ",
                 [
                     _param("linkId", "out", 1, "1", "string"),
+                    _param("name", "out", 1, "1", "string"),
                     _param("eligibility", "out", 1, "1", "code"),
+                    _param(
+                        "criterion", "out", 0, "*", None, "The arm's criteria, shaped as the study's", criterion_parts
+                    ),
                 ],
             ),
             _param(
