@@ -1,5 +1,20 @@
 # Sourced by run.sh, test.sh and .ci/run: a .venv with the package installed (with the given extras).
-# Reinstalls when pyproject.toml changed since the last install. Needs python3 >= 3.11 and pip access.
+# Installs only when no install newer than pyproject.toml already covers the extras asked for (so ./run.sh
+# after ./test.sh reuses the test install). Needs python3 >= 3.11 and pip access.
+installed_covers() {  # $1: comma-separated extras; true if some stamp .venv/.installed-<extras> includes them all
+  local stamp have extra wanted
+  IFS=',' read -ra wanted <<< "$1"
+  for stamp in .venv/.installed-*; do
+    [ -f "$stamp" ] && [ "$stamp" -nt pyproject.toml ] || continue
+    have=",${stamp#.venv/.installed-},"
+    for extra in "${wanted[@]}"; do
+      [[ "$have" == *",$extra,"* ]] || continue 2
+    done
+    return 0
+  done
+  return 1
+}
+
 ensure_venv() {
   local extras="$1" stamp=".venv/.installed-${1:-base}"
   local python="${PYTHON:-python3}"
@@ -13,7 +28,7 @@ ensure_venv() {
       "$python" -m pip install --user --quiet virtualenv && "$python" -m virtualenv --quiet .venv
     }
   fi
-  if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  if ! installed_covers "$extras"; then
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
     touch "$stamp"

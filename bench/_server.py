@@ -26,9 +26,9 @@ sys.path.insert(0, str(REPO))
 
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer  # noqa: E402
 
-_SHARED_PLACES = (REPO.parent / "shared", REPO.parent.parent / "shared")
-SHARED = next((d for d in _SHARED_PLACES if d.is_dir()), _SHARED_PLACES[0])
-PATIENTS = SHARED / "data" / "patients"
+# Real data written by others, vendored with its provenance (fixtures/external/README.md).
+EXTERNAL = REPO / "fixtures" / "external"
+PATIENTS = EXTERNAL / "patients"
 OUT = REPO / "bench" / "out"
 
 

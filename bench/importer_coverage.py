@@ -1,8 +1,8 @@
-"""How much of the shared ClinicalTrials.gov records the importer structures (issue 4 closing figures).
+"""How much of the recorded ClinicalTrials.gov records the importer structures (issue 4 closing figures).
 
     .venv/bin/python bench/importer_coverage.py [--sample 50 --seed 4]
 
-Imports every record in ../shared/data/ctgov/v2 offline (the three recorded forms), keeps the
+Imports every record in fixtures/external/ctgov/v2 offline (the three recorded forms), keeps the
 oncology ones (conditions or keywords naming a cancer), and prints criteria found / structured /
 partly structured / screening / left as text. With --sample it prints N structured criteria chosen
 at random, each with its text and rule, for a person to check against the registry wording.
@@ -21,11 +21,11 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._server import SHARED  # noqa: E402
+from bench._server import EXTERNAL  # noqa: E402
 from service.importer import import_study  # noqa: E402
 from service.sources.ctgov import studies_in  # noqa: E402
 
-CTGOV = SHARED / "data" / "ctgov" / "v2"
+CTGOV = EXTERNAL / "ctgov" / "v2"
 ONCOLOGY = re.compile(r"cancer|carcinom|tumou?r|neoplasm|leuka?emia|lymphoma|myeloma|sarcoma|melanoma|malignan", re.I)
 RULE_KEYS = ("age", "sex", "condition", "observation", "test", "creatinine_clearance", "medication", "procedure")
 

@@ -36,10 +36,7 @@ from service.screening.local import Job, run_local  # noqa: E402
 
 
 def _synthea() -> Path:
-    for base in (ROOT, *ROOT.parents):
-        if (base.parent / "shared" / "data" / "patients" / "synthea").is_dir():
-            return base.parent / "shared" / "data" / "patients" / "synthea"
-    raise SystemExit("shared/data/patients/synthea not found beside the repository")
+    return ROOT / "fixtures" / "external" / "patients" / "synthea"  # vendored, with provenance
 
 
 def _trials(directory: Path, scratch: Path) -> tuple[Trial, ...]:

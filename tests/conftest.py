@@ -18,13 +18,25 @@ from service.config import Config
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_MAPPINGS = Path(__file__).parent / "data"
-# shared/ sits beside the repository (CI, main checkout); from a git worktree it is one level higher.
+# Optional: shared/ beside the repository (CI, main checkout; one level higher from a git worktree) holds
+# the seed documents and the r5check validator; tests that need them skip where it is absent.
 _SHARED_PLACES = (REPO.parent / "shared", REPO.parent.parent / "shared")
 SHARED = next((d for d in _SHARED_PLACES if d.is_dir()), _SHARED_PLACES[0])
-SHARED_DATA = SHARED / "data"
+R5CHECK = SHARED / "tools" / "r5check" / "r5check"
+# Real data written by others, vendored verbatim with its provenance (fixtures/external/README.md).
+EXTERNAL_DATA = REPO / "fixtures" / "external"
 SNOMED = "http://snomed.info/sct"
 PHASE = "http://hl7.org/fhir/research-study-phase"
 STATE = "http://hl7.org/fhir/research-study-status"
+
+
+def r5check_or_skip() -> Path:
+    """The official-definitions R5 validator, or a skip that says why it cannot run on this machine."""
+    if not R5CHECK.exists():
+        pytest.skip("r5check lives in ../shared/tools (beside the repository in CI), which is absent here")
+    if shutil.which("node") is None:
+        pytest.skip("r5check needs node, which is not installed")
+    return R5CHECK
 
 
 def study(title: str, phase: str, state: str, **extra: Any) -> dict[str, Any]:

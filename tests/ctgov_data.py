@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import EXTERNAL_DATA
 
-CTGOV = SHARED_DATA / "ctgov" / "v2"
+CTGOV = EXTERNAL_DATA / "ctgov" / "v2"
 
 
 def recorded(name: str) -> Any:

@@ -15,9 +15,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA
 
-PATIENTS = SHARED / "data" / "patients"
+PATIENTS = EXTERNAL_DATA / "patients"
 MAX_ENTRIES = 80
 RESOURCE_TYPES = ["Patient", "Observation", "Condition", "Procedure", "MedicationStatement", "MedicationRequest",
                   "Immunization", "Bundle", "Parameters", "OperationOutcome", "Nonsense", ""]  # fmt: skip

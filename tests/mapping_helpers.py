@@ -1,5 +1,6 @@
 """Shared checks for the per-trial mapping tests: load a mapping file, walk its criteria, and read
-the seed it was written from (../shared/seeds, beside the repository as in CI)."""
+the seed it was written from (../shared/seeds, beside the repository as in CI; the comparisons with the
+seed skip, saying so, where that folder is absent, as in a fresh clone)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from fhir.resources.researchstudy import ResearchStudy
 
@@ -35,16 +37,23 @@ def load(study_id: str) -> tuple[dict[str, Any], TrialCriteria]:
     return doc, parse_trial_criteria(doc, doc["id"], doc["research_study"]["title"])
 
 
-def seed_text(name: str) -> str:
-    return _norm((SEEDS / name).read_text(encoding="utf-8"))
+SEEDS_ABSENT = "the seed source documents live in ../shared/seeds (beside the repository in CI), absent here"
+
+
+def seed_text(name: str) -> str | None:
+    """The seed's text, whitespace-normalised; None where ../shared/seeds is not beside the repository."""
+    path = SEEDS / name
+    return _norm(path.read_text(encoding="utf-8")) if path.exists() else None
 
 
 def _norm(text: str) -> str:
     return re.sub(r"\s+", " ", text)
 
 
-def not_verbatim(trial: TrialCriteria, seed: str) -> list[str]:
+def not_verbatim(trial: TrialCriteria, seed: str | None) -> list[str]:
     """Criteria whose text is not a verbatim passage of the seed (whitespace-normalised)."""
+    if seed is None:
+        pytest.skip(SEEDS_ABSENT)
     return [c.link_id for c in trial.walk() if _norm(c.description) not in seed]
 
 
@@ -104,9 +113,9 @@ def validate_research_study(doc: dict[str, Any]) -> ResearchStudy:
     return ResearchStudy.model_validate(body)
 
 
-def structure_problems(trial: TrialCriteria, seed: str, inclusions: int, exclusions: int) -> list[str]:
+def structure_problems(trial: TrialCriteria, inclusions: int, exclusions: int) -> list[str]:
     """Every source criterion at the top level, inclusions first, numbered in source order, ids
-    unique across criteria and arms, texts verbatim from the seed, data rules fully coded."""
+    unique across criteria and arms, data rules fully coded (texts against the seed: test_mapping_seeds)."""
     problems: list[str] = []
     expected = [f"inc-{n}" for n in range(1, inclusions + 1)] + [f"exc-{n}" for n in range(1, exclusions + 1)]
     got = [c.link_id for c in trial.criteria]
@@ -118,7 +127,6 @@ def structure_problems(trial: TrialCriteria, seed: str, inclusions: int, exclusi
     ids = all_ids(trial)
     if len(ids) != len(set(ids)):
         problems.append("duplicate ids")
-    problems += [f"{i}: text not verbatim" for i in not_verbatim(trial, seed)]
     return problems + coded_rule_problems(trial)
 
 
@@ -128,7 +136,7 @@ class Mapped:
 
     doc: dict[str, Any]
     trial: TrialCriteria
-    seed: str
+    seed: str | None
     ids: dict[str, Criterion] = field(default_factory=dict)
 
     @classmethod
@@ -137,7 +145,7 @@ class Mapped:
         return cls(doc, trial, seed_text(seed_name), by_id(trial))
 
     def structure_problems(self, inclusions: int, exclusions: int) -> list[str]:
-        return structure_problems(self.trial, self.seed, inclusions, exclusions)
+        return structure_problems(self.trial, inclusions, exclusions)
 
     def leaf_rules(self, link_id: str) -> list[object]:
         return [c.rule for c in leaves(self.ids[link_id])]

@@ -78,7 +78,7 @@ def test_search_param_definitions_are_the_standard_r5_ones(client: FlaskClient) 
     """A `definition` claims the standard semantics: it must name a real R5 SearchParameter of that base."""
     core = R5_CORE
     if not core.is_dir():
-        pytest.skip("the R5 core package (r5check's node_modules) is not installed")
+        pytest.skip("the R5 core definitions come with r5check's node_modules (../shared/tools), absent here")
     for resource_type, resource in rest_resources(client).items():
         for param in resource.get("searchParam", []):
             if "definition" not in param:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,8 @@ from service.cli import main
 from service.importer import import_study
 from service.mapping import parse_trial_criteria
 from service.sources.ctgov import studies_in
-from tests.ctgov_data import CTGOV, SHARED_DATA, all_record_files, recorded
-
-R5CHECK = SHARED_DATA.parent / "tools" / "r5check" / "r5check"
+from tests.conftest import r5check_or_skip
+from tests.ctgov_data import CTGOV, all_record_files, recorded
 
 
 def every_study() -> list[dict[str, Any]]:
@@ -53,10 +51,8 @@ def test_every_shared_record_imports_into_a_parseable_mapping_and_valid_r5(tmp_p
         resource = published(doc)
         ResearchStudy.model_validate(resource)
         (tmp_path / f"{doc['id']}.json").write_text(json.dumps(resource), encoding="utf-8")
-    if not R5CHECK.exists() or shutil.which("node") is None:
-        pytest.skip("r5check (node) is not available")
     run = subprocess.run(
-        [str(R5CHECK), "--json", *sorted(str(p) for p in tmp_path.glob("*.json"))],
+        [str(r5check_or_skip()), "--json", *sorted(str(p) for p in tmp_path.glob("*.json"))],
         capture_output=True,
         text=True,
         timeout=300,
@@ -269,14 +265,13 @@ def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
         if any(e["url"] == EXT_MACHINE_DERIVED and e["valueBoolean"] for e in c.get("extension", []))
     }
     assert flagged >= {"age", "inc-5", "exc-3"} and "inc-2" not in flagged
-    if not R5CHECK.exists() or shutil.which("node") is None:
-        pytest.skip("r5check (node) is not available")
+    r5check = r5check_or_skip()
     out = tmp_path / "published"
     out.mkdir()
     for resource in catalog.resources("EvidenceVariable"):
         (out / f"{resource['id']}.json").write_text(json.dumps(resource), encoding="utf-8")
     run = subprocess.run(
-        [str(R5CHECK), *sorted(str(p) for p in out.glob("*.json"))],
+        [str(r5check), *sorted(str(p) for p in out.glob("*.json"))],
         capture_output=True,
         text=True,
         timeout=300,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from service.config import Config
 from service.fhir.audit_event import audit_event
 from service.fhir.models import json_depth, validate
 from service.ratelimit import RateLimiter
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA, r5check_or_skip
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +76,7 @@ def test_bundle_entry_limit(limited: FlaskClient) -> None:
 
 def test_real_bundles_are_within_the_default_limits() -> None:
     defaults = Config()
-    for path in sorted((SHARED / "data" / "patients").rglob("*.json")):
+    for path in sorted((EXTERNAL_DATA / "patients").rglob("*.json")):
         document = json.loads(path.read_bytes())
         assert json_depth(document, defaults.max_json_depth) <= defaults.max_json_depth, path.name
         assert len(document.get("entry") or []) <= defaults.max_bundle_entries, path.name
@@ -191,8 +190,5 @@ def test_audit_event_is_valid_r5(tmp_path: Path) -> None:
         files.append(tmp_path / f"audit-{index}.json")
         files[-1].write_text(json.dumps(event), encoding="utf-8")
     assert [audit_event(r)["outcome"]["code"]["code"] for r in records] == ["0", "4", "8"]
-    r5check = SHARED / "tools" / "r5check" / "r5check"
-    if not r5check.exists() or shutil.which("node") is None:
-        pytest.skip("r5check (node) is not available")
-    result = subprocess.run([str(r5check), *map(str, files)], capture_output=True, text=True, check=False)
+    result = subprocess.run([str(r5check_or_skip()), *map(str, files)], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and result.stdout.count("VALID errors=0") == len(files), result.stdout

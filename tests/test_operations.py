@@ -20,7 +20,7 @@ from werkzeug.test import TestResponse
 from service.app import create_app
 from service.config import DEFAULT_MAPPINGS_DIR, Config
 from service.fhir.models import validate
-from tests.conftest import SHARED
+from tests.conftest import EXTERNAL_DATA
 from tests.test_r5_valid import assert_r5check_passes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -364,8 +364,8 @@ def test_golden_answers(client: FlaskClient, trial: str, name: str) -> None:
 
 
 def _shared_bundles() -> list[Any]:
-    paths = sorted((SHARED / "data" / "patients").rglob("*.json")) + sorted(
-        (SHARED / "data" / "patients").rglob("*.json.bz2")
+    paths = sorted((EXTERNAL_DATA / "patients").rglob("*.json")) + sorted(
+        (EXTERNAL_DATA / "patients").rglob("*.json.bz2")
     )
     return [pytest.param(p, id=p.name[:60]) for p in paths]
 
@@ -389,7 +389,7 @@ def test_real_bundles_through_match(client: FlaskClient, path: Path) -> None:
 
 def test_real_bundles_read_right(client: FlaskClient) -> None:
     """Spot checks that the verdicts on real records make clinical sense."""
-    synthea = SHARED / "data" / "patients" / "synthea"
+    synthea = EXTERNAL_DATA / "patients" / "synthea"
     breast = post(
         client,
         f"/ResearchStudy/NCT06284590/$evaluate-eligibility?date={ON}",
@@ -409,7 +409,7 @@ def test_real_bundles_read_right(client: FlaskClient) -> None:
 
 def test_operation_answers_pass_r5check(client: FlaskClient, tmp_path: Path) -> None:
     answers = [(f"evaluate {t}/{n}", evaluate(client, fixture(t, n), trial=t).get_json()) for t, n in GOLDEN_CASES]
-    synthea = (SHARED / "data" / "patients" / "synthea" / "44717d84-17d5-cefa-acf9-fe51fddc5d1c.json").read_bytes()
+    synthea = (EXTERNAL_DATA / "patients" / "synthea" / "44717d84-17d5-cefa-acf9-fe51fddc5d1c.json").read_bytes()
     answers.append(("match synthea", post(client, f"/ResearchStudy/$match?date={ON}", synthea).get_json()))
     answers.append(("422", post(client, "/ResearchStudy/$match", PATIENT).get_json()))
     assert_r5check_passes(answers, tmp_path)

@@ -7,7 +7,6 @@ and the tool are present; otherwise that half is skipped, the fhir.resources hal
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,9 +17,7 @@ from flask.testing import FlaskClient
 from service.app import create_app
 from service.config import DEFAULT_MAPPINGS_DIR, Config
 from service.fhir.models import validate
-from tests.conftest import SHARED
-
-R5CHECK = SHARED / "tools" / "r5check" / "r5check"
+from tests.conftest import r5check_or_skip
 
 REQUESTS: list[tuple[str, str, dict[str, str]]] = [
     ("GET", "/metadata", {}),
@@ -93,14 +90,13 @@ def test_answers_pass_r5check(answers: list[tuple[str, dict[str, Any]]], tmp_pat
 
 def assert_r5check_passes(answers: list[tuple[str, dict[str, Any]]], tmp_path: Path) -> None:
     """Run ../shared/tools/r5check once over all answers; skipped where node or the tool is missing."""
-    if shutil.which("node") is None or not R5CHECK.exists():
-        pytest.skip("r5check needs node and ../shared/tools/r5check")
+    r5check = r5check_or_skip()
     files = []
     for n, (_, body) in enumerate(answers):
         path = tmp_path / f"answer-{n:03d}.json"
         path.write_text(json.dumps(body), encoding="utf-8")
         files.append(str(path))
-    result = subprocess.run([str(R5CHECK), *files], capture_output=True, text=True, timeout=300, check=False)
+    result = subprocess.run([str(r5check), *files], capture_output=True, text=True, timeout=300, check=False)
     if result.returncode == 2:
         pytest.skip("r5check could not install its packages")
     names = {f"answer-{n:03d}.json": where for n, (where, _) in enumerate(answers)}

@@ -42,10 +42,12 @@ class ItemCount:
     codes: set[str] = field(default_factory=set)
 
     def sentence(self) -> str:
+        """What a coordinator reads: what to record, for how many patients, and what it would settle."""
+        alone = "none" if self.settles == 0 else f"{self.settles}"
         return (
-            f"order {self.label} ({self.resource_type}) for {self.patients} patient{_s(self.patients)}: "
-            f"{self.settles} trial decision{_s(self.settles)} {_verb(self.settles, 'depend')} on it alone, "
-            f"{self.pairs} undetermined pair{_s(self.pairs)} {_verb(self.pairs, 'need')} it"
+            f"{self.label} ({self.resource_type}) is missing for {self.patients} patient{_s(self.patients)}. "
+            f"It is needed by {self.pairs} undetermined trial result{_s(self.pairs)}, "
+            f"{alone} of which it would settle on its own."
         )
 
 
@@ -137,7 +139,7 @@ class Summary:
             lines.append(f"{study:<{width}}  {v['eligible']:>8}  {v['undetermined']:>12}  {v['ineligible']:>10}")
         ranking = self.ranking()[:top]
         if ranking:
-            lines.append("missing data that would settle the most undetermined pairs:")
+            lines.append("Missing data that would settle the most undetermined results:")
             lines.extend(f"  {c.sentence()}" for c in ranking)
         counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(self.counts.items()))
         lines.append(f"input: {counts}")
@@ -146,7 +148,3 @@ class Summary:
 
 def _s(count: int) -> str:
     return "" if count == 1 else "s"
-
-
-def _verb(count: int, verb: str) -> str:
-    return f"{verb}s" if count == 1 else verb

@@ -11,14 +11,14 @@ import pytest
 
 from service.catalog import Trial, load_catalog
 from service.screening.export import write_bulk_export
-from tests.conftest import SHARED_DATA
+from tests.conftest import EXTERNAL_DATA
 
 ROOT = Path(__file__).resolve().parents[2]
 ON = dt.date(2020, 12, 1)  # the Synthea records are from 2020: this date gives all three verdicts
 COPIES = 8  # 7 bundles x 8 = 56 patients
 
 
-SYNTHEA = SHARED_DATA / "patients" / "synthea"
+SYNTHEA = EXTERNAL_DATA / "patients" / "synthea"
 
 
 @pytest.fixture(scope="session")
