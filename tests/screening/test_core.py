@@ -95,5 +95,8 @@ def test_summary_counts_verdicts_and_ranks_the_items_that_settle_most_pairs() ->
     ranking = [(m["label"], m["patients"], m["pairs"], m["settles"]) for m in data["missing_data"]]
     # HBV DNA alone settles P1-A and P2-A; ANC alone settles P4-A and P4-B (P3-A also needs site review).
     assert ranking == [("ANC", 3, 4, 2), ("HBV DNA", 2, 3, 2)]
-    assert data["missing_data"][1]["text"].startswith("order HBV DNA (Observation) for 2 patients: 2 trial decisions")
+    assert data["missing_data"][1]["text"] == (
+        "HBV DNA (Observation) is missing for 2 patients. "
+        "It is needed by 3 undetermined trial results, 2 of which it would settle on its own."
+    )
     assert data["input"]["patients_screened"] == 4
