@@ -393,10 +393,11 @@ class _Evaluator:
                 (self._requirement("Condition", rule.label, rule.codes),),
             )
         if undated:
+            missing = "an end date" if undated[0].first_known else "an onset, recorded or end date"
             return CriterionResult(
                 criterion,
                 UNKNOWN,
-                f"{rule.label} is recorded without an onset, recorded or end date, so whether it falls"
+                f"{rule.label} is recorded without {missing}, so whether it falls"
                 f"{window_text} cannot be told: {_condition_summary(undated[0])}.",
                 tuple(c.ref for c in undated),
                 (self._requirement("Condition", rule.label, rule.codes),),
@@ -428,7 +429,8 @@ class _Evaluator:
         it when it began (onset, else the date it was recorded) or ended (abatement) inside it. An old
         myocardial infarction whose record was never closed is still marked active, yet it is not an
         infarction "within 1 year"; criteria about a state that persists say so with a separate
-        no-window branch in the mapping.
+        no-window branch in the mapping. A record resolved on a date not recorded may have ended inside
+        the window ("cured more than 3 years ago" cannot be read from it): unknown.
         """
         began = condition.first_known
         if began is not None and began > self.on:
@@ -439,7 +441,8 @@ class _Evaluator:
         ended = condition.abatement
         if (began is not None and began >= since) or (ended is not None and since <= ended <= self.on):
             return MET
-        if began is None and ended is None:
+        if ended is None and (began is None or not condition.is_active):
+            # No date at all, or resolved on a date not recorded: it may have ended inside the window.
             return UNKNOWN
         return NOT_MET
 

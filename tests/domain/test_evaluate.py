@@ -299,6 +299,11 @@ def test_condition_window_is_judged_on_dates_not_on_active_now(rules_trial: Tria
         abatementDateTime="2025-01-01",
     )
     assert result(evaluate(rules_trial, patient(), ended_inside), "exc-other-cancer").result is M
+    resolved_undated_end = condition(
+        ICD10, "C50.911", "Malignant neoplasm of breast", onset="2019-04-01", status="remission"
+    )
+    cured_when = result(evaluate(rules_trial, patient(), resolved_undated_end), "exc-other-cancer")
+    assert cured_when.result is U and "without an end date" in cured_when.reason  # it may have ended in the window
     undated = condition(ICD10, "C50.911", "Malignant neoplasm of breast", status="active")
     del undated["onsetDateTime"]
     unplaced = result(evaluate(rules_trial, patient(), undated), "exc-other-cancer")
