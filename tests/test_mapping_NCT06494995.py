@@ -162,19 +162,34 @@ def test_pregnancy_test_within_seven_days_for_women_of_childbearing_age() -> Non
 def test_screening_confirmations_are_where_no_record_can_decide() -> None:
     screening = {c.link_id for c in TRIAL.walk() if is_screening(c)}
     assert {"inc-5", "inc-6", "inc-11.2", "inc-12", "exc-4", "exc-7.2", "exc-17"} <= screening
+    # The line of therapy and the radiotherapy intent are confirmed at screening (issue 10).
+    assert {"inc-4.1a2", "inc-4.2c"} <= screening
     assert not {"inc-2", "inc-3", "inc-8", "exc-5", "exc-16"} & screening
 
 
 def test_diagnosis_progression_and_performance_status() -> None:
-    diagnosis = IDS["inc-3"].rule
-    assert isinstance(diagnosis, ConditionRule)
-    for code in ("C32.9", "C11.9", "C01", "C76.0"):
-        assert diagnosis.codes.matches_coding(ICD10CM, code), code
-    assert not diagnosis.codes.matches_coding(ICD10CM, "C07")  # parotid: mostly not squamous
+    code, branches = parts(IDS, "inc-3")
+    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["inc-3.1", "inc-3.2"]
+    diagnosis = rule_of(IDS, "inc-3.1", ConditionRule)
+    for icd in ("C32.9", "C11.9", "C01", "C76.0", "C30.0", "C31.0"):  # C30/C31: sinonasal SCC
+        assert diagnosis.codes.matches_coding(ICD10CM, icd), icd
+    for icd in ("C07", "C08.0", "C77.0"):  # salivary glands: mostly not squamous; C77.0: inc-3.2
+        assert not diagnosis.codes.matches_coding(ICD10CM, icd), icd
     assert (SNOMED, "716659002") in diagnosis.codes.exact
-    after_rt = IDS["inc-4.2"].rule
-    assert isinstance(after_rt, ProgressionAfterTherapyRule) and after_rt.within_days == 183
-    assert isinstance(IDS["inc-4.1"].rule, ProgressionAfterTherapyRule)
+    unknown_primary = rule_of(IDS, "inc-3.2a", ConditionRule)
+    assert unknown_primary.codes.matches_coding(ICD10CM, "C77.0")
+    assert isinstance(IDS["inc-3.2b"].rule, NotComputable)
+    # inc-4.1: met only within 6 months of a standard regimen; any later progression is unknown.
+    standard = rule_of(IDS, "inc-4.1a1", ProgressionAfterTherapyRule)
+    assert standard.within_days == 183
+    any_line = rule_of(IDS, "inc-4.1b1", ProgressionAfterTherapyRule)
+    assert any_line.within_days is None and any_line.therapy.matches_coding(ATC, "L01BA01")
+    assert isinstance(IDS["inc-4.1b2"].rule, NotComputable)
+    after_rt = rule_of(IDS, "inc-4.2a", ProgressionAfterTherapyRule)
+    assert after_rt.within_days == 183
+    code, parts_of_rt = parts(IDS, "inc-4.2")
+    assert code is CombinationCode.ALL_OF and [c.link_id for c in parts_of_rt] == ["inc-4.2a", "inc-4.2b", "inc-4.2c"]
+    assert IDS["inc-4.2b1"].exclude and isinstance(IDS["inc-4.2b1"].rule, ProcedureRule)
     survival = rule_of(IDS, "inc-7", ObservationRule)
     assert (LOINC, "75327-7") in survival.codes.exact
     assert (survival.comparator, survival.value, survival.unit) == (Comparator.GT, 3, "mo")
@@ -184,26 +199,32 @@ def test_diagnosis_progression_and_performance_status() -> None:
 
 
 def test_recency_windows_of_exclusions() -> None:
-    malignancy = IDS["exc-5"].rule
-    assert isinstance(malignancy, ConditionRule) and malignancy.include_resolved
-    assert malignancy.within is not None and malignancy.within.days == 1095
-    assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
-    for exempt in ("C44.91", "C32.9", "C78.00"):  # basal cell carcinoma, the study cancer, metastasis
-        assert malignancy.except_codes.matches_coding(ICD10CM, exempt), exempt
-    mi = IDS["exc-6c"].rule
-    assert isinstance(mi, ConditionRule) and mi.within is not None and mi.within.days == 365
-    steroid = IDS["exc-7.3a"].rule
-    assert isinstance(steroid, CorticosteroidDoseRule)
+    code, branches = parts(IDS, "exc-5")
+    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2"]
+    active = rule_of(IDS, "exc-5.1", ConditionRule)
+    assert active.within is None and not active.include_resolved  # active now, whenever it began
+    recent = rule_of(IDS, "exc-5.2", ConditionRule)
+    assert recent.include_resolved and recent.within is not None and recent.within.days == 1095
+    mi = rule_of(IDS, "exc-6c", ConditionRule)
+    assert mi.within is not None and mi.within.days == 365
+    code, steroid_parts = parts(IDS, "exc-7.3a")
+    assert code is CombinationCode.ALL_OF
+    steroid = rule_of(IDS, "exc-7.3a1", CorticosteroidDoseRule)
     assert (steroid.comparator, steroid.prednisone_mg_per_day, steroid.within.days) == (Comparator.GT, 10, 14)
-    surgery = IDS["exc-7.5a"].rule
-    assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
-    investigational = IDS["exc-7.1"].rule
-    assert isinstance(investigational, MedicationRule) and investigational.within is not None
-    assert investigational.within.days == 28
+    assert isinstance(IDS["exc-7.3a2"].rule, NotComputable)  # the exempt prophylaxis: never read as absent
+    surgery = rule_of(IDS, "exc-7.5a", ProcedureRule)
+    assert surgery.within is not None and surgery.within.days == 28
+    investigational = rule_of(IDS, "exc-7.1", MedicationRule)
+    assert investigational.within is not None and investigational.within.days == 28
+    for windowed, active_id in (("exc-3.1a", "exc-3.1b1"), ("exc-9.1a", "exc-9.1b1")):
+        inside = rule_of(IDS, windowed, ConditionRule)
+        still_active = rule_of(IDS, active_id, ConditionRule)
+        assert inside.within is not None and still_active.within is None and not still_active.include_resolved
+        assert inside.codes == still_active.codes
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c", "exc-10.1", "exc-11.1", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -212,7 +233,19 @@ def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
 
 def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> None:
     reasons = {c.link_id for c in TRIAL.walk() if isinstance(c.rule, NotComputable)}
-    assert reasons == {"exc-6d.2", "exc-12.2b", "exc-13.3b"}
+    assert reasons == {
+        "inc-3.2b",  # squamous histology of a neck-node carcinoma of unknown primary
+        "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
+        "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
+        "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
+        "exc-6d.2",
+        "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
+        "exc-9.1b2",  # an infection still recorded active that began before the window
+        "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
+        "exc-11.3c2",  # allogeneic or autologous stem cell transplant
+        "exc-12.2b",
+        "exc-13.3b",
+    }
 
 
 def test_research_study_and_published_evidence_variable() -> None:

@@ -147,7 +147,8 @@ class ConditionRule:
     """A diagnosis on the record.
 
     Active conditions count; with `include_resolved` (history of ...) resolved ones too. With
-    `within` only conditions active inside the window, or with onset/abatement inside it, count.
+    `within` only conditions that began (onset, else recorded date) or ended (abatement) inside the
+    window count: "active now" alone does not place an old record inside it.
     `except_codes` removes conditions the protocol exempts (e.g. basal cell carcinoma).
     """
 

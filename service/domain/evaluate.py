@@ -373,7 +373,9 @@ class _Evaluator:
             for c in self.facts.conditions_for(rule.codes)
             if id(c) not in exempt and c.verification_status not in ("refuted", "entered-in-error")
         ]
-        counting = [c for c in candidates if self._condition_counts(c, rule)]
+        placed = [(c, self._condition_counts(c, rule)) for c in candidates]
+        counting = [c for c, counts in placed if counts is MET]
+        undated = [c for c, counts in placed if counts is UNKNOWN]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
         confirmed = [c for c in counting if c.verification_status in (None, "confirmed")]
         if confirmed:
@@ -390,6 +392,16 @@ class _Evaluator:
                 tuple(c.ref for c in counting),
                 (self._requirement("Condition", rule.label, rule.codes),),
             )
+        if undated:
+            missing = "an end date" if undated[0].first_known else "an onset, recorded or end date"
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} is recorded without {missing}, so whether it falls"
+                f"{window_text} cannot be told: {_condition_summary(undated[0])}.",
+                tuple(c.ref for c in undated),
+                (self._requirement("Condition", rule.label, rule.codes),),
+            )
         if not self.facts.conditions:
             return CriterionResult(
                 criterion,
@@ -401,7 +413,7 @@ class _Evaluator:
             return CriterionResult(
                 criterion,
                 NOT_MET,
-                f"{rule.label} is recorded but not active{window_text}: {_condition_summary(candidates[0])}.",
+                _outside_reason(rule, candidates[0], window_text),
                 tuple(c.ref for c in candidates),
             )
         return CriterionResult(
@@ -410,20 +422,29 @@ class _Evaluator:
             f"No {rule.label} among the {len(self.facts.conditions)} conditions on record{window_text}.",
         )
 
-    def _condition_counts(self, condition: ConditionFact, rule: ConditionRule) -> bool:
-        if condition.first_known is not None and condition.first_known > self.on:
-            return False
-        if rule.within is None:
-            return rule.include_resolved or condition.is_active
-        since = self._since(rule.within)
-        if condition.is_active:
-            return True
-        ended = condition.abatement
-        if ended is not None and ended >= since:
-            return True
-        # Resolved without an end date: it counts only if it began inside the window.
+    def _condition_counts(self, condition: ConditionFact, rule: ConditionRule) -> Result:
+        """MET when the condition counts, NOT_MET when it does not, UNKNOWN when a window cannot place it.
+
+        A window is judged on the record's dates, never on "active now" alone: a condition falls inside
+        it when it began (onset, else the date it was recorded) or ended (abatement) inside it. An old
+        myocardial infarction whose record was never closed is still marked active, yet it is not an
+        infarction "within 1 year"; criteria about a state that persists say so with a separate
+        no-window branch in the mapping. A record resolved on a date not recorded may have ended inside
+        the window ("cured more than 3 years ago" cannot be read from it): unknown.
+        """
         began = condition.first_known
-        return ended is None and began is not None and began >= since
+        if began is not None and began > self.on:
+            return NOT_MET
+        if rule.within is None:
+            return MET if rule.include_resolved or condition.is_active else NOT_MET
+        since = self._since(rule.within)
+        ended = condition.abatement
+        if (began is not None and began >= since) or (ended is not None and since <= ended <= self.on):
+            return MET
+        if ended is None and (began is None or not condition.is_active):
+            # No date at all, or resolved on a date not recorded: it may have ended inside the window.
+            return UNKNOWN
+        return NOT_MET
 
     def _stage(self, criterion: Criterion, rule: StageRule) -> CriterionResult:
         allowed = ", ".join(rule.allowed)
@@ -1002,6 +1023,17 @@ def _condition_summary(condition: ConditionFact) -> str:
     if condition.abatement:
         parts.append(f"ended {condition.abatement}")
     return ", ".join(parts)
+
+
+def _outside_reason(rule: ConditionRule, condition: ConditionFact, window_text: str) -> str:
+    """Why a recorded condition does not count: not active, or (with a window) dated before it."""
+    summary = _condition_summary(condition)
+    if rule.within is not None and condition.is_active:
+        return (
+            f"{rule.label} is recorded, but its dates place it before the window{window_text}: {summary} "
+            "(a record still marked active is judged on when it began)."
+        )
+    return f"{rule.label} is recorded but not active{window_text}: {summary}."
 
 
 def _medication_summary(med: MedicationFact) -> str:

@@ -281,6 +281,35 @@ def test_other_malignancy_window_and_exemptions(rules_trial: Trial) -> None:
     assert result(evaluate(rules_trial, patient(), long_ago), "exc-other-cancer").result is N
 
 
+def test_condition_window_is_judged_on_dates_not_on_active_now(rules_trial: Trial) -> None:
+    """DESIGN.md §2: a window on a condition is judged on onset / recorded / abatement dates; an old record
+    still marked active is not "within N days", and a record with no date cannot be placed."""
+    old_but_active = condition(ICD10, "C50.911", "Malignant neoplasm of breast", onset="2019-04-01", status="active")
+    found = result(evaluate(rules_trial, patient(), old_but_active), "exc-other-cancer")
+    assert found.result is N and "before the window" in found.reason and "2019-04-01" in found.reason
+    recorded_recently = condition(ICD10, "C50.911", "Malignant neoplasm of breast", recordedDate="2025-12-01")
+    del recorded_recently["onsetDateTime"]  # no onset: the recorded date places it
+    assert result(evaluate(rules_trial, patient(), recorded_recently), "exc-other-cancer").result is M
+    ended_inside = condition(
+        ICD10,
+        "C50.911",
+        "Malignant neoplasm of breast",
+        onset="2022-01-01",
+        status="resolved",
+        abatementDateTime="2025-01-01",
+    )
+    assert result(evaluate(rules_trial, patient(), ended_inside), "exc-other-cancer").result is M
+    resolved_undated_end = condition(
+        ICD10, "C50.911", "Malignant neoplasm of breast", onset="2019-04-01", status="remission"
+    )
+    cured_when = result(evaluate(rules_trial, patient(), resolved_undated_end), "exc-other-cancer")
+    assert cured_when.result is U and "without an end date" in cured_when.reason  # it may have ended in the window
+    undated = condition(ICD10, "C50.911", "Malignant neoplasm of breast", status="active")
+    del undated["onsetDateTime"]
+    unplaced = result(evaluate(rules_trial, patient(), undated), "exc-other-cancer")
+    assert unplaced.result is U and "without an onset" in unplaced.reason and unplaced.evidence
+
+
 def test_stage_groups_from_cancerstaging_codes_and_text(rules_trial: Trial) -> None:
     def stage(code: str, display: str | None = None) -> dict[str, Any]:
         return observation("21908-9", "2025-11-01", concept("http://cancerstaging.org", code, display))
