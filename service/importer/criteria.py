@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.importer.splitter import Item, split_criteria
-from service.importer.structurer import CONDITIONAL, Structured, structure
+from service.importer.rules.common import CONDITIONAL, Structured
+from service.importer.structurer import structure
 
 # Headings whose sub-items are alternatives (inclusion) or all required (exclusion).
 ANY_SIGNAL = re.compile(
