@@ -69,7 +69,9 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     for study in studies:
         result = import_study(study)
         if args.dry_run:
-            out.write(json.dumps(result.document["research_study"], indent=2, ensure_ascii=False) + "\n")
+            # The catalog gives the published resource its id; show it as it will be served.
+            resource = {"resourceType": "ResearchStudy", "id": result.study_id, **result.document["research_study"]}
+            out.write(json.dumps(resource, indent=2, ensure_ascii=False) + "\n")
             print(result.report(), file=err)
             continue
         outcome = write_mapping(result, args.mappings_dir)

@@ -151,7 +151,8 @@ def test_a_record_without_eligibility_still_gives_a_valid_mapping() -> None:
     result = import_study(study("NCT03453554"))
     assert len(result.document["criteria"]) == 1
     assert "not_computable" in result.document["criteria"][0]
-    assert result.counts.found == 1 and result.counts.text == 1
+    assert result.counts.found == 0 and result.counts.no_criteria_stated
+    assert "no criteria stated" in result.report()
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -167,7 +168,8 @@ def test_import_from_a_search_page_writes_readable_yaml(tmp_path: Path, capsys: 
     page = CTGOV / "xiaoyibao" / "condition_query_response.json"
     code, out, _ = run_cli(capsys, "import", "NCT05438667", "--from-file", str(page), "--mappings-dir", str(tmp_path))
     assert code == 0
-    assert re.match(r"NCT05438667: \d+ criteria found, \d+ structured, .*, \d+ left as text → ", out)
+    assert re.match(r"NCT05438667: \d+ criteria found in the text, \d+ fully structured, .*, \d+ left as text; "
+        r"registry age/sex fields: 1 → ", out)
     text = (tmp_path / "NCT05438667.yaml").read_text(encoding="utf-8")
     assert text.startswith("# Imported from ClinicalTrials.gov API v2")
     assert "Absolute neutrophil count≥1.5×10⁹/L" in text  # unicode kept, not escaped
@@ -216,7 +218,8 @@ def test_dry_run_prints_the_research_study_and_writes_nothing(
     )
     assert code == 0 and not list(tmp_path.iterdir())
     resource = json.loads(out)
-    assert resource["resourceType"] == "ResearchStudy" and resource["identifier"][0]["value"] == "NCT02663973"
+    assert resource["resourceType"] == "ResearchStudy" and resource["id"] == "NCT02663973"
+    assert resource["identifier"][0]["value"] == "NCT02663973"
     assert "NCT02663973:" in err and "criteria found" in err
 
 

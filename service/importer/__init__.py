@@ -30,9 +30,12 @@ class ImportResult:
 
     def report(self) -> str:
         c = self.counts
+        registry = f"; registry age/sex fields: {c.registry}"
+        if c.no_criteria_stated:
+            return f"{self.study_id}: no criteria stated{registry}"
         return (
-            f"{self.study_id}: {c.found} criteria found, {c.structured} structured, "
-            f"{c.partly} partly structured, {c.screening} screening confirmations, {c.text} left as text"
+            f"{self.study_id}: {c.found} criteria found in the text, {c.structured} fully structured, "
+            f"{c.partly} partly structured, {c.screening} screening confirmations, {c.text} left as text{registry}"
         )
 
 

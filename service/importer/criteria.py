@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.importer.splitter import Item, split_criteria
@@ -33,20 +33,40 @@ YEARS_PER = {
     "hour": 1 / 8766,
     "minute": 1 / 525960,
 }
-NO_CRITERIA = "No eligibility criteria are published on ClinicalTrials.gov for this study."
+NO_CRITERIA = "No eligibility criteria are stated on ClinicalTrials.gov for this study."
+# An item that states no criterion ("Nil", "None", "N/A", "-", "Not applicable").
+NONE_STATED = re.compile(r"^\W*(?:nil|none|n/?a|not applicable|no(?:ne)? specified|-+)\W*$", re.IGNORECASE)
+
+
+KINDS = ("structured", "partly", "screening", "text")
 
 
 @dataclass
 class Counts:
+    """What became of the written criteria (sub-items of a list count one by one); the registry's
+    structured age/sex fields are counted apart (`registry`), they are not criteria text."""
+
     found: int = 0
     structured: int = 0  # fully encoded
-    partly: int = 0  # an inclusion encoded in part, the rest a not-computable child of all_of
+    partly: int = 0  # encoded in part, the rest a not-computable child
     screening: int = 0
     text: int = 0
+    registry: int = 0
+    exclusions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("found", *KINDS), 0))
+    no_criteria_stated: bool = False
 
-    def add(self, kind: str) -> None:
+    def add(self, kind: str, exclusion: bool = False) -> None:
         self.found += 1
         setattr(self, kind, getattr(self, kind) + 1)
+        if exclusion:
+            self.exclusions["found"] += 1
+            self.exclusions[kind] += 1
+
+    def merge(self, other: Counts) -> None:
+        for kind in ("found", *KINDS, "registry"):
+            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
+        for kind, n in other.exclusions.items():
+            self.exclusions[kind] += n
 
 
 def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]], Counts]:
@@ -55,7 +75,7 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
     age = _structured_age(module)
     if age:
         criteria.append(age)
-        counts.add("structured")
+        counts.registry += 1
     sex = module.get("sex")
     if sex in ("FEMALE", "MALE"):
         text = f"Sex: {sex.capitalize()}"
@@ -70,20 +90,23 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
                 "note": "From the registry's structured sex field (ALL adds no criterion).",
             }
         )
-        counts.add("structured")
+        counts.registry += 1
     written = module.get("eligibilityCriteria")
-    if isinstance(written, str) and written.strip():
-        for item in split_criteria(written).items:
-            criteria.append(_criterion(item, counts, None, top=True))
-    if not criteria:
+    items = (
+        [i for i in split_criteria(written).items if not NONE_STATED.match(i.text)] if isinstance(written, str) else []
+    )
+    for item in items:
+        criteria.append(_criterion(item, counts, None, top=True))
+    if not items:
+        # "Inclusion Criteria: Nil": the registry's age/sex fields alone must not make every patient eligible.
+        counts.no_criteria_stated = True
         criteria.append(
             {
                 "id": "inc-1",
                 "text": NO_CRITERIA,
-                "not_computable": "the registry record has no eligibility criteria to encode",
+                "not_computable": "the registry states no eligibility criteria: check the protocol",
             }
         )
-        counts.add("text")
     return criteria, counts
 
 
@@ -139,12 +162,10 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> di
         children = [_criterion(child, sub_counts, child_context, top=False) for child in item.children]
         if sub_counts.structured + sub_counts.partly == 0:
             return _collapsed(head, item, counts, "no sub-item could be encoded")
-        for kind in ("structured", "partly", "screening", "text"):
-            for _ in range(getattr(sub_counts, kind)):
-                counts.add(kind)
+        counts.merge(sub_counts)
         return {**head, "text": item.text, combination: children, "machine_derived": True}
     result = structure(item.text, item.exclusion, context)
-    return {**head, **_leaf(item.link_id, item.text, result, counts)}
+    return {**head, **_leaf(item, result, counts)}
 
 
 def _combination(item: Item) -> str | None:
@@ -158,15 +179,16 @@ def _combination(item: Item) -> str | None:
     return "any_of" if all(joined) or ANY_SIGNAL.search(item.text) else "all_of"
 
 
-def _leaf(link_id: str, text: str, result: Structured, counts: Counts) -> dict[str, Any]:
+def _leaf(item: Item, result: Structured, counts: Counts) -> dict[str, Any]:
+    text = item.text
     if result.screening:
-        counts.add("screening")
+        counts.add("screening", item.exclusion)
         return {"text": text, "screening": True, "machine_derived": True}
     if result.rule is None:
-        counts.add("text")
+        counts.add("text", item.exclusion)
         return {"text": text, "not_computable": result.reason or "not encoded"}
-    rule = _with_ids(result.rule, link_id, set())
-    counts.add("partly" if _has_rest(rule) else "structured")
+    rule = _with_ids(result.rule, item.link_id, set())
+    counts.add("partly" if _has_rest(rule) else "structured", item.exclusion)
     return {"text": text, **rule, "machine_derived": True}
 
 
@@ -199,7 +221,7 @@ def _has_rest(rule: dict[str, Any]) -> bool:
 
 
 def _collapsed(head: dict[str, Any], item: Item, counts: Counts, reason: str) -> dict[str, Any]:
-    counts.add("text")
+    counts.add("text", item.exclusion)
     return {**head, "text": _render(item), "not_computable": reason}
 
 
