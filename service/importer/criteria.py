@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.importer.splitter import Item, split_criteria
 from service.importer.rules.common import CONDITIONAL, Structured
+from service.importer.splitter import Item, split_criteria
 from service.importer.structurer import structure
 
 # Headings whose sub-items are alternatives (inclusion) or all required (exclusion).

@@ -25,6 +25,7 @@ from service.importer.rules.common import (
     WITHIN_DAYS,
     Atom,
     Structured,
+    windows_in,
 )
 from service.importer.rules.findings import VIRUS_CODES, find_brain_metastases, find_pregnancy, find_viruses
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
@@ -333,11 +334,14 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = ORGAN_HEADER.sub(" ", rest)
     rest = WITHIN_DAYS.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
-    return [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
+    kept = [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
+    # A number or comparator left over is a threshold nobody encoded: never filler.
+    thresholds = re.findall(r"[<>≤≥≦≧＜＞]\s*\d+(?:[.,]\d+)?|\d+(?:[.,]\d+)?", rest)
+    return kept + [t.replace(" ", "") for t in thresholds]
 
 
 def _window(text: str) -> int | None:
-    found = {int(m.group(1)) for m in WITHIN_DAYS.finditer(text)}
+    found = windows_in(text)
     return found.pop() if len(found) == 1 else None
 
 

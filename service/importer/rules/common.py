@@ -78,7 +78,44 @@ SEXES = re.compile(
     r"(?:male|men|man)s?)\b",
     re.IGNORECASE,
 )
-WITHIN_DAYS = re.compile(r"\bwithin (?:the )?(?:last |past )?(\d{1,3}) days\b", re.IGNORECASE)
+# A definition ("post-menopausal, defined as age ≥ 50 and amenorrhoeic ≥ 12 months") is no criterion.
+DEFINITION = re.compile(
+    r"\bdefined (?:as|by)\b|\bdefinition\b|\bi\.\s?e\.|\bmeaning\b|\bis considered\b", re.IGNORECASE
+)
+# Counts written as words ("within two weeks") read like digits.
+NUMBER_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "fourteen": 14, "fifteen": 15, "twenty": 20, "thirty": 30,
+}  # fmt: skip
+COUNT = r"(?P<count>\d{1,3}|" + "|".join(NUMBER_WORDS) + r")"
+DURATION = COUNT + r"[\s-]*\(?(?:\d{1,3}\)\s*)?(?P<unit>days?|weeks?|wks?|months?|years?|yrs?)\b"
+# Days per unit: a month is 30.44 days and a year 365.25 (calendar averages), rounded to whole days.
+DAYS_PER = {"day": 1.0, "week": 7.0, "wk": 7.0, "month": 30.44, "year": 365.25, "yr": 365.25}
+# "within 28 days", "within two weeks", "in the past 3 months", "≤ 28 days prior to", "< 4 weeks before"
+WITHIN_DAYS = re.compile(
+    r"\b(?:within|during|in)\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|prior\s+|preceding\s+)?" + DURATION
+    + r"|(?:≤|<=|<|less than|fewer than)\s*" + DURATION.replace("count", "count2").replace("unit", "unit2")
+    + r"(?=\s+(?:prior|before|preceding|of)\b)",
+    re.IGNORECASE,
+)  # fmt: skip
+
+
+def count_of(word: str) -> int:
+    return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
+
+
+def days_of(count: str, unit: str) -> int:
+    return round(count_of(count) * DAYS_PER[re.sub(r"s$", "", unit.lower())])
+
+
+def windows_in(text: str) -> set[int]:
+    """Every lookback window the wording states, in days."""
+    found = set()
+    for m in WITHIN_DAYS.finditer(text):
+        count, unit = (m.group("count"), m.group("unit")) if m.group("count") else (m.group("count2"), m.group("unit2"))
+        found.add(days_of(count, unit))
+    return found
+
 
 # Words that may surround a recognised finding without changing it. Anything else left over in an
 # exclusion blocks structuring; in an inclusion it becomes a not-computable sibling in `all_of`.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.importer.rules.common import COMP, GE, GT, LE, LT, NUMBER, TIME_UNITS, Atom, number, op_of
+from service.importer.rules.common import COMP, DEFINITION, GE, GT, LE, LT, NUMBER, TIME_UNITS, Atom, number, op_of
 
 # --- finders -----------------------------------------------------------------------------------
 
@@ -29,7 +29,7 @@ def find_age(text: str) -> list[Atom]:
         text,
         re.IGNORECASE,
     )
-    if both:
+    if both and not DEFINITION.search(text[: both.start()]):
         if op_of(both.group("op1")) == ">":
             return []  # a strict lower bound in words is ambiguous (see below)
         low = _age_bound(op_of(both.group("op1")), int(both.group("a")))
@@ -41,31 +41,46 @@ def find_age(text: str) -> list[Atom]:
         text,
         re.IGNORECASE,
     )
-    if ranged:
+    if ranged and not DEFINITION.search(text[: ranged.start()]):
         atoms.append(_age_atom(ranged.start(), ranged.end(), int(ranged.group("a")), int(ranged.group("b"))))
         return atoms
-    patterns = (
-        rf"\b(?:age|aged)\b\s*(?:of\s*|is\s*|:\s*|must be\s*)?{COMP}\s*{NUMBER}(?:{years})?(?:\s*(?:old|of age))?",
+    patterns = (  # "≥ 18 years of age" before "age < 75": the first claims its own "of age"
         rf"(?<![\w.]){COMP}\s*{NUMBER}{years}\s*(?:old|of age)\b",
+        rf"\b(?:age|aged)\b\s*(?:of\s*|is\s*|:\s*|must be\s*)?{COMP}\s*{NUMBER}(?:{years})?(?:\s*(?:old|of age))?",
         rf"\b{NUMBER}{years}(?:\s*(?:old|of age))?\s*(?:or|and)\s*(?P<older>older|above|over|greater|more)\b",
         rf"\bat least\s*{NUMBER}{years}\s*(?:old|of age)\b",
     )
+    bounds: list[tuple[int, int, str, int]] = []
     for pattern in patterns:
-        match = re.search(pattern, text, re.IGNORECASE)
-        if not match:
-            continue
-        value = int(number(match.group("num")))
-        op = ">=" if "older" in match.groupdict() and match.group("older") else None
-        if op is None:
-            op = op_of(match.group("op")) if "op" in match.groupdict() and match.group("op") else ">="
-        if op == ">":
-            return []  # "over 18"/"> 18" usually admits 18-year-olds in practice: ambiguous, left to review
-        if op == ">=":
-            atoms.append(_age_atom(match.start(), match.end(), _age_bound(op, value), None))
-        else:
-            atoms.append(_age_atom(match.start(), match.end(), None, _age_bound(op, value)))
-        return atoms
-    return atoms
+        for match in re.finditer(pattern, text, re.IGNORECASE):
+            if any(match.start() < end and start < match.end() for start, end, _, _ in bounds):
+                continue
+            groups = match.groupdict()
+            op = ">=" if groups.get("older") else op_of(groups["op"]) if groups.get("op") else ">="
+            bounds.append((match.start(), match.end(), op, int(number(match.group("num")))))
+    if bounds:
+        # The second bound of a pair may omit "old"/"of age": "≥ 18 years of age < 75 years".
+        last = max(end for _, end, _, _ in bounds)
+        bare = re.match(rf"(?P<gap>[\s,;]*(?:and|but)?\s*){COMP}\s*{NUMBER}{years}\b", text[last:], re.IGNORECASE)
+        if bare:
+            bounds.append(
+                (last + bare.end("gap"), last + bare.end(), op_of(bare.group("op")), int(number(bare.group("num"))))
+            )
+    bounds.sort()
+    if any(DEFINITION.search(text[:start]) for start, _, _, _ in bounds):
+        return []  # "post-menopausal, defined as age ≥ 50": a definition, not an age criterion
+    if any(op == ">" for _, _, op, _ in bounds):
+        return []  # "over 18"/"> 18" usually admits 18-year-olds in practice: ambiguous, left to review
+    lows = [value for _, _, op, value in bounds if op == ">="]
+    highs = [_age_bound(op, value) for _, _, op, value in bounds if op in ("<", "<=")]
+    if len(lows) > 1 or len(highs) > 1:
+        return []
+    if len(bounds) == 2 and re.fullmatch(r"[\s,;]*(?:and|but)?\s*", text[bounds[0][1] : bounds[1][0]], re.IGNORECASE):
+        return [_age_atom(bounds[0][0], bounds[1][1], lows[0] if lows else None, highs[0] if highs else None)]
+    return [
+        _age_atom(start, end, value if op == ">=" else None, None if op == ">=" else _age_bound(op, value))
+        for start, end, op, value in bounds
+    ]
 
 
 def _age_bound(op: str, value: int) -> int:
@@ -82,7 +97,7 @@ def _age_atom(start: int, end: int, low: int | None, high: int | None) -> Atom:
     return Atom(start, end, "age", {"age": body}, "Age")
 
 
-SCORE_RANGE = r"(?P<a>[0-5])\s*(?:-|–|to)\s*(?P<b>[0-5])"
+SCORE_RANGE = r"(?P<a>[0-5])\s*(?:-|–|—|~|～|〜|to|through)\s*(?P<b>[0-5])"
 SCORE_LIST = r"(?P<list>[0-5](?:\s*(?:,\s*or|,\s*and|,|or|and)\s*[0-5])+)"
 
 
