@@ -296,8 +296,6 @@ def test_exclusion_lab_threshold_keeps_its_direction() -> None:
 @pytest.mark.parametrize(
     ("text", "why"),
     [
-        ("Untreated or symptomatic central nervous system (CNS) metastases", "qualified metastases"),  # NCT05913115
-        ("Leptomeningeal disease or Active central nervous system (CNS) metastases.", "active CNS mets"),  # NCT06385925
         (
             "Symptomatic intracranial metastases, or moderate to severe ascites or pleural effusion requiring drainage",
             "qualified",
@@ -420,3 +418,22 @@ def test_every_record_splits_into_criteria_the_mapping_parser_accepts() -> None:
             parsed = parse_trial_criteria({"criteria": criteria}, nct, nct)
             assert len(parsed.criteria) == len(criteria) >= 1
             assert counts.found == counts.structured + counts.partly + counts.screening + counts.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Untreated or symptomatic central nervous system (CNS) metastases",  # NCT05913115
+        "Leptomeningeal disease or Active central nervous system (CNS) metastases.",  # NCT06385925
+        "Has known active CNS metastases and/or carcinomatous meningitis. Participants with previously treated brain "
+        "metastases may participate provided they are radiologically stable.",  # NCT05832827 (shortened)
+    ],
+)
+def test_qualified_cns_metastases_need_the_condition_and_a_site_check(text: str) -> None:
+    """No CNS metastases on record: not met (decided); with them: unknown until the site says whether
+    they are active/untreated (treated, stable ones are allowed)."""
+    rule = rule_of(text, exclusion=True)
+    condition, status = rule["all_of"]
+    assert "icd10cm:C79.31" in condition["condition"]["codes"] or "icd10cm:C79.3" in condition["condition"]["codes"]
+    assert "history" not in condition["condition"]
+    assert "not_computable" in status

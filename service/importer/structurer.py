@@ -25,10 +25,25 @@ from service.importer.rules.common import (
     WITHIN_DAYS,
     Atom,
     Structured,
+    window_positions,
     windows_in,
 )
-from service.importer.rules.findings import VIRUS_CODES, find_brain_metastases, find_pregnancy, find_viruses
+from service.importer.rules.findings import (
+    VIRUS_CODES,
+    find_brain_metastases,
+    find_pregnancy,
+    find_viruses,
+    qualified_cns_exclusion,
+)
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
+from service.importer.rules.oncology import (
+    CONFIRMATION,
+    find_biomarkers,
+    find_diagnosis,
+    find_lung_and_transplant,
+    find_stage,
+    find_therapies,
+)
 from service.importer.rules.scores import find_age, find_ecog, find_karnofsky, find_life_expectancy
 
 Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
@@ -36,7 +51,21 @@ Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation":
 
 # --- the decision ------------------------------------------------------------------------------
 
-INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (find_age, find_ecog, find_karnofsky, find_life_expectancy)
+
+def _therapies(text: str) -> list[Atom]:
+    return find_therapies(text, window_positions(text))
+
+
+INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
+    find_age,
+    find_ecog,
+    find_karnofsky,
+    find_life_expectancy,
+    find_diagnosis,
+    find_stage,
+    find_biomarkers,
+    _therapies,
+)
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
@@ -44,17 +73,27 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_pregnancy,
     find_viruses,
     find_brain_metastases,
+    find_biomarkers,
+    _therapies,
+    find_lung_and_transplant,
 )
 
 
-def structure(text: str, exclusion: bool, context_reason: str | None = None) -> Structured:
-    """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding.
+def structure(
+    text: str, exclusion: bool, context_reason: str | None = None, heading_window: int | None = None
+) -> Structured:
+    """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding;
+    `heading_window` is the lookback window a list heading states for the items under it.
 
     The rule is a mapping rule (`{"observation": {...}}`) or a combination whose children are
     proto-criteria `{"key", "text", <rule key>: ...}`: the caller gives them ids.
     """
     if context_reason:
         return Structured(None, context_reason)
+    if exclusion:
+        cns = qualified_cns_exclusion(text)
+        if cns is not None:
+            return Structured(cns, children=cns["all_of"])
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)
@@ -73,17 +112,26 @@ def structure(text: str, exclusion: bool, context_reason: str | None = None) -> 
     blocked = _blocked(text, exclusion)
     if blocked is None or (exclusion and blocked):
         return Structured(None, "the wording has a condition, exception or support clause the importer does not encode")
-    window = _window(text)
+    window = _window(text) or heading_window
     if window:
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
     if exclusion:
+        if EXCEPTION_WORDS.search(text):
+            return Structured(None, "the exclusion names exceptions the importer does not encode")
         return _exclusion(text, atoms)
     return _inclusion(text, [a for a in atoms if a.key.split("-")[0] not in blocked], bool(blocked))
 
 
-LIST_SEPARATOR = re.compile(r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,)\s*", re.IGNORECASE)
+LIST_SEPARATOR = re.compile(
+    r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,|(?<![\d.])\.\s+(?=[A-Z])|[;\n])\s*", re.IGNORECASE
+)
+# An exclusion that names who stays eligible ("palliative radiotherapy is permitted") has an exception.
+EXCEPTION_WORDS = re.compile(
+    r"\b(?:allowed|permitted|eligible|acceptable|exempt|may (?:participate|be (?:enrolled|included|eligible)))\b",
+    re.IGNORECASE,
+)
 # Words that qualify a finding: a list item made of them narrows its neighbour, it is no alternative.
 QUALIFYING = re.compile(
     r"\b(untreated|treated|symptomatic|asymptomatic|active|inactive|stable|unstable|progressive|progressing|"
@@ -221,7 +269,8 @@ TRIGGERS = (
     (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
     (
         re.compile(
-            r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support|stimulat",
+            r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
+            r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
         {"anc", "plt", "hb"},
@@ -279,6 +328,8 @@ def _remainder(text: str, atoms: list[Atom]) -> str:
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
+    if any(a.key == "dx" for a in atoms):
+        rest = CONFIRMATION.sub(" ", rest)  # "histologically or cytologically confirmed": how, not what
     return SEXES.sub(" ", rest)
 
 
@@ -327,6 +378,8 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
+    if any(a.key == "dx" for a in atoms):
+        rest = CONFIRMATION.sub(" ", rest)
     rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
     rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)

@@ -47,7 +47,7 @@ CONDITIONAL = re.compile(
 )
 SUPPORT = re.compile(
     r"transfus|growth factor|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
-    r"\bepo\b|thrombopoietin|\bsupport\b|stimulat",
+    r"\bepo\b|thrombopoietin|\bsupport\b|stimulating (?:factor|agent)",
     re.IGNORECASE,
 )
 SCREENING = re.compile(
@@ -110,10 +110,15 @@ def days_of(count: str, unit: str) -> int:
 
 def windows_in(text: str) -> set[int]:
     """Every lookback window the wording states, in days."""
-    found = set()
+    return {days for _, days in window_positions(text)}
+
+
+def window_positions(text: str) -> list[tuple[int, int]]:
+    """(offset, days) of each lookback window the wording states, in order."""
+    found = []
     for m in WITHIN_DAYS.finditer(text):
         count, unit = (m.group("count"), m.group("unit")) if m.group("count") else (m.group("count2"), m.group("unit2"))
-        found.add(days_of(count, unit))
+        found.append((m.start(), days_of(count, unit)))
     return found
 
 

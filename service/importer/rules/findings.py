@@ -102,15 +102,23 @@ VIRUS_CODES = {
 }
 
 
+# The nearest cue before a virus decides it: "known history of HIV ... or active hepatitis B or C"
+# is HIV ever recorded, hepatitis B and C active (C inherits B's cue: nothing stands between them).
+HISTORY_CUE = re.compile(
+    r"\b(?P<history>history|previous|previously|prior)\b|\b(?P<active>active|current|currently|acute)\b", re.IGNORECASE
+)
+
+
 def find_viruses(text: str) -> list[Atom]:
     atoms: list[Atom] = []
-    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
     for key, pattern in (("hiv", HIV), ("hbv", HBV), ("hcv", HCV)):
         m = pattern.search(text)
         if not m:
             continue
         label, codes, names = VIRUS_CODES[key]
         body: dict[str, Any] = {"label": label, "codes": codes, "names": names}
+        cues = list(HISTORY_CUE.finditer(text, 0, m.start()))
+        history = bool(cues) and cues[-1].group("history") is not None
         if history or key == "hiv":  # HIV infection is lifelong: a record of it counts whatever its status
             body["history"] = True
         atoms.append(Atom(m.start(), m.end(), key, {"condition": body}, label))
@@ -137,6 +145,19 @@ METASTASES = (
 )
 
 
+LEPTOMENINGEAL = re.compile(
+    r"\bleptomeningeal (?:disease|metastas[ie]s|carcinomatosis|involvement|spread)\b|\bcarcinomatous meningitis\b"
+    r"|\bmeningeal carcinomatosis\b",
+    re.IGNORECASE,
+)
+# Qualifiers the record cannot tell: whether metastases are treated, stable, symptomatic.
+BRAIN_QUALIFIER = re.compile(
+    r"\b(?:active|untreated|symptomatic|progressive|progressing|unstable|uncontrolled|new|newly diagnosed|"
+    r"clinically active|radiologically unstable)\b",
+    re.IGNORECASE,
+)
+
+
 def find_brain_metastases(text: str) -> list[Atom]:
     for pattern, key, label, codes in METASTASES:
         found = pattern.search(text)
@@ -147,3 +168,55 @@ def find_brain_metastases(text: str) -> list[Atom]:
             body["history"] = True  # "history of brain metastases": treated, resolved ones count too
         return [Atom(found.start(), found.end(), key, {"condition": body}, label)]
     return []
+
+
+def qualified_cns_exclusion(text: str) -> Rule | None:
+    """ "Active or untreated brain metastases (treated, stable ones allowed)": the metastases are data,
+    whether they are active, untreated or stable is not. Met needs both: the condition, and a part the
+    site checks (unknown until then); without brain/CNS metastases on record it is not met."""
+    sentences = [s for s in re.split(r"(?<=[.;])\s+|\n+", text.strip()) if s.strip()]
+    first = sentences[0]
+    found = [p.search(first) for p, *_ in METASTASES]
+    lepto = LEPTOMENINGEAL.search(first)
+    if not any(found):
+        return None
+    # The first sentence names the metastases and their qualifiers only.
+    rest = first
+    for m in [*(f for f in found if f), lepto]:
+        if m:
+            rest = rest.replace(m.group(0), " ")
+    rest = BRAIN_QUALIFIER.sub(" ", rest)
+    words = re.findall(r"[a-z]+", rest.lower())
+    allowed = {"and", "or", "nor", "has", "have", "with", "patients", "participants", "subjects", "any", "the", "of",
+               "and/or", "or/and", "disease", "presence", "evidence", "known", "untreated", "metastases", "cns",
+               "central", "nervous", "system", "brain", "to", "are", "is", "excluded", "not", "eligible"}  # fmt: skip
+    if any(w not in allowed for w in words) or not BRAIN_QUALIFIER.search(first):
+        return None
+    about = re.compile(
+        r"brain|cns|central nervous|intracranial|metasta|lesion|leptomening|stable|stability|treated|progression|"
+        r"steroid|radiotherapy|radiosurgery|radiation|imaging|MRI|\bCT\b|neurologic|symptom",
+        re.IGNORECASE,
+    )
+    if any(not about.search(s) for s in sentences[1:]):
+        return None  # a later sentence on something else
+    codes = ["snomed:94225005", "icd10cm:C79.31"]
+    names = ["brain metastases", "brain metastasis"]
+    label = "Brain metastases"
+    if found[0] is not None:  # CNS: brain, meninges, spinal cord
+        codes, label = ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"], "CNS metastases"
+    if lepto:
+        codes += ["snomed:94246001", "icd10cm:C79.32"]
+        names += ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis"]
+        label += " or leptomeningeal disease"
+    codes = list(dict.fromkeys(codes))
+    return {
+        "all_of": [
+            {"key": "mets", "text": first.strip(" .;"), "condition": {"label": label, "codes": codes, "names": names}},
+            {
+                "key": "status",
+                "text": text.strip(),
+                "not_computable": "whether they are active / untreated / symptomatic as the protocol defines "
+                "(the record does not say): the site confirms at screening",
+            },
+        ]
+    }
