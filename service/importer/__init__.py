@@ -53,5 +53,7 @@ def import_study(study: Mapping[str, Any]) -> ImportResult:
         "criteria": criteria,
     }
     digest = hashlib.sha256(str(module.get("eligibilityCriteria", "")).encode()).hexdigest()[:16]
-    last_update = (protocol.get("statusModule") or {}).get("lastUpdateSubmitDate")
+    status = protocol.get("statusModule") or {}
+    # The posted date is what the registry's search and a re-import compare (lastUpdatePostDate).
+    last_update = (status.get("lastUpdatePostDateStruct") or {}).get("date") or status.get("lastUpdateSubmitDate")
     return ImportResult(nct, document, counts, digest, last_update if isinstance(last_update, str) else None)
