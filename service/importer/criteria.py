@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.importer.rules.common import CONDITIONAL, Structured
+from service.importer.rules.common import CONDITIONAL, NUMERIC_THRESHOLD, SCREENING, Structured, windows_in
 from service.importer.splitter import Item, split_criteria
 from service.importer.structurer import structure
 
@@ -143,7 +143,7 @@ def _years(value: Any) -> float | int | None:
     return int(years) if years == int(years) else round(years, 3)
 
 
-def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> dict[str, Any]:
+def _criterion(item: Item, counts: Counts, context: str | None, top: bool, window: int | None = None) -> dict[str, Any]:
     head: dict[str, Any] = {"id": item.link_id}
     if top and item.exclusion:
         head["exclude"] = True
@@ -158,13 +158,23 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> di
         child_context = context or (
             f"restricted by its heading ({_clip(item.text)})" if CONDITIONAL.search(item.text) else None
         )
+        if SCREENING.search(item.text) and not NUMERIC_THRESHOLD.search(item.text):
+            # "Women of childbearing potential must use contraception: - post-menopausal defined as ...":
+            # the sub-items define who the requirement concerns; none is a criterion of its own.
+            counts.add("screening", item.exclusion)
+            return {**head, "text": _render(item), "screening": True, "machine_derived": True}
+        # "within 21 days before randomization:" over a list of labs is the window of each item.
+        stated = windows_in(item.text)
+        heading_window = stated.pop() if len(stated) == 1 else window
         sub_counts = Counts()
-        children = [_criterion(child, sub_counts, child_context, top=False) for child in item.children]
+        children = [
+            _criterion(child, sub_counts, child_context, top=False, window=heading_window) for child in item.children
+        ]
         if sub_counts.structured + sub_counts.partly == 0:
             return _collapsed(head, item, counts, "no sub-item could be encoded")
         counts.merge(sub_counts)
         return {**head, "text": item.text, combination: children, "machine_derived": True}
-    result = structure(item.text, item.exclusion, context)
+    result = structure(item.text, item.exclusion, context, heading_window=window)
     return {**head, **_leaf(item, result, counts)}
 
 

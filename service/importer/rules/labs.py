@@ -107,6 +107,30 @@ ANALYTES = (
         ),
         molar_mass=113.12,
     ),
+    Analyte(
+        "ldh",
+        "Lactate dehydrogenase",
+        r"lactate dehydrogenase|lactic dehydrogenase|\bLDH\b",
+        ("loinc:2532-0", "loinc:14804-9"),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (50.0, 2000.0)),),
+    ),
+    Analyte(
+        "alp",
+        "Alkaline phosphatase",
+        r"alkaline phosphatase|\bALP\b|\bAKP\b",
+        ("loinc:6768-6",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (20.0, 1000.0)),),
+    ),
+    Analyte(
+        "alb",
+        "Albumin",
+        r"(?:serum |plasma )?albumin\b|\bALB\b",
+        ("loinc:1751-7",),
+        (
+            (r"g\s*/\s*dl\b", "g/dL", 1.0, (1.5, 6.0)),
+            (r"g\s*/\s*l\b", "g/L", 1.0, (15.0, 60.0)),
+        ),
+    ),
 )
 TRANSAMINASES = re.compile(r"\b(?:liver )?transaminases\b", re.IGNORECASE)
 ULN = (

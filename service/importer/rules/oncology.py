@@ -87,15 +87,12 @@ CONFIRMATION = re.compile(
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
-DIAGNOSIS_CUE = re.compile(r"\b(?:confirmed|documented|proven|diagnos[ei]s|diagnosed|histolog|cytolog|patholog)", re.I)
 # Types whose code is not the generic cancer's: these stay text.
 OTHER_HISTOLOGY = re.compile(r"\b(?:small[- ]cell|neuroendocrine|sarcomatoid|mixed|carcinoid)\b", re.IGNORECASE)
 
 
 def find_diagnosis(text: str) -> list[Atom]:
     """The trial's cancer as a recorded condition (inclusions only: "confirmed NSCLC")."""
-    if not DIAGNOSIS_CUE.search(text):
-        return []
     for cancer in CANCERS:
         found = re.search(cancer.pattern, text, re.IGNORECASE)
         if not found:
@@ -110,6 +107,24 @@ def find_diagnosis(text: str) -> list[Atom]:
         }
         return [Atom(found.start(), found.end(), "dx", {"condition": body}, cancer.label)]
     return []
+
+
+# Disease extent in words: no data element says it, so it is kept as a part the site checks.
+EXTENT = re.compile(
+    r"\b(?:(?:locally|loco-?regionally)\s+advanced|advanced|recurrent|relapsed|unresectable|inoperable|metastatic)"
+    r"(?:\s*(?:,|/|and/or|or|and|,\s*or|,\s*and/or)\s*(?:(?:locally|loco-?regionally)\s+advanced|advanced|recurrent|"
+    r"relapsed|unresectable|inoperable|metastatic))*(?:\s*\((?:unresectable|inoperable)\))?",
+    re.IGNORECASE,
+)
+
+
+def find_extent(text: str) -> list[Atom]:
+    """ "locally advanced or metastatic": a required part the importer cannot decide, named as such."""
+    found = EXTENT.search(text)
+    if not found or not any(re.search(c.pattern, text, re.IGNORECASE) for c in CANCERS):
+        return []
+    reason = f"the disease extent ({found.group(0)}) is not in coded data the importer reads: the site checks it"
+    return [Atom(found.start(), found.end(), "extent", {"not_computable": reason}, "Disease extent")]
 
 
 # --- AJCC stage ---------------------------------------------------------------------------------
