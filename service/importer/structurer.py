@@ -148,7 +148,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     item holding a finding must say nothing else; an item without one (at least two words, none
     qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
     virus_only = all(a.key in VIRUS_CODES for a in atoms)
-    segments = _segments(text)
+    segments = _segments(text, atoms)
     rest: list[str] = []
     for start, end in segments:
         inside = [a for a in atoms if start <= a.start < end]
@@ -181,8 +181,8 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     return _combine("any_of", children)
 
 
-def _segments(text: str) -> list[tuple[int, int]]:
-    """List items of an exclusion ("A, B, or C"); separators inside brackets do not split."""
+def _segments(text: str, atoms: list[Atom]) -> list[tuple[int, int]]:
+    """List items of an exclusion ("A, B, or C"); separators inside brackets or a finding do not split."""
     depth, level = [], 0
     for char in text:
         if char in "([（":
@@ -193,8 +193,8 @@ def _segments(text: str) -> list[tuple[int, int]]:
     out: list[tuple[int, int]] = []
     start = 0
     for m in LIST_SEPARATOR.finditer(text):
-        if m.start() == m.end() or depth[m.start()] > 0:
-            continue
+        if m.start() == m.end() or depth[m.start()] > 0 or any(a.start <= m.start() < a.end for a in atoms):
+            continue  # inside brackets, or inside one finding ("anti-PD-1 or anti-PD-L1 antibody")
         if m.start() > start:
             out.append((start, m.start()))
         start = m.end()
