@@ -98,9 +98,15 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
         return "SCREENING CONFIRMATION (the site confirms it; never decided from data)"
     if "age" in c:
         a = c["age"]
-        return "age " + " and ".join(
-            p for p in (f"at least {a['min']}" if "min" in a else "", f"at most {a['max']}" if "max" in a else "") if p
-        ) + " years (whole years)"
+        return (
+            "age "
+            + " and ".join(
+                p
+                for p in (f"at least {a['min']}" if "min" in a else "", f"at most {a['max']}" if "max" in a else "")
+                if p
+            )
+            + " years (whole years)"
+        )
     if "sex" in c:
         return f"sex is {c['sex']}"
     if "stage" in c:
@@ -119,7 +125,7 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
         elif "lln" in b:
             value = f"{b['lln']} x the lower limit of normal"
         else:
-            value = f"{b['value']} {b['unit']}"
+            value = f"{b['value']}" + ("" if b["unit"] == "1" else f" {b['unit']}")
         window = f" (latest value within the last {b['window_days']} days)" if b.get("window_days") else ""
         return f"latest '{b['label']}'{_codes(b)} is {OPS[b['op']]} {value}{window}"
     if "test" in c:
@@ -182,8 +188,10 @@ def main() -> None:
             if leaves:
                 chosen_from += [(nct, c) for c in _structured_units(criterion)]
     t, e = totals, totals.exclusions
-    print(f"{len(seen)} unique records, {records} {'' if args.all else 'oncology '}imported ({no_criteria} state no criteria)")
-    print(line("TOTAL", t.found, t.structured, t.partly, t.screening, t.text) + f"; registry age/sex fields: {t.registry}")
+    kind = "" if args.all else "oncology "
+    print(f"{len(seen)} unique records, {records} {kind}imported ({no_criteria} state no criteria)")
+    totals_line = line("TOTAL", t.found, t.structured, t.partly, t.screening, t.text)
+    print(f"{totals_line}; registry age/sex fields: {t.registry}")
     print(
         line(
             "  inclusions",

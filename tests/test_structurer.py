@@ -587,3 +587,20 @@ def test_interstitial_lung_disease_and_organ_transplant() -> None:
     assert rule_of("Has had an allogeneic tissue/solid organ transplant", exclusion=True)["procedure"]["codes"] == [
         "snomed:313039003"
     ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Not receiving radiotherapy within 14 days before registration",  # NCT05832827: a negated washout
+        "If platinum-containing chemotherapy has been given as adjuvant therapy, an interval of at least 24 weeks "
+        "is required.",  # NCT05832827: conditional
+        "No prior EGFR-TKI therapy",
+    ],
+)
+def test_a_negated_or_conditional_therapy_in_an_inclusion_is_not_required(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+def test_the_trial_diagnosis_must_be_active_not_only_ever_recorded() -> None:
+    assert "history" not in rule_of("Histologically confirmed breast cancer")["condition"]

@@ -38,6 +38,8 @@ from service.importer.rules.findings import (
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
 from service.importer.rules.oncology import (
     CONFIRMATION,
+    NEGATION,
+    ONCOLOGY_KEYS,
     find_biomarkers,
     find_diagnosis,
     find_extent,
@@ -119,11 +121,26 @@ def structure(
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
+    atoms = [a for a in atoms if not _negated_or_conditional(text, a)]
+    if not atoms:
+        return Structured(None, "the findings sit in a negated or conditional sentence the importer does not encode")
     if exclusion:
         if EXCEPTION_WORDS.search(text):
             return Structured(None, "the exclusion names exceptions the importer does not encode")
         return _exclusion(text, atoms)
     return _inclusion(text, [a for a in atoms if a.key.split("-")[0] not in blocked], bool(blocked))
+
+
+def _negated_or_conditional(text: str, atom: Atom) -> bool:
+    """An oncology finding after a negation or inside a conditional sentence is not what the text requires."""
+    if atom.key not in ONCOLOGY_KEYS:
+        return False
+    for start, end in _clauses(text):
+        if start <= atom.start < end:
+            sentence = text[start:end]
+            before = text[start : atom.start]
+            return bool(NEGATION.search(before) or CONDITIONAL.search(sentence) or EXCEPTION_WORDS.search(sentence))
+    return False
 
 
 LIST_SEPARATOR = re.compile(

@@ -17,6 +17,14 @@ from typing import Any
 from service.importer.rules.common import Atom
 from service.importer.rules.findings import HISTORY_CUE
 
+# Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
+# sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
+ONCOLOGY_KEYS = frozenset(
+    {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
+     "transplant", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
+)  # fmt: skip
+NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
+
 # --- diagnosis ---------------------------------------------------------------------------------
 
 
@@ -92,7 +100,8 @@ OTHER_HISTOLOGY = re.compile(r"\b(?:small[- ]cell|neuroendocrine|sarcomatoid|mix
 
 
 def find_diagnosis(text: str) -> list[Atom]:
-    """The trial's cancer as a recorded condition (inclusions only: "confirmed NSCLC")."""
+    """The trial's cancer as an active recorded condition (inclusions only: "confirmed NSCLC"); a
+    cancer recorded as resolved / in remission does not meet it."""
     for cancer in CANCERS:
         found = re.search(cancer.pattern, text, re.IGNORECASE)
         if not found:
@@ -103,7 +112,6 @@ def find_diagnosis(text: str) -> list[Atom]:
             "label": cancer.label,
             "codes": list(cancer.codes),
             "names": list(cancer.names),
-            "history": True,  # the diagnosis was made: resolved/remission entries count too
         }
         return [Atom(found.start(), found.end(), "dx", {"condition": body}, cancer.label)]
     return []
