@@ -139,6 +139,12 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
     if "procedure" in c:
         b = c["procedure"]
         return f"had the procedure '{b['label']}'{_codes(b)}{_window(b.get('within_days')) or ' (ever)'}"
+    if "corticosteroid_dose" in c:
+        b = c["corticosteroid_dose"]
+        return (
+            f"systemic corticosteroid {OPS[b['op']]} {b['prednisone_mg_per_day']} mg/day prednisone-equivalent"
+            f" within the last {b['within_days']} days"
+        )
     if "creatinine_clearance" in c:
         b = c["creatinine_clearance"]
         return f"creatinine clearance (Cockcroft-Gault) is {OPS[b['op']]} {b['value']} mL/min"

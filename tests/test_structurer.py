@@ -604,3 +604,33 @@ def test_a_negated_or_conditional_therapy_in_an_inclusion_is_not_required(text: 
 
 def test_the_trial_diagnosis_must_be_active_not_only_ever_recorded() -> None:
     assert "history" not in rule_of("Histologically confirmed breast cancer")["condition"]
+
+
+def test_systemic_corticosteroids_above_a_prednisone_equivalent_dose_inside_the_window() -> None:
+    rule = rule_of(
+        "Requires systemic corticosteroids (>10 mg daily prednisone equivalents) or other immunosuppressive "
+        "medications within 14 days of study drug administration",
+        exclusion=True,
+    )
+    dose, rest = rule["any_of"]
+    assert dose["corticosteroid_dose"] == {"op": ">", "prednisone_mg_per_day": 10, "within_days": 14}
+    assert "not_computable" in rest
+    assert structure("Chronic systemic steroids > 10 mg prednisone", exclusion=True).rule is None  # no window
+
+
+def test_active_tuberculosis_and_lvef() -> None:
+    tb = rule_of("Active pulmonary tuberculosis", exclusion=True)["condition"]
+    assert "icd10cm:A15" in tb["codes"] and "history" not in tb
+    assert structure("Active or latent tuberculosis", exclusion=True).rule is None
+    assert observation(rule_of("LVEF < 50%", exclusion=True)) == {
+        "label": "Left ventricular ejection fraction",
+        "codes": ["loinc:10230-1"],
+        "op": "<",
+        "value": 50.0,
+        "unit": "%",
+    }
+
+
+def test_an_unencoded_condition_beside_a_finding_is_never_dropped() -> None:
+    rule = rule_of("Immunodeficiency or pregnancy", exclusion=True)
+    assert [c["key"] for c in rule["any_of"]] == ["pregnant", "rest"]

@@ -45,6 +45,7 @@ from service.importer.rules.oncology import (
     find_extent,
     find_lung_and_transplant,
     find_stage,
+    find_steroid_dose,
     find_therapies,
 )
 from service.importer.rules.scores import find_age, find_ecog, find_karnofsky, find_life_expectancy
@@ -56,7 +57,8 @@ Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation":
 
 
 def _therapies(text: str) -> list[Atom]:
-    return find_therapies(text, window_positions(text))
+    windows = window_positions(text)
+    return find_therapies(text, windows) + find_steroid_dose(text, windows)
 
 
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (

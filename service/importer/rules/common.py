@@ -134,7 +134,7 @@ FILLER = frozenset(
     drug eastern ecog either enrollment enrolment equation estimated evaluation evidence feeding
     female females first following following: follows form formula function function: functions
     gault group had haematologic haematological has have having hbv hcv hematologic hematological
-    hepatic hepatitis history hiv human icf immunodeficiency in inclusion individuals infected
+    hepatic hepatitis history hiv human icf in inclusion individuals infected
     infection infections informed initiation intervention is karnofsky kidney known kps lab
     laboratory labs lactating lactation level levels liver male males man marrow measured men must
     neutropenia nor nursing obtained of old on oncology or organ over parameter parameters

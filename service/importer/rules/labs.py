@@ -108,6 +108,13 @@ ANALYTES = (
         molar_mass=113.12,
     ),
     Analyte(
+        "lvef",
+        "Left ventricular ejection fraction",
+        r"left ventricular ejection fraction|\bLVEF\b",
+        ("loinc:10230-1",),
+        ((r"%", "%", 1.0, (20.0, 80.0)),),
+    ),
+    Analyte(
         "ldh",
         "Lactate dehydrogenase",
         r"lactate dehydrogenase|lactic dehydrogenase|\bLDH\b",

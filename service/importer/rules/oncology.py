@@ -21,7 +21,7 @@ from service.importer.rules.findings import HISTORY_CUE
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "transplant", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
+     "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -368,6 +368,31 @@ def find_biomarkers(text: str) -> list[Atom]:
     return atoms
 
 
+# --- systemic corticosteroids ------------------------------------------------------------------
+
+STEROID_DOSE = re.compile(
+    r"\b(?:(?:requires?|requiring|receiving|received|taking|use of|treatment with|on)\s+)?(?:any\s+)?"
+    r"(?:(?:chronic|systemic|daily)\s+)*(?:corticosteroids?|steroids?)(?:\s+(?:therapy|treatment|use))?"
+    r"[^.;<>]{0,40}?(?:>|more than|greater than|exceeding|in excess of|above)\s*(?P<mg>\d{1,3})\s*mg"
+    r"(?:\s*/\s*day|\s*per day|\s*daily|\s*/\s*d\b)?(?:\s*(?:of\s*)?(?:oral\s*)?prednisone(?:[- ]?equivalents?|\s*or\s*"
+    r"(?:an\s+)?equivalent(?:\s+dose)?)?|\s*(?:of\s*)?prednisone)\)?",
+    re.IGNORECASE,
+)
+
+
+def find_steroid_dose(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
+    """ "systemic corticosteroids (> 10 mg/day prednisone equivalent) within 14 days": the project's
+    prednisone-equivalent rule; without a stated window it stays text."""
+    found = STEROID_DOSE.search(text)
+    if not found or "prednisone" not in found.group(0).lower():
+        return []
+    days = _window_for(found.end(), windows)
+    if days is None:
+        return []
+    body = {"op": ">", "prednisone_mg_per_day": int(found.group("mg")), "within_days": days}
+    return [Atom(found.start(), found.end(), "steroids", {"corticosteroid_dose": body}, "Systemic corticosteroids")]
+
+
 # --- lung conditions, transplant ----------------------------------------------------------------
 
 ILD = re.compile(
@@ -375,6 +400,7 @@ ILD = re.compile(
     r"|interstitial pneumonia)\b",
     re.IGNORECASE,
 )
+TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
 ORGAN_TRANSPLANT = re.compile(
     r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:(?:tissue\s*/\s*)?solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
@@ -395,6 +421,15 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         if history:
             body["history"] = True
         atoms.append(Atom(found.start(), found.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+    found = TUBERCULOSIS.search(text)
+    if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
+        # Active tuberculosis only: A15-A19 are tuberculosis disease (latent infection is Z22.7, not listed).
+        body = {
+            "label": "Active tuberculosis",
+            "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A16", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
+            "names": ["tuberculosis"],
+        }
+        atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
         body = {
