@@ -634,3 +634,12 @@ def test_active_tuberculosis_and_lvef() -> None:
 def test_an_unencoded_condition_beside_a_finding_is_never_dropped() -> None:
     rule = rule_of("Immunodeficiency or pregnancy", exclusion=True)
     assert [c["key"] for c in rule["any_of"]] == ["pregnant", "rest"]
+
+
+@pytest.mark.parametrize("text", ["EGFR mutation-negative", "EGFR mutation negative", "EGFR wild-type"])
+def test_a_negative_gene_status_is_never_read_as_positive(text: str) -> None:
+    assert rule_of(text)["test"]["result"] == "negative"
+
+
+def test_disease_extent_is_no_alternative_in_an_exclusion() -> None:
+    assert structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule is None

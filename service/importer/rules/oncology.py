@@ -343,12 +343,16 @@ def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
 GENES = r"(?P<gene>EGFR|ALK|ROS1|KRAS|BRAF|MET|RET|HER2|ERBB2|NTRK[123]?)"
 POSITIVE_GENE = re.compile(
     rf"\b{GENES}(?:\s*gene)?[- ](?:mutation|mutated|mutant|alteration|rearrangement|rearranged|translocation)s?"
-    r"(?:[- ](?:positive|status positive))?\b|\b(?:positive for|harbou?ring (?:an? )?)\s*"
+    r"(?:[- ](?:positive|status positive))?\b(?![- ]?(?:negative|wild|status negative|free|-))"
+    r"|\b(?:positive for|harbou?ring (?:an? )?)\s*"
     + GENES.replace("gene", "gene2")
     + r"(?:\s*gene)?\s+(?:mutations?|rearrangements?|alterations?)\b",
     re.IGNORECASE,
 )  # fmt: skip
-NEGATIVE_GENE = re.compile(rf"\b{GENES}(?:\s*gene)?[- ]?(?:wild[- ]?type|negative)\b", re.IGNORECASE)
+NEGATIVE_GENE = re.compile(
+    rf"\b{GENES}(?:\s*gene)?(?:[- ](?:mutation|rearrangement|alteration|fusion)s?)?[- ]?(?:wild[- ]?type|negative)\b",
+    re.IGNORECASE,
+)
 HGNC = {"HER2": "ERBB2"}
 
 
