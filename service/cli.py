@@ -1,4 +1,5 @@
-"""Command line: `trial-eligibility import NCT... [--mappings-dir DIR] [--dry-run] [--from-file PATH]` and
+"""Command line: `trial-eligibility import NCT... [--mappings-dir DIR] [--dry-run] [--from-file PATH]`,
+`trial-eligibility import --query --condition C [--term T] [--status RECRUITING] [--location L]` and
 `trial-eligibility screen --input DIR --output DIR [--date D] [--engine local|spark]` (service.screening.cli).
 
 Rule: one report line per imported study (criteria found / structured / left as text); errors are
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     imp.add_argument("nct_ids", nargs="*", metavar="NCT", help="NCT numbers (all studies of --from-file if none)")
     imp.add_argument("--mappings-dir", type=Path, default=DEFAULT_MAPPINGS_DIR)
     imp.add_argument("--dry-run", action="store_true", help="print the ResearchStudy JSON, write nothing")
+    imp.add_argument("--query", action="store_true", help="import every study of a registry search (below)")
+    imp.add_argument(
+        "--condition", help="with --query: condition or disease (query.cond), e.g. 'non-small cell lung cancer'"
+    )
+    imp.add_argument("--term", help="with --query: other terms (query.term)")
+    imp.add_argument(
+        "--status", action="append", default=[], help="with --query: overall status, e.g. RECRUITING (repeatable)"
+    )
+    imp.add_argument("--location", help="with --query: location terms (query.locn), e.g. 'Boston'")
+    imp.add_argument("--max-pages", type=int, default=50, help="with --query: stop after this many pages of 100")
+    imp.add_argument("--force", action="store_true", help="rewrite drafts even when lastUpdatePostDate is unchanged")
     imp.add_argument(
         "--from-file",
         type=Path,
@@ -58,25 +71,52 @@ def _import(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=err)
         return 2
+    if args.query and (wanted or args.from_file):
+        print("error: --query searches the registry: give no NCT number and no --from-file", file=err)
+        return 2
     try:
-        studies = _studies(args.from_file, wanted)
+        studies = _search(args) if args.query else _studies(args.from_file, wanted)
     except (CtgovError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     if not studies:
         print("error: no study to import", file=err)
         return 1
+    actions: Counter[str] = Counter()
     for study in studies:
         result = import_study(study)
         if args.dry_run:
-            out.write(json.dumps(result.document["research_study"], indent=2, ensure_ascii=False) + "\n")
+            # The catalog gives the published resource its id; show it as it will be served.
+            resource = {"resourceType": "ResearchStudy", "id": result.study_id, **result.document["research_study"]}
+            out.write(json.dumps(resource, indent=2, ensure_ascii=False) + "\n")
             print(result.report(), file=err)
             continue
-        outcome = write_mapping(result, args.mappings_dir)
+        outcome = write_mapping(result, args.mappings_dir, force=args.force)
+        actions[outcome.action] += 1
+        if outcome.action == "unchanged":
+            print(
+                f"{result.study_id}: lastUpdatePostDate {result.last_update} unchanged → {outcome.path} not touched",
+                file=out,
+            )
+            continue
         print(f"{result.report()} → {outcome.path} ({outcome.action})", file=out)
         if outcome.warning:
             print(f"warning: {outcome.warning}", file=err)
+    if not args.dry_run and len(studies) > 1:
+        print(
+            f"{len(studies)} studies: " + ", ".join(f"{n} {action}" for action, n in sorted(actions.items())), file=out
+        )
     return 0
+
+
+def _search(args: argparse.Namespace) -> list[dict[str, Any]]:
+    if not (args.condition or args.term or args.location):
+        raise ValueError("--query needs --condition, --term and/or --location")
+    client = CtgovClient()
+    found = client.search_all(
+        args.condition, args.term, max_pages=args.max_pages, status=args.status, location=args.location
+    )
+    return list(found)
 
 
 def _studies(from_file: Path | None, wanted: list[str]) -> list[dict[str, Any]]:

@@ -147,7 +147,8 @@ def test_a_record_without_eligibility_still_gives_a_valid_mapping() -> None:
     result = import_study(study("NCT03453554"))
     assert len(result.document["criteria"]) == 1
     assert "not_computable" in result.document["criteria"][0]
-    assert result.counts.found == 1 and result.counts.text == 1
+    assert result.counts.found == 0 and result.counts.no_criteria_stated
+    assert "no criteria stated" in result.report()
 
 
 # --- the command line --------------------------------------------------------------------------
@@ -163,7 +164,11 @@ def test_import_from_a_search_page_writes_readable_yaml(tmp_path: Path, capsys: 
     page = CTGOV / "xiaoyibao" / "condition_query_response.json"
     code, out, _ = run_cli(capsys, "import", "NCT05438667", "--from-file", str(page), "--mappings-dir", str(tmp_path))
     assert code == 0
-    assert re.match(r"NCT05438667: \d+ criteria found, \d+ structured, .*, \d+ left as text → ", out)
+    assert re.match(
+        r"NCT05438667: \d+ criteria found in the text, \d+ fully structured, .*, \d+ left as text; "
+        r"registry age/sex fields: 1 → ",
+        out,
+    )
     text = (tmp_path / "NCT05438667.yaml").read_text(encoding="utf-8")
     assert text.startswith("# Imported from ClinicalTrials.gov API v2")
     assert "Absolute neutrophil count≥1.5×10⁹/L" in text  # unicode kept, not escaped
@@ -178,6 +183,8 @@ def test_reimporting_a_draft_replaces_it(tmp_path: Path, capsys: pytest.CaptureF
     run_cli(capsys, "import", "--from-file", str(single), "--mappings-dir", str(tmp_path))
     path.write_text(path.read_text(encoding="utf-8").replace("inc-1", "inc-1-edited"), encoding="utf-8")
     code, out, _ = run_cli(capsys, "import", "--from-file", str(single), "--mappings-dir", str(tmp_path))
+    assert code == 0 and "unchanged" in out and "inc-1-edited" in path.read_text(encoding="utf-8")
+    code, out, _ = run_cli(capsys, "import", "--from-file", str(single), "--mappings-dir", str(tmp_path), "--force")
     assert code == 0 and "(replaced)" in out
     assert "inc-1-edited" not in path.read_text(encoding="utf-8")
 
@@ -193,7 +200,7 @@ def test_reimporting_a_reviewed_mapping_keeps_its_criteria_and_comments(
     reviewed = reviewed.replace("title: A Phase II Study", "title: An outdated title")
     reviewed = reviewed.replace("# eligibility-text-sha256:", "# eligibility-text-sha256: 0000 was")
     path.write_text(reviewed, encoding="utf-8")
-    code, out, err = run_cli(capsys, "import", "--from-file", str(single), "--mappings-dir", str(tmp_path))
+    code, out, err = run_cli(capsys, "import", "--from-file", str(single), "--mappings-dir", str(tmp_path), "--force")
     assert code == 0 and "(refreshed)" in out
     assert "eligibility text differs" in err
     text = path.read_text(encoding="utf-8")
@@ -212,7 +219,8 @@ def test_dry_run_prints_the_research_study_and_writes_nothing(
     )
     assert code == 0 and not list(tmp_path.iterdir())
     resource = json.loads(out)
-    assert resource["resourceType"] == "ResearchStudy" and resource["identifier"][0]["value"] == "NCT02663973"
+    assert resource["resourceType"] == "ResearchStudy" and resource["id"] == "NCT02663973"
+    assert resource["identifier"][0]["value"] == "NCT02663973"
     assert "NCT02663973:" in err and "criteria found" in err
 
 
@@ -278,3 +286,105 @@ def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
         check=False,
     )
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+# --- self-contained records (no ../shared): Nil criteria, registry search, re-import by date -----
+
+
+def minimal_study(nct: str, criteria: str, posted: str = "2025-08-07") -> dict[str, Any]:
+    """The smallest v2 record the importer accepts, shaped like the API's."""
+    return {
+        "protocolSection": {
+            "identificationModule": {"nctId": nct, "briefTitle": f"Study {nct} in non-small cell lung cancer"},
+            "statusModule": {
+                "overallStatus": "RECRUITING",
+                "lastUpdateSubmitDate": "2025-08-04",
+                "lastUpdatePostDateStruct": {"date": posted, "type": "ACTUAL"},
+            },
+            "conditionsModule": {"conditions": ["Non-small Cell Lung Cancer"]},
+            "eligibilityModule": {"eligibilityCriteria": criteria, "sex": "ALL", "minimumAge": "18 Years"},
+        }
+    }
+
+
+@pytest.mark.parametrize("nil", ["Nil", "None", "N/A", "Not applicable", "-"])
+def test_nil_criteria_are_no_criteria_and_the_trial_cannot_be_eligible_on_age_alone(nil: str) -> None:
+    result = import_study(
+        minimal_study("NCT09000001", f"Inclusion Criteria:\n\n* {nil}\n\nExclusion Criteria:\n\n* {nil}")
+    )
+    criteria = result.document["criteria"]
+    assert result.counts.no_criteria_stated and result.counts.found == 0 and result.counts.registry == 1
+    assert "no criteria stated" in result.report() and "registry age/sex fields: 1" in result.report()
+    assert [c["id"] for c in criteria] == ["age", "inc-1"] and "not_computable" in criteria[1]
+    trial = parse_trial_criteria(result.document, "NCT09000001", "t")
+    assert len(trial.criteria) == 2  # the unknown criterion keeps every patient from `eligible` (and `certain`)
+
+
+def test_report_counts_the_registry_fields_apart_and_exclusions_separately() -> None:
+    result = import_study(
+        minimal_study(
+            "NCT09000002",
+            "Inclusion Criteria:\n\n* Histologically confirmed NSCLC\n* ECOG PS 0~1\n\n"
+            "Exclusion Criteria:\n\n* Pregnant or breastfeeding women\n* Inability to swallow tablets",
+        )
+    )
+    counts = result.counts
+    assert (counts.found, counts.structured, counts.text, counts.registry) == (4, 3, 1, 1)
+    assert counts.exclusions == {"found": 2, "structured": 1, "partly": 0, "screening": 0, "text": 1}
+    assert result.report().startswith("NCT09000002: 4 criteria found in the text, 3 fully structured")
+    for criterion in result.document["criteria"]:
+        assert criterion.get("machine_derived") or "not_computable" in criterion
+    assert result.document["status"] == "draft"
+
+
+API = "https://ctgov.test/api/v2"
+
+
+@responses.activate
+def test_import_query_pages_through_the_search_and_reimport_touches_only_changed_records(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CTGOV_BASE_URL", API)
+    first = minimal_study("NCT09000011", "Inclusion Criteria:\n\n* ECOG 0-1")
+    second = minimal_study("NCT09000012", "Inclusion Criteria:\n\n* Age ≥ 18 years")
+    query = {"query.cond": "NSCLC", "filter.overallStatus": "RECRUITING", "query.locn": "Boston"}
+    responses.get(
+        f"{API}/studies",
+        match=[responses.matchers.query_param_matcher(query, strict_match=False)],
+        json={"studies": [first], "nextPageToken": "page-2", "totalCount": 2},
+    )
+    responses.get(
+        f"{API}/studies",
+        match=[responses.matchers.query_param_matcher({**query, "pageToken": "page-2"}, strict_match=False)],
+        json={"studies": [second], "totalCount": 2},
+    )
+    argv = ["import", "--query", "--condition", "NSCLC", "--status", "recruiting", "--location", "Boston"]
+    code, out, _ = run_cli(capsys, *argv, "--mappings-dir", str(tmp_path))
+    assert code == 0 and sorted(p.name for p in tmp_path.iterdir()) == ["NCT09000011.yaml", "NCT09000012.yaml"]
+    assert "2 studies: 2 created" in out
+    assert [("pageToken" in c.request.url) for c in responses.calls] == [False, True]  # two pages, then stop
+    # The registry posts an update of the second record only.
+    responses.reset()
+    responses.get(
+        f"{API}/studies",
+        match=[responses.matchers.query_param_matcher(query, strict_match=False)],
+        json={"studies": [first], "nextPageToken": "page-2", "totalCount": 2},
+    )
+    responses.get(
+        f"{API}/studies",
+        match=[responses.matchers.query_param_matcher({**query, "pageToken": "page-2"}, strict_match=False)],
+        json={"studies": [minimal_study("NCT09000012", "Inclusion Criteria:\n\n* Age ≥ 20 years", "2025-09-01")]},
+    )
+    before = (tmp_path / "NCT09000011.yaml").stat().st_mtime_ns
+    code, out, _ = run_cli(capsys, *argv, "--mappings-dir", str(tmp_path))
+    assert code == 0
+    assert "NCT09000011: lastUpdatePostDate 2025-08-07 unchanged" in out and "1 replaced, 1 unchanged" in out
+    assert (tmp_path / "NCT09000011.yaml").stat().st_mtime_ns == before
+    assert "min: 20" in (tmp_path / "NCT09000012.yaml").read_text(encoding="utf-8")
+
+
+def test_import_query_needs_a_search_term(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(capsys, "import", "--query")
+    assert code == 1 and "--query needs --condition" in err
+    code, _, err = run_cli(capsys, "import", "--query", "NCT09000011")
+    assert code == 2 and "give no NCT number" in err

@@ -30,9 +30,12 @@ class ImportResult:
 
     def report(self) -> str:
         c = self.counts
+        registry = f"; registry age/sex fields: {c.registry}"
+        if c.no_criteria_stated:
+            return f"{self.study_id}: no criteria stated{registry}"
         return (
-            f"{self.study_id}: {c.found} criteria found, {c.structured} structured, "
-            f"{c.partly} partly structured, {c.screening} screening confirmations, {c.text} left as text"
+            f"{self.study_id}: {c.found} criteria found in the text, {c.structured} fully structured, "
+            f"{c.partly} partly structured, {c.screening} screening confirmations, {c.text} left as text{registry}"
         )
 
 
@@ -50,5 +53,7 @@ def import_study(study: Mapping[str, Any]) -> ImportResult:
         "criteria": criteria,
     }
     digest = hashlib.sha256(str(module.get("eligibilityCriteria", "")).encode()).hexdigest()[:16]
-    last_update = (protocol.get("statusModule") or {}).get("lastUpdateSubmitDate")
+    status = protocol.get("statusModule") or {}
+    # The posted date is what the registry's search and a re-import compare (lastUpdatePostDate).
+    last_update = (status.get("lastUpdatePostDateStruct") or {}).get("date") or status.get("lastUpdateSubmitDate")
     return ImportResult(nct, document, counts, digest, last_update if isinstance(last_update, str) else None)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from service.importer.rules.common import CONDITIONAL, NUMERIC_THRESHOLD, SCREENING, Structured, windows_in
 from service.importer.splitter import Item, split_criteria
-from service.importer.structurer import CONDITIONAL, Structured, structure
+from service.importer.structurer import structure
 
 # Headings whose sub-items are alternatives (inclusion) or all required (exclusion).
 ANY_SIGNAL = re.compile(
@@ -32,20 +33,40 @@ YEARS_PER = {
     "hour": 1 / 8766,
     "minute": 1 / 525960,
 }
-NO_CRITERIA = "No eligibility criteria are published on ClinicalTrials.gov for this study."
+NO_CRITERIA = "No eligibility criteria are stated on ClinicalTrials.gov for this study."
+# An item that states no criterion ("Nil", "None", "N/A", "-", "Not applicable").
+NONE_STATED = re.compile(r"^\W*(?:nil|none|n/?a|not applicable|no(?:ne)? specified|-+)\W*$", re.IGNORECASE)
+
+
+KINDS = ("structured", "partly", "screening", "text")
 
 
 @dataclass
 class Counts:
+    """What became of the written criteria (sub-items of a list count one by one); the registry's
+    structured age/sex fields are counted apart (`registry`), they are not criteria text."""
+
     found: int = 0
     structured: int = 0  # fully encoded
-    partly: int = 0  # an inclusion encoded in part, the rest a not-computable child of all_of
+    partly: int = 0  # encoded in part, the rest a not-computable child
     screening: int = 0
     text: int = 0
+    registry: int = 0
+    exclusions: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("found", *KINDS), 0))
+    no_criteria_stated: bool = False
 
-    def add(self, kind: str) -> None:
+    def add(self, kind: str, exclusion: bool = False) -> None:
         self.found += 1
         setattr(self, kind, getattr(self, kind) + 1)
+        if exclusion:
+            self.exclusions["found"] += 1
+            self.exclusions[kind] += 1
+
+    def merge(self, other: Counts) -> None:
+        for kind in ("found", *KINDS, "registry"):
+            setattr(self, kind, getattr(self, kind) + getattr(other, kind))
+        for kind, n in other.exclusions.items():
+            self.exclusions[kind] += n
 
 
 def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]], Counts]:
@@ -54,7 +75,7 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
     age = _structured_age(module)
     if age:
         criteria.append(age)
-        counts.add("structured")
+        counts.registry += 1
     sex = module.get("sex")
     if sex in ("FEMALE", "MALE"):
         text = f"Sex: {sex.capitalize()}"
@@ -69,20 +90,23 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
                 "note": "From the registry's structured sex field (ALL adds no criterion).",
             }
         )
-        counts.add("structured")
+        counts.registry += 1
     written = module.get("eligibilityCriteria")
-    if isinstance(written, str) and written.strip():
-        for item in split_criteria(written).items:
-            criteria.append(_criterion(item, counts, None, top=True))
-    if not criteria:
+    items = (
+        [i for i in split_criteria(written).items if not NONE_STATED.match(i.text)] if isinstance(written, str) else []
+    )
+    for item in items:
+        criteria.append(_criterion(item, counts, None, top=True))
+    if not items:
+        # "Inclusion Criteria: Nil": the registry's age/sex fields alone must not make every patient eligible.
+        counts.no_criteria_stated = True
         criteria.append(
             {
                 "id": "inc-1",
                 "text": NO_CRITERIA,
-                "not_computable": "the registry record has no eligibility criteria to encode",
+                "not_computable": "the registry states no eligibility criteria: check the protocol",
             }
         )
-        counts.add("text")
     return criteria, counts
 
 
@@ -119,7 +143,7 @@ def _years(value: Any) -> float | int | None:
     return int(years) if years == int(years) else round(years, 3)
 
 
-def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> dict[str, Any]:
+def _criterion(item: Item, counts: Counts, context: str | None, top: bool, window: int | None = None) -> dict[str, Any]:
     head: dict[str, Any] = {"id": item.link_id}
     if top and item.exclusion:
         head["exclude"] = True
@@ -134,16 +158,24 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool) -> di
         child_context = context or (
             f"restricted by its heading ({_clip(item.text)})" if CONDITIONAL.search(item.text) else None
         )
+        if SCREENING.search(item.text) and not NUMERIC_THRESHOLD.search(item.text):
+            # "Women of childbearing potential must use contraception: - post-menopausal defined as ...":
+            # the sub-items define who the requirement concerns; none is a criterion of its own.
+            counts.add("screening", item.exclusion)
+            return {**head, "text": _render(item), "screening": True, "machine_derived": True}
+        # "within 21 days before randomization:" over a list of labs is the window of each item.
+        stated = windows_in(item.text)
+        heading_window = stated.pop() if len(stated) == 1 else window
         sub_counts = Counts()
-        children = [_criterion(child, sub_counts, child_context, top=False) for child in item.children]
+        children = [
+            _criterion(child, sub_counts, child_context, top=False, window=heading_window) for child in item.children
+        ]
         if sub_counts.structured + sub_counts.partly == 0:
             return _collapsed(head, item, counts, "no sub-item could be encoded")
-        for kind in ("structured", "partly", "screening", "text"):
-            for _ in range(getattr(sub_counts, kind)):
-                counts.add(kind)
+        counts.merge(sub_counts)
         return {**head, "text": item.text, combination: children, "machine_derived": True}
-    result = structure(item.text, item.exclusion, context)
-    return {**head, **_leaf(item.link_id, item.text, result, counts)}
+    result = structure(item.text, item.exclusion, context, heading_window=window)
+    return {**head, **_leaf(item, result, counts)}
 
 
 def _combination(item: Item) -> str | None:
@@ -157,15 +189,16 @@ def _combination(item: Item) -> str | None:
     return "any_of" if all(joined) or ANY_SIGNAL.search(item.text) else "all_of"
 
 
-def _leaf(link_id: str, text: str, result: Structured, counts: Counts) -> dict[str, Any]:
+def _leaf(item: Item, result: Structured, counts: Counts) -> dict[str, Any]:
+    text = item.text
     if result.screening:
-        counts.add("screening")
+        counts.add("screening", item.exclusion)
         return {"text": text, "screening": True, "machine_derived": True}
     if result.rule is None:
-        counts.add("text")
+        counts.add("text", item.exclusion)
         return {"text": text, "not_computable": result.reason or "not encoded"}
-    rule = _with_ids(result.rule, link_id, set())
-    counts.add("partly" if _has_rest(rule) else "structured")
+    rule = _with_ids(result.rule, item.link_id, set())
+    counts.add("partly" if _has_rest(rule) else "structured", item.exclusion)
     return {"text": text, **rule, "machine_derived": True}
 
 
@@ -198,7 +231,7 @@ def _has_rest(rule: dict[str, Any]) -> bool:
 
 
 def _collapsed(head: dict[str, Any], item: Item, counts: Counts, reason: str) -> dict[str, Any]:
-    counts.add("text")
+    counts.add("text", item.exclusion)
     return {**head, "text": _render(item), "not_computable": reason}
 
 

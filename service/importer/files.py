@@ -17,12 +17,13 @@ import yaml
 from service.importer import ImportResult
 
 HASH_LINE = re.compile(r"^# eligibility-text-sha256: ([0-9a-f]+)$", re.MULTILINE)
+UPDATE_LINE = re.compile(r"^# Imported from ClinicalTrials.gov API v2 \(record last updated ([^)]+)\)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
 class WriteOutcome:
     path: Path
-    action: str  # created | replaced | refreshed (reviewed criteria kept)
+    action: str  # created | replaced | refreshed (reviewed criteria kept) | unchanged
     warning: str | None = None
 
 
@@ -62,13 +63,18 @@ def to_yaml(result: ImportResult, document: dict[str, Any] | None = None) -> str
     return header + body
 
 
-def write_mapping(result: ImportResult, directory: Path) -> WriteOutcome:
+def write_mapping(result: ImportResult, directory: Path, force: bool = False) -> WriteOutcome:
+    """Write or refresh mappings/<id>.yaml; a record whose lastUpdatePostDate equals the one the file was
+    imported from is left untouched (`unchanged`) unless `force`."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{result.study_id}.yaml"
     if not path.exists():
         path.write_text(to_yaml(result), encoding="utf-8")
         return WriteOutcome(path, "created")
     old_text = path.read_text(encoding="utf-8")
+    posted = UPDATE_LINE.search(old_text)
+    if not force and result.last_update and posted and posted.group(1) == result.last_update:
+        return WriteOutcome(path, "unchanged")  # same lastUpdatePostDate: the file is left as it is
     old = yaml.safe_load(old_text)
     if not isinstance(old, dict) or old.get("status", "draft") == "draft":
         path.write_text(to_yaml(result), encoding="utf-8")

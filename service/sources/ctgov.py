@@ -89,26 +89,39 @@ class CtgovClient:
         term: str | None = None,
         page_size: int = 100,
         page_token: str | None = None,
+        status: Sequence[str] = (),
+        location: str | None = None,
     ) -> SearchPage:
-        """One page of a search by condition (`query.cond`) and/or free term (`query.term`)."""
-        if not condition and not term:
-            raise ValueError("give a condition and/or a term")
+        """One page of a search: condition (`query.cond`), free term (`query.term`), location
+        (`query.locn`), overall status (`filter.overallStatus`, e.g. RECRUITING)."""
+        if not condition and not term and not location:
+            raise ValueError("give a condition, a term and/or a location")
         params = {"pageSize": str(page_size), "format": "json", "countTotal": "true"}
         if condition:
             params["query.cond"] = condition
         if term:
             params["query.term"] = term
+        if location:
+            params["query.locn"] = location
+        if status:
+            params["filter.overallStatus"] = ",".join(s.strip().upper() for s in status)
         if page_token:
             params["pageToken"] = page_token
         return self._page(params)
 
     def search_all(
-        self, condition: str | None = None, term: str | None = None, page_size: int = 100, max_pages: int = 50
+        self,
+        condition: str | None = None,
+        term: str | None = None,
+        page_size: int = 100,
+        max_pages: int = 50,
+        status: Sequence[str] = (),
+        location: str | None = None,
     ) -> Iterator[Study]:
         """Every study of a search, following `nextPageToken` (bounded by max_pages)."""
         token: str | None = None
         for _ in range(max_pages):
-            page = self.search(condition, term, page_size, token)
+            page = self.search(condition, term, page_size, token, status, location)
             yield from page.studies
             token = page.next_page_token
             if not token:

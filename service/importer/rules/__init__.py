@@ -1,0 +1,1 @@
+"""Rule finders by kind; each returns Atoms the structurer combines."""

@@ -1,0 +1,222 @@
+"""Conditions an exclusion names: pregnancy and breastfeeding, HIV/HBV/HCV, brain metastases."""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from service.importer.rules.common import Atom, Rule
+
+PREGNANT = re.compile(r"\bpregnant\b|\bpregnancy\b(?!\s*test)", re.IGNORECASE)
+BREASTFEEDING = re.compile(
+    r"\bbreast[- ]?feeding\b|\bbreast[- ]?feed\b|\blactating\b|\blactation\b|\bnursing\b", re.IGNORECASE
+)
+POSITIVE_PREGNANCY_TEST = re.compile(r"\bpositive (?:serum |urine |urinary |blood )?pregnancy test\b", re.IGNORECASE)
+
+
+PREGNANCY_FINDINGS: tuple[tuple[re.Pattern[str], str, str, Rule], ...] = (
+    (
+        PREGNANT,
+        "pregnant",
+        "Pregnancy",
+        {
+            "condition": {
+                "label": "Pregnancy",
+                "codes": ["snomed:77386006", "icd10cm:Z33.1"],
+                "names": ["pregnant", "pregnancy"],
+            }
+        },
+    ),
+    (
+        BREASTFEEDING,
+        "breastfeeding",
+        "Breastfeeding",
+        {
+            "condition": {
+                "label": "Breastfeeding",
+                "codes": ["snomed:169750002", "snomed:225604004"],
+                "names": ["breastfeeding", "breast feeding", "lactating"],
+            }
+        },
+    ),
+    (
+        POSITIVE_PREGNANCY_TEST,
+        "hcg",
+        "Positive pregnancy test",
+        # A positive hCG counts for 28 days: older results say nothing about today.
+        {
+            "test": {
+                "label": "Pregnancy test (hCG)",
+                "codes": ["loinc:2106-3", "loinc:2118-8"],
+                "result": "positive",
+                "window_days": 28,
+            }
+        },
+    ),
+)
+
+
+def find_pregnancy(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    for pattern, key, label, rule in PREGNANCY_FINDINGS:
+        found = pattern.search(text)
+        if found:
+            atoms.append(Atom(found.start(), found.end(), key, copy.deepcopy(rule), label))
+    return atoms
+
+
+HIV = re.compile(
+    r"\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?",
+    re.IGNORECASE,
+)
+HBV = re.compile(r"\bhepatitis B(?: virus)?(?:\s*\(HBV\))?|\bHBV\b|\bhep(?:atitis)?\.? B\b", re.IGNORECASE)
+HCV = re.compile(
+    r"\bhepatitis C(?: virus)?(?:\s*\(HCV\))?|\bHCV\b"
+    r"|(?<=[Bb] or )C\b(?:\s*virus)?|(?<=[Bb] and )C\b|(?<=[Bb] and/or )C\b|(?<=[Bb], or )C\b",
+    re.IGNORECASE,
+)
+VIRUS_CODES = {
+    "hiv": (
+        "HIV infection",
+        ["snomed:86406008", "icd10cm:B20", "icd10cm:Z21"],
+        ["hiv", "human immunodeficiency virus"],
+    ),
+    "hbv": (
+        "Hepatitis B",
+        [
+            "snomed:66071002",
+            "snomed:61977001",
+            "icd10cm:B16",
+            "icd10cm:B18.0",
+            "icd10cm:B18.1",
+            "icd10cm:B19.1",
+        ],
+        ["hepatitis b"],
+    ),
+    "hcv": (
+        "Hepatitis C",
+        ["snomed:50711007", "snomed:128302006", "icd10cm:B17.1", "icd10cm:B18.2", "icd10cm:B19.2"],
+        ["hepatitis c"],
+    ),
+}
+
+
+# The nearest cue before a virus decides it: "known history of HIV ... or active hepatitis B or C"
+# is HIV ever recorded, hepatitis B and C active (C inherits B's cue: nothing stands between them).
+HISTORY_CUE = re.compile(
+    r"\b(?P<history>history|previous|previously|prior)\b|\b(?P<active>active|current|currently|acute)\b", re.IGNORECASE
+)
+
+
+def find_viruses(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    for key, pattern in (("hiv", HIV), ("hbv", HBV), ("hcv", HCV)):
+        m = pattern.search(text)
+        if not m:
+            continue
+        label, codes, names = VIRUS_CODES[key]
+        body: dict[str, Any] = {"label": label, "codes": codes, "names": names}
+        cues = list(HISTORY_CUE.finditer(text, 0, m.start()))
+        history = bool(cues) and cues[-1].group("history") is not None
+        if history or key == "hiv":  # HIV infection is lifelong: a record of it counts whatever its status
+            body["history"] = True
+        atoms.append(Atom(m.start(), m.end(), key, {"condition": body}, label))
+    return atoms
+
+
+BRAIN_METS = re.compile(
+    r"\b(?:brain|cerebral|intracranial)\s+(?:metastases|metastasis|mets|metastatic disease|metastatic lesions?)\b"
+    r"|\bmetasta(?:ses|sis|tic disease) (?:to|in) the brain\b",
+    re.IGNORECASE,
+)
+
+
+CNS_METS = re.compile(
+    r"\b(?:CNS|central nervous(?: system)?)(?:\s*\(CNS\))?\s+(?:metastases|metastasis|metastatic disease)\b",
+    re.IGNORECASE,
+)
+
+
+METASTASES = (
+    # CNS covers brain, meninges and spinal cord: ICD-10-CM C79.3 (brain, meninges) and C79.4.
+    (CNS_METS, "cns-mets", "CNS metastases", ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"]),
+    (BRAIN_METS, "brain-mets", "Brain metastases", ["snomed:94225005", "icd10cm:C79.31"]),
+)
+
+
+LEPTOMENINGEAL = re.compile(
+    r"\bleptomeningeal (?:disease|metastas[ie]s|carcinomatosis|involvement|spread)\b|\bcarcinomatous meningitis\b"
+    r"|\bmeningeal carcinomatosis\b",
+    re.IGNORECASE,
+)
+# Qualifiers the record cannot tell: whether metastases are treated, stable, symptomatic.
+BRAIN_QUALIFIER = re.compile(
+    r"\b(?:active|untreated|symptomatic|progressive|progressing|unstable|uncontrolled|new|newly diagnosed|"
+    r"clinically active|radiologically unstable)\b",
+    re.IGNORECASE,
+)
+
+
+def find_brain_metastases(text: str) -> list[Atom]:
+    for pattern, key, label, codes in METASTASES:
+        found = pattern.search(text)
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": ["brain metastases", "brain metastasis"]}
+        if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+            body["history"] = True  # "history of brain metastases": treated, resolved ones count too
+        return [Atom(found.start(), found.end(), key, {"condition": body}, label)]
+    return []
+
+
+def qualified_cns_exclusion(text: str) -> Rule | None:
+    """ "Active or untreated brain metastases (treated, stable ones allowed)": the metastases are data,
+    whether they are active, untreated or stable is not. Met needs both: the condition, and a part the
+    site checks (unknown until then); without brain/CNS metastases on record it is not met."""
+    sentences = [s for s in re.split(r"(?<=[.;])\s+|\n+", text.strip()) if s.strip()]
+    first = sentences[0]
+    found = [p.search(first) for p, *_ in METASTASES]
+    lepto = LEPTOMENINGEAL.search(first)
+    if not any(found):
+        return None
+    # The first sentence names the metastases and their qualifiers only.
+    rest = first
+    for m in [*(f for f in found if f), lepto]:
+        if m:
+            rest = rest.replace(m.group(0), " ")
+    rest = BRAIN_QUALIFIER.sub(" ", rest)
+    words = re.findall(r"[a-z]+", rest.lower())
+    allowed = {"and", "or", "nor", "has", "have", "with", "patients", "participants", "subjects", "any", "the", "of",
+               "and/or", "or/and", "disease", "presence", "evidence", "known", "untreated", "metastases", "cns",
+               "central", "nervous", "system", "brain", "to", "are", "is", "excluded", "not", "eligible"}  # fmt: skip
+    if any(w not in allowed for w in words) or not BRAIN_QUALIFIER.search(first):
+        return None
+    about = re.compile(
+        r"brain|cns|central nervous|intracranial|metasta|lesion|leptomening|stable|stability|treated|progression|"
+        r"steroid|radiotherapy|radiosurgery|radiation|imaging|MRI|\bCT\b|neurologic|symptom",
+        re.IGNORECASE,
+    )
+    if any(not about.search(s) for s in sentences[1:]):
+        return None  # a later sentence on something else
+    codes = ["snomed:94225005", "icd10cm:C79.31"]
+    names = ["brain metastases", "brain metastasis"]
+    label = "Brain metastases"
+    if found[0] is not None:  # CNS: brain, meninges, spinal cord
+        codes, label = ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"], "CNS metastases"
+    if lepto:
+        codes += ["snomed:94246001", "icd10cm:C79.32"]
+        names += ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis"]
+        label += " or leptomeningeal disease"
+    codes = list(dict.fromkeys(codes))
+    return {
+        "all_of": [
+            {"key": "mets", "text": first.strip(" .;"), "condition": {"label": label, "codes": codes, "names": names}},
+            {
+                "key": "status",
+                "text": text.strip(),
+                "not_computable": "whether they are active / untreated / symptomatic as the protocol defines "
+                "(the record does not say): the site confirms at screening",
+            },
+        ]
+    }

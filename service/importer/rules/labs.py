@@ -1,0 +1,242 @@
+"""Laboratory thresholds: absolute values with units, and multiples of the upper limit of normal."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from service.importer.rules.common import COMP, NUMBER, Atom, Rule, number, op_of
+
+
+@dataclass(frozen=True)
+class Analyte:
+    key: str
+    label: str
+    pattern: str
+    codes: tuple[str, ...]
+    units: tuple[tuple[str, str, float, tuple[float, float]], ...]  # (regex, ucum, factor, plausible)
+    heme: bool = False
+    molar_mass: float | None = None
+
+
+PER_MM3 = r"(?:cells\s*)?/\s*(?:mm\s*\^?\s*3|mm³|µl|μl|ul|cmm|cumm)"
+TEN9_L = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:9|⁹)\s*/\s*l\b"
+TEN3_UL = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:3|³)\s*(?:cells\s*)?/\s*(?:µl|μl|ul|mm\s*\^?\s*3|mm³)"
+COUNT_UNITS = (
+    (TEN9_L, "10*9/L", 1.0, (0.0, 0.0)),
+    (TEN3_UL, "10*9/L", 1.0, (0.0, 0.0)),
+    (PER_MM3, "10*9/L", 0.001, (0.0, 0.0)),
+)
+ANALYTES = (
+    Analyte(
+        "anc",
+        "Absolute neutrophil count",
+        r"absolute neutrophil count|absolute neutrophils?|neutrophil count|neutrophils|\bANC\b|\bAGC\b"
+        r"|absolute granulocyte count",
+        ("loinc:751-8", "loinc:26499-4"),
+        tuple((u, c, f, (0.1, 20.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
+        "plt",
+        "Platelet count",
+        r"platelet count|platelets?|\bPLT\b",
+        ("loinc:777-3",),
+        tuple((u, c, f, (10.0, 1000.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
+        "hb",
+        "Hemoglobin",
+        r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
+        ("loinc:718-7",),
+        (
+            (r"g\s*/\s*dl\b", "g/dL", 1.0, (5.0, 20.0)),
+            (r"g\s*/\s*l\b", "g/L", 1.0, (50.0, 200.0)),
+            (r"mmol\s*/\s*l\b", "mmol/L", 1.0, (3.0, 12.0)),
+        ),
+        heme=True,
+    ),
+    Analyte(
+        "tbil",
+        "Total bilirubin",
+        r"(?<!direct )(?<!conjugated )(?<!indirect )(?<!unconjugated )"
+        r"(?:total (?:serum )?bilirubin|serum bilirubin|bilirubin|\bTBIL\b|\bT\.?\s?bili\b)",
+        ("loinc:1975-2",),
+        (
+            (r"mg\s*/\s*dl\b", "mg/dL", 1.0, (0.1, 10.0)),
+            (r"(?:µ|μ|u)mol\s*/\s*l\b", "umol/L", 1.0, (2.0, 170.0)),
+        ),
+    ),
+    Analyte(
+        "ast",
+        "AST",
+        r"aspartate (?:amino ?)?transaminase|aspartate amino ?transferase|\bAST\b|\bSGOT\b",
+        ("loinc:1920-8",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
+    ),
+    Analyte(
+        "alt",
+        "ALT",
+        r"alanine (?:amino ?)?transaminase|alanine amino ?transferase|\bALT\b|\bSGPT\b",
+        ("loinc:1742-6",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (5.0, 500.0)),),
+    ),
+    Analyte(
+        "crcl",
+        "Creatinine clearance",
+        r"creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b",
+        ("loinc:2164-2", "loinc:35591-7"),
+        (
+            (
+                r"(?:ml|milliliters?|millilitres?)\s*(?:/|per)\s*min(?:ute)?(?!\s*/\s*1[.,]73)(?!\s*per\s*1[.,]73)(?![\w/])",
+                "mL/min",
+                1.0,
+                (10.0, 200.0),
+            ),
+        ),
+    ),
+    Analyte(
+        "creat",
+        "Serum creatinine",
+        r"(?:serum |plasma )?creatinine(?! clearance)|\bSCr\b",
+        ("loinc:2160-0",),
+        (
+            (r"mg\s*/\s*dl\b", "mg/dL", 1.0, (0.3, 5.0)),
+            (r"(?:µ|μ|u)mol\s*/\s*l\b", "umol/L", 1.0, (30.0, 450.0)),
+        ),
+        molar_mass=113.12,
+    ),
+    Analyte(
+        "lvef",
+        "Left ventricular ejection fraction",
+        r"left ventricular ejection fraction|\bLVEF\b",
+        ("loinc:10230-1",),
+        ((r"%", "%", 1.0, (20.0, 80.0)),),
+    ),
+    Analyte(
+        "ldh",
+        "Lactate dehydrogenase",
+        r"lactate dehydrogenase|lactic dehydrogenase|\bLDH\b",
+        ("loinc:2532-0", "loinc:14804-9"),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (50.0, 2000.0)),),
+    ),
+    Analyte(
+        "alp",
+        "Alkaline phosphatase",
+        r"alkaline phosphatase|\bALP\b|\bAKP\b",
+        ("loinc:6768-6",),
+        ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (20.0, 1000.0)),),
+    ),
+    Analyte(
+        "alb",
+        "Albumin",
+        r"(?:serum |plasma )?albumin\b|\bALB\b",
+        ("loinc:1751-7",),
+        (
+            (r"g\s*/\s*dl\b", "g/dL", 1.0, (1.5, 6.0)),
+            (r"g\s*/\s*l\b", "g/L", 1.0, (15.0, 60.0)),
+        ),
+    ),
+)
+TRANSAMINASES = re.compile(r"\b(?:liver )?transaminases\b", re.IGNORECASE)
+ULN = (
+    r"(?:x|×|\*|X|times)?\s*(?:the\s+)?(?:institutional\s+|site\s+)?"
+    r"(?:upper limits? of (?:the\s+)?normal(?: range)?|\bI?ULN\b|\bUNL\b)(?:\s*\((?:I?ULN|UNL)\))?"
+)
+SEPARATOR = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?\s*(?:/|,|and/or|and|or|&)\s*"
+LEAD = (
+    r"(?:\s*[(\[][^()\[\]<>≤≥\d]{1,12}[)\]])?"
+    r"(?:\s*(?:count|counts|level|levels|value|values|concentration|of|must be|should be|is|:))*\s*"
+)
+
+
+def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
+    """Lab thresholds. Returns the atoms and the reasons some recognised thresholds were refused."""
+    names = []
+    for analyte in ANALYTES:
+        for found in re.finditer(analyte.pattern, text, re.IGNORECASE):
+            names.append((found.start(), found.end(), [analyte]))
+    for found in TRANSAMINASES.finditer(text):
+        names.append((found.start(), found.end(), [a for a in ANALYTES if a.key in ("ast", "alt")]))
+    names.sort(key=lambda n: (n[0], -n[1]))
+    # Drop names nested in a longer one ("creatinine" inside "creatinine clearance").
+    kept: list[tuple[int, int, list[Analyte]]] = []
+    for name in names:
+        if kept and name[0] < kept[-1][1]:
+            continue
+        opened, closed = text.rfind("(", 0, name[0]), text.rfind(")", 0, name[0])
+        if kept and opened > closed and opened >= kept[-1][1]:
+            continue  # an alias in brackets: "AST (SGOT)", "aspartate aminotransferase (AST or SGOT)"
+        kept.append(name)
+    # Merge "ALT/AST", "AST and ALT": one threshold for both.
+    groups: list[tuple[int, int, list[Analyte]]] = []
+    for name in kept:
+        if groups and re.fullmatch(SEPARATOR, text[groups[-1][1] : name[0]], re.IGNORECASE):
+            start, _, members = groups[-1]
+            groups[-1] = (start, name[1], members + name[2])
+        else:
+            groups.append(name)
+    atoms: list[Atom] = []
+    refused: list[str] = []
+    cockcroft = bool(re.search(r"cockcroft|\bC-?G\b", criterion, re.IGNORECASE))
+    for start, end, members in groups:
+        tail = text[end:]
+        m = re.match(rf"{LEAD}{COMP}\s*{NUMBER}?\s*", tail, re.IGNORECASE)
+        if not m:
+            continue
+        op = op_of(m.group("op"))
+        value_text = m.group("num")
+        after = tail[m.end() :]
+        uln = re.match(ULN, after, re.IGNORECASE)
+        if uln and (value_text or re.match(r"\s*(?:the\s+)?(?:I?ULN|UNL|upper limit)", after, re.IGNORECASE)):
+            multiple = number(value_text) if value_text else 1.0
+            if not 0.5 <= multiple <= 10:
+                refused.append("implausible multiple of ULN")
+                continue
+            if any(a.key in ("crcl",) for a in members) or any(a.heme for a in members):
+                refused.append("ULN multiple on an analyte that is not reported that way")
+                continue
+            finish = end + m.end() + uln.end()
+            for analyte in members:
+                body = {"label": analyte.label, "codes": list(analyte.codes), "op": op, "uln": multiple}
+                if analyte.molar_mass:
+                    body["molar_mass"] = analyte.molar_mass
+                atoms.append(Atom(start, finish, analyte.key, {"observation": body}, analyte.label))
+            continue
+        if not value_text:
+            continue
+        value = number(value_text)
+        for analyte in members:
+            if analyte.key == "crcl" and re.search(r"1[.,]73|\beGFR\b|CKD-EPI|MDRD", criterion, re.IGNORECASE):
+                refused.append("a clearance normalised to 1.73 m2 (eGFR) is not the creatinine clearance")
+                continue
+            unit = None
+            for unit_pattern, ucum, factor, (low, high) in analyte.units:
+                um = re.match(rf"\s*{unit_pattern}", after, re.IGNORECASE)
+                if um:
+                    scaled = round(value * factor, 6)
+                    if not low <= scaled <= high:
+                        refused.append(f"implausible {analyte.label} value for its unit")
+                        break
+                    unit = (ucum, scaled, um.end())
+                    break
+            if unit is None:
+                continue
+            ucum, scaled, unit_end = unit
+            finish = end + m.end() + unit_end
+            if analyte.key == "crcl" and cockcroft:
+                rule: Rule = {"creatinine_clearance": {"op": op, "value": scaled}}
+            else:
+                body = {
+                    "label": analyte.label,
+                    "codes": list(analyte.codes),
+                    "op": op,
+                    "value": scaled,
+                    "unit": ucum,
+                }
+                if analyte.molar_mass:
+                    body["molar_mass"] = analyte.molar_mass
+                rule = {"observation": body}
+            atoms.append(Atom(start, finish, analyte.key, rule, analyte.label))
+    return atoms, refused

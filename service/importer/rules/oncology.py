@@ -1,0 +1,445 @@
+"""What oncology registries say most: the diagnosis, the AJCC stage, prior therapy classes and
+washouts, driver biomarkers, and the lung conditions of immunotherapy trials.
+
+Rule: a finder answers only for wording whose meaning is fixed (a named drug class, an AJCC stage
+group, a gene named without a specific variant); codes are the ones checked in
+../shared/reference/fhir-eligibility.md (ATC classes are matched as prefixes). Everything around
+the finding (histology words, settings, lines, exceptions) stays to the structurer, which keeps
+it as a not-computable remainder.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from service.importer.rules.common import Atom
+from service.importer.rules.findings import HISTORY_CUE
+
+# Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
+# sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
+ONCOLOGY_KEYS = frozenset(
+    {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
+     "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
+)  # fmt: skip
+NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
+
+# --- diagnosis ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cancer:
+    key: str
+    label: str
+    pattern: str
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+
+
+CANCERS = (
+    Cancer(
+        "nsclc",
+        "Non-small cell lung cancer",
+        r"\bnon[- ]?small[- ]cell lung (?:cancer|carcinoma)s?(?:\s*\(NSCLC\))?|\bNSCLC\b"
+        r"|\bnon[- ]?small[- ]cell carcinoma of (?:the )?lung\b",
+        # 254637007 NSCLC; 424132000 / 425048006 / 422968005 / 423121009 NSCLC, TNM stage 1-4 (Synthea).
+        # ICD-10-CM C34 is left out: it holds small-cell lung cancer too.
+        ("snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005", "snomed:423121009"),
+        (
+            "non-small cell lung cancer",
+            "non-small cell lung carcinoma",
+            "non-small cell carcinoma of lung",
+            "nsclc",
+            "adenocarcinoma of lung",
+            "lung adenocarcinoma",
+            "squamous cell carcinoma of lung",
+            "large cell carcinoma of lung",
+        ),
+    ),
+    Cancer(
+        "breast",
+        "Breast cancer",
+        r"\bbreast (?:cancer|carcinoma)s?\b|\bcarcinoma of (?:the )?breast\b|\bmalignant neoplasm of (?:the )?breast\b",
+        ("snomed:254837009", "icd10cm:C50"),
+        ("breast cancer", "breast carcinoma", "malignant neoplasm of breast", "carcinoma of breast"),
+    ),
+    Cancer(
+        "crc",
+        "Colorectal cancer",
+        r"\bcolorectal (?:cancer|carcinoma|adenocarcinoma)s?(?:\s*\(CRC\))?|\bmCRC\b|\bCRC\b",
+        ("icd10cm:C18", "icd10cm:C19", "icd10cm:C20"),
+        (
+            "colorectal cancer",
+            "colon cancer",
+            "rectal cancer",
+            "malignant neoplasm of colon",
+            "malignant neoplasm of rectum",
+        ),
+    ),
+    Cancer(
+        "prostate",
+        "Prostate cancer",
+        r"\bprostate (?:cancer|carcinoma|adenocarcinoma)s?\b|\badenocarcinoma of (?:the )?prostate\b",
+        ("icd10cm:C61",),
+        ("prostate cancer", "malignant neoplasm of prostate", "adenocarcinoma of prostate"),
+    ),
+)
+# The words that say how the diagnosis was made: a recorded diagnosis stands for them.
+CONFIRMATION = re.compile(
+    r"\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
+    r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
+    r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
+    r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
+    r"(?:\s*(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
+    r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
+    re.IGNORECASE,
+)
+# Types whose code is not the generic cancer's: these stay text.
+OTHER_HISTOLOGY = re.compile(r"\b(?:small[- ]cell|neuroendocrine|sarcomatoid|mixed|carcinoid)\b", re.IGNORECASE)
+
+
+def find_diagnosis(text: str) -> list[Atom]:
+    """The trial's cancer as an active recorded condition (inclusions only: "confirmed NSCLC"); a
+    cancer recorded as resolved / in remission does not meet it."""
+    for cancer in CANCERS:
+        found = re.search(cancer.pattern, text, re.IGNORECASE)
+        if not found:
+            continue
+        if OTHER_HISTOLOGY.search(re.sub(r"non[- ]?small[- ]cell", " ", text, flags=re.IGNORECASE)):
+            return []
+        body: dict[str, Any] = {
+            "label": cancer.label,
+            "codes": list(cancer.codes),
+            "names": list(cancer.names),
+        }
+        return [Atom(found.start(), found.end(), "dx", {"condition": body}, cancer.label)]
+    return []
+
+
+# Disease extent in words: no data element says it, so it is kept as a part the site checks.
+EXTENT = re.compile(
+    r"\b(?:(?:locally|loco-?regionally)\s+advanced|advanced|recurrent|relapsed|unresectable|inoperable|metastatic)"
+    r"(?:\s*(?:,|/|and/or|or|and|,\s*or|,\s*and/or)\s*(?:(?:locally|loco-?regionally)\s+advanced|advanced|recurrent|"
+    r"relapsed|unresectable|inoperable|metastatic))*(?:\s*\((?:unresectable|inoperable)\))?",
+    re.IGNORECASE,
+)
+
+
+def find_extent(text: str) -> list[Atom]:
+    """ "locally advanced or metastatic": a required part the importer cannot decide, named as such."""
+    found = EXTENT.search(text)
+    if not found or not any(re.search(c.pattern, text, re.IGNORECASE) for c in CANCERS):
+        return []
+    reason = f"the disease extent ({found.group(0)}) is not in coded data the importer reads: the site checks it"
+    return [Atom(found.start(), found.end(), "extent", {"not_computable": reason}, "Disease extent")]
+
+
+# --- AJCC stage ---------------------------------------------------------------------------------
+
+STAGE = re.compile(
+    r"\b(?:AJCC\s*(?:v?\d+(?:th)?\s*(?:edition)?\s*)?)?(?i:stages?)\s*(?P<groups>(?:IV|I{1,3})[ABC]?"
+    r"(?:\s*(?:-|–|(?i:to|through|or|and/or|and)|,|/)\s*(?:(?i:stage)\s*)?(?:IV|I{1,3})[ABC]?)*)(?![\w])",
+)
+OTHER_STAGING = re.compile(
+    r"Masaoka|FIGO|Ann Arbor|Lugano|\bISS\b|\bR-ISS\b|Binet|\bRai\b|BCLC|Durie|Child|Barcelona|Okuda|IMWG|INSS|Enneking"
+    r"|\bT\d|\bN\d|\bM\d|\bpT|\bcT|\bypT",
+    re.IGNORECASE,
+)
+MAJORS = ("I", "II", "III", "IV")
+
+
+def find_stage(text: str) -> list[Atom]:
+    if OTHER_STAGING.search(text):
+        return []  # another staging system, or T/N/M categories the stage group does not say
+    atoms: list[Atom] = []
+    for found in STAGE.finditer(text):
+        allowed = _stage_groups(found.group("groups"))
+        if allowed is None:
+            return []
+        atoms.append(Atom(found.start(), found.end(), "stage", {"stage": {"allowed": allowed}}, "Stage"))
+    return atoms[:1] if len(atoms) == 1 else []
+
+
+def _stage_groups(written: str) -> list[str] | None:
+    """ "IIIB-IV" → IIIB, IIIC, IV; "IIIB or IV" → IIIB, IV; a bare major group admits its subgroups."""
+    parts = re.split(r"\s*(-|–|TO|THROUGH|OR|AND/OR|AND|,|/)\s*(?:STAGE\s*)?", written.upper().strip())
+    groups = parts[0::2]
+    joins = parts[1::2]
+    allowed: list[str] = []
+    for n, group in enumerate(groups):
+        if n and joins[n - 1] in ("-", "–", "TO", "THROUGH"):
+            expanded = _stage_range(groups[n - 1], group)
+            if expanded is None:
+                return None
+            allowed += [g for g in expanded if g not in allowed]
+        elif group not in allowed:
+            allowed.append(group)
+    return allowed
+
+
+def _stage_range(low: str, high: str) -> list[str] | None:
+    def split(group: str) -> tuple[int, str]:
+        major = group.rstrip("ABC")
+        return MAJORS.index(major), group[len(major) :]
+
+    if low.rstrip("ABC") not in MAJORS or high.rstrip("ABC") not in MAJORS:
+        return None
+    (m1, s1), (m2, s2) = split(low), split(high)
+    if (m1, s1 or "") > (m2, s2 or "Z"):
+        return None
+    out: list[str] = []
+    for major in range(m1, m2 + 1):
+        name = MAJORS[major]
+        first = s1 if major == m1 and s1 else None
+        last = s2 if major == m2 and s2 else None
+        if first is None and last is None:
+            out.append(name)
+        else:
+            subs = "ABC"
+            out += [name + s for s in subs[subs.index(first or "A") : subs.index(last or "C") + 1]]
+    return out
+
+
+# --- prior therapy and washouts -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TherapyClass:
+    key: str
+    label: str
+    pattern: str
+    codes: tuple[str, ...]
+    names: tuple[str, ...]
+    kind: str = "medication"  # or "procedure"
+    needs_window: bool = False  # "radiotherapy" alone is too broad; "radiotherapy within 2 weeks" is a washout
+
+
+PD1_NAMES = (
+    "nivolumab", "pembrolizumab", "durvalumab", "avelumab", "atezolizumab", "cemiplimab", "dostarlimab",
+    "tislelizumab", "toripalimab", "camrelizumab", "sintilimab", "serplulimab", "sugemalimab", "envafolimab",
+    "retifanlimab", "penpulimab", "zimberelimab", "benmelstobart", "adebrelimab",
+)  # fmt: skip
+THERAPIES = (
+    TherapyClass(
+        "pd1",
+        "Anti-PD-1 / PD-L1 antibody",
+        r"\banti-?\s?PD-?(?:L)?1(?:\s*(?:/|or|,)\s*(?:anti-?\s?)?PD-?L?1)*\b|\bPD-?(?:L)?1(?:\s*/\s*PD-?L1)?\s+(?:inhibitors?|blockers?|blockade|antibod(?:y|ies)|targeted)",
+        ("atc:L01FF",),
+        PD1_NAMES,
+    ),
+    TherapyClass(
+        "ctla4",
+        "Anti-CTLA-4 antibody",
+        r"\banti-?\s?CTLA-?4\b|\bCTLA-?4\s+(?:inhibitors?|antibod(?:y|ies)|blockade)",
+        ("atc:L01FX04",),
+        ("ipilimumab", "tremelimumab"),
+    ),
+    TherapyClass(
+        "platinum",
+        "Platinum-based chemotherapy",
+        r"\bplatinum(?:[- ]based|[- ]containing)?"
+        r"(?:\s+(?:doublet\s+)?(?:chemotherapy|therapy|regimen|doublet|agents?))?",
+        ("atc:L01XA",),
+        ("cisplatin", "carboplatin", "oxaliplatin", "nedaplatin", "lobaplatin"),
+    ),
+    TherapyClass(
+        "egfr-tki",
+        "EGFR tyrosine kinase inhibitor",
+        r"\bEGFR[- ](?:tyrosine kinase inhibitors?|TKIs?)(?:\s*\(TKIs?\))?",
+        ("atc:L01EB",),
+        (
+            "gefitinib",
+            "erlotinib",
+            "afatinib",
+            "osimertinib",
+            "dacomitinib",
+            "icotinib",
+            "aumolertinib",
+            "almonertinib",
+            "furmonertinib",
+            "lazertinib",
+            "befotertinib",
+        ),
+    ),  # fmt: skip
+    TherapyClass(
+        "alk-tki",
+        "ALK inhibitor",
+        r"\bALK[- ](?:tyrosine kinase inhibitors?|TKIs?|inhibitors?)(?:\s*\(TKIs?\))?",
+        ("atc:L01ED",),
+        ("crizotinib", "ceritinib", "alectinib", "brigatinib", "lorlatinib", "ensartinib", "iruplinalkib"),
+    ),
+    TherapyClass(
+        "radiotherapy",
+        "Radiotherapy",
+        r"\b(?:radiotherapy|radiation therapy|radiation treatment)\b",
+        ("snomed:1287742003", "snomed:108290001"),
+        ("radiotherapy", "radiation therapy"),
+        kind="procedure",
+        needs_window=True,
+    ),
+    TherapyClass(
+        "chemo",
+        "Cytotoxic chemotherapy",
+        r"\b(?:systemic\s+)?(?:cytotoxic\s+)?chemotherapy\b",
+        ("atc:L01A", "atc:L01B", "atc:L01C", "atc:L01D", "atc:L01XA"),
+        (
+            "cisplatin",
+            "carboplatin",
+            "oxaliplatin",
+            "pemetrexed",
+            "docetaxel",
+            "paclitaxel",
+            "gemcitabine",
+            "vinorelbine",
+            "etoposide",
+            "irinotecan",
+            "fluorouracil",
+            "capecitabine",
+            "doxorubicin",
+            "cyclophosphamide",
+        ),
+        needs_window=True,
+    ),  # fmt: skip
+)
+# Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
+THERAPY_LEAD = (
+    r"(?:(?:has|have|had)\s+)?(?:(?:received|undergone|been treated with|treated with)\s+)?(?:any\s+)?"
+    r"(?:(?:prior|previous|previously)\s+)?(?:(?:treatment|therapy|exposure|receipt)\s+(?:with|to)\s+)?(?:(?:an?|any)\s+)?"
+)
+THERAPY_TAIL = (
+    r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
+    r"chemotherapy|regimens?))*"
+)
+SPECIFIC_VARIANT = re.compile(r"\b[A-Z]\d{2,4}[A-Z]\b|\bexon\s*\d+|\bfusion\b|\bdeletion\b", re.IGNORECASE)
+
+
+def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
+    """Prior therapy classes; `windows` are (offset, days) of the stated lookback windows."""
+    atoms: list[Atom] = []
+    for therapy in THERAPIES:
+        for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
+            start, end = found.start(), found.end()
+            days = _window_for(end, windows)
+            if therapy.needs_window and days is None:
+                continue
+            body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
+            if days is not None:
+                body["within_days"] = days
+            atoms.append(Atom(start, end, therapy.key, {therapy.kind: body}, therapy.label))
+    return atoms
+
+
+def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
+    """The window stated after the therapy (nearest), or the only one stated."""
+    after = [days for at, days in windows if at >= offset]
+    if after:
+        return after[0]
+    return windows[0][1] if len(windows) == 1 else None
+
+
+# --- biomarkers ---------------------------------------------------------------------------------
+
+GENES = r"(?P<gene>EGFR|ALK|ROS1|KRAS|BRAF|MET|RET|HER2|ERBB2|NTRK[123]?)"
+POSITIVE_GENE = re.compile(
+    rf"\b{GENES}(?:\s*gene)?[- ](?:mutation|mutated|mutant|alteration|rearrangement|rearranged|translocation)s?"
+    r"(?:[- ](?:positive|status positive))?\b(?![- ]?(?:negative|wild|status negative|free|-))"
+    r"|\b(?:positive for|harbou?ring (?:an? )?)\s*"
+    + GENES.replace("gene", "gene2")
+    + r"(?:\s*gene)?\s+(?:mutations?|rearrangements?|alterations?)\b",
+    re.IGNORECASE,
+)  # fmt: skip
+NEGATIVE_GENE = re.compile(
+    rf"\b{GENES}(?:\s*gene)?(?:[- ](?:mutation|rearrangement|alteration|fusion)s?)?[- ]?(?:wild[- ]?type|negative)\b",
+    re.IGNORECASE,
+)
+HGNC = {"HER2": "ERBB2"}
+
+
+def find_biomarkers(text: str) -> list[Atom]:
+    """A gene named without a specific variant: any reported variant of it reads positive."""
+    if SPECIFIC_VARIANT.search(text) or re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I):
+        return []  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+    atoms: list[Atom] = []
+    for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative")):
+        for found in pattern.finditer(text):
+            gene = (found.groupdict().get("gene") or found.groupdict().get("gene2") or "").upper()
+            gene = HGNC.get(gene, gene)
+            if gene in ("ERBB2", "MET"):
+                continue  # HER2 is read from IHC/ISH as often as from variants; MET amplification is no variant
+            body = {"label": f"{gene} variant", "codes": ["loinc:69548-6"], "result": result, "gene": gene}
+            atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": body}, f"{gene} {result}"))
+    return atoms
+
+
+# --- systemic corticosteroids ------------------------------------------------------------------
+
+STEROID_DOSE = re.compile(
+    r"\b(?:(?:requires?|requiring|receiving|received|taking|use of|treatment with|on)\s+)?(?:any\s+)?"
+    r"(?:(?:chronic|systemic|daily)\s+)*(?:corticosteroids?|steroids?)(?:\s+(?:therapy|treatment|use))?"
+    r"[^.;<>]{0,40}?(?:>|more than|greater than|exceeding|in excess of|above)\s*(?P<mg>\d{1,3})\s*mg"
+    r"(?:\s*/\s*day|\s*per day|\s*daily|\s*/\s*d\b)?(?:\s*(?:of\s*)?(?:oral\s*)?prednisone(?:[- ]?equivalents?|\s*or\s*"
+    r"(?:an\s+)?equivalent(?:\s+dose)?)?|\s*(?:of\s*)?prednisone)\)?",
+    re.IGNORECASE,
+)
+
+
+def find_steroid_dose(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
+    """ "systemic corticosteroids (> 10 mg/day prednisone equivalent) within 14 days": the project's
+    prednisone-equivalent rule; without a stated window it stays text."""
+    found = STEROID_DOSE.search(text)
+    if not found or "prednisone" not in found.group(0).lower():
+        return []
+    days = _window_for(found.end(), windows)
+    if days is None:
+        return []
+    body = {"op": ">", "prednisone_mg_per_day": int(found.group("mg")), "within_days": days}
+    return [Atom(found.start(), found.end(), "steroids", {"corticosteroid_dose": body}, "Systemic corticosteroids")]
+
+
+# --- lung conditions, transplant ----------------------------------------------------------------
+
+ILD = re.compile(
+    r"\b(?:(?:non-?infectious\s+)?interstitial lung diseases?(?:\s*\(ILD\))?|\bILD\b|pulmonary fibrosis"
+    r"|interstitial pneumonia)\b",
+    re.IGNORECASE,
+)
+TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
+ORGAN_TRANSPLANT = re.compile(
+    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:(?:tissue\s*/\s*)?solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
+    re.IGNORECASE,
+)
+
+
+def find_lung_and_transplant(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    found = ILD.search(text)
+    if found:
+        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+        history = bool(cues) and cues[-1].group("history") is not None
+        body: dict[str, Any] = {
+            "label": "Interstitial lung disease",
+            "codes": ["snomed:233703007", "icd10cm:J84"],
+            "names": ["interstitial lung disease", "pulmonary fibrosis", "interstitial pneumonia"],
+        }
+        if history:
+            body["history"] = True
+        atoms.append(Atom(found.start(), found.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+    found = TUBERCULOSIS.search(text)
+    if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
+        # Active tuberculosis only: A15-A19 are tuberculosis disease (latent infection is Z22.7, not listed).
+        body = {
+            "label": "Active tuberculosis",
+            "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A16", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
+            "names": ["tuberculosis"],
+        }
+        atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
+    found = ORGAN_TRANSPLANT.search(text)
+    if found:
+        body = {
+            "label": "Solid organ transplant",
+            "codes": ["snomed:313039003"],
+            "names": ["kidney transplant", "liver transplant", "heart transplant", "lung transplant"],
+        }
+        atoms.append(Atom(found.start(), found.end(), "transplant", {"procedure": body}, "Solid organ transplant"))
+    return atoms
