@@ -677,7 +677,7 @@ function evidenceTable(references) {
     if (!resource) return h("tr", {}, h("td", { colspan: 4 }, `${reference} (not in the loaded data)`));
     return h("tr", {},
       h("td", { "data-label": "Type" }, resource.resourceType),
-      h("td", { "data-label": "Date" }, shortDate(resourceDate(resource))),
+      h("td", { "data-label": "Date" }, shortDate(resourceDate(resource)) || "—"),
       h("td", { "data-label": "Value" }, resourceValue(resource)),
       h("td", { class: "no-print" }, jsonLink(resource, "JSON")));
   });
@@ -734,6 +734,8 @@ async function route() {
     showError(error.message);
     say("");
   }
+  // A new view starts at its top (a hash route keeps the previous view's scroll position otherwise).
+  window.scrollTo(0, 0);
   main().focus({ preventScroll: true });
 }
 
