@@ -12,6 +12,7 @@ import pytest
 
 from service.catalog import Catalog, load_catalog
 from service.fhir.narrative import criterion_kind, rule_in_words, with_narrative
+from tests.mapping_helpers import walk_characteristics
 
 ROOT = Path(__file__).resolve().parents[1]
 XHTML = "{http://www.w3.org/1999/xhtml}"
@@ -26,14 +27,6 @@ def catalog() -> Catalog:
 
 def _published(catalog: Catalog) -> list[dict[str, Any]]:
     return catalog.resources("ResearchStudy") + catalog.resources("EvidenceVariable")
-
-
-def _walk(characteristics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for c in characteristics:
-        out.append(c)
-        out += _walk(c.get("definitionByCombination", {}).get("characteristic", []))
-    return out
 
 
 def test_every_published_resource_has_a_generated_xhtml_narrative(catalog: Catalog) -> None:
@@ -56,7 +49,7 @@ def test_evidence_variable_narrative_lists_every_criterion_in_protocol_order(cat
     rows = ET.fromstring(variable["text"]["div"]).iter(f"{XHTML}tr")
     cells = [["".join(td.itertext()) for td in row.iter(f"{XHTML}td")] for row in rows]
     body = [c for c in cells if c]
-    characteristics = _walk(variable["characteristic"])
+    characteristics = walk_characteristics(variable["characteristic"])
     assert [row[0].split()[0] for row in body] == [c["linkId"] for c in characteristics]
     top_level = {c["linkId"] for c in variable["characteristic"]}
     for row, characteristic in zip(body, characteristics, strict=True):

@@ -51,8 +51,11 @@ const PHASES = [
   ["phase-1-phase-2", "Phase 1/2"], ["phase-2", "Phase 2"], ["phase-2-phase-3", "Phase 2/3"],
   ["phase-3", "Phase 3"], ["phase-4", "Phase 4"],
 ];
-// Resource types a patient's record is fetched for when nothing else says which (see loadFromServer).
+// Pages of 100 fetched per resource type from a FHIR server (see loadFromServer).
 const PAGE_LIMIT = 5;
+// A requirement names one medication type, but the engine reads drugs and vaccines from every
+// medication record type and from Immunization: needing one of them fetches them all.
+const MEDICATION_FAMILY = ["Immunization", "MedicationAdministration", "MedicationRequest", "MedicationStatement"];
 
 const state = {
   authRequired: false,
@@ -527,11 +530,20 @@ async function loadFromServer(base, id, token) {
     if (entry.resource.resourceType !== "Parameters") continue;
     for (const req of named(entry.resource, "dataRequirement")) types.add(req.valueDataRequirement.type);
   }
+  if (MEDICATION_FAMILY.some((t) => types.has(t))) MEDICATION_FAMILY.forEach((t) => types.add(t));
+  const skipped = [];
   for (const type of [...types].sort()) {
     say(`Fetching ${type} records…`);
     let url = `${root}/${type}?patient=${encodeURIComponent(patient.id)}&_count=100`;
     for (let page = 0; url && page < PAGE_LIMIT; page += 1) {
-      const bundle = await fetchFhir(url, token);
+      let bundle;
+      try {
+        bundle = await fetchFhir(url, token);
+      } catch (error) {
+        // A type the server does not serve: its criteria stay unknown, and the page says so.
+        skipped.push(`${type} (${error.message})`);
+        break;
+      }
       for (const entry of bundle.entry || []) {
         if (entry.resource && (!entry.search || entry.search.mode !== "outcome")) {
           entries.push({ fullUrl: entry.fullUrl || `${root}/${type}/${entry.resource.id}`, resource: entry.resource });
@@ -541,7 +553,8 @@ async function loadFromServer(base, id, token) {
       url = next && next.url;
     }
   }
-  usePatient({ resourceType: "Bundle", type: "collection", entry: entries }, `${root} (Patient/${id})`);
+  const missing = skipped.length ? `; not fetched: ${skipped.join(", ")}` : "";
+  usePatient({ resourceType: "Bundle", type: "collection", entry: entries }, `${root} (Patient/${id})${missing}`);
 }
 
 async function runMatch() {
@@ -723,7 +736,9 @@ async function route() {
   const [path, query] = hash.slice(1).split("?");
   const segments = path.split("/").filter(Boolean).map(decodeURIComponent);
   for (const link of document.querySelectorAll("[data-nav]")) {
-    link.toggleAttribute("aria-current", link.dataset.nav === (segments[0] === "match" ? "patient" : segments[0] === "trial" ? "trials" : segments[0]));
+    const current = segments[0] === "match" ? "patient" : segments[0] === "trial" ? "trials" : segments[0] || "trials";
+    if (link.dataset.nav === current) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
   }
   try {
     if (segments[0] === "trial" && segments[1]) await trialView(segments[1]);
