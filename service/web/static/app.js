@@ -645,7 +645,7 @@ async function matchView(id) {
       h("dt", {}, "Arm"), h("dd", { class: "arm" }, armWords(study, groups, assigned, assignedName))),
     h("p", { class: "no-print" }, h("button", { type: "button", onclick: () => window.print() }, "Print for the screening log")),
     outcome ? h("p", { class: "warning" }, `Some records were not used: ${(outcome.issue || []).map((i) => i.diagnostics).join("; ")}`) : null,
-    checklist(parameters, variable),
+    checklist(parameters, variable, verdict),
     h("section", { "aria-labelledby": "crit-heading" }, h("h2", { id: "crit-heading" }, "Criteria"),
       resultsList(named(parameters, "criterion"), flags, 0)),
     groups.length ? h("section", { "aria-labelledby": "arm-heading" }, h("h2", { id: "arm-heading" }, "Arm assignment"),
@@ -701,7 +701,7 @@ function evidenceTable(references) {
 }
 
 // What to order: the dataRequirements, each named by the criterion concept whose codes it lists.
-function checklist(parameters, variable) {
+function checklist(parameters, variable, verdict) {
   const labels = new Map();
   for (const c of walk(variable.characteristic)) {
     const d = c.definitionByTypeAndValue;
@@ -725,7 +725,9 @@ function checklist(parameters, variable) {
   return h("section", { class: "checklist", "aria-labelledby": "missing-heading" },
     h("h2", { id: "missing-heading" }, "Missing data"),
     items.length ? [h("p", {}, "Order or record these to settle the unknown criteria:"), h("ul", {}, items)]
-      : h("p", {}, "Nothing missing: every data-evaluable criterion is decided."));
+      : h("p", {}, verdict === "undetermined"
+        ? "No data to order: the open criteria are text only and need a person's judgement (the Unknown ones below)."
+        : "Nothing missing: every data-evaluable criterion is decided."));
 }
 
 // ------------------------------------------------------------------------------------ router
