@@ -20,6 +20,8 @@ COPY service ./service
 RUN pip install --no-cache-dir .
 COPY gunicorn.conf.py ./
 COPY mappings ./mappings
+# Served at GET /openapi.yaml (service/api/web.py reads it beside the service package).
+COPY openapi.yaml ./
 
 USER 10001:10001
 EXPOSE 8080

@@ -26,6 +26,7 @@ from service.fhir.conformance import (
 )
 from service.fhir.evidence_variable import arm_eligibility_id, eligibility_id, render_evidence_variables
 from service.fhir.models import InvalidResource, validate
+from service.fhir.narrative import with_narrative
 from service.mapping import LINK_ID, parse_trial_criteria
 
 Json = dict[str, Any]
@@ -110,9 +111,9 @@ def _build_trial(path: Path, raw: bytes, doc: Any) -> Trial:
         "versionId": hashlib.sha256(raw).hexdigest()[:12],
         "lastUpdated": _last_updated(doc.get("last_reviewed"), path),
     }
-    research_study = _publish_study(study, study_id, criteria, meta)
+    research_study = with_narrative(_publish_study(study, study_id, criteria, meta))
     evidence_variables = tuple(
-        {**ev, "meta": meta} for ev in render_evidence_variables(criteria, status, CANONICAL_BASE)
+        with_narrative({**ev, "meta": meta}) for ev in render_evidence_variables(criteria, status, CANONICAL_BASE)
     )
     for resource in (research_study, *evidence_variables):
         validate(resource)

@@ -149,3 +149,12 @@ class Mapped:
 
     def leaf_rules(self, link_id: str) -> list[object]:
         return [c.rule for c in leaves(self.ids[link_id])]
+
+
+def walk_characteristics(characteristics: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Published EvidenceVariable characteristics, nested ones after their parent (protocol order)."""
+    out = []
+    for c in characteristics:
+        out.append(c)
+        out += walk_characteristics(c.get("definitionByCombination", {}).get("characteristic", []))
+    return out

@@ -4,13 +4,12 @@ source wording, screening confirmations flagged, arm criteria reachable from the
 from __future__ import annotations
 
 import shutil
-from typing import Any
 
 import pytest
 
 from service.catalog import Catalog, load_catalog
 from service.fhir.conformance import EXT_ARM_ELIGIBILITY, EXT_SCREENING
-from tests.mapping_helpers import ROOT, load
+from tests.mapping_helpers import ROOT, load, walk_characteristics
 
 STUDIES = ["NCT06284590", "NCT05978102", "car-nk-solid-tumor-platform", "NCT06494995", "NCT05621668"]
 
@@ -21,14 +20,6 @@ def catalog(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
     for study in STUDIES:
         shutil.copy(ROOT / "mappings" / f"{study}.yaml", directory)
     return load_catalog(directory)
-
-
-def _walk(characteristics: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for c in characteristics:
-        out.append(c)
-        out += _walk(c.get("definitionByCombination", {}).get("characteristic", []))
-    return out
 
 
 @pytest.mark.parametrize("study", STUDIES)
@@ -47,7 +38,7 @@ def test_screening_confirmations_are_visible(catalog: Catalog, study: str) -> No
     assert ev is not None
     flagged = {
         c["linkId"]
-        for c in _walk(ev["characteristic"])
+        for c in walk_characteristics(ev["characteristic"])
         if any(e["url"] == EXT_SCREENING and e.get("valueBoolean") for e in c.get("extension", []))
     }
     assert flagged == {c.link_id for c in trial.walk() if c.is_screening}

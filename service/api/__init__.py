@@ -13,7 +13,7 @@ from types import ModuleType
 from flask import Flask
 from werkzeug.routing import BaseConverter
 
-from service.api import errors, guard, hooks, metadata, operations, resources
+from service.api import errors, guard, hooks, metadata, operations, resources, web
 from service.auth import Requirement
 from service.catalog import Catalog
 from service.config import Config
@@ -28,7 +28,7 @@ class FhirIdConverter(BaseConverter):
     regex = r"[A-Za-z0-9\-.]{1,64}"
 
 
-MODULES: tuple[ModuleType, ...] = (metadata, resources, operations)
+MODULES: tuple[ModuleType, ...] = (metadata, resources, operations, web)
 
 
 def build_app(config: Config, catalog: Catalog) -> Flask:

@@ -25,6 +25,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 FORMAT_ALIASES = {"json": FHIR_JSON, FHIR_JSON: FHIR_JSON, JSON: JSON}
 SUPPORTED_FHIR_VERSIONS = ("5.0",)
+# Blueprints that serve files, not FHIR (the page, the contract): the browser's Accept is not negotiated.
+UNNEGOTIATED_BLUEPRINTS = frozenset({"web"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,7 +66,8 @@ def _start() -> None:
     limit = config().max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
-    g.mimetype = _negotiate()
+    if request.blueprint not in UNNEGOTIATED_BLUEPRINTS:
+        g.mimetype = _negotiate()
 
 
 def _negotiate() -> str:

@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from service.catalog import load_catalog
 from service.errors import FhirError, MappingError
 from service.screening.local import Job, Outcome, run_local
+from service.screening.report import write_report
 
 SHOWN_PROBLEMS = 20
 
@@ -30,7 +31,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Screen every patient of a FHIR Bulk Data export (*.ndjson, one resource type per file, "
         "Type/id references) or of a directory of patient Bundles (*.json, .json.bz2, .json.gz; R4 or R5) "
         "against every trial in the mappings directory. Writes results.ndjson (one line per patient x trial), "
-        "problems.ndjson and summary.json into --output (the Spark engine also results.parquet).",
+        "problems.ndjson, summary.json and report.html (charts, missing items, per-patient reasons; local output "
+        "directories) into --output (the Spark engine also results.parquet).",
     )
     parser.add_argument(
         "--input", required=True, help="the export or Bundle directory (spark: also an hdfs:// or s3a:// URI)"
@@ -108,6 +110,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         f"in {outcome.seconds:.1f} s ({args.engine}); results in {args.output}",
         file=out,
     )
+    if "://" not in args.output:  # the report is written beside local results only
+        print(f"report: {write_report(Path(args.output), trials, job.on)}", file=out)
     if outcome.problems:
         print(f"{len(outcome.problems)} problem(s): see {args.output.rstrip('/')}/problems.ndjson", file=err)
         return 1
