@@ -27,26 +27,14 @@ class RateLimiter:
         """0 when allowed (one token taken); else the whole seconds to wait (Retry-After)."""
         with self._lock:
             now = self.clock()
-            tokens = self._tokens(client, now)
+            tokens, updated = self._buckets.get(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - updated) * self.rate)
             if tokens >= 1.0:
                 self._buckets[client] = (tokens - 1.0, now)
                 self._forget_idle(now)
                 return 0
             self._buckets[client] = (tokens, now)
-            return self._wait(tokens)
-
-    def pending(self, client: str) -> int:
-        """Like `take` but takes nothing: 0 when a token is there, else the seconds until one is."""
-        with self._lock:
-            tokens = self._tokens(client, self.clock())
-            return 0 if tokens >= 1.0 else self._wait(tokens)
-
-    def _tokens(self, client: str, now: float) -> float:
-        tokens, updated = self._buckets.get(client, (self.burst, now))
-        return min(self.burst, tokens + (now - updated) * self.rate)
-
-    def _wait(self, tokens: float) -> int:
-        return max(1, math.ceil((1.0 - tokens) / self.rate))
+            return max(1, math.ceil((1.0 - tokens) / self.rate))
 
     def _forget_idle(self, now: float) -> None:
         if len(self._buckets) <= MAX_CLIENTS:

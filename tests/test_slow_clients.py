@@ -244,3 +244,15 @@ def test_a_request_past_the_request_timeout_loses_its_worker_but_leaves_an_audit
         audits = [line for line in lines if line.get("logger") == "service.audit" and line["request_id"] == "stalled-1"]
         assert [a["phase"] for a in audits] == ["started"]
         assert "WORKER TIMEOUT" in served.log_text()
+
+
+def test_gunicorn_log_arguments_are_redacted_unless_known_safe() -> None:
+    from service.serving import redacted
+
+    assert redacted("Error handling request %s %s", ("GET", "/Patient/MkPATH-4471?x=1")) == (
+        "Error handling request %s %s", "<redacted>", "<redacted>")  # fmt: skip
+    assert redacted("Ignored premature client disconnection. %s", (ValueError("MkQUERY-8812"),))[1] == "<redacted>"
+    assert redacted("Booting worker with pid: %s", (4242,)) == ("Booting worker with pid: %s", 4242)
+    assert redacted("Listening at: %s (%s)", ("http://127.0.0.1:8080", 7)) == (
+        "Listening at: %s (%s)", "http://127.0.0.1:8080", 7)  # fmt: skip
+    assert redacted(ValueError("MkHEADER-3390"), ()) == ("<redacted %s>", "ValueError")

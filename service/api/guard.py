@@ -3,8 +3,7 @@
 Rule: every route declares its Requirement (None = open: /metadata and the probes) in its module's
 REQUIREMENTS; a route that declares nothing still needs a valid token when authentication is on.
 A request no route matches gets its 404/405 without a token: the routes are public (openapi.yaml).
-Failed authentications (401) are limited per client IP (AUTH_FAILURES_PER_MINUTE), then 429 without
-checking the token. Failures are FhirErrors rendered by the one error handler. The operations are
+Failed authentications (401) are limited per client IP (AUTH_FAILURES_PER_MINUTE): past it they are 429. Failures are FhirErrors rendered by the one error handler. The operations are
 audited when they start and when they end (service.audit), naming the study whenever it is registered.
 """
 
@@ -68,16 +67,16 @@ def _guard() -> None:
 
 
 def _authenticate(verifier: TokenVerifier) -> Principal:
-    limiter: RateLimiter | None = current_app.extensions["auth_failure_limiter"]
-    client = f"ip:{request.remote_addr}"
-    wait = limiter.pending(client) if limiter is not None else 0
-    if wait:
-        raise _throttled(wait, "Too many failed authentications from this address; retry later")
+    """A failed authentication takes a token from the address's bucket; with the bucket empty it is a 429
+    (nothing learnt from trying more tokens). A valid token is always served: behind a proxy, every
+    client shares the proxy's address, and one client's failures must not lock the others out."""
     try:
         return verifier.verify(bearer_token(request.headers.get("Authorization")))
     except FhirError as exc:
-        if exc.status == 401 and limiter is not None:
-            limiter.take(client)
+        limiter: RateLimiter | None = current_app.extensions["auth_failure_limiter"]
+        wait = limiter.take(f"ip:{request.remote_addr}") if exc.status == 401 and limiter is not None else 0
+        if wait:
+            raise _throttled(wait, "Too many failed authentications from this address; retry later") from None
         raise
 
 
