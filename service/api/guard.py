@@ -3,8 +3,9 @@
 Rule: every route declares its Requirement (None = open: /metadata and the probes) in its module's
 REQUIREMENTS; a route that declares nothing still needs a valid token when authentication is on.
 A request no route matches gets its 404/405 without a token: the routes are public (openapi.yaml).
-Failed authentications (401) are limited per client IP (AUTH_FAILURES_PER_MINUTE): past it they are 429. Failures are FhirErrors rendered by the one error handler. The operations are
-audited when they start and when they end (service.audit), naming the study whenever it is registered.
+Failed authentications (401) are limited per client IP (AUTH_FAILURES_PER_MINUTE): past it they are
+429. Failures are FhirErrors rendered by the one error handler. The operations are audited when they
+start and when they end (service.audit), naming the study whenever it is registered.
 """
 
 from __future__ import annotations
