@@ -7,20 +7,28 @@ from service.config import Config
 
 _config = Config.from_env()
 
-bind = f"0.0.0.0:{_config.port}"
+# 127.0.0.1 unless BIND_ADDRESS says otherwise (the Docker image binds 0.0.0.0, with authentication on).
+bind = f"{_config.bind_address}:{_config.port}"
 workers = _config.workers
+# Request heads are read by the worker's main loop, requests served by its threads: a slow client holds a
+# socket, not a worker (service/serving.py; README "Deploying" → Limits).
+worker_class = "service.serving.RequestReadingWorker"
+threads = 4
+logger_class = "service.serving.RedactingLogger"
 loglevel = _config.log_level.lower()
 # The app writes one structured JSON line per request; gunicorn's own access log would repeat it.
 accesslog = None
+# No control socket (gunicorn >= 25.1 would create $XDG_RUNTIME_DIR/gunicorn.ctl or ~/.gunicorn/gunicorn.ctl).
+control_socket_disable = True
 # Fail fast: load the app (and its catalog) in the master, so a bad mapping stops the start at once.
 preload_app = True
-# Request timeout: a sync worker silent for longer than this is killed and replaced by the master
+# Request timeout: a worker with a request running longer than this is killed and replaced by the master
 # (the client sees its connection closed); README "Deploying" → Limits.
 timeout = _config.request_timeout_seconds
 graceful_timeout = _config.request_timeout_seconds
-# Keep-alive for clients reusing connections; short, as sync workers hold one connection at a time.
+# Keep-alive: an idle connection waits in the worker's poller (no thread) for this long.
 keepalive = 5
-# Request line and header limits (gunicorn answers 400 past them): a FHIR URL or a token fits easily.
+# Request line and header limits (answered 414/431/400 as OperationOutcomes): a FHIR URL or a token fits easily.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 16384

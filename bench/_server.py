@@ -74,7 +74,9 @@ def rss_mib(pid: int) -> float:
 
 
 @contextmanager
-def gunicorn(workers: int = 2, auth: bool = False, extra_env: dict[str, str] | None = None) -> Iterator[Server]:
+def gunicorn(
+    workers: int = 2, auth: bool = False, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None
+) -> Iterator[Server]:
     """Start gunicorn on a free loopback port; yields when /readyz answers 200; always stops it."""
     OUT.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -94,7 +96,7 @@ def gunicorn(workers: int = 2, auth: bool = False, extra_env: dict[str, str] | N
     gunicorn_bin = Path(sys.executable).parent / "gunicorn"
     with log.open("wb") as sink:
         process = subprocess.Popen(
-            [str(gunicorn_bin), "--bind", f"127.0.0.1:{port}", "service.app:create_app()"],
+            [str(gunicorn_bin), "--bind", f"127.0.0.1:{port}", *(extra_args or []), "service.app:create_app()"],
             cwd=REPO, env=env, stdout=sink, stderr=subprocess.STDOUT,
         )  # fmt: skip
     server = Server(process, port, log, token)

@@ -32,6 +32,7 @@ from bench._server import PATIENTS  # noqa: E402
 from service.app import create_app  # noqa: E402
 from service.config import DEFAULT_MAPPINGS_DIR, Config  # noqa: E402
 from service.fhir.patient_bundle import clear_validation_cache  # noqa: E402
+from service.json_keys import has_repeated_key  # noqa: E402
 
 BUNDLES = {
     "small": PATIENTS / "mitre-ctms" / "clinical-trial-matching-service__patient_data.json",
@@ -64,7 +65,7 @@ def in_process(rounds: int) -> None:
     )
     print(
         f"{'bundle':6} {'resources':>9} {'MB':>5} {'loads ms':>9} {'eval ms':>8} {'eval/loads':>10} "
-        f"{'cold':>6} {'match ms':>9} {'match/loads':>11} {'cold':>6}  targets (eval, match)"
+        f"{'cold':>6} {'match ms':>9} {'match/loads':>11} {'cold':>6} {'keys/loads':>10}  targets (eval, match)"
     )
     for name, path in BUNDLES.items():
         body = load(path)
@@ -83,8 +84,14 @@ def in_process(rounds: int) -> None:
         def parse(body: bytes = body) -> None:
             orjson.loads(body)
 
+        document = orjson.loads(body)
+
+        def repeated_keys(body: bytes = body, document: object = document) -> None:
+            # The repeated-key check every body gets after orjson.loads (service.json_keys): part of eval/loads.
+            assert not has_repeated_key(body, document)
+
         evaluate(), match()  # warm-up: first-call caches (UCUM registry, model classes)
-        loads_t, eval_t, match_t, eval_r, match_r, eval_cold, match_cold = [], [], [], [], [], [], []
+        loads_t, eval_t, match_t, eval_r, match_r, eval_cold, match_cold, keys_r = [], [], [], [], [], [], [], []
         for _ in range(rounds):
             parse1 = timed(parse)
             one = timed(evaluate)
@@ -96,6 +103,8 @@ def in_process(rounds: int) -> None:
             clear_validation_cache()
             parse4 = timed(parse)
             every_cold = timed(match)
+            parse5 = timed(parse)
+            keys_r.append(timed(repeated_keys) / parse5)
             loads_t.append(min(parse1, parse2))
             eval_t.append(one)
             match_t.append(every)
@@ -108,7 +117,7 @@ def in_process(rounds: int) -> None:
         print(
             f"{name:6} {count:9d} {len(body) / 1e6:5.2f} {med(loads_t) * 1e3:9.2f} {med(eval_t) * 1e3:8.2f} "
             f"{med(eval_r):10.2f} {med(eval_cold):6.2f} {med(match_t) * 1e3:9.2f} {med(match_r):11.2f} "
-            f"{med(match_cold):6.2f}  "
+            f"{med(match_cold):6.2f} {med(keys_r):10.2f}  "
             f"{f'{target[0]:.0f}x, {target[1]:.0f}x' if target else f'latency: {med(eval_t) * 1e3:.1f} ms eval'}"
         )
 

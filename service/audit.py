@@ -1,8 +1,10 @@
 """Audit trail of the operations: one structured record per $evaluate-eligibility / $match call.
 
-Rule: a record says who (token subject and client id, or "anonymous"), what (operation, study id or
-"all"), when, the verdict(s), the request id and the HTTP status; never patient content (no names,
-identifiers, birth dates, resource ids or fullUrls of the posted bundle).
+Rule: a record is written when the call starts (`phase` "started", no status yet: a call whose worker
+dies still leaves that one) and when it ends ("completed", with status and verdicts). A record says who
+(token subject and client id, or "anonymous"), what (operation, study id or "all"), when, the
+verdict(s), the request id and the HTTP status; never patient content (no names, identifiers, birth
+dates, resource ids or fullUrls of the posted bundle).
 """
 
 from __future__ import annotations
@@ -22,12 +24,16 @@ class AuditRecord:
     study: str  # the registered study id, "all" for $match, "unknown" for an id that is not registered
     agent: str  # token `sub`, or "anonymous" when authentication is off or failed
     client_id: str | None
-    status: int
+    status: int | None  # None while the call runs (phase "started")
     recorded: str  # UTC instant, ISO 8601
     verdicts: dict[str, str] = field(default_factory=dict)  # study id → eligible | ineligible | undetermined
 
+    @property
+    def phase(self) -> str:
+        return "started" if self.status is None else "completed"
+
     def fields(self) -> dict[str, Any]:
-        return {"audit": "operation", **asdict(self)}
+        return {"audit": "operation", "phase": self.phase, **asdict(self)}
 
 
 def now_instant() -> str:

@@ -33,6 +33,10 @@ OPERATION_SCOPE = "system/ResearchStudy.$evaluate-eligibility"
 V2_PERMISSIONS = "cruds"
 # A JWKS URL is fetched again at most this often when a token names a key id it does not hold.
 MIN_REFRESH_SECONDS = 30
+# A JWKS holds a few keys (a few KB); a larger answer is refused unread. The whole fetch, not each read,
+# must end within AUTH_JWKS_TIMEOUT_SECONDS (a server trickling bytes would otherwise hold a request).
+MAX_JWKS_BYTES = 256 * 1024
+JWKS_READ_SIZE = 16 * 1024
 
 
 @dataclass(frozen=True)
@@ -156,9 +160,7 @@ class KeySet:
             if age is not None and (age < MIN_REFRESH_SECONDS or (not force and age < self.cache_seconds)):
                 return
             try:
-                response = requests.get(str(self.url), timeout=self.timeout)
-                response.raise_for_status()
-                self._keys = _parse_jwks(response.json())
+                self._keys = _parse_jwks(json.loads(self._fetch(str(self.url))))
             except (requests.RequestException, ValueError, jwt.PyJWKSetError):
                 if not self._keys:
                     raise FhirError(
@@ -168,6 +170,23 @@ class KeySet:
                     ) from None
                 # Keep serving with the keys we have; the next request past the wait tries again.
             self._fetched_at = now
+
+    def _fetch(self, url: str) -> bytes:
+        """The JWKS document's bytes; ValueError past MAX_JWKS_BYTES or the total timeout."""
+        deadline = self.clock() + self.timeout
+        with requests.get(url, timeout=self.timeout, stream=True) as response:
+            response.raise_for_status()
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_JWKS_BYTES:
+                raise ValueError("JWKS larger than MAX_JWKS_BYTES")
+            received = bytearray()
+            for piece in response.iter_content(JWKS_READ_SIZE):
+                received += piece
+                if len(received) > MAX_JWKS_BYTES:
+                    raise ValueError("JWKS larger than MAX_JWKS_BYTES")
+                if self.clock() > deadline:
+                    raise ValueError("JWKS fetch slower than AUTH_JWKS_TIMEOUT_SECONDS")
+            return bytes(received)
 
 
 def _parse_jwks(document: Any) -> list[jwt.PyJWK]:

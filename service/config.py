@@ -53,6 +53,14 @@ class Config:
     rate_limit_burst: int = 20
     # gunicorn kills and replaces a worker whose request runs longer than this.
     request_timeout_seconds: int = 60
+    # Slow clients (service.serving): the request line and headers must arrive within HEADER_TIMEOUT_SECONDS;
+    # a read of the body waits at most BODY_TIMEOUT_SECONDS, and the whole body must arrive within it (400).
+    header_timeout_seconds: int = 10
+    body_timeout_seconds: int = 20
+    # Failed authentications (401) per client IP and minute before 429; 0 = unlimited.
+    auth_failures_per_minute: int = 30
+    # ./run.sh serves this machine only; the container sets BIND_ADDRESS=0.0.0.0 (authentication on there).
+    bind_address: str = "127.0.0.1"
     audit_format: str = "record"
 
     @classmethod
@@ -95,6 +103,10 @@ class Config:
             rate_limit_per_minute=_int(env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, low=0),
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", cls.rate_limit_burst, low=1),
             request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", cls.request_timeout_seconds, low=1),
+            header_timeout_seconds=_int(env, "HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds, low=1),
+            body_timeout_seconds=_int(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, low=1),
+            auth_failures_per_minute=_int(env, "AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute, low=0),
+            bind_address=(env.get("BIND_ADDRESS") or "").strip() or cls.bind_address,
             audit_format=audit_format,
         )
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.catalog import Trial
-from service.domain.evaluate import StudyEvaluation, evaluate_study
+from service.domain.evaluate import EvaluationDateOutOfRange, StudyEvaluation, evaluate_study
 from service.errors import FhirError, Issue
 from service.fhir.models import DEFAULT_MAX_DEPTH
 from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_facts, read_patient_request
@@ -58,7 +58,14 @@ def evaluate_bundle(
     invalid: dict[str, str] = {}
     while True:
         distrusted = frozenset(invalid)
-        results = tuple(evaluate_study(trial.criteria, facts, on, distrusted) for trial in trials)
+        try:
+            results = tuple(evaluate_study(trial.criteria, facts, on, distrusted) for trial in trials)
+        except EvaluationDateOutOfRange as exc:
+            diagnostics = (
+                f"The evaluation date {on.isoformat()} is too early: a lookback window of {exc.window_days} days "
+                "would start before the year 1. Use a date from the year 1900 on."
+            )
+            raise FhirError(400, Issue("value", diagnostics, expression=("date",))) from None
         evidence = set().union(*(result.evidence() for result in results)) - {bundle.patient_ref} - distrusted
         found = validator.problems(sorted(evidence))
         if not found:

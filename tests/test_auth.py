@@ -18,8 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from service.app import create_app
-from service.auth import KeySet, Requirement
+from service.auth import MAX_JWKS_BYTES, KeySet, Requirement
 from service.config import Config, ConfigError
+from service.errors import FhirError
 from service.fhir.models import validate
 from tests.conftest import R5CHECK
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer
@@ -39,8 +40,9 @@ def issuer() -> TestIssuer:
 @pytest.fixture(scope="module")
 def auth_config(mappings_dir: Path, issuer: TestIssuer, tmp_path_factory: pytest.TempPathFactory) -> Config:
     jwks = issuer.write_jwks(tmp_path_factory.mktemp("jwks") / "jwks.json")
+    # Many rejected tokens come from one address here: the failure limit is tested in test_limits_audit.py.
     return Config(mappings_dir=mappings_dir, auth_enabled=True, auth_jwks_file=jwks, auth_issuer=ISSUER,
-                  auth_audience=AUDIENCE, auth_clock_skew_seconds=60)  # fmt: skip
+                  auth_audience=AUDIENCE, auth_clock_skew_seconds=60, auth_failures_per_minute=0)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -287,3 +289,40 @@ def test_jwks_url_end_to_end(mappings_dir: Path, issuer: TestIssuer) -> None:
     for _ in range(3):
         assert client.get("/ResearchStudy", headers=bearer(issuer.token("ES256"))).status_code == 200
     assert len(responses.calls) == 1
+
+
+class TickingClock:
+    """Each reading is one second after the previous one: a JWKS server that trickles its answer."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+def padded_jwks(issuer: TestIssuer, size: int) -> bytes:
+    return json.dumps({**issuer.jwks(), "padding": "x" * size}).encode()
+
+
+@responses.activate
+def test_jwks_fetch_has_a_size_limit(issuer: TestIssuer) -> None:
+    responses.get(JWKS_URL, body=padded_jwks(issuer, 100_000))
+    assert KeySet(url=JWKS_URL).key("rsa-1", "RS256") is not None  # a large but bounded JWKS is read
+    responses.replace(responses.GET, JWKS_URL, body=padded_jwks(issuer, MAX_JWKS_BYTES))
+    with pytest.raises(FhirError) as refused:
+        KeySet(url=JWKS_URL).key("rsa-1", "RS256")
+    assert refused.value.status == 503  # refused, like an unreachable JWKS: no keys
+
+
+@responses.activate
+def test_jwks_fetch_has_a_total_timeout(issuer: TestIssuer) -> None:
+    # Each 16 KiB piece arrives "one second" after the previous one; the whole fetch may take 3 s.
+    responses.get(JWKS_URL, body=padded_jwks(issuer, 100_000))
+    with pytest.raises(FhirError) as refused:
+        KeySet(url=JWKS_URL, timeout_seconds=3, clock=TickingClock()).key("rsa-1", "RS256")
+    assert refused.value.status == 503
+    quick = KeySet(url=JWKS_URL, timeout_seconds=3, clock=TickingClock())
+    responses.replace(responses.GET, JWKS_URL, json=issuer.jwks())  # one piece: within the timeout
+    assert quick.key("rsa-1", "RS256") is not None

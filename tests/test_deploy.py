@@ -86,9 +86,12 @@ def test_healthcheck_exit_codes(live_server: int, monkeypatch: pytest.MonkeyPatc
     assert healthcheck.main() == 1
 
 
-def test_gunicorn_serves_metadata_with_the_repo_config(mappings_dir: Path) -> None:
+def test_gunicorn_serves_metadata_with_the_repo_config(mappings_dir: Path, tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "TRIALS_PORT": str(port), "WORKERS": "1", "MAPPINGS_DIR": str(mappings_dir)}
+    env = {**os.environ, "TRIALS_PORT": str(port), "WORKERS": "1", "MAPPINGS_DIR": str(mappings_dir),
+           "HOME": str(tmp_path)}  # fmt: skip
+    env.pop("XDG_RUNTIME_DIR", None)
+    env.pop("BIND_ADDRESS", None)
     gunicorn = Path(sys.executable).parent / "gunicorn"
     process = subprocess.Popen(
         [str(gunicorn), "service.app:create_app()"], cwd=REPO, env=env,
@@ -110,6 +113,27 @@ def test_gunicorn_serves_metadata_with_the_repo_config(mappings_dir: Path) -> No
     finally:
         process.terminate()
         process.wait(timeout=10)
+    # No control socket (gunicorn >= 25.1 makes ~/.gunicorn/gunicorn.ctl unless told not to).
+    assert process.stderr is not None and b"Control socket" not in process.stderr.read()
+    assert not (tmp_path / ".gunicorn").exists()
+
+
+def test_run_sh_binds_loopback_and_the_image_every_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    import runpy
+
+    from gunicorn.config import Config as GunicornConfig
+
+    monkeypatch.delenv("BIND_ADDRESS", raising=False)
+    monkeypatch.setenv("TRIALS_PORT", "8123")
+    local = runpy.run_path(str(REPO / "gunicorn.conf.py"))
+    assert local["bind"] == "127.0.0.1:8123"  # ./run.sh: authentication off, this machine only
+    assert "BIND_ADDRESS=0.0.0.0" in DOCKERFILE and "AUTH_ENABLED=true" in DOCKERFILE
+    monkeypatch.setenv("BIND_ADDRESS", "0.0.0.0")
+    assert runpy.run_path(str(REPO / "gunicorn.conf.py"))["bind"] == "0.0.0.0:8123"
+    # The installed gunicorn knows every setting the file sets (an unknown one would be ignored silently).
+    known = GunicornConfig().settings
+    settings = [name for name in local if not name.startswith("_") and name not in ("Config",)]
+    assert local["control_socket_disable"] is True and [s for s in settings if s not in known] == []
 
 
 def test_every_config_variable_is_in_the_readme_table() -> None:

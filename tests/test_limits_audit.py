@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from service.api import guard
 from service.app import create_app
 from service.audit import AuditRecord
 from service.config import Config
@@ -136,8 +137,17 @@ def test_gunicorn_timeout_comes_from_config(monkeypatch: pytest.MonkeyPatch) -> 
 # ----------------------------------------------------------------- audit
 
 
-def audit_records(caplog: pytest.LogCaptureFixture) -> list[dict[str, Any]]:
-    return [r.fields for r in caplog.records if r.name == "service.audit"]  # type: ignore[attr-defined]
+def audit_records(caplog: pytest.LogCaptureFixture, phase: str = "completed") -> list[dict[str, Any]]:
+    records = [r.fields for r in caplog.records if r.name == "service.audit"]  # type: ignore[attr-defined]
+    return [r for r in records if record_phase(r) == phase]
+
+
+def record_phase(record: dict[str, Any]) -> str:
+    """The `phase` of a plain record, or the `phase` detail of an AuditEvent (AUDIT_FORMAT=fhir)."""
+    if "auditEvent" not in record:
+        return str(record["phase"])
+    details = record["auditEvent"]["entity"][0]["detail"]
+    return next(str(d["valueString"]) for d in details if d["type"]["text"] == "phase")
 
 
 def test_one_audit_record_per_operation_call(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
@@ -150,6 +160,9 @@ def test_one_audit_record_per_operation_call(client: FlaskClient, caplog: pytest
     records = audit_records(caplog)
     assert len(records) == 4
     evaluate, match, unknown, bad = records
+    started = audit_records(caplog, "started")  # every call that reaches its operation is recorded first
+    assert [r["request_id"] for r in started[:2]] == ["audit-1", "audit-2"] and len(started) == 4
+    assert started[0]["status"] is None and started[0]["verdicts"] == {} and started[0]["study"] == "NCT90000001"
     assert evaluate["request_id"] == "audit-1" and evaluate["operation"] == "evaluate-eligibility"
     assert evaluate["study"] == "NCT90000001" and evaluate["agent"] == "anonymous" and evaluate["status"] == 200
     assert evaluate["verdicts"] == {"NCT90000001": "eligible"}
@@ -170,10 +183,64 @@ def test_audit_names_the_token_subject(mappings_dir: Path, tmp_path: Path, caplo
     (record,) = audit_records(caplog)
     event = record["auditEvent"]
     validate(event)
-    assert event["agent"][0]["who"]["identifier"] == {"system": ISSUER, "value": "svc-ehr-7"}
-    assert event["agent"][0]["networkString"] == "ehr-integration"
+    user, application = event["agent"]
+    assert user["who"]["identifier"] == {"system": ISSUER, "value": "svc-ehr-7"} and user["requestor"] is True
+    # The client id is the application agent, not a network address (agent.network[x] is for addresses).
+    assert "networkString" not in user and "networkString" not in application
+    assert application["who"]["identifier"]["value"] == "ehr-integration"
+    assert application["type"]["coding"][0]["code"] == "110150" and application["requestor"] is False
     assert event["outcome"]["code"]["code"] == "0"
     assert {"reference": "ResearchStudy/NCT90000001"} in [e["what"] for e in event["entity"]]
+    (started,) = audit_records(caplog, "started")
+    validate(started["auditEvent"])
+    assert "outcome" not in started["auditEvent"]
+
+
+def test_a_call_whose_worker_dies_leaves_its_started_record(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def worker_killed(*args: Any, **kwargs: Any) -> None:
+        raise SystemExit(1)  # what gunicorn raises in a worker it aborts on timeout
+
+    monkeypatch.setattr("service.api.operations.evaluate_request", worker_killed)
+    with caplog.at_level(logging.INFO, logger="service"), pytest.raises(SystemExit):
+        client.post(EVALUATE, json=bundle(), headers={"X-Request-ID": "dies-1"})
+    (started,) = audit_records(caplog, "started")
+    assert started["request_id"] == "dies-1" and started["study"] == "NCT90000001" and started["status"] is None
+    assert audit_records(caplog) == []
+
+
+@pytest.mark.parametrize(("token_kind", "status"), [("none", 401), ("no scope", 403)])
+def test_refused_calls_on_a_registered_study_name_it(
+    mappings_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, token_kind: str, status: int
+) -> None:
+    issuer = TestIssuer()
+    app = create_app(Config(mappings_dir=mappings_dir, auth_enabled=True, auth_jwks_file=issuer.write_jwks(
+        tmp_path / "jwks.json"), auth_issuer=ISSUER, auth_audience=AUDIENCE))  # fmt: skip
+    read_only = issuer.token(scope="system/ResearchStudy.read")
+    headers = {"Authorization": f"Bearer {read_only}"} if token_kind != "none" else {}
+    with caplog.at_level(logging.INFO, logger="service"):
+        assert app.test_client().post(EVALUATE, json=bundle(), headers=headers).status_code == status
+        app.test_client().post("/ResearchStudy/NCT99999999/$evaluate-eligibility", json=bundle(), headers=headers)
+    registered, unregistered = audit_records(caplog)
+    assert registered["study"] == "NCT90000001" and registered["status"] == status
+    assert unregistered["study"] == "unknown"
+
+
+def test_failed_authentications_are_rate_limited_per_address(mappings_dir: Path, tmp_path: Path) -> None:
+    issuer = TestIssuer()
+    app = create_app(Config(mappings_dir=mappings_dir, auth_enabled=True, auth_jwks_file=issuer.write_jwks(
+        tmp_path / "jwks.json"), auth_issuer=ISSUER, auth_audience=AUDIENCE, auth_failures_per_minute=6))  # fmt: skip
+    client = app.test_client()
+    forged = {"Authorization": "Bearer not.a.jwt"}
+    statuses = [client.get("/ResearchStudy", headers=forged).status_code for _ in range(guard.AUTH_FAILURE_BURST + 1)]
+    assert statuses == [401] * guard.AUTH_FAILURE_BURST + [429]
+    throttled = client.get("/ResearchStudy")  # no token at all: a failure too
+    assert throttled.status_code == 429 and 1 <= int(throttled.headers["Retry-After"]) <= 10
+    assert throttled.json["issue"][0]["code"] == "throttled"
+    # A valid token from the same address is served (behind a proxy every client shares one address).
+    assert client.get("/ResearchStudy", headers={"Authorization": f"Bearer {issuer.token()}"}).status_code == 200
+    assert client.get("/ResearchStudy", headers=forged, environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401
 
 
 def test_audit_event_is_valid_r5(tmp_path: Path) -> None:

@@ -1,22 +1,31 @@
 """Request bodies of POST operations: FHIR JSON only, size-limited, parsed with orjson.
 
-Rule: a body is checked in this order: media type (415), size (413), JSON (400; 413 past 1024 levels), and
-Bundle entry count (413: too large in a dimension other than bytes), a FHIR resource (400).
+Rule: a body is checked in this order: media type and content coding (415), size as sent and as decoded
+(413, never truncated), arrival (400: a body cut short, malformed chunks, or slower than
+BODY_TIMEOUT_SECONDS), JSON (400; 413 past 1024 levels; 400 for a repeated key), Bundle entry count
+(413: too large in a dimension other than bytes), a FHIR resource (400).
 """
 
 from __future__ import annotations
 
 import re
+import time
+import zlib
 from typing import Any
 
 import orjson
 from flask import request
+from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from service.api.respond import FHIR_JSON, JSON, config
 from service.config import ORJSON_MAX_DEPTH
 from service.errors import FhirError, Issue
+from service.json_keys import UncheckableJson, has_repeated_key
 
 ACCEPTED_BODY_TYPES = (FHIR_JSON, JSON)
+READ_SIZE = 64 * 1024
+# Content-Encoding → zlib wbits: gzip (RFC 1952) and deflate (the zlib format, RFC 9110 §8.4.1.2).
+DECODERS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
 
 def fhir_version_param() -> str | None:
@@ -28,10 +37,7 @@ def fhir_version_param() -> str | None:
 def fhir_json_body() -> dict[str, Any]:
     if request.mimetype not in ACCEPTED_BODY_TYPES:
         raise FhirError(415, Issue("not-supported", f"Send the body as {FHIR_JSON} or {JSON}"))
-    limit = config().max_body_bytes
-    raw = request.get_data(cache=False)  # werkzeug raises 413 past MAX_CONTENT_LENGTH, even chunked
-    if len(raw) > limit:
-        raise FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
+    raw = read_body()
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -43,10 +49,76 @@ def fhir_json_body() -> dict[str, Any]:
         raise FhirError(400, Issue("structure", "The body is not valid JSON")) from None
     if not isinstance(body, dict) or not isinstance(body.get("resourceType"), str):
         raise FhirError(400, Issue("structure", "The body is not a FHIR resource (no resourceType)"))
+    try:
+        repeated = has_repeated_key(raw, body)
+    except UncheckableJson:
+        raise _too_deep(ORJSON_MAX_DEPTH) from None
+    if repeated:
+        raise FhirError(400, Issue("structure", "The body repeats a key within one JSON object (RFC 8259 §4)"))
     entries, max_entries = bundle_entry_count(body), config().max_bundle_entries
     if entries > max_entries:
         raise FhirError(413, Issue("too-long", f"The Bundle holds more than the limit of {max_entries} entries"))
     return body
+
+
+def read_body() -> bytes:
+    """The request body, decoded (gzip, deflate), at most MAX_BODY_BYTES both as sent and as decoded.
+
+    Read in pieces so that neither a chunked body nor a small compressed one can grow past the limit in
+    memory, and so that a body arriving too slowly is refused once BODY_TIMEOUT_SECONDS have passed."""
+    limit, seconds = config().max_body_bytes, config().body_timeout_seconds
+    coding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if coding not in ("identity", "", *DECODERS):
+        raise FhirError(415, Issue("not-supported", "Content-Encoding must be gzip, deflate or identity"))
+    decoder = zlib.decompressobj(DECODERS[coding]) if coding in DECODERS else None
+    deadline = time.monotonic() + seconds
+    pieces: list[bytes] = []
+    size = 0
+    try:
+        while piece := request.stream.read(READ_SIZE):
+            if decoder is not None:
+                # At most one byte past the limit is inflated per round: a bomb is refused early.
+                piece = decoder.decompress(piece, limit - size + 1)
+                if decoder.unconsumed_tail:
+                    raise _too_large(limit)
+            size += len(piece)
+            if size > limit:
+                raise _too_large(limit)
+            pieces.append(piece)
+            if time.monotonic() > deadline:
+                raise _too_slow(seconds)
+        if decoder is not None:
+            tail = decoder.flush()
+            if not decoder.eof or size + len(tail) > limit:
+                raise _bad_coding(coding) if not decoder.eof else _too_large(limit)
+            pieces.append(tail)
+    except RequestEntityTooLarge:  # werkzeug: a chunked body past MAX_CONTENT_LENGTH
+        raise _too_large(limit) from None
+    except ClientDisconnected:
+        # The server's reader failed: the client sent less than its Content-Length before the read
+        # timeout, a malformed chunk, or went away. werkzeug wraps each of these alike.
+        raise FhirError(400, Issue("incomplete", _INCOMPLETE.format(seconds=seconds))) from None
+    except zlib.error:
+        raise _bad_coding(coding) from None
+    return b"".join(pieces)
+
+
+_INCOMPLETE = (
+    "The request body did not arrive complete: shorter than its Content-Length within {seconds} s, "
+    "or a malformed chunked encoding"
+)
+
+
+def _too_large(limit: int) -> FhirError:
+    return FhirError(413, Issue("too-long", f"Request body larger than the limit of {limit} bytes"))
+
+
+def _too_slow(seconds: int) -> FhirError:
+    return FhirError(400, Issue("timeout", f"The request body did not arrive within {seconds} s"))
+
+
+def _bad_coding(coding: str) -> FhirError:
+    return FhirError(400, Issue("structure", f"The body is not valid {coding} data"))
 
 
 def _too_deep(limit: int) -> FhirError:

@@ -27,6 +27,8 @@ FORMAT_ALIASES = {"json": FHIR_JSON, FHIR_JSON: FHIR_JSON, JSON: JSON}
 SUPPORTED_FHIR_VERSIONS = ("5.0",)
 # Blueprints that serve files, not FHIR (the page, the contract): the browser's Accept is not negotiated.
 UNNEGOTIATED_BLUEPRINTS = frozenset({"web"})
+# Methods logged by name; any other token a client sends is logged as OTHER (it may carry anything).
+LOGGED_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -107,7 +109,7 @@ def _finish(response: Response) -> Response:
         "request",
         extra={"fields": {
             "request_id": request_id,
-            "method": request.method,
+            "method": request.method if request.method in LOGGED_METHODS else "OTHER",
             "route": rule,
             "status": response.status_code,
             "duration_ms": round(duration, 2),

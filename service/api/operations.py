@@ -41,7 +41,6 @@ def evaluate_eligibility(id: str) -> Response:
     trial = catalog().trials.get(id)
     if trial is None:
         raise FhirError(404, Issue("not-found", "No ResearchStudy with this id"))
-    g.audit_study = trial.id
     on = load_evaluation_date(request.args)
     evaluations = evaluate_request(fhir_json_body(), [trial], on, _today(), fhir_version_param(), _max_depth())
     result = evaluations.results[0]

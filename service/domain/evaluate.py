@@ -168,6 +168,14 @@ def _open_requirements(result: CriterionResult) -> Iterable[DataRequirement]:
         yield from _open_requirements(child)
 
 
+class EvaluationDateOutOfRange(ValueError):
+    """The evaluation date is so close to year 1 that a lookback window would start before the calendar."""
+
+    def __init__(self, window_days: int) -> None:
+        super().__init__(f"a lookback window of {window_days} days would start before 0001-01-01")
+        self.window_days = window_days
+
+
 def evaluate_study(
     trial: TrialCriteria, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset()
 ) -> StudyEvaluation:
@@ -223,6 +231,12 @@ def _fmt(value: float) -> str:
 def _age_of(fact_date: dt.date, on: dt.date) -> str:
     days = (on - fact_date).days
     return f"{days} day{'s' if days != 1 else ''} old"
+
+
+def _days_after(day: dt.date, days: int) -> dt.date:
+    """`day` + `days`, or the last day of the calendar when that lies past year 9999 (a recorded date
+    such as 9999-12-31 is patient data: it must not break the evaluation)."""
+    return day + dt.timedelta(days=days) if (dt.date.max - day).days >= days else dt.date.max
 
 
 def _years_between(born: dt.date, on: dt.date) -> int:
@@ -285,7 +299,10 @@ class _Evaluator:
     # --- helpers -------------------------------------------------------------------------------
 
     def _since(self, window: Window) -> dt.date:
-        return self.on - dt.timedelta(days=window.days)
+        try:
+            return self.on - dt.timedelta(days=window.days)
+        except OverflowError:
+            raise EvaluationDateOutOfRange(window.days) from None
 
     def _in_window(self, when: dt.date | None, window: Window | None) -> bool:
         if when is None or when > self.on:
@@ -853,7 +870,7 @@ class _Evaluator:
             return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
         first = min(start for start, _, _ in therapy if start)
         last = max(last for _, last, _ in therapy if last)
-        deadline = self.on if rule.within_days is None else last + dt.timedelta(days=rule.within_days)
+        deadline = self.on if rule.within_days is None else _days_after(last, rule.within_days)
         limit = "at any time after it" if rule.within_days is None else f"within {rule.within_days} days of its end"
         statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
         progressed = [f for f in statuses if f.when and f.when <= deadline and _is_progression(f.value)]

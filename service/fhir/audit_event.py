@@ -1,7 +1,8 @@
 """An audit record (service.audit.AuditRecord) rendered as an R5 AuditEvent.
 
-Rule: the AuditEvent carries exactly the record's facts (agent, study, verdicts, request id, status):
-the patient is not named in it, so it holds no PHI.
+Rule: the AuditEvent carries exactly the record's facts (agent, client, study, verdicts, request id, status
+or "started"): the patient is not named in it, so it holds no PHI. The client id of the token is a second
+agent (an application, DICOM 110150), not a network address.
 """
 
 from __future__ import annotations
@@ -15,13 +16,18 @@ EVENT_TYPE = "http://terminology.hl7.org/CodeSystem/audit-event-type"
 RESTFUL_INTERACTION = "http://hl7.org/fhir/restful-interaction"
 OUTCOME = "http://terminology.hl7.org/CodeSystem/audit-event-outcome"
 SERVICE = "trial-eligibility-service"
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 
 
 def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any]:
     entity: list[dict[str, Any]] = [
         {
             "what": {"display": f"request {record.request_id}"},
-            "detail": [_detail("request-id", record.request_id), _detail("operation", f"${record.operation}")],
+            "detail": [
+                _detail("request-id", record.request_id),
+                _detail("operation", f"${record.operation}"),
+                _detail("phase", record.phase),
+            ],
         }
     ]
     verdicts: list[tuple[str, str | None]] = [*sorted(record.verdicts.items())] or [(record.study, None)]
@@ -34,11 +40,14 @@ def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any
     who: dict[str, Any] = {"display": record.agent}
     if record.agent != "anonymous":
         who["identifier"] = {"value": record.agent, **({"system": issuer} if issuer else {})}
-    agent: dict[str, Any] = {"who": who, "requestor": True}
+    agents: list[dict[str, Any]] = [{"who": who, "requestor": True}]
     if record.client_id:
-        agent["networkString"] = record.client_id  # R5 agent.network[x]: the client the request came from
-    summary = f"${record.operation} on {record.study} by {record.agent}: HTTP {record.status}"
-    return {
+        application = {"coding": [{"system": DICOM, "code": "110150", "display": "Application"}]}
+        client = {"identifier": {"value": record.client_id, **({"system": issuer} if issuer else {})}}
+        agents.append({"type": application, "who": client, "requestor": False})
+    outcome = f"HTTP {record.status}" if record.status is not None else "started"
+    summary = f"${record.operation} on {record.study} by {record.agent}: {outcome}"
+    event = {
         "resourceType": "AuditEvent",
         # dom-6: a narrative for robust management.
         "text": {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{escape(summary)}</div>'},
@@ -46,14 +55,13 @@ def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any
         "code": {"coding": [{"system": RESTFUL_INTERACTION, "code": "operation", "display": "operation"}]},
         "action": "E",
         "recorded": record.recorded,
-        "outcome": {
-            "code": _outcome(record.status),
-            "detail": [{"text": f"HTTP {record.status}"}],
-        },
-        "agent": [agent],
+        "agent": agents,
         "source": {"observer": {"display": SERVICE}},
         "entity": entity,
     }
+    if record.status is not None:
+        event["outcome"] = {"code": _outcome(record.status), "detail": [{"text": outcome}]}
+    return event
 
 
 def _detail(kind: str, value: str) -> dict[str, Any]:

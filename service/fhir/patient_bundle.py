@@ -34,7 +34,7 @@ from service.domain.facts import (
     Value,
 )
 from service.errors import FhirError, Issue
-from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, validate
+from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, json_depth, validate
 
 Json = dict[str, Any]
 
@@ -224,22 +224,32 @@ def validation_problem(resource: Json, release: str, max_depth: int = DEFAULT_MA
     """Why the resource is not valid FHIR of `release`, or None. Results are remembered per content
     digest: EHRs re-send the same resources (one $evaluate-eligibility per trial, repeated $match), and
     a fhir.resources validation costs ~0.5 ms where the digest costs ~10 µs. Only digests are kept."""
-    digest = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    # Too deep first: orjson.dumps (the digest) refuses more than 254 levels, and the models recurse.
+    if json_depth(resource, max_depth) > max_depth:
+        return f"(root): nested deeper than the limit of {max_depth} levels"
+    try:
+        digest = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
+    except orjson.JSONEncodeError:  # e.g. an integer past 64 bits: not remembered, validated below
+        return _validate(resource, release, max_depth)
     key = (release, max_depth, digest)
     with _VALIDATED_LOCK:
         if key in _VALIDATED:
             _VALIDATED.move_to_end(key)
             return _VALIDATED[key]
-    try:
-        validate(resource, release, max_depth)
-        problem = None
-    except InvalidResource as exc:
-        problem = str(exc)
+    problem = _validate(resource, release, max_depth)
     with _VALIDATED_LOCK:
         _VALIDATED[key] = problem
         if len(_VALIDATED) > VALIDATION_CACHE_SIZE:
             _VALIDATED.popitem(last=False)
     return problem
+
+
+def _validate(resource: Json, release: str, max_depth: int) -> str | None:
+    try:
+        validate(resource, release, max_depth)
+    except InvalidResource as exc:
+        return str(exc)
+    return None
 
 
 _VALIDATED: OrderedDict[tuple[str, int, bytes], str | None] = OrderedDict()
