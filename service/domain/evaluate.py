@@ -587,8 +587,8 @@ class _Evaluator:
             return CriterionResult(
                 criterion,
                 NOT_MET,
-                f"{missing} This path needs a {rule.label} result reading {rule.expect}; "
-                "the other parts of the criterion cover a known diagnosis without one.",
+                f"{missing} Only a {rule.label} result reading {rule.expect} settles this part on its own; "
+                "without one the criterion's other parts decide.",
             )
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
