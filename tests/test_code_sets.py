@@ -1,4 +1,4 @@
-"""Every class-coded or name-matched criterion is tested with named examples (tests/data/code_set_examples.yaml):
+"""Every class-coded or name-matched criterion is tested with named examples (tests/code_set_examples.yaml):
 class members and texts that must match, and those that must not (the class members that do not mean
 the criterion, near-miss texts). A criterion added without examples fails here (issue 10)."""
 
@@ -16,9 +16,7 @@ from service.domain.criteria import CodeSet, ConditionRule, Criterion, TrialCrit
 from tests.code_sets import code_set_problems, needs_examples, record_matches
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLES: dict[str, dict[str, Any]] = yaml.safe_load(
-    (Path(__file__).parent / "data" / "code_set_examples.yaml").read_text()
-)
+EXAMPLES: dict[str, dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "code_set_examples.yaml").read_text())
 CATALOG = load_catalog(REPO / "mappings")
 # Trials whose examples come from another branch; the coordinator removes the entry on merge.
 PENDING = {"NCT06494995": "examples come from branch i10-hnscc"}
