@@ -23,6 +23,7 @@ from service.domain.criteria import (
     CorticosteroidDoseRule,
     CreatinineClearanceRule,
     Criterion,
+    DataNeed,
     MedicationRule,
     NotComputable,
     ObservationRule,
@@ -48,6 +49,11 @@ RULE_KEYS = (
 )  # fmt: skip
 
 
+# Recorded statuses are not test results (DESIGN.md §2): "pregnancy status: not pregnant" is what someone
+# wrote down, not a negative pregnancy test, so a `test` rule that reads a negative result may not list them.
+RECORDED_STATUS_CODES = frozenset({(SYSTEM_ALIASES["loinc"], "82810-3")})
+
+
 def parse_trial_criteria(doc: Mapping[str, Any], study_id: str, title: str) -> TrialCriteria:
     default_window = _int(doc.get("lab_window_days", 28), "lab_window_days")
     parser = _Parser(default_window)
@@ -60,7 +66,8 @@ def parse_trial_criteria(doc: Mapping[str, Any], study_id: str, title: str) -> T
         )
         for arm in _list(doc.get("arms", []), "arms")
     )
-    return TrialCriteria(study_id, title, criteria, arms, default_window)
+    reviewed = doc.get("status", "active") == "active"
+    return TrialCriteria(study_id, title, criteria, arms, default_window, reviewed)
 
 
 class _Parser:
@@ -116,9 +123,7 @@ class _Parser:
                 raise MappingError(f"{where}: write 'screening: true'")
             return ScreeningConfirmation()
         if key == "not_computable":
-            if not isinstance(body, str) or not body.strip():
-                raise MappingError(f"{where}: give the reason it cannot be computed")
-            return NotComputable(body.strip())
+            return self._not_computable(body, where)
         if key == "sex":
             sexes = [body] if isinstance(body, str) else _list(body, where)
             if not sexes or any(s not in ("female", "male") for s in sexes):
@@ -136,6 +141,26 @@ class _Parser:
             raise MappingError(f"{where}: {exc}") from exc
         return rule
 
+    def _not_computable(self, body: Any, where: str) -> NotComputable:
+        """`not_computable: <reason>`, or `{reason, needs: [{label, codes, window_days}]}` when the
+        criterion names the data that would settle it (a dataRequirement even though it stays unknown)."""
+        spec: Mapping[str, Any] = {"reason": body} if isinstance(body, str) else _map(body, where)
+        _only(spec, {"reason", "needs"}, where)
+        reason = spec.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise MappingError(f"{where}: give the reason it cannot be computed")
+        needs = []
+        for index, raw in enumerate(_list(spec.get("needs", []), f"{where}.needs")):
+            need = _map(raw, f"{where}.needs[{index}]")
+            _only(need, {"label", "codes", "window_days"}, f"{where}.needs[{index}]")
+            try:
+                needs.append(
+                    DataNeed(_str(need, "label"), _codes(need, where), self._window_or_default(need.get("window_days")))
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise MappingError(f"{where}.needs[{index}]: {exc!s}") from exc
+        return NotComputable(reason.strip(), tuple(needs))
+
     def _age(self, spec: Mapping[str, Any], where: str) -> AgeRule:
         _only(spec, {"min", "max"}, where)
         low, high = spec.get("min"), spec.get("max")
@@ -150,7 +175,7 @@ class _Parser:
             codes=_codes(spec, where),
             include_resolved=_bool(spec.get("history", False), f"{where}.history"),
             within=_window(spec.get("within_days")),
-            except_codes=_codes({"codes": spec.get("except", [])}, where, required=False),
+            except_codes=_except_spec_codes(spec.get("except", []), f"{where}.except"),
         )
 
     def _stage(self, spec: Mapping[str, Any], where: str) -> StageRule:
@@ -181,32 +206,45 @@ class _Parser:
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
-        _only(spec, {"label", "codes", "names", "result", "window_days", "gene"}, where)
+        _only(spec, {"label", "codes", "names", "except", "result", "window_days", "gene", "decides_alone"}, where)
         expect = spec.get("result")
         if expect not in ("positive", "negative"):
             raise MappingError(f"{where}: result must be positive or negative")
+        codes = _codes(spec, where, with_except=True)
+        statuses = sorted(code for system, code in codes.exact if (system, code) in RECORDED_STATUS_CODES)
+        if expect == "negative" and statuses:
+            raise MappingError(
+                f"{where}: {statuses} record a status, not a test result; it cannot read as a negative test"
+            )
+        decides_alone = _bool(spec.get("decides_alone", False), f"{where}.decides_alone")
+        window = _window(spec.get("window_days"))
+        if decides_alone and window is None:
+            raise MappingError(f"{where}: a result that decides alone needs window_days")
         return TestRule(
             label=_str(spec, "label"),
-            codes=_codes(spec, where),
+            codes=codes,
             expect=expect,
-            window=_window(spec.get("window_days")),
+            window=window,
             gene=spec.get("gene"),
+            decides_alone=decides_alone,
         )
 
     def _medication(self, spec: Mapping[str, Any], where: str) -> MedicationRule:
-        _only(spec, {"label", "codes", "names", "within_days", "current", "min_doses"}, where)
+        _only(spec, {"label", "codes", "names", "except", "within_days", "current", "min_doses"}, where)
         min_doses = spec.get("min_doses")
         return MedicationRule(
             label=_str(spec, "label"),
-            codes=_codes(spec, where),
+            codes=_codes(spec, where, with_except=True),
             within=_window(spec.get("within_days")),
             current=_bool(spec.get("current", False), f"{where}.current"),
             min_doses=None if min_doses is None else _int(min_doses, f"{where}.min_doses"),
         )
 
     def _procedure(self, spec: Mapping[str, Any], where: str) -> ProcedureRule:
-        _only(spec, {"label", "codes", "names", "within_days"}, where)
-        return ProcedureRule(_str(spec, "label"), _codes(spec, where), _window(spec.get("within_days")))
+        _only(spec, {"label", "codes", "names", "except", "within_days"}, where)
+        return ProcedureRule(
+            _str(spec, "label"), _codes(spec, where, with_except=True), _window(spec.get("within_days"))
+        )
 
     def _creatinine_clearance(self, spec: Mapping[str, Any], where: str) -> CreatinineClearanceRule:
         _only(spec, {"op", "value", "window_days"}, where)
@@ -222,10 +260,12 @@ class _Parser:
         return CorticosteroidDoseRule(Comparator(spec["op"]), float(spec["prednisone_mg_per_day"]), within)
 
     def _progression_after(self, spec: Mapping[str, Any], where: str) -> ProgressionAfterTherapyRule:
-        _only(spec, {"label", "codes", "names", "within_days"}, where)
+        _only(spec, {"label", "codes", "names", "except", "within_days"}, where)
         within = spec.get("within_days")
         return ProgressionAfterTherapyRule(
-            _str(spec, "label"), _codes(spec, where), None if within is None else _int(within, f"{where}.within_days")
+            _str(spec, "label"),
+            _codes(spec, where, with_except=True),
+            None if within is None else _int(within, f"{where}.within_days"),
         )
 
     def _window_or_default(self, days: Any) -> Window:
@@ -246,7 +286,12 @@ def parse_code_token(token: str) -> tuple[str, str]:
     return system, code
 
 
-def _codes(spec: Mapping[str, Any], where: str, required: bool = True) -> CodeSet:
+def _codes(spec: Mapping[str, Any], where: str, required: bool = True, with_except: bool = False) -> CodeSet:
+    """codes + names; `with_except` (medication, procedure, test, progression rules): `except` lists the
+    class members and names that do not mean the criterion (`except: {codes, names}` or a list of codes).
+    A condition rule keeps its exemptions on the rule instead (ConditionRule.except_codes)."""
+    raw_except = spec.get("except")
+    excluded = _except_spec_codes(raw_except, f"{where}.except") if with_except and raw_except is not None else None
     tokens = _list(spec.get("codes", []), f"{where}.codes")
     names = tuple(str(n).lower() for n in _list(spec.get("names", []), f"{where}.names"))
     exact: set[tuple[str, str]] = set()
@@ -254,10 +299,17 @@ def _codes(spec: Mapping[str, Any], where: str, required: bool = True) -> CodeSe
     for token in tokens:
         system, code = parse_code_token(str(token))
         (prefixes.append((system, code)) if system in PREFIX_SYSTEMS else exact.add((system, code)))
-    codes = CodeSet(frozenset(exact), tuple(prefixes), names)
+    codes = CodeSet(frozenset(exact), tuple(prefixes), names, excluded)
     if required and not codes:
         raise MappingError(f"{where}: codes and/or names are required")
     return codes
+
+
+def _except_spec_codes(raw: Any, where: str) -> CodeSet:
+    """`except: [codes]` or `except: {codes: [...], names: [...]}`."""
+    spec: Mapping[str, Any] = {"codes": raw} if isinstance(raw, list) else _map(raw, where)
+    _only(spec, {"codes", "names"}, where)
+    return _codes(spec, where, required=False)
 
 
 def _window(days: Any) -> Window | None:

@@ -81,11 +81,13 @@ def test_expectations_name_real_criteria(folder: Path, scenario: dict[str, Any])
     assert scenario.get("why"), "each scenario says why in one line"
     named = scenario.get("not_met", []) + scenario.get("met", []) + scenario.get("unknown", [])
     assert set(named) <= ids
+    # met / not_met name any criterion (tests/test_scenario_coverage.py); the top-level ones that decide the
+    # verdict must agree with it: an inclusion not met or an exclusion met is exactly what makes it ineligible.
     top = {c.link_id: c for c in trial.criteria}
-    assert all(not top[i].exclude for i in scenario.get("not_met", []))
-    assert all(top[i].exclude for i in scenario.get("met", []))
-    if scenario["verdict"] == "ineligible":
-        assert scenario.get("not_met") or scenario.get("met")
+    deciding = [i for i in scenario.get("not_met", []) if i in top and not top[i].exclude] + [
+        i for i in scenario.get("met", []) if i in top and top[i].exclude
+    ]
+    assert bool(deciding) == (scenario["verdict"] == "ineligible"), deciding
     if scenario["verdict"] == "undetermined":
         assert scenario.get("unknown")
     groups = {g["linkId"] for g in doc["research_study"].get("comparisonGroup", [])}

@@ -55,4 +55,6 @@ def test_deciding_children_sit_under_a_named_criterion(trial: str, scenario: dic
         assert result in ("met", "not-met"), child
         assert any(child in {c.link_id for c in parent.walk()} for parent in named), child
     if scenario["verdict"] == "eligible":
-        assert not named
+        top = {c.link_id: c for c in load(trial)[1].criteria}
+        assert not any(i in top and top[i].exclude for i in scenario.get("met", []))
+        assert not any(i in top and not top[i].exclude for i in scenario.get("not_met", []))

@@ -60,6 +60,9 @@ def test_fixture_scenario(catalog: Catalog, trial_id: str, on: str, path: Path, 
             found = results[link_id]
             assert found.result is expected, f"{link_id}: {found.reason} — expected {expected.value}: {why}"
             assert found.reason, link_id
+    requested = {code for requirement in evaluation.data_requirements() for _, code in requirement.codes}
+    for code in scenario.get("requires", []):
+        assert str(code) in requested, f"no dataRequirement asks for {code}: {why}"
     arm_verdicts = {"met": "eligible", "not-met": "ineligible", "unknown": "undetermined"}
     for group, result in (scenario.get("arms") or {}).items():
         arm = next(a for a in evaluation.arms if a.group == group)

@@ -33,7 +33,7 @@ from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
 from service.fhir.conformance import EXT_ARM_ELIGIBILITY
-from tests.criteria_access import parts, rule_of, source_order_problems
+from tests.criteria_access import parts, rule_of
 from tests.mapping_helpers import (
     ROOT,
     by_id,
@@ -49,13 +49,20 @@ DOC, TRIAL = load("NCT05621668")
 IDS = by_id(TRIAL)
 SEED = seed_text("002_57b9f978a61e90e2.txt")
 
-INCLUSIONS = ["inc-age"] + [f"inc-{n}" for n in range(2, 19)]
+# Inclusion 3 (Part B only) is the part-b arm's rule; 11-15 are the parts of their heading, inclusion 10;
+# "exclusion" 9 says who is NOT excluded, so it is published as what it requires (exclude false).
+INCLUSIONS = ["inc-age", "inc-2"] + [f"inc-{n}" for n in range(4, 11)] + ["inc-16", "inc-17", "inc-18"]
 EXCLUSIONS = [f"exc-{n}" for n in range(2, 14)]
 
 
-def test_every_source_criterion_is_a_top_level_criterion_with_the_source_number_in_order() -> None:
-    assert (len(INCLUSIONS), len(EXCLUSIONS)) == (18, 12)
-    assert source_order_problems(TRIAL, INCLUSIONS, EXCLUSIONS) == []
+def test_every_source_criterion_is_a_criterion_with_the_source_number_in_order() -> None:
+    top = [c.link_id for c in TRIAL.criteria]
+    assert top == INCLUSIONS + EXCLUSIONS
+    assert [c.exclude for c in TRIAL.criteria] == [False] * len(INCLUSIONS) + [e != "exc-9" for e in EXCLUSIONS]
+    code, organ_function = parts(IDS, "inc-10")
+    assert code is CombinationCode.ALL_OF
+    assert [c.link_id for c in organ_function] == [f"inc-{n}" for n in range(11, 16)]
+    assert [c.link_id for arm in TRIAL.arms for c in arm.criteria] == ["inc-3"]
     assert IDS["inc-age"].machine_derived and not any(c.machine_derived for c in TRIAL.criteria[1:])
 
 
@@ -71,11 +78,16 @@ def test_texts_are_verbatim_including_the_lost_symbols_and_escapes() -> None:
 def test_misplaced_exclusions_are_exclusions_and_the_supportive_care_line_qualifies_exclusion_4() -> None:
     assert IDS["exc-5"].description.startswith("History of primary immunodeficiency")
     assert IDS["exc-13"].description.startswith("Known history of testing positive for human immunodeficiency")
-    code, permissions = parts(IDS, "exc-4")
-    assert code is CombinationCode.ANY_OF  # all screening: inert for an exclusion
-    assert [c.link_id for c in permissions] == ["exc-4.1", "exc-4.2", "exc-4.3", "exc-4.5"]
-    assert all(is_screening(c) for c in permissions)
-    assert IDS["exc-4.5"].description.startswith("Investigational therapy for supportive care (e.g. COVID vaccine)")
+    code, paths = parts(IDS, "exc-4")
+    assert code is CombinationCode.ANY_OF
+    assert [c.link_id for c in paths] == ["exc-4.1", "exc-4.2"]
+    current = rule_of(IDS, "exc-4.1", MedicationRule)
+    assert current.current and current.codes.matches_coding("http://www.whocc.no/atc", "L01CD02")
+    assert current.codes.matches_coding("http://www.whocc.no/atc", "L02BG04")  # letrozole
+    # The permissions are exemptions, kept verbatim in the note (the supportive-care line included).
+    note = IDS["exc-4"].note or ""
+    assert "Investigational therapy for supportive care (e.g. COVID vaccine)" in note
+    assert "Concurrent use of hormones for non-cancer-related conditions" in note
 
 
 def test_lost_comparators_are_inferred_and_explained() -> None:
@@ -171,17 +183,18 @@ def test_exclusion_windows_and_codes() -> None:
 
 def test_screening_confirmations_are_where_no_record_can_decide() -> None:
     screening = {c.link_id for c in TRIAL.criteria if is_screening(c)}
-    assert screening == {"inc-3", "inc-4", "inc-9", "inc-10", "inc-16", "inc-17", "inc-18", "exc-3", "exc-9"}
+    assert screening == {"inc-4", "inc-9", "inc-16", "inc-17", "inc-18", "exc-3", "exc-9"}
+    assert not IDS["exc-9"].exclude
 
 
 def test_part_b_requires_osteosarcoma_and_icd_alone_is_not_enough() -> None:
     (arm,) = TRIAL.arms
     assert arm.group == "part-b"
     rules = {c.link_id: c.rule for crit in arm.criteria for c in crit.walk()}
-    osteosarcoma = rules["part-b-1.1a"]
+    osteosarcoma = rules["inc-3.1a"]
     assert isinstance(osteosarcoma, ConditionRule) and (SNOMED, "307576001") in osteosarcoma.codes.exact
     assert not osteosarcoma.codes.matches_coding(ICD10CM, "C41.9")
-    assert isinstance(rules["part-b-1.1b2"], NotComputable)
+    assert isinstance(rules["inc-3.1b2"], NotComputable)
     trial = load_trial(ROOT / "mappings" / "NCT05621668.yaml")
     groups = {g["linkId"]: g for g in trial.research_study["comparisonGroup"]}
     assert [e["url"] for e in groups["part-b"]["extension"]] == [EXT_ARM_ELIGIBILITY]

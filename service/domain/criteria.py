@@ -60,12 +60,15 @@ class CodeSet:
     """Codes a criterion accepts: exact codings, class prefixes (ICD-10-CM, ATC), and names.
 
     `names` are lower-case words looked for in a record's display or text when no code matched
-    (real EHR medication and problem-list entries are often text only).
+    (real EHR medication and problem-list entries are often text only). `excluded` lists the members
+    of a class that do not mean the criterion (talimogene laherparepvec L01XL02 in "CAR-T" L01XL):
+    a record matching it is never a match, whatever else it carries (DESIGN.md §2 "code classes").
     """
 
     exact: frozenset[Coding] = frozenset()
     prefixes: tuple[Coding, ...] = ()
     names: tuple[str, ...] = ()
+    excluded: CodeSet | None = None
 
     @cached_property
     def prefixes_by_system(self) -> dict[str, tuple[str, ...]]:
@@ -82,6 +85,7 @@ class CodeSet:
         return re.compile(r"\b(?:" + "|".join(re.escape(name) for name in self.names) + r")\b")
 
     def matches_coding(self, system: str, code: str) -> bool:
+        """Whether one coding is in the set (exceptions are judged per record: see facts.matches)."""
         if (system, code) in self.exact:
             return True
         prefixes = self.prefixes_by_system.get(system)
@@ -185,13 +189,19 @@ class ObservationRule:
 @dataclass(frozen=True)
 class TestRule:
     """A qualitative result (HIV test, pregnancy test, BRAF mutation): does the latest result in
-    the window read `expect` (positive | negative)? `gene` restricts variant reports to a gene."""
+    the window read `expect` (positive | negative)? `gene` restricts variant reports to a gene.
+
+    `decides_alone`: the result is the definition of the criterion (detectable HBV DNA is active
+    replication), so it is one path among others: with no result in the window this path is not-met
+    (the other paths, e.g. a coded diagnosis, carry the doubt), provided the record holds laboratory
+    data at all."""
 
     label: str
     codes: CodeSet
     expect: str
     window: Window | None = None
     gene: str | None = None
+    decides_alone: bool = False
 
 
 @dataclass(frozen=True)
@@ -242,10 +252,23 @@ class ProgressionAfterTherapyRule:
 
 
 @dataclass(frozen=True)
+class DataNeed:
+    """Data a criterion names even when it cannot be decided ("blood tests within 14 days"): it becomes
+    a dataRequirement so the coordinator knows what to order."""
+
+    label: str
+    codes: CodeSet
+    window: Window | None = None
+    resource_type: str = "Observation"
+
+
+@dataclass(frozen=True)
 class NotComputable:
-    """Data-evaluable in principle but not encoded: always unknown, with this explanation."""
+    """Data-evaluable in principle but not encoded: always unknown, with this explanation and the
+    data it names (`needs`)."""
 
     explanation: str
+    needs: tuple[DataNeed, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -325,6 +348,7 @@ class TrialCriteria:
     criteria: tuple[Criterion, ...]
     arms: tuple[ArmEligibility, ...] = ()
     default_lab_window_days: int = 28
+    reviewed: bool = False  # a person reviewed the mapping (EvidenceVariable status active); never assumed
 
     def walk(self) -> Iterator[Criterion]:
         for criterion in self.criteria:

@@ -119,6 +119,7 @@ class StudyEvaluation:
     criteria: tuple[CriterionResult, ...]
     arms: tuple[ArmResult, ...] = ()
     assigned_group: str | None = None
+    reviewed: bool = False  # the mapping was reviewed by a person (EvidenceVariable status active)
 
     @property
     def screening_pending(self) -> bool:
@@ -148,13 +149,35 @@ class StudyEvaluation:
         return list(seen)
 
     @property
+    def decided_beyond_demographics(self) -> bool:
+        """Some criterion other than age and sex was decided from the patient's data."""
+        return any(
+            r.result is not UNKNOWN and not r.children and not isinstance(r.criterion.rule, AgeRule | SexRule)
+            for top in self.all_results()
+            for r in top.walk()
+            if not r.screening_only
+        )
+
+    @property
+    def certain(self) -> bool:
+        """$match grade `certain` (DESIGN.md §2): eligible with nothing pending, on a mapping a person reviewed,
+        decided by data beyond age and sex. A draft (machine-derived, unreviewed) mapping is at best probable."""
+        return (
+            self.verdict is Verdict.ELIGIBLE
+            and not self.screening_pending
+            and self.reviewed
+            and self.decided_beyond_demographics
+        )
+
+    @property
     def score(self) -> float:
-        """0..1 for $match: eligible 1 (0.9 while screening confirmations are pending); undetermined by the
-        share of data-evaluable criteria met; ineligible 0."""
+        """0..1 for $match: eligible 1 when certain, else 0.9 (screening confirmations pending, an unreviewed
+        mapping, or nothing decided beyond age and sex); undetermined by the share of data-evaluable criteria
+        met; ineligible 0."""
         if self.verdict is Verdict.INELIGIBLE:
             return 0.0
         if self.verdict is Verdict.ELIGIBLE:
-            return 0.9 if self.screening_pending else 1.0
+            return 1.0 if self.certain else 0.9
         decided = [r for r in self.criteria if not r.screening_only]
         met = sum(1 for r in decided if r.effective is MET)
         return round(0.1 + 0.7 * met / max(len(decided), 1), 3)
@@ -189,7 +212,7 @@ def evaluate_study(
         met = [a.group for a in arms if a.verdict is Verdict.ELIGIBLE]
         if len(met) == 1 and all(a.verdict is not Verdict.UNDETERMINED for a in arms):
             assigned = met[0]
-    return StudyEvaluation(trial.study_id, on, verdict, results, arms, assigned)
+    return StudyEvaluation(trial.study_id, on, verdict, results, arms, assigned, trial.reviewed)
 
 
 def combine_verdict(results: Iterable[CriterionResult]) -> Verdict:
@@ -333,7 +356,12 @@ class _Evaluator:
         )
 
     def _not_computable(self, criterion: Criterion, rule: NotComputable) -> CriterionResult:
-        return CriterionResult(criterion, UNKNOWN, f"Needs review by the site: {rule.explanation}")
+        requirements = tuple(
+            self._requirement(need.resource_type, need.label, need.codes, need.window) for need in rule.needs
+        )
+        return CriterionResult(
+            criterion, UNKNOWN, f"Needs review by the site: {rule.explanation}", requirements=requirements
+        )
 
     # --- demographics ------------------------------------------------------------------------------
 
@@ -591,6 +619,15 @@ class _Evaluator:
             if (rule.gene is None or _concerns_gene(f, rule.gene)) and qualitative_value(f) is not None
         ]
         fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
+        if fact is None and rule.decides_alone and self.facts.observations:
+            # The result is the definition of this path (detectable HBV DNA = active replication): without
+            # one the path does not apply; the criterion's other paths (a diagnosis) carry the doubt.
+            return CriterionResult(
+                criterion,
+                NOT_MET,
+                f"{missing} Only a {rule.label} result reading {rule.expect} settles this part on its own; "
+                "without one the criterion's other parts decide.",
+            )
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
         reading = qualitative_value(fact)
@@ -699,7 +736,13 @@ class _Evaluator:
     def _medications(self, codes: CodeSet) -> list[MedicationFact]:
         # The whole vaccine class (ATC J07) takes every Immunization, whatever its vaccine code system.
         if (ATC, "J07") in codes.prefixes:
-            return [m for m in self.facts.medications if m.kind == "Immunization" or matches(codes, m.codes, m.text)]
+            excluded = codes.excluded
+            return [
+                m
+                for m in self.facts.medications
+                if matches(codes, m.codes, m.text)
+                or (m.kind == "Immunization" and not (excluded and matches(excluded, m.codes, m.text)))
+            ]
         return self.facts.medications_for(codes)
 
     def _medication_records(self, codes: CodeSet) -> list[MedicationFact]:

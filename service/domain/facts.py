@@ -130,7 +130,10 @@ F = TypeVar("F")
 
 
 def matches(codes: CodeSet, fact_codes: tuple[Coding, ...], fact_text: str) -> bool:
-    """A fact matches by any coding, else (names given) by a whole word of its text."""
+    """A fact matches by any coding, else (names given) by a whole word of its text; never when it
+    matches the set's exceptions (a class member that does not mean the criterion)."""
+    if codes.excluded is not None and matches(codes.excluded, fact_codes, fact_text):
+        return False
     for system, code in fact_codes:
         if codes.matches_coding(system, code):
             return True
@@ -180,6 +183,9 @@ class _Index(Generic[F]):
                 if pattern.search(text):
                     found.update(positions)
         result = [self.facts[i] for i in sorted(found)]
+        if codes.excluded is not None and result:
+            exempt = {id(fact) for fact in self.find(codes.excluded)}
+            result = [fact for fact in result if id(fact) not in exempt]
         self.cache[id(codes)] = (codes, result)
         return result
 

@@ -36,12 +36,23 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
     (
         "kind",
         "code",
-        "Rule kind: condition | medication | test | observation | "
+        "Rule kind: condition | medication | procedure | test | observation | "
         "creatinine-clearance-cockcroft-gault | corticosteroid-prednisone-equivalent | progression-after-therapy",
     ),
     ("includeResolved", "boolean", "Condition: resolved (historical) conditions count too"),
-    ("exceptCode", "Coding", "Condition: a code the protocol exempts (e.g. basal cell carcinoma)"),
-    ("exceptName", "string", "Condition: a name the protocol exempts, matched in text"),
+    (
+        "exceptCode",
+        "Coding",
+        "A code the criterion exempts: a condition the protocol exempts (e.g. basal cell carcinoma), or a member "
+        "of a code class that does not mean the criterion (e.g. ATC L01XL02 in L01XL)",
+    ),
+    ("exceptName", "string", "A name the criterion exempts, matched in a record's text"),
+    (
+        "decidesAlone",
+        "boolean",
+        "Test: the result is the definition of this path (e.g. detectable HBV DNA); with no result the path is "
+        "not met and the criterion's other paths decide",
+    ),
     ("current", "boolean", "Medication: only a medication active at the evaluation date counts"),
     ("gene", "string", "Test: the HGNC symbol of the gene a variant report must concern"),
     ("therapy", "CodeableConcept", "Progression: the therapy after whose last dose progression is looked for"),

@@ -112,8 +112,9 @@ def _data_requirement(requirement: DataRequirement) -> Json:
 
 
 def match_grade(evaluation: StudyEvaluation) -> str:
+    """certain only as StudyEvaluation.certain defines it; an eligible that is not certain is probable."""
     if evaluation.verdict is Verdict.ELIGIBLE:
-        return "probable" if evaluation.screening_pending else "certain"
+        return "certain" if evaluation.certain else "probable"
     if evaluation.verdict is Verdict.UNDETERMINED:
         return "possible"
     return "certainly-not"

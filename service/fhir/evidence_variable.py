@@ -264,14 +264,21 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     if isinstance(rule, ConditionRule):
         parts.append({"url": "kind", "valueCode": "condition"})
         parts.append({"url": "includeResolved", "valueBoolean": rule.include_resolved})
-        parts.extend({"url": "exceptCode", "valueCoding": _coding(s, c)} for s, c in rule.except_codes.all_codings())
-        parts.extend({"url": "exceptName", "valueString": n} for n in rule.except_codes.names)
+        parts.extend(_except_parts(rule.except_codes))
     elif isinstance(rule, MedicationRule):
         parts.append({"url": "kind", "valueCode": "medication"})
         parts.append({"url": "current", "valueBoolean": rule.current})
-    elif isinstance(rule, TestRule) and rule.gene:
+        parts.extend(_except_parts(rule.codes.excluded))
+    elif isinstance(rule, ProcedureRule) and rule.codes.excluded:
+        parts.append({"url": "kind", "valueCode": "procedure"})
+        parts.extend(_except_parts(rule.codes.excluded))
+    elif isinstance(rule, TestRule) and (rule.gene or rule.codes.excluded or rule.decides_alone):
         parts.append({"url": "kind", "valueCode": "test"})
-        parts.append({"url": "gene", "valueString": rule.gene})
+        if rule.gene:
+            parts.append({"url": "gene", "valueString": rule.gene})
+        parts.extend(_except_parts(rule.codes.excluded))
+        if rule.decides_alone:
+            parts.append({"url": "decidesAlone", "valueBoolean": True})
     elif isinstance(rule, CreatinineClearanceRule):
         parts.append({"url": "kind", "valueCode": "creatinine-clearance-cockcroft-gault"})
     elif isinstance(rule, CorticosteroidDoseRule):
@@ -279,6 +286,7 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     elif isinstance(rule, ProgressionAfterTherapyRule):
         parts.append({"url": "kind", "valueCode": "progression-after-therapy"})
         parts.append({"url": "therapy", "valueCodeableConcept": _concept(rule.therapy, rule.label)})
+        parts.extend(_except_parts(rule.therapy.excluded))
         if rule.within_days is not None:
             parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
     elif isinstance(rule, ObservationRule) and rule.molar_mass is not None:
@@ -287,6 +295,14 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     if not parts:
         return None
     return {"url": EXT_RULE, "extension": parts}
+
+
+def _except_parts(codes: CodeSet | None) -> list[Json]:
+    if codes is None:
+        return []
+    return [{"url": "exceptCode", "valueCoding": _coding(s, c)} for s, c in codes.all_codings()] + [
+        {"url": "exceptName", "valueString": n} for n in codes.names
+    ]
 
 
 def _concept(codes: CodeSet, label: str) -> Json:
