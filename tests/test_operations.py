@@ -341,6 +341,7 @@ def test_wrong_shapes_inside_resources_never_500(client: FlaskClient) -> None:
 GOLDEN_CASES = [
     (HNSCC, "eligible.json"),
     (HNSCC, "ineligible_alt_uln.json"),
+    (HNSCC, "ineligible_platelets.json"),  # the README's first example
     (HNSCC, "undetermined_stale_platelets.json"),
     ("NCT05621668", "eligible_part_b_osteosarcoma.json"),
     ("NCT06284590", "complete-r4.json"),
