@@ -6,8 +6,9 @@ Rule: nothing else reads os.environ; every variable here is documented in README
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +55,8 @@ class Config:
     # gunicorn kills and replaces a worker whose request runs longer than this.
     request_timeout_seconds: int = 60
     audit_format: str = "record"
+    # Compiled mappings kept between starts (service.catalog.cache); None: compile every file each start.
+    catalog_cache_dir: Path | None = field(default_factory=lambda: _cache_dir(None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -96,7 +99,15 @@ class Config:
             rate_limit_burst=_int(env, "RATE_LIMIT_BURST", cls.rate_limit_burst, low=1),
             request_timeout_seconds=_int(env, "REQUEST_TIMEOUT_SECONDS", cls.request_timeout_seconds, low=1),
             audit_format=audit_format,
+            catalog_cache_dir=_cache_dir(env.get("CATALOG_CACHE_DIR")),
         )
+
+
+def _cache_dir(raw: str | None) -> Path | None:
+    """CATALOG_CACHE_DIR: unset → a directory of this user under the system temp dir; `off` → no cache."""
+    if raw is None or raw.strip() == "":
+        return Path(tempfile.gettempdir()) / f"trial-eligibility-catalog-{os.getuid()}"
+    return None if raw.strip().lower() in FALSE else Path(raw.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:

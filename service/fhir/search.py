@@ -278,8 +278,16 @@ def shape(resource: Resource, controls: Controls) -> Resource:
     return apply_elements(apply_summary(resource, controls.summary), controls.elements)
 
 
-def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: str) -> Resource:
-    """A searchset Bundle with total, self/first/previous/next/last links and one page of entries."""
+def search_bundle(
+    resources: Iterable[Resource],
+    query: SearchQuery,
+    base_url: str,
+    full: Callable[[Resource], Resource] = lambda resource: resource,
+) -> Resource:
+    """A searchset Bundle with total, self/first/previous/next/last links and one page of entries.
+
+    `resources` may be views holding only the searchable elements; `full` gives the whole resource of a
+    view, called for the page's entries only."""
     found = sorted((r for r in resources if matches(r, query)), key=lambda r: str(r.get("id", "")))
     controls = query.controls
     total = len(found)
@@ -300,7 +308,7 @@ def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: s
         entries = [
             {
                 "fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}",
-                "resource": shape(r, controls),
+                "resource": shape(full(r), controls),
                 "search": {"mode": "match"},
             }
             for r in page
