@@ -76,6 +76,7 @@ def _audit(response: Response) -> Response:
         status=response.status_code,
         recorded=now_instant(),
         verdicts=dict(getattr(g, "audit_verdicts", {})),
+        counts=dict(getattr(g, "audit_counts", {})),
     )
     emit(record, audit_event(record, config.auth_issuer) if config.audit_format == "fhir" else None)
     return response

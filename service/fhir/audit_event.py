@@ -21,7 +21,11 @@ def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any
     entity: list[dict[str, Any]] = [
         {
             "what": {"display": f"request {record.request_id}"},
-            "detail": [_detail("request-id", record.request_id), _detail("operation", f"${record.operation}")],
+            "detail": [
+                _detail("request-id", record.request_id),
+                _detail("operation", f"${record.operation}"),
+                *(_detail(f"{verdict}-count", str(n)) for verdict, n in sorted(record.counts.items())),
+            ],
         }
     ]
     verdicts: list[tuple[str, str | None]] = [*sorted(record.verdicts.items())] or [(record.study, None)]
