@@ -14,7 +14,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from service.errors import FhirError, Issue
-from service.fhir.search import Controls
+from service.fhir.search import SORT_KEYS, Controls
 from service.fhir.subset import SUMMARY_MODES
 
 ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
@@ -36,8 +36,16 @@ class ReadArgs(Schema):
     format = fields.String(data_key="_format")
 
 
+def _sort_list(value: str) -> None:
+    keys = [k.strip() for k in value.split(",")]
+    if not keys or not all(k.lstrip("-") in SORT_KEYS and k.count("-") <= 1 for k in keys):
+        raise ValidationError(f"a comma-separated list of {', '.join(SORT_KEYS)}, each optionally after '-'")
+
+
 class SearchArgs(ReadArgs):
     summary = fields.String(data_key="_summary", validate=validate.OneOf(SUMMARY_MODES))
+    sort = fields.String(data_key="_sort", validate=_sort_list)
+    total = fields.String(data_key="_total", validate=validate.OneOf(("none", "estimate", "accurate")))
     count = fields.Integer(data_key="_count", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
     offset = fields.Integer(data_key="_offset", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
 
@@ -139,4 +147,6 @@ def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int,
         summary=data.get("summary"),
         elements=elements,
         format=data.get("format"),
+        sort=tuple(k.strip() for k in data.get("sort", "").split(",") if k.strip()),
+        total=data.get("total"),
     )
