@@ -15,6 +15,11 @@ trials. Then, in a fresh process per size (so memory and start-up are that size'
 - the audit record's size for that `$match` (the JSON line service.audit writes);
 - max RSS of the process (start-up and the requests).
 
+With `--gunicorn`, the largest catalog is also served by gunicorn (2 workers, the repository's
+gunicorn.conf.py: the app is loaded once in the master and the workers forked from it) and each
+process's RSS, PSS (shared pages split between the processes sharing them) and private memory is
+printed after a $match in each worker: what copy-on-write leaves shared.
+
 Every figure is measured in this one run. `--keep DIR` leaves the catalogs in DIR for other benches.
 """
 
@@ -36,7 +41,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench._server import PATIENTS, SHARED  # noqa: E402
+from bench._server import PATIENTS, SHARED, gunicorn  # noqa: E402
 
 CTGOV = SHARED / "data" / "ctgov" / "v2"
 BUNDLE = PATIENTS / "synthea" / "44717d84-17d5-cefa-acf9-fe51fddc5d1c.json"
@@ -137,6 +142,35 @@ def measure(directory: Path, rounds: int, cache: Path, startup_only: bool) -> di
     }
 
 
+def memory_mib(pid: int) -> tuple[float, float, float]:
+    """(RSS, PSS, private) of a process from /proc/<pid>/smaps_rollup, MiB."""
+    fields: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        name, _, rest = line.partition(":")
+        if rest.strip().endswith("kB"):
+            fields[name] = int(rest.split()[0]) / 1024
+    private = fields.get("Private_Clean", 0.0) + fields.get("Private_Dirty", 0.0)
+    return fields.get("Rss", 0.0), fields.get("Pss", 0.0), private
+
+
+def served(directory: Path, cache: Path) -> None:
+    """gunicorn on the catalog (the compiled cache already written): memory of the master and each worker."""
+    import http.client
+
+    body = BUNDLE.read_bytes()
+    env = {"MAPPINGS_DIR": str(directory), "CATALOG_CACHE_DIR": str(cache), "LOG_LEVEL": "WARNING"}
+    with gunicorn(workers=2, extra_env=env) as server:
+        for _ in range(6):  # enough requests that both workers answer at least one $match
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+            conn.request("POST", f"/ResearchStudy/$match?date={DATE}&_count=10", body=body,
+                         headers={"Content-Type": "application/fhir+json", "Connection": "close"})  # fmt: skip
+            assert conn.getresponse().status == 200
+            conn.close()
+        for role, pid in [("master", server.process.pid)] + [("worker", p) for p in server.worker_pids()]:
+            rss, pss, private = memory_mib(pid)
+            print(f"  gunicorn {role:6} pid {pid}: RSS {rss:6.0f} MiB, PSS {pss:6.0f} MiB, private {private:6.0f} MiB")
+
+
 def child(directory: Path, rounds: int, cache: Path, *flags: str) -> dict[str, Any]:
     """One measuring process (its own start-up and memory)."""
     command = [sys.executable, __file__, "--measure", str(directory), "--rounds", str(rounds), "--cache", str(cache)]
@@ -152,6 +186,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="5,105,1050,10005")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--keep", type=Path, help="write the catalogs under this directory and keep them")
+    parser.add_argument("--gunicorn", action="store_true", help="also serve the largest catalog with gunicorn")
     parser.add_argument("--measure", type=Path, help=argparse.SUPPRESS)  # the child process's entry
     parser.add_argument("--cache", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--startup-only", action="store_true", help=argparse.SUPPRESS)
@@ -177,12 +212,14 @@ def main() -> None:
             cache = Path(tempfile.mkdtemp(prefix="catalog-cache-"))
             cold = child(directory, args.rounds, cache, "--startup-only")
             row = child(directory, args.rounds, cache)
-            shutil.rmtree(cache, ignore_errors=True)
             print(
                 f"{row['trials']:7,d} {cold['startup_s']:13.1f} {row['startup_s']:10.1f} {row['match_ms']:10.0f} "
                 f"{row['ratio']:7.1f}x {row['audit_bytes']:8,d} {row['max_rss_mib']:12.0f}",
                 flush=True,
             )
+            if args.gunicorn and size == max(sizes):
+                served(directory, cache)
+            shutil.rmtree(cache, ignore_errors=True)
     finally:
         if args.keep is None:
             shutil.rmtree(root, ignore_errors=True)
