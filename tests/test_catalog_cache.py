@@ -88,3 +88,17 @@ def test_a_cache_others_can_write_is_not_read(mappings: Path, tmp_path: Path, mo
     compiled = _compiles(monkeypatch)
     load_catalog(mappings, cache)
     assert sorted(compiled) == sorted(STUDIES)
+
+
+def test_a_large_first_start_compiles_in_parallel_and_still_names_the_first_bad_file(tmp_path: Path) -> None:
+    from service.catalog import PARALLEL_FROM
+    from tests.conftest import study, write_mappings
+
+    trials = {f"NCT92{n:06d}": study(f"Trial {n}", "phase-2", "recruiting") for n in range(PARALLEL_FROM + 6)}
+    directory = write_mappings(tmp_path / "many", trials)
+    assert len(load_catalog(directory, tmp_path / "cache").trials) == len(trials)
+    for name in ("NCT92000040", "NCT92000050"):
+        path = directory / f"{name}.yaml"
+        path.write_text(path.read_text().replace("format: 1", "format: 3"))
+    with pytest.raises(MappingError, match="NCT92000040.yaml: format must be 1"):
+        load_catalog(directory, tmp_path / "cache")

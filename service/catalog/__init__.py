@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import multiprocessing
+import os
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,20 +61,22 @@ def load_catalog(directory: Path, cache_dir: Path | None = None) -> Catalog:
         raise MappingError(f"{directory}: the mappings directory does not exist")
     cache = CompiledCache(cache_dir, directory) if cache_dir is not None else None
     cached: Entries = cache.read() if cache else {}
+    files = [(path, path.read_bytes()) for path in sorted(directory.glob("*.yaml"))]
+    keys = [(path.name, file_digest(raw)) for path, raw in files]
+    compiled = _compile([(path, raw) for (path, raw), key in zip(files, keys, strict=True) if key not in cached])
+    table: dict[Criterion, Criterion] = {}
     entries: Entries = {}
-    table: dict[Criterion, Criterion] | None = None
     trials: dict[str, Trial] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        raw = path.read_bytes()
-        key = (path.name, file_digest(raw))
+    for (path, _), key in zip(files, keys, strict=True):
         trial = cached.get(key)
         if not isinstance(trial, Trial):
-            if table is None:  # share criteria with the trials already loaded (built only when compiling)
-                table = {}
+            fresh = compiled[path]
+            if isinstance(fresh, MappingError):
+                raise fresh
+            if not table:  # share criteria with the trials already loaded (built only when compiling)
                 for loaded in trials.values():
                     _intern_trial(loaded.criteria, table)
-            compiled = load_trial(path, raw)
-            trial = dataclasses.replace(compiled, criteria=_intern_trial(compiled.criteria, table))
+            trial = dataclasses.replace(fresh, criteria=_intern_trial(fresh.criteria, table))
         elif trial.source != path:
             trial = dataclasses.replace(trial, source=path)
         if trial.id in trials:
@@ -81,6 +86,27 @@ def load_catalog(directory: Path, cache_dir: Path | None = None) -> Catalog:
     if cache is not None and entries.keys() != cached.keys():
         cache.write(entries)
     return _catalog(trials)
+
+
+PARALLEL_FROM = 64  # files to compile: below this, starting worker processes costs more than it saves
+
+
+def _compile(files: list[tuple[Path, bytes]]) -> dict[Path, Trial | MappingError]:
+    """Compile files, on every CPU when there are many (a first start of a large catalog); a file's
+    MappingError is returned in its place, so the caller raises the first bad file in name order."""
+    workers = min(os.cpu_count() or 1, 8)
+    if len(files) < PARALLEL_FROM or workers < 2:
+        return {path: _compile_one(path, raw) for path, raw in files}
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        results = pool.map(_compile_one, *zip(*files, strict=True), chunksize=16)
+        return dict(zip((path for path, _ in files), results, strict=True))
+
+
+def _compile_one(path: Path, raw: bytes) -> Trial | MappingError:
+    try:
+        return load_trial(path, raw)
+    except MappingError as error:
+        return error
 
 
 def _catalog(trials: dict[str, Trial]) -> Catalog:
