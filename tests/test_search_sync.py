@@ -70,7 +70,13 @@ def test_last_updated_range_is_two_clauses(client: FlaskClient) -> None:
     assert bundle["total"] == 10 and ids(bundle)[0] == "NCT91000009"
 
 
-@pytest.mark.parametrize("value", ["yesterday", "2026-13-01", "2026-02-30", "xx2026-01-01", "sa2026-01-01"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "yesterday", "2026-13-01", "2026-02-30", "xx2026-01-01", "sa2026-01-01", "0000-01-01", "9999",
+        "2026-01-01T10:00+99:00", "0001-01-01T00:00+13:00", "2026-01-01T25:00Z",
+    ],
+)  # fmt: skip
 def test_malformed_or_unsupported_last_updated_is_400(client: FlaskClient, value: str) -> None:
     response = client.get(f"/ResearchStudy?_lastUpdated={value}")
     assert response.status_code == 400

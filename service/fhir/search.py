@@ -169,17 +169,21 @@ def date_range(value: str) -> tuple[str, dt.datetime, dt.datetime]:
     if prefix not in DATE_PREFIXES:
         raise FhirError(400, Issue("not-supported", f"Prefix {prefix} is not supported on _lastUpdated"))
     parts = {k: int(found[k]) for k in ("year", "month", "day", "hour", "minute", "second") if found[k]}
-    tz = dt.UTC
-    if found["tz"] and found["tz"] != "Z":
-        sign = 1 if found["tz"][0] == "+" else -1
-        tz = dt.timezone(sign * dt.timedelta(hours=int(found["tz"][1:3]), minutes=int(found["tz"][4:6])))
     try:
-        start = dt.datetime(
-            parts["year"], parts.get("month", 1), parts.get("day", 1), parts.get("hour", 0),
-            parts.get("minute", 0), parts.get("second", 0), tzinfo=tz,
-        )  # fmt: skip
-    except ValueError:
+        return prefix, *_bounds(parts, found["tz"])
+    except (ValueError, OverflowError):
         raise FhirError(400, Issue("invalid", "Invalid value for parameter _lastUpdated: not a date")) from None
+
+
+def _bounds(parts: dict[str, int], zone: str | None) -> tuple[dt.datetime, dt.datetime]:
+    tz = dt.UTC
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        tz = dt.timezone(sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    start = dt.datetime(
+        parts["year"], parts.get("month", 1), parts.get("day", 1), parts.get("hour", 0),
+        parts.get("minute", 0), parts.get("second", 0), tzinfo=tz,
+    )  # fmt: skip
     if "second" in parts:
         end = start + dt.timedelta(seconds=1)
     elif "minute" in parts:
@@ -190,7 +194,8 @@ def date_range(value: str) -> tuple[str, dt.datetime, dt.datetime]:
         end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
     else:
         end = start.replace(year=start.year + 1)
-    return prefix, start, end
+    # In UTC (the catalog's instants are): a zone that moves the range past year 1 or 9999 is an error here.
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
 
 
 def _instant(value: Any) -> dt.datetime | None:
