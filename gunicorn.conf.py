@@ -3,6 +3,9 @@
 Rule: one source of configuration: the same environment variables as the app (README table).
 """
 
+import gc
+from typing import Any
+
 from service.config import Config
 
 _config = Config.from_env()
@@ -32,3 +35,9 @@ keepalive = 5
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 16384
+
+
+def pre_fork(server: Any, worker: Any) -> None:
+    """The catalog was loaded in the master (preload_app): objects moved out of the collector's generations
+    are never written by a collection in a worker, so their pages stay shared copy-on-write (issue 12)."""
+    gc.freeze()

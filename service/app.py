@@ -16,5 +16,5 @@ def create_app(config: Config | None = None) -> App:
     config = config or Config.from_env()
     configure_logging(config.log_level)
     # Raises MappingError("<file>: <problem>"): the process does not start on a bad mapping.
-    catalog = load_catalog(config.mappings_dir)
+    catalog = load_catalog(config.mappings_dir, config.catalog_cache_dir)
     return build_app(config, catalog)

@@ -26,7 +26,10 @@ class AuditRecord:
     client_id: str | None
     status: int | None  # None while the call runs (phase "started")
     recorded: str  # UTC instant, ISO 8601
-    verdicts: dict[str, str] = field(default_factory=dict)  # study id → eligible | ineligible | undetermined
+    # study id → eligible | ineligible | undetermined, for the studies the answer shows ($match: its page,
+    # at most MAX_COUNT), so a record stays small whatever the size of the catalog.
+    verdicts: dict[str, str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # verdict → how many studies had it
 
     @property
     def phase(self) -> str:

@@ -6,8 +6,9 @@ Rule: nothing else reads os.environ; every variable here is documented in README
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +63,8 @@ class Config:
     # ./run.sh serves this machine only; the container sets BIND_ADDRESS=0.0.0.0 (authentication on there).
     bind_address: str = "127.0.0.1"
     audit_format: str = "record"
+    # Compiled mappings kept between starts (service.catalog.cache); None: compile every file each start.
+    catalog_cache_dir: Path | None = field(default_factory=lambda: _cache_dir(None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -108,7 +111,15 @@ class Config:
             auth_failures_per_minute=_int(env, "AUTH_FAILURES_PER_MINUTE", cls.auth_failures_per_minute, low=0),
             bind_address=(env.get("BIND_ADDRESS") or "").strip() or cls.bind_address,
             audit_format=audit_format,
+            catalog_cache_dir=_cache_dir(env.get("CATALOG_CACHE_DIR")),
         )
+
+
+def _cache_dir(raw: str | None) -> Path | None:
+    """CATALOG_CACHE_DIR: unset → a directory of this user under the system temp dir; `off` → no cache."""
+    if raw is None or raw.strip() == "":
+        return Path(tempfile.gettempdir()) / f"trial-eligibility-catalog-{os.getuid()}"
+    return None if raw.strip().lower() in FALSE else Path(raw.strip())
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int | None = None) -> int:

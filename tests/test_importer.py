@@ -276,7 +276,8 @@ def test_imported_mappings_load_into_the_catalog(tmp_path: Path) -> None:
     r5check = r5check_or_skip()
     out = tmp_path / "published"
     out.mkdir()
-    for resource in catalog.resources("EvidenceVariable"):
+    for view in catalog.resources("EvidenceVariable"):
+        resource = catalog.get("EvidenceVariable", view["id"]) or {}
         (out / f"{resource['id']}.json").write_text(json.dumps(resource), encoding="utf-8")
     run = subprocess.run(
         [str(r5check), *sorted(str(p) for p in out.glob("*.json"))],

@@ -166,10 +166,24 @@ def test_one_audit_record_per_operation_call(client: FlaskClient, caplog: pytest
     assert evaluate["request_id"] == "audit-1" and evaluate["operation"] == "evaluate-eligibility"
     assert evaluate["study"] == "NCT90000001" and evaluate["agent"] == "anonymous" and evaluate["status"] == 200
     assert evaluate["verdicts"] == {"NCT90000001": "eligible"}
-    assert match["study"] == "all" and set(match["verdicts"]) == {"NCT90000001", "NCT90000002", "EU-2024-000001"}
+    # $match's default: the studies open to enrolment (NCT90000002 is active-but-not-recruiting).
+    assert match["study"] == "all" and set(match["verdicts"]) == {"NCT90000001", "EU-2024-000001"}
+    assert sum(match["counts"].values()) == 2 and evaluate["counts"] == {"eligible": 1}
     assert unknown["study"] == "unknown" and unknown["status"] == 404 and unknown["verdicts"] == {}
     assert bad["status"] == 400 and bad["study"] == "NCT90000001"
     assert evaluate["recorded"].endswith("Z")
+
+
+def test_a_match_audit_record_lists_only_the_studies_shown(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counts per verdict for the whole catalog, verdicts only for the page: small at any catalog size."""
+    with caplog.at_level(logging.INFO, logger="service"):
+        shown = client.post("/ResearchStudy/$match?_count=1", json=bundle()).get_json()
+    (record,) = audit_records(caplog)
+    (entry,) = [e for e in shown["entry"] if e["search"]["mode"] == "match"]
+    assert list(record["verdicts"]) == [entry["resource"]["id"]]
+    assert sum(record["counts"].values()) == shown["total"] == 2
 
 
 def test_audit_names_the_token_subject(mappings_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -246,7 +260,7 @@ def test_failed_authentications_are_rate_limited_per_address(mappings_dir: Path,
 def test_audit_event_is_valid_r5(tmp_path: Path) -> None:
     records = [
         AuditRecord("r-1", "match", "all", "svc-1", "app-1", 200, "2026-11-22T03:00:00.000Z",
-                    {"NCT1": "eligible", "NCT2": "undetermined"}),
+                    {"NCT1": "eligible", "NCT2": "undetermined"}, {"eligible": 1, "undetermined": 1, "ineligible": 7}),
         AuditRecord("r-2", "evaluate-eligibility", "unknown", "anonymous", None, 404, "2026-11-22T03:00:00.000Z"),
         AuditRecord("r-3", "evaluate-eligibility", "NCT1", "svc-1", None, 500, "2026-11-22T03:00:00.000Z"),
     ]  # fmt: skip

@@ -26,7 +26,9 @@ def catalog() -> Catalog:
 
 
 def _published(catalog: Catalog) -> list[dict[str, Any]]:
-    return catalog.resources("ResearchStudy") + catalog.resources("EvidenceVariable")
+    """Whole resources (a catalog search view holds only the searchable elements)."""
+    kinds = ("ResearchStudy", "EvidenceVariable")
+    return [catalog.get(kind, view["id"]) or {} for kind in kinds for view in catalog.resources(kind)]
 
 
 def test_every_published_resource_has_a_generated_xhtml_narrative(catalog: Catalog) -> None:

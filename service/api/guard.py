@@ -111,6 +111,7 @@ def _write_audit(status: int | None) -> None:
         status=status,
         recorded=now_instant(),
         verdicts=dict(getattr(g, "audit_verdicts", {})) if status is not None else {},
+        counts=dict(getattr(g, "audit_counts", {})) if status is not None else {},
     )
     emit(record, audit_event(record, config.auth_issuer) if config.audit_format == "fhir" else None)
 

@@ -5,6 +5,8 @@ Rule: views only read arguments, call service.fhir and wrap the answer; errors a
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, current_app, request
 
 from service.api.respond import base_url, config, fhir_response, version_headers
@@ -50,7 +52,12 @@ def search(resource_type: str) -> Response:
     cfg = config()
     controls = load_controls(request.args, _SEARCH_ARGS, cfg.default_count, cfg.max_count)
     query = parse_search(resource_type, list(request.args.items(multi=True)), controls, wants_strict_handling())
-    return fhir_response(search_bundle(catalog().resources(resource_type), query, base_url()))
+    found = catalog()
+
+    def full(view: dict[str, Any]) -> dict[str, Any]:
+        return found.get(resource_type, str(view["id"])) or view
+
+    return fhir_response(search_bundle(found.resources(resource_type), query, base_url(), full))
 
 
 for _type in READABLE:

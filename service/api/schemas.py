@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 from werkzeug.datastructures import MultiDict
 
 from service.errors import FhirError, Issue
-from service.fhir.search import Controls
+from service.fhir.search import SORT_KEYS, Controls
 from service.fhir.subset import SUMMARY_MODES
 
 ELEMENT_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{0,63}$")
@@ -35,8 +36,16 @@ class ReadArgs(Schema):
     format = fields.String(data_key="_format")
 
 
+def _sort_list(value: str) -> None:
+    keys = [k.strip() for k in value.split(",")]
+    if not keys or not all(k.lstrip("-") in SORT_KEYS and k.count("-") <= 1 for k in keys):
+        raise ValidationError(f"a comma-separated list of {', '.join(SORT_KEYS)}, each optionally after '-'")
+
+
 class SearchArgs(ReadArgs):
     summary = fields.String(data_key="_summary", validate=validate.OneOf(SUMMARY_MODES))
+    sort = fields.String(data_key="_sort", validate=_sort_list)
+    total = fields.String(data_key="_total", validate=validate.OneOf(("none", "estimate", "accurate")))
     count = fields.Integer(data_key="_count", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
     offset = fields.Integer(data_key="_offset", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
 
@@ -62,25 +71,63 @@ def load_evaluation_date(args: MultiDict[str, str]) -> dt.date | None:
     return day
 
 
+# R5 research-study-status (http://hl7.org/fhir/research-study-status) and the registry's `terminated`.
+ENROLMENT_STATES = frozenset({
+    "active", "active-but-not-recruiting", "administratively-completed", "approved", "closed-to-accrual",
+    "closed-to-accrual-and-intervention", "completed", "disapproved", "enrolling-by-invitation", "in-review",
+    "not-yet-recruiting", "recruiting", "temporarily-closed-to-accrual",
+    "temporarily-closed-to-accrual-and-intervention", "terminated", "withdrawn",
+})  # fmt: skip
+MATCH_FILTERS = ("condition", "phase", "keyword")
+
+
 class MatchArgs(Schema):
     class Meta:
         unknown = EXCLUDE
 
     count = fields.Integer(data_key="_count", strict=False, validate=validate.Range(min=1, max=MAX_OFFSET))
+    offset = fields.Integer(data_key="_offset", strict=False, validate=validate.Range(min=0, max=MAX_OFFSET))
 
 
-def load_match_count(args: MultiDict[str, str]) -> int | None:
-    """$match `_count`: at most this many studies in the answer (None: all)."""
-    if len(args.getlist("_count")) > 1:
-        raise FhirError(400, Issue("invalid", "Parameter _count may be given only once"))
+@dataclass(frozen=True)
+class MatchQuery:
+    """$match's own arguments: the page, the enrolment states (None: the default, open to enrolment) and
+    the study filters as ResearchStudy search clauses; `pairs` are the arguments to repeat in links."""
+
+    count: int
+    offset: int
+    states: tuple[str, ...] | None
+    filters: tuple[tuple[str, str], ...]
+    pairs: tuple[tuple[str, str], ...]
+
+
+def load_match_query(args: MultiDict[str, str], default_count: int, max_count: int) -> MatchQuery:
+    for name in ("_count", "_offset", "status"):
+        if len(args.getlist(name)) > 1:
+            raise FhirError(400, Issue("invalid", f"Parameter {name} may be given only once"))
     try:
         data: dict[str, Any] = MatchArgs().load(args.to_dict(flat=True))
-    except ValidationError:
+    except ValidationError as exc:
+        names = sorted(str(k) for k in exc.messages_dict)
         raise FhirError(
-            400, Issue("invalid", "Invalid value for parameter _count: expected a positive integer")
+            400, *(Issue("invalid", f"Invalid value for parameter {n}: expected a whole number") for n in names)
         ) from None
-    count: int | None = data.get("count")
-    return count
+    states: tuple[str, ...] | None = None
+    if "status" in args:
+        states = tuple(v.strip() for v in args["status"].split(",") if v.strip())
+        unknown = [v for v in states if v not in ENROLMENT_STATES]
+        if unknown or not states:
+            raise FhirError(
+                400,
+                Issue("invalid", "Invalid value for parameter status: expected research-study-status codes "
+                      f"({', '.join(sorted(ENROLMENT_STATES))})"),
+            )  # fmt: skip
+    filters = tuple((k, v) for k, v in args.items(multi=True) if k.partition(":")[0] in MATCH_FILTERS)
+    kept = ("date", "status", "_count", "_offset", *MATCH_FILTERS)
+    pairs = tuple((k, v) for k, v in args.items(multi=True) if k.partition(":")[0] in kept)
+    # A server may return fewer than asked (R5 search §3.2.1.6.3): _count is capped at MAX_COUNT.
+    count = min(data.get("count", default_count), max_count)
+    return MatchQuery(count, data.get("offset", 0), states, filters, pairs)
 
 
 def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int, max_count: int) -> Controls:
@@ -100,4 +147,6 @@ def load_controls(args: MultiDict[str, str], schema: Schema, default_count: int,
         summary=data.get("summary"),
         elements=elements,
         format=data.get("format"),
+        sort=tuple(k.strip() for k in data.get("sort", "").split(",") if k.strip()),
+        total=data.get("total"),
     )

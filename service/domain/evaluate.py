@@ -199,11 +199,23 @@ class EvaluationDateOutOfRange(ValueError):
         self.window_days = window_days
 
 
+# Results of criteria already evaluated for one patient, date and distrusted set, by criterion identity:
+# the catalog shares one object between trials whose criterion is identical (service.catalog), so a
+# criterion common to many trials is evaluated once per request. Keyed by id(); the value keeps the
+# criterion alive so the id is not reused while the memo lives.
+Memo = dict[int, tuple[Criterion, "CriterionResult"]]
+
+
 def evaluate_study(
-    trial: TrialCriteria, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset()
+    trial: TrialCriteria,
+    facts: PatientFacts,
+    on: dt.date,
+    distrusted: frozenset[str] = frozenset(),
+    memo: Memo | None = None,
 ) -> StudyEvaluation:
-    """`distrusted`: references of resources found not valid FHIR; a criterion resting on one is unknown."""
-    evaluator = _Evaluator(facts, on, distrusted)
+    """`distrusted`: references of resources found not valid FHIR; a criterion resting on one is unknown.
+    `memo`: shared across the trials of one request (same facts, date and distrusted set), never longer."""
+    evaluator = _Evaluator(facts, on, distrusted, memo)
     results = tuple(evaluator.criterion(c) for c in trial.criteria)
     arms = tuple(_arm(evaluator, arm) for arm in trial.arms)
     verdict = combine_verdict(results)
@@ -224,6 +236,13 @@ def combine_verdict(results: Iterable[CriterionResult]) -> Verdict:
     if UNKNOWN in effective:
         return Verdict.UNDETERMINED
     return Verdict.ELIGIBLE
+
+
+def evaluate_criterion(
+    criterion: Criterion, facts: PatientFacts, on: dt.date, memo: Memo | None = None
+) -> CriterionResult:
+    """One criterion alone (the catalog's prefilter): the same result it has inside its trial."""
+    return _Evaluator(facts, on, frozenset(), memo).criterion(criterion)
 
 
 def _arm(evaluator: _Evaluator, arm: ArmEligibility) -> ArmResult:
@@ -267,12 +286,23 @@ def _years_between(born: dt.date, on: dt.date) -> int:
 
 
 class _Evaluator:
-    def __init__(self, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset(), memo: Memo | None = None
+    ) -> None:
         self.facts = facts
         self.on = on
         self.distrusted = distrusted
+        self.memo: Memo = {} if memo is None else memo
 
     def criterion(self, criterion: Criterion) -> CriterionResult:
+        known = self.memo.get(id(criterion))
+        if known is not None:
+            return known[1]
+        result = self._checked(criterion)
+        self.memo[id(criterion)] = (criterion, result)
+        return result
+
+    def _checked(self, criterion: Criterion) -> CriterionResult:
         result = self._decide(criterion)
         if result.result is not UNKNOWN and not result.children and self.distrusted.intersection(result.evidence):
             # Invalid data decides nothing, either way: the resource stays on record (so its absence is

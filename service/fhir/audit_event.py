@@ -27,6 +27,7 @@ def audit_event(record: AuditRecord, issuer: str | None = None) -> dict[str, Any
                 _detail("request-id", record.request_id),
                 _detail("operation", f"${record.operation}"),
                 _detail("phase", record.phase),
+                *(_detail(f"{verdict}-count", str(n)) for verdict, n in sorted(record.counts.items())),
             ],
         }
     ]

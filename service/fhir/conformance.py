@@ -309,15 +309,60 @@ def operation_definitions() -> list[Json]:
         "url": OP_MATCH,
         "name": "Match",
         "title": "Rank every registered research study for a patient",
-        "description": "Evaluates one patient's Bundle against every registered study and returns a searchset "
-        "Bundle ordered eligible, undetermined, ineligible, with search.score and the match-grade "
-        "extension; each entry's full $evaluate-eligibility result is an included entry.",
+        "description": "Evaluates one patient's Bundle against the registered studies that pass the filters "
+        "(by default those open to enrolment) and returns a searchset Bundle ordered eligible, undetermined, "
+        "ineligible, with search.score and the match-grade extension, one page at a time (total: every study "
+        "that passed the filters); each entry's full $evaluate-eligibility result is an included entry.",
         "code": "match",
         "type": True,
         "instance": False,
         "parameter": patient_in
         + [
-            _param("_count", "in", 0, "1", "integer", "At most this many studies in the answer"),
+            _param(
+                "status",
+                "in",
+                0,
+                "1",
+                "string",
+                "Enrolment states (research-study-status codes of ResearchStudy.progressStatus.state, comma = "
+                "OR) the studies must be in. Default: open to enrolment (recruiting, not-yet-recruiting, "
+                "enrolling-by-invitation), and studies whose mapping records no state. An unknown code is a 400.",
+            ),
+            _param(
+                "condition",
+                "in",
+                0,
+                "*",
+                "string",
+                "Only studies with this condition, as the ResearchStudy search parameter `condition` "
+                "(`system|code`, `code`, or a word of its text); comma = OR, repeated = AND.",
+            ),
+            _param(
+                "phase",
+                "in",
+                0,
+                "*",
+                "string",
+                "Only studies in this phase (research-study-phase code, e.g. phase-2); comma = OR.",
+            ),
+            _param(
+                "keyword",
+                "in",
+                0,
+                "*",
+                "string",
+                "Only studies with this keyword, as the ResearchStudy search parameter `keyword`.",
+            ),
+            _param(
+                "_count",
+                "in",
+                0,
+                "1",
+                "integer",
+                "Page size: at most this many studies per answer (default DEFAULT_COUNT, capped at MAX_COUNT); "
+                "the `next` link gives the following page (POST the same body to it).",
+            ),
+            _param("_offset", "in", 0, "1", "integer", "How many ranked studies to skip (from the paging links)."),
             _param(
                 "return",
                 "out",

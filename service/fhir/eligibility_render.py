@@ -19,7 +19,6 @@ Json = dict[str, Any]
 
 SUBJECT_STATE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-subject-state"
 SUBJECT_STATE_TYPE_SYSTEM = "http://terminology.hl7.org/CodeSystem/research-subject-state-type"
-VERDICT_ORDER = {Verdict.ELIGIBLE: 0, Verdict.UNDETERMINED: 1, Verdict.INELIGIBLE: 2}
 DATE_SEARCH_PARAMS = {
     "Observation": "date",
     "Procedure": "date",
@@ -121,20 +120,20 @@ def match_grade(evaluation: StudyEvaluation) -> str:
 
 
 def match_bundle(
-    evaluations: Sequence[StudyEvaluation],
+    page: Sequence[StudyEvaluation],
     studies: dict[str, Json],
     patient_ref: str,
     warnings: Sequence[Issue],
+    total: int,
+    links: Sequence[tuple[str, str]],
     base_url: str,
-    count: int | None,
 ) -> Json:
-    """searchset Bundle: one match entry per study (best first) followed by its full result as an
-    `include` entry the match entry links to."""
-    ranked = sorted(evaluations, key=lambda e: (VERDICT_ORDER[e.verdict], -e.score, e.study_id))
-    shown = ranked if count is None else ranked[:count]
+    """searchset Bundle: one match entry per study of the page (best first, as ranked by the caller)
+    followed by its full result as an `include` entry the match entry links to; `total` counts every
+    study that passed the operation's filters, `links` are (relation, url) of the paging links."""
     entries: list[Json] = []
     included: list[Json] = []
-    for evaluation in shown:
+    for evaluation in page:
         result_url = f"urn:uuid:{uuid.uuid4()}"
         entries.append(
             {
@@ -159,16 +158,17 @@ def match_bundle(
         "resourceType": "Bundle",
         "id": str(uuid.uuid4()),
         "type": "searchset",
-        "total": len(evaluations),
-        "link": [{"relation": "self", "url": f"{base_url}/ResearchStudy/$match"}],
-        "entry": entries + included,
+        "total": total,
+        "link": [{"relation": relation, "url": url} for relation, url in links],
     }
     if warnings:
-        bundle["entry"].append(
+        included.append(
             {
                 "fullUrl": f"urn:uuid:{uuid.uuid4()}",
                 "resource": operation_outcome(list(warnings)),
                 "search": {"mode": "outcome"},
             }
         )
+    if entries or included:
+        bundle["entry"] = entries + included
     return bundle

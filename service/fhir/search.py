@@ -8,6 +8,7 @@ out of the self link) unless the client asked `Prefer: handling=strict`.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 import uuid
@@ -23,7 +24,13 @@ from service.fhir.subset import apply_elements, apply_summary
 PUBLICATION_STATUS = "http://hl7.org/fhir/publication-status"
 # NCT number systems: the preferred one and the two older spellings EHRs still send (reference §1).
 NCT_SYSTEMS = frozenset({"https://clinicaltrials.gov/nctid", "http://clinicaltrials.gov", "https://clinicaltrials.gov"})
-CONTROL_PARAMS = frozenset({"_count", "_offset", "_summary", "_elements", "_format"})
+CONTROL_PARAMS = frozenset({"_count", "_offset", "_summary", "_elements", "_format", "_sort", "_total"})
+SORT_KEYS = ("_id", "_lastUpdated", "title")
+DATE_PREFIXES = ("eq", "ne", "gt", "lt", "ge", "le")
+_DATE_VALUE = re.compile(
+    r"^(?P<prefix>[a-z]{2})?(?P<year>\d{4})(-(?P<month>\d{2})(-(?P<day>\d{2})"
+    r"(T(?P<hour>\d{2}):(?P<minute>\d{2})(:(?P<second>\d{2})(\.\d+)?)?(?P<tz>Z|[+-]\d{2}:\d{2})?)?)?)?$"
+)
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
 _UNESCAPED_BAR = re.compile(r"(?<!\\)\|")
 
@@ -52,6 +59,8 @@ class Controls:
     summary: str | None = None
     elements: tuple[str, ...] = ()
     format: str | None = None
+    sort: tuple[str, ...] = ()  # keys of SORT_KEYS, `-` first for descending; the id breaks ties
+    total: str | None = None  # none | estimate | accurate (the total is always exact; `none` leaves it out)
 
 
 @dataclass(frozen=True)
@@ -148,6 +157,71 @@ def _match_id(resource: Resource, modifier: str | None, value: str) -> bool:
     return resource.get("id") == value
 
 
+def date_range(value: str) -> tuple[str, dt.datetime, dt.datetime]:
+    """`[prefix]YYYY[-MM[-DD[Thh:mm[:ss][zone]]]]` → (prefix, start, end): the value's implicit range
+    (R5 search §3.2.1.5.9 date); raises FhirError 400 when malformed or the prefix is not supported."""
+    found = _DATE_VALUE.match(value)
+    if found is None:
+        raise FhirError(
+            400, Issue("invalid", "Invalid value for parameter _lastUpdated: expected [prefix]YYYY-MM-DD...")
+        )
+    prefix = found["prefix"] or "eq"
+    if prefix not in DATE_PREFIXES:
+        raise FhirError(400, Issue("not-supported", f"Prefix {prefix} is not supported on _lastUpdated"))
+    parts = {k: int(found[k]) for k in ("year", "month", "day", "hour", "minute", "second") if found[k]}
+    try:
+        return prefix, *_bounds(parts, found["tz"])
+    except (ValueError, OverflowError):
+        raise FhirError(400, Issue("invalid", "Invalid value for parameter _lastUpdated: not a date")) from None
+
+
+def _bounds(parts: dict[str, int], zone: str | None) -> tuple[dt.datetime, dt.datetime]:
+    tz = dt.UTC
+    if zone and zone != "Z":
+        sign = 1 if zone[0] == "+" else -1
+        tz = dt.timezone(sign * dt.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6])))
+    start = dt.datetime(
+        parts["year"], parts.get("month", 1), parts.get("day", 1), parts.get("hour", 0),
+        parts.get("minute", 0), parts.get("second", 0), tzinfo=tz,
+    )  # fmt: skip
+    if "second" in parts:
+        end = start + dt.timedelta(seconds=1)
+    elif "minute" in parts:
+        end = start + dt.timedelta(minutes=1)
+    elif "day" in parts:
+        end = start + dt.timedelta(days=1)
+    elif "month" in parts:
+        end = (start.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    else:
+        end = start.replace(year=start.year + 1)
+    # In UTC (the catalog's instants are): a zone that moves the range past year 1 or 9999 is an error here.
+    return start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    try:
+        parsed = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _match_last_updated(resource: Resource, modifier: str | None, value: str) -> bool:
+    when = _instant((resource.get("meta") or {}).get("lastUpdated"))
+    if when is None:
+        return False
+    prefix, start, end = date_range(value)
+    inside = start <= when < end
+    return {
+        "eq": inside,
+        "ne": not inside,
+        "gt": when >= end,
+        "lt": when < start,
+        "ge": when >= start,
+        "le": when < end,
+    }[prefix]
+
+
 def _match_url(resource: Resource, modifier: str | None, value: str) -> bool:
     return resource.get("url") == value
 
@@ -188,6 +262,12 @@ _ID = SearchParam(
     definition=_SPEC + "Resource-id",
 )  # fmt: skip
 _URL = SearchParam("url", "uri", "The canonical url, exact.", _match_url, definition=_SPEC + "CanonicalResource-url")
+_LAST_UPDATED = SearchParam(
+    "_lastUpdated", "date",
+    "When the resource last changed (meta.lastUpdated), with the prefixes eq (default), ne, gt, lt, ge, le; "
+    "a date stands for its whole day (or month, year).",
+    _match_last_updated, definition=_SPEC + "Resource-lastUpdated",
+)  # fmt: skip
 _STRING_DOC = (
     "String search on {what}: case- and accent-insensitive starts-with; `:contains` anywhere; `:exact` "
     "case-sensitive equality."
@@ -233,8 +313,9 @@ SEARCH_PARAMS: dict[str, tuple[SearchParam, ...]] = {
             _concept_matcher("phase", text_fallback=False), definition=_SPEC + "ResearchStudy-phase",
         ),
         _title("ResearchStudy-title"),
+        _LAST_UPDATED,
     ),
-    "EvidenceVariable": (_ID, _URL, _title("CanonicalResource-title")),
+    "EvidenceVariable": (_ID, _URL, _title("CanonicalResource-title"), _LAST_UPDATED),
     "StructureDefinition": (_ID, _URL),
     "OperationDefinition": (_ID, _URL),
 }  # fmt: skip
@@ -265,6 +346,9 @@ def parse_search(
         values = split_values(raw_value)
         if not values:
             continue  # an empty value is ignored (R5 search §3.2.1.5.1)
+        if param.type == "date":
+            for value in values:
+                date_range(value)  # a malformed date is a 400 before any resource is looked at
         clauses.append(Clause(param, modifier or None, values, raw_name, raw_value))
     return SearchQuery(resource_type, tuple(clauses), controls, ignored)
 
@@ -278,12 +362,22 @@ def shape(resource: Resource, controls: Controls) -> Resource:
     return apply_elements(apply_summary(resource, controls.summary), controls.elements)
 
 
-def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: str) -> Resource:
-    """A searchset Bundle with total, self/first/previous/next/last links and one page of entries."""
-    found = sorted((r for r in resources if matches(r, query)), key=lambda r: str(r.get("id", "")))
+def search_bundle(
+    resources: Iterable[Resource],
+    query: SearchQuery,
+    base_url: str,
+    full: Callable[[Resource], Resource] = lambda resource: resource,
+) -> Resource:
+    """A searchset Bundle with total, self/first/previous/next/last links and one page of entries.
+
+    `resources` may be views holding only the searchable elements; `full` gives the whole resource of a
+    view, called for the page's entries only."""
     controls = query.controls
+    found = sort_resources([r for r in resources if matches(r, query)], controls.sort)
     total = len(found)
-    bundle: Resource = {"resourceType": "Bundle", "type": "searchset", "total": total}
+    bundle: Resource = {"resourceType": "Bundle", "type": "searchset"}
+    if controls.total != "none":
+        bundle["total"] = total
     links = [("self", controls.offset)]
     if controls.summary != "count" and controls.count > 0:
         last = max(0, (total - 1) // controls.count * controls.count)
@@ -300,7 +394,7 @@ def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: s
         entries = [
             {
                 "fullUrl": f"{base_url}/{r['resourceType']}/{r['id']}",
-                "resource": shape(r, controls),
+                "resource": shape(full(r), controls),
                 "search": {"mode": "match"},
             }
             for r in page
@@ -310,6 +404,24 @@ def search_bundle(resources: Iterable[Resource], query: SearchQuery, base_url: s
     if entries:
         bundle["entry"] = entries
     return bundle
+
+
+def sort_resources(found: list[Resource], keys: Sequence[str]) -> list[Resource]:
+    """`_sort` keys in order (`-` = descending), then the id: the order, so the pages, are stable."""
+    ordered = sorted(found, key=lambda r: str(r.get("id", "")))
+    for key in reversed(keys):  # stable sorts, least significant key first
+        name = key.lstrip("-")
+        ordered.sort(key=lambda r, name=name: _sort_value(r, name), reverse=key.startswith("-"))  # type: ignore[misc]
+    return ordered
+
+
+def _sort_value(resource: Resource, name: str) -> str:
+    if name == "_lastUpdated":
+        when = _instant((resource.get("meta") or {}).get("lastUpdated"))
+        return when.astimezone(dt.UTC).isoformat() if when else ""
+    if name == "title":
+        return _fold(str(resource.get("title") or ""))
+    return str(resource.get("id", ""))
 
 
 def _ignored_outcome(count: int) -> Resource:
@@ -339,4 +451,8 @@ def _page_url(query: SearchQuery, base_url: str, offset: int) -> str:
         pairs.append(("_elements", ",".join(c.elements)))
     if c.format:
         pairs.append(("_format", c.format))
+    if c.sort:
+        pairs.append(("_sort", ",".join(c.sort)))
+    if c.total:
+        pairs.append(("_total", c.total))
     return f"{base_url}/{query.resource_type}?{urlencode(pairs, quote_via=quote, safe=',:')}"

@@ -1,7 +1,8 @@
-"""The trial catalog: every mapping in mappings/ loaded once at start-up, read-only afterwards.
+"""One mapping file → one compiled trial: parsed, checked, rendered as R5 and validated.
 
-Rule: fail fast. A file that does not parse, breaks the mapping format or renders invalid R5 stops
-the start with a MappingError naming the file and the problem; nothing is half-loaded.
+Rule: fail fast. A file that does not parse, breaks the mapping format or renders invalid R5 raises a
+MappingError naming the file and the problem. The compiled form holds the criteria (domain objects) and
+the published resources as JSON bytes (decoded when read), so a large catalog stays small in memory.
 """
 
 from __future__ import annotations
@@ -9,21 +10,16 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
 from service.domain.criteria import TrialCriteria
 from service.errors import MappingError
-from service.fhir.conformance import (
-    CANONICAL_BASE,
-    EXT_ARM_ELIGIBILITY,
-    operation_definitions,
-    structure_definitions,
-)
+from service.fhir.conformance import CANONICAL_BASE, EXT_ARM_ELIGIBILITY
 from service.fhir.evidence_variable import arm_eligibility_id, eligibility_id, render_evidence_variables
 from service.fhir.models import InvalidResource, validate
 from service.fhir.narrative import with_narrative
@@ -32,63 +28,59 @@ from service.mapping import LINK_ID, parse_trial_criteria
 Json = dict[str, Any]
 MAPPING_FORMAT = 1
 EV_STATUSES = ("draft", "active", "retired", "unknown")
+STUDY_VIEW = (
+    "resourceType", "id", "meta", "url", "identifier", "title", "status", "progressStatus", "phase", "condition",
+    "keyword",
+)  # fmt: skip
+# libyaml's C parser when PyYAML was built with it (the wheels are): ~30x faster than the pure-Python one,
+# same documents (both are YAML 1.1 safe loaders).
+_YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Trial:
+    """A registered trial: its criteria for evaluation and its published resources (JSON bytes)."""
+
     id: str
-    research_study: Json
-    evidence_variables: tuple[Json, ...]
     criteria: TrialCriteria
     source: Path
+    study_json: bytes
+    evidence_json: tuple[bytes, ...]
+    # The elements searches and filters read (id, meta, identifier, status, progressStatus, condition,
+    # keyword, phase, title, url), kept decoded: a search over 10,000 trials decodes no full resource.
+    study_view: Json
+
+    @property
+    def research_study(self) -> Json:
+        """A fresh dict each time (callers may shape it)."""
+        study: Json = orjson.loads(self.study_json)
+        return study
+
+    @property
+    def evidence_variables(self) -> tuple[Json, ...]:
+        return tuple(orjson.loads(ev) for ev in self.evidence_json)
 
 
-@dataclass(frozen=True)
-class Catalog:
-    trials: Mapping[str, Trial]
-    _by_type: Mapping[str, Mapping[str, Json]] = field(repr=False)
-
-    def resources(self, resource_type: str) -> list[Json]:
-        return list(self._by_type.get(resource_type, {}).values())
-
-    def get(self, resource_type: str, resource_id: str) -> Json | None:
-        return self._by_type.get(resource_type, {}).get(resource_id)
+def file_digest(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
 
 
-def load_catalog(directory: Path) -> Catalog:
-    if not directory.is_dir():
-        raise MappingError(f"{directory}: the mappings directory does not exist")
-    trials: dict[str, Trial] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        trial = load_trial(path)
-        if trial.id in trials:
-            raise MappingError(f"{path}: study id {trial.id!r} is already defined in {trials[trial.id].source.name}")
-        trials[trial.id] = trial
-    conformance_meta = {"versionId": "1", "lastUpdated": "2026-11-22T00:00:00Z"}
-    by_type: dict[str, dict[str, Json]] = {
-        "ResearchStudy": {t.id: t.research_study for t in trials.values()},
-        "EvidenceVariable": {ev["id"]: ev for t in trials.values() for ev in t.evidence_variables},
-        "StructureDefinition": {sd["id"]: {**sd, "meta": conformance_meta} for sd in structure_definitions()},
-        "OperationDefinition": {od["id"]: {**od, "meta": conformance_meta} for od in operation_definitions()},
-    }
-    return Catalog(trials, by_type)
-
-
-def load_trial(path: Path) -> Trial:
-    raw = path.read_bytes()
+def load_trial(path: Path, raw: bytes | None = None, last_updated: str | None = None) -> Trial:
+    """Compile one mapping file; `last_updated`: the date remembered for this content (else computed)."""
+    raw = path.read_bytes() if raw is None else raw
     try:
-        doc = yaml.safe_load(raw)
+        doc = yaml.load(raw, Loader=_YamlLoader)  # noqa: S506 - a safe loader (CSafeLoader or SafeLoader)
     except yaml.YAMLError as exc:
         raise MappingError(f"{path}: not valid YAML: {exc}") from exc
     try:
-        return _build_trial(path, raw, _plain_json(doc))
+        return _build_trial(path, raw, _plain_json(doc), last_updated)
     except MappingError as exc:
         raise MappingError(f"{path}: {exc}") from exc
     except InvalidResource as exc:
         raise MappingError(f"{path}: not valid FHIR R5: {exc}") from exc
 
 
-def _build_trial(path: Path, raw: bytes, doc: Any) -> Trial:
+def _build_trial(path: Path, raw: bytes, doc: Any, last_updated: str | None) -> Trial:
     if not isinstance(doc, dict):
         raise MappingError("the file must hold a mapping (format, id, research_study, criteria)")
     if doc.get("format") != MAPPING_FORMAT:
@@ -108,8 +100,9 @@ def _build_trial(path: Path, raw: bytes, doc: Any) -> Trial:
     title = study.get("title") or study_id
     criteria = parse_trial_criteria(doc, study_id, title)
     meta = {
-        "versionId": hashlib.sha256(raw).hexdigest()[:12],
-        "lastUpdated": _last_updated(doc.get("last_reviewed"), path),
+        # The content digest: the version changes exactly when the file's bytes do.
+        "versionId": file_digest(raw)[:12],
+        "lastUpdated": _last_updated(doc.get("last_reviewed"), path) if last_updated is None else last_updated,
     }
     research_study = with_narrative(_publish_study(study, study_id, criteria, meta))
     evidence_variables = tuple(
@@ -117,7 +110,14 @@ def _build_trial(path: Path, raw: bytes, doc: Any) -> Trial:
     )
     for resource in (research_study, *evidence_variables):
         validate(resource)
-    return Trial(study_id, research_study, evidence_variables, criteria, path)
+    return Trial(
+        study_id,
+        criteria,
+        path,
+        orjson.dumps(research_study),
+        tuple(orjson.dumps(ev) for ev in evidence_variables),
+        {k: research_study[k] for k in STUDY_VIEW if k in research_study},
+    )
 
 
 def _publish_study(study: Json, study_id: str, criteria: TrialCriteria, meta: Json) -> Json:

@@ -1,0 +1,82 @@
+"""The catalog's prefilter: what cheaply rules a trial out for a patient, without evaluating the trial.
+
+Rule: a trial is ruled out only when one of its own top-level criteria (an age, sex or diagnosis rule),
+evaluated by the same engine on the same facts, is decisive against it (an inclusion not met, an
+exclusion met) and rests on no resource other than the Patient: exactly what makes the full evaluation
+answer `ineligible` (DESIGN.md §2). Anything else, unknowns included, is evaluated in full. Identical
+rules are evaluated once per request, whatever the number of trials carrying them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from service.domain.criteria import AgeRule, ConditionRule, Criterion, Result, SexRule, TrialCriteria
+from service.domain.evaluate import Memo, evaluate_criterion
+from service.domain.facts import PatientFacts
+
+GATE_RULES = (AgeRule, SexRule, ConditionRule)
+# The enrolment states a study is open in (R5 research-study-status); `overall-study` is not a state of
+# enrolment but the umbrella entry some records add beside the real one.
+OPEN_STATES = frozenset({"recruiting", "not-yet-recruiting", "enrolling-by-invitation"})
+NOT_ENROLMENT_STATES = frozenset({"overall-study"})
+UNRECORDED = "unrecorded"  # no enrolment state in the mapping: nothing says the study is closed
+
+
+@dataclass(frozen=True)
+class GateKey:
+    rule: AgeRule | SexRule | ConditionRule
+    exclude: bool
+
+
+@dataclass(frozen=True)
+class TrialIndex:
+    gates: Mapping[GateKey, tuple[Criterion, frozenset[str]]]  # a representative criterion, the trials
+    states: Mapping[str, frozenset[str]]  # enrolment state code (or UNRECORDED) → trial ids
+
+    def ruled_out(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[str]:
+        """Ids of the trials the full evaluation would find ineligible on these gates alone."""
+        out: set[str] = set()
+        for criterion, trials in self.gates.values():
+            result = evaluate_criterion(criterion, facts, on, memo)
+            if result.screening_only or result.effective is not Result.NOT_MET:
+                continue
+            if all(ref == patient_ref for r in result.walk() for ref in r.evidence):
+                out.update(trials)
+        return out
+
+    def with_states(self, codes: Iterable[str]) -> set[str]:
+        found: set[str] = set()
+        for code in codes:
+            found.update(self.states.get(code, ()))
+        return found
+
+
+def enrolment_states(progress_status: object) -> set[str]:
+    codes = {
+        str(coding.get("code"))
+        for entry in (progress_status if isinstance(progress_status, list) else [])
+        if isinstance(entry, dict)
+        for coding in (entry.get("state") or {}).get("coding", [])
+        if isinstance(coding, dict) and coding.get("code")
+    }
+    return (codes - NOT_ENROLMENT_STATES) or {UNRECORDED}
+
+
+def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialIndex:
+    """`trials`: (id, criteria, the ResearchStudy's progressStatus)."""
+    gates: dict[GateKey, tuple[Criterion, set[str]]] = {}
+    states: dict[str, set[str]] = {}
+    for trial_id, criteria, progress in trials:
+        for state in enrolment_states(progress):
+            states.setdefault(state, set()).add(trial_id)
+        for criterion in criteria.criteria:
+            if isinstance(criterion.rule, GATE_RULES):
+                key = GateKey(criterion.rule, criterion.exclude)
+                gates.setdefault(key, (criterion, set()))[1].add(trial_id)
+    return TrialIndex(
+        {key: (criterion, frozenset(ids)) for key, (criterion, ids) in gates.items()},
+        {state: frozenset(ids) for state, ids in states.items()},
+    )
