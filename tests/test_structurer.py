@@ -643,3 +643,59 @@ def test_a_negative_gene_status_is_never_read_as_positive(text: str) -> None:
 
 def test_disease_extent_is_no_alternative_in_an_exclusion() -> None:
     assert structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule is None
+
+
+# --- body weight, screening confirmations (issue 11, second round) -------------------------------
+
+
+def test_body_weight_bound_in_kilograms() -> None:
+    body = observation(rule_of("Body weight >30 kg"))  # NCT05883644 inc-14
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:29463-7"], ">", 30, "kg")
+    both = [observation(leaf) for leaf in leaves(rule_of("Body weight ≥ 40 kg and ≤ 150 kg"))]
+    assert [(b["op"], b["value"]) for b in both] == [(">=", 40), ("<=", 150)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Weight loss > 10 kg in the previous 3 months",  # a change of weight, not a weight
+        "Body weight > 30 lb",  # not kilograms
+        "Weight-based dosing ≥ 2 mg/kg",
+    ],
+)
+def test_weight_change_or_other_units_are_no_body_weight_bound(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion"),
+    [
+        # the study drug's own hypersensitivity: an investigational product is in no record
+        ("Known allergic reaction against any of the components of the study treatments.", True),  # NCT04956640
+        ("Serious allergy to the investigational drug or excipients (such as microcrystalline cellulose, etc.);", True),
+        ("History of severe hypersensitivity reactions to any ingredient of study drug(s)", True),  # NCT05838768
+        ("Patients with contraindications to drugs used in the study", True),  # NCT06898385
+        # measurable disease is the site's imaging assessment
+        ("Measurable disease as per RECIST 1.1.", False),  # NCT06411691
+        ("Measurable disease as determined by RECIST version 1.1", False),  # NCT05838768
+        ("Must be able to swallow capsule/tablet.", False),  # NCT04956640
+        # NCT05883007
+        ("Considered unfit to participate in this clinical trial as assessed by the investigator.", True),
+    ],
+)
+def test_site_confirmations_become_screening_items(text: str, exclusion: bool) -> None:
+    result = structure(text, exclusion)
+    assert result.screening and result.rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Known or suspected hypersensitivity to Hiltonol.",  # NCT06411691: a named drug, may be on record
+        "History of severe immediate hypersensitivity reaction to cyclophosphamide, fludarabine, or aldesleukin.",
+        "At least 1 measurable lesion per RECIST 1.1 that is ≥ 10 mm in the longest diameter",  # a threshold
+        "Allergic rhinitis requiring systemic steroids",  # an allergy, but not to the study drug
+    ],
+)
+def test_named_drug_allergies_and_measured_lesions_are_no_screening_items(text: str) -> None:
+    assert not structure(text, exclusion=True).screening

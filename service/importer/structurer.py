@@ -48,7 +48,7 @@ from service.importer.rules.oncology import (
     find_steroid_dose,
     find_therapies,
 )
-from service.importer.rules.scores import find_age, find_ecog, find_karnofsky, find_life_expectancy
+from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
 Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
 
@@ -66,6 +66,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
     find_life_expectancy,
+    find_body_weight,
     find_diagnosis,
     find_extent,
     find_stage,
@@ -76,6 +77,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
     find_life_expectancy,
+    find_body_weight,
     find_pregnancy,
     find_viruses,
     find_brain_metastases,
