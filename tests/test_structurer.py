@@ -699,3 +699,87 @@ def test_site_confirmations_become_screening_items(text: str, exclusion: bool) -
 )
 def test_named_drug_allergies_and_measured_lesions_are_no_screening_items(text: str) -> None:
     assert not structure(text, exclusion=True).screening
+
+
+# --- live vaccines, washouts anchored on the start of the study drug -----------------------------
+
+LIVE_VACCINE_EXCLUSIONS = [
+    # NCT05832827 exc-14: the sentences allowing killed / non-live vaccines restate the rule
+    "Has received a live vaccine or live-attenuated vaccine within 30 days prior to the first dose of study drug. "
+    "Administration of killed vaccines is allowed. Approved COVID-19 vaccines (excluding live vaccines and/or "
+    "live-attenuated vaccines) are allowed",
+    # NCT06411691 exc-13
+    "Has received any non-oncology live vaccine therapy used for prevention of infectious diseases within 28 days "
+    "of study treatment.",
+]
+
+
+@pytest.mark.parametrize("text", LIVE_VACCINE_EXCLUSIONS)
+def test_live_vaccines_inside_the_window_with_live_codes_only(text: str) -> None:
+    body = rule_of(text, exclusion=True)["medication"]
+    assert body["within_days"] in (28, 30)
+    assert {"cvx:03", "cvx:21", "cvx:121", "atc:J07BK01", "atc:J07BK02", "atc:J07AN01"} <= set(body["codes"])
+    # recombinant zoster (Shingrix) and inactivated vaccines are not live
+    assert not {"atc:J07BK03", "cvx:187", "cvx:10", "cvx:141"} & set(body["codes"])
+    assert "zoster" not in body["names"] and "vaccine" not in body["names"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Live vaccines are not allowed during the study.",  # no lookback window: a rule for the future
+        "Has received a live vaccine within 30 days prior to the first dose. Yellow fever vaccine is allowed.",
+        "Has received any vaccine within 30 days prior to the first dose of study drug.",  # not only live ones
+    ],
+)
+def test_live_vaccine_near_misses_stay_text(text: str) -> None:
+    result = structure(text, exclusion=True)
+    assert result.rule is None or "medication" not in str(result.rule)
+
+
+def test_a_washout_before_the_start_of_investigational_products_is_the_window() -> None:
+    rule = rule_of("Received radiation therapy ≤14 days prior to initiation of investigational products.", True)
+    assert rule["procedure"]["within_days"] == 14  # NCT03377387 exc-4
+    assert structure("Received radiation therapy ≤14 days prior to surgery of the primary tumour.", True).rule is None
+
+
+def test_imported_live_vaccine_and_weight_rules_decide_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    criteria, _ = eligibility_criteria(
+        {
+            "eligibilityCriteria": "Inclusion Criteria:\n\n* Body weight >30 kg\n\nExclusion Criteria:\n\n* "
+            + LIVE_VACCINE_EXCLUSIONS[0]
+        }
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    on = dt.date(2026, 3, 1)
+    cvx = "http://hl7.org/fhir/sid/cvx"
+
+    def results(*resources: dict[str, Any]) -> dict[str, Result]:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        return {r.criterion.link_id: r.result for r in evaluation.criteria}
+
+    def shot(code: str, display: str, when: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Immunization",
+            "id": f"imm-{code}",
+            "status": "completed",
+            "vaccineCode": concept(cvx, code, display),
+            "patient": {"reference": "Patient/p1"},
+            "occurrenceDateTime": when,
+        }
+
+    assert results(observation("29463-7", "2026-02-20", 62, "kg"))["inc-1"] is Result.MET
+    assert results(observation("29463-7", "2026-02-20", 28.5, "kg"))["inc-1"] is Result.NOT_MET
+    mmr = results(shot("03", "measles, mumps and rubella virus vaccine", "2026-02-15"))
+    assert mmr["exc-1"] is Result.MET
+    shingrix = results(shot("187", "zoster vaccine recombinant, adjuvanted", "2026-02-15"))
+    assert shingrix["exc-1"] is Result.NOT_MET
+    old = results(shot("03", "measles, mumps and rubella virus vaccine", "2025-10-01"))
+    assert old["exc-1"] is Result.NOT_MET

@@ -38,6 +38,7 @@ from service.importer.rules.findings import (
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
 from service.importer.rules.oncology import (
     CONFIRMATION,
+    LIVE_VACCINE,
     NEGATION,
     ONCOLOGY_KEYS,
     find_biomarkers,
@@ -98,6 +99,9 @@ def structure(
     """
     if context_reason:
         return Structured(None, context_reason)
+    if re.search(LIVE_VACCINE, text, re.IGNORECASE):
+        # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
+        text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
     if exclusion:
         cns = qualified_cns_exclusion(text)
         if cns is not None:
@@ -147,6 +151,13 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
     return False
 
 
+# A sentence allowing vaccines that are not live (killed, inactivated, "excluding live vaccines").
+NON_LIVE_VACCINES_ALLOWED = re.compile(
+    r"(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live|not live|excluding live|do(?:es)? not contain live)\b"
+    r"[^.;]*\bvaccin[^.;]*\b(?:are|is)\s+(?:allowed|permitted)\b[^.;]*[.;]?"
+    r"|(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live)\s+vaccin[^.;]*\b(?:are|is)\s+(?:allowed|permitted)\b[^.;]*[.;]?",
+    re.IGNORECASE,
+)
 LIST_SEPARATOR = re.compile(
     r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,|(?<![\d.])\.\s+(?=[A-Z])|[;\n])\s*", re.IGNORECASE
 )
@@ -392,6 +403,14 @@ ORGAN_HEADER = re.compile(
     r"[^:;]{0,25}?(?::|：|\bdefined (?:as|by)\b:?|\bas follows\b:?)",
     re.IGNORECASE,
 )
+# The event a washout counts back from ("prior to initiation of investigational products"): the
+# evaluation date stands for it, as for "before the first dose of study drug".
+TREATMENT_START = re.compile(
+    r"\b(?:prior to|before|of)\s+(?:the\s+)?(?:initiation|start|first dose|first administration)\s+of\s+(?:the\s+)?"
+    r"(?:study\s+|trial\s+)?(?:investigational\s+(?:products?|agents?|drugs?|medicinal products?)|drugs?|treatment|"
+    r"interventions?|therapy)\b",
+    re.IGNORECASE,
+)
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})
 
 
@@ -409,6 +428,7 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = INVESTIGATOR_JUDGEMENT.sub(" ", rest)
     rest = ORGAN_HEADER.sub(" ", rest)
     rest = WITHIN_DAYS.sub(" ", rest)
+    rest = TREATMENT_START.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     kept = [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
     # A number or comparator left over is a threshold nobody encoded: never filler.
