@@ -783,3 +783,35 @@ def test_imported_live_vaccine_and_weight_rules_decide_on_records() -> None:
     assert shingrix["exc-1"] is Result.NOT_MET
     old = results(shot("03", "measles, mumps and rubella virus vaccine", "2025-10-01"))
     assert old["exc-1"] is Result.NOT_MET
+
+
+def test_leptomeningeal_disease_alone_is_the_meninges_not_all_cns() -> None:
+    body = rule_of("History of leptomeningeal carcinomatosis", exclusion=True)["condition"]  # NCT05883644 exc-8
+    assert body["history"] is True
+    assert "icd10cm:C79.32" in body["codes"] and "icd10cm:C79.3" not in body["codes"]
+    active = rule_of("Known leptomeningeal disease", exclusion=True)["condition"]
+    assert "history" not in active
+    # "treated, stable" qualifiers keep the site check of the qualified CNS rule
+    assert structure("Untreated leptomeningeal disease (treated disease is allowed)", True).rule is None
+
+
+def test_pregnancy_of_women_of_childbearing_potential_is_pregnancy() -> None:
+    text = (  # NCT03745326 exc-1
+        "Women of child-bearing potential who are pregnant or breastfeeding because of the potentially dangerous "
+        "effects of the treatment on the fetus or infant."
+    )
+    assert {leaf["condition"]["label"] for leaf in leaves(rule_of(text, exclusion=True))} == {
+        "Pregnancy",
+        "Breastfeeding",
+    }
+    # the qualifier is dropped only beside pregnancy: on its own it is a contraception matter (screening)
+    assert structure("Women of child-bearing potential who are not using contraception", True).rule is None
+
+
+def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
+    body = rule_of("Prior therapy with any CDK inhibitor.", exclusion=True)["medication"]  # NCT02513394 exc-2
+    assert body["codes"] == ["atc:L01EF"] and "within_days" not in body
+    ild = rule_of("Known history or concurrent interstitial lung disease.", exclusion=True)  # NCT06411691 exc-6
+    assert ild["condition"]["history"] is True
+    # a CDK inhibitor with an exception stays text
+    assert structure("Prior CDK inhibitor unless given as adjuvant therapy", True).rule is None

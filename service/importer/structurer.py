@@ -99,6 +99,9 @@ def structure(
     """
     if context_reason:
         return Structured(None, context_reason)
+    # A reason ("because of the potentially dangerous effects on the fetus or infant") is no criterion,
+    # nor are its words list items; blanked (same length) so offsets hold.
+    text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -158,6 +161,7 @@ NON_LIVE_VACCINES_ALLOWED = re.compile(
     r"|(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live)\s+vaccin[^.;]*\b(?:are|is)\s+(?:allowed|permitted)\b[^.;]*[.;]?",
     re.IGNORECASE,
 )
+CHILDBEARING_WORDS = frozenset({"child-bearing", "childbearing", "potential", "wocbp", "reproductive"})
 LIST_SEPARATOR = re.compile(
     r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,|(?<![\d.])\.\s+(?=[A-Z])|[;\n])\s*", re.IGNORECASE
 )
@@ -180,6 +184,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     item holding a finding must say nothing else; an item without one (at least two words, none
     qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
     virus_only = all(a.key in VIRUS_CODES for a in atoms)
+    pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     segments = _segments(text, atoms)
     rest: list[str] = []
     for start, end in segments:
@@ -187,6 +192,9 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         segment = text[start:end]
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         words = _leftover(segment, local)
+        if pregnancy_only:
+            # "Women of childbearing potential who are pregnant": only they can be; the qualifier adds nothing.
+            words = [w for w in words if w.lower() not in CHILDBEARING_WORDS]
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
@@ -198,7 +206,6 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
             rest.extend(words)
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
     # "Pregnant women and lactating females": both groups are excluded, the 'and' lists them.
-    pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     if ("and" in connectors and not pregnancy_only) or "?" in connectors:
         return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
     children = [_child(a, text) for a in atoms]

@@ -20,7 +20,7 @@ from service.importer.rules.findings import HISTORY_CUE
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
-    {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
+    {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild", "cdk46",
      "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
@@ -326,6 +326,13 @@ THERAPIES = (
         ),
         needs_window=True,
     ),  # fmt: skip
+    TherapyClass(
+        "cdk46",
+        "CDK inhibitor",
+        r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
+        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib
+        ("palbociclib", "ribociclib", "abemaciclib"),
+    ),
     TherapyClass(
         "live-vaccine",
         "Live (attenuated) vaccine",
