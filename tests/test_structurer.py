@@ -815,3 +815,29 @@ def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
     assert ild["condition"]["history"] is True
     # a CDK inhibitor with an exception stays text
     assert structure("Prior CDK inhibitor unless given as adjuvant therapy", True).rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patients who are receiving any other investigational agents.",  # NCT03745326 exc-10
+        "Concurrent therapy with other Investigational Products.",  # NCT02513394 exc-1
+        "Is currently participating in or has participated in a study of an investigational agent or has used an "
+        "investigational device within 4 weeks prior to the first dose of study intervention",  # NCT05832827
+    ],
+)
+def test_another_interventional_study_is_a_site_confirmation(text: str) -> None:
+    assert structure(text, exclusion=True).screening
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05907980 exc-2: the anti-cancer therapy is data; the whole stays text, not a confirmation
+        "Treatment with investigational therapy and anti-cancer therapy within 28 days prior to initiation of "
+        "study drug",
+        "Participation in an observational registry",  # not an interventional study
+    ],
+)
+def test_other_study_near_misses_are_no_screening_items(text: str) -> None:
+    assert not structure(text, exclusion=True).screening

@@ -116,6 +116,8 @@ def structure(
     if not atoms:
         if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)) and not NUMERIC_THRESHOLD.search(text):
             return Structured(None, screening=True)
+        if OTHER_STUDY.search(text) and not OTHER_THERAPY.search(text) and not NUMERIC_THRESHOLD.search(text):
+            return Structured(None, screening=True)
         return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
     judged = TIME_OF_CONSENT.sub(" ", text)
     if all(a.key == "life-expectancy" for a in atoms):
@@ -154,6 +156,21 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
     return False
 
 
+# Taking part in another interventional study, or receiving an investigational agent, is known to the
+# site, seldom to the record (investigational products carry no code): a screening confirmation.
+OTHER_STUDY = re.compile(
+    r"\b(?:participat\w*|enrol+ed|co-?enrol+ed)\b[^.;]{0,60}?\b(?:(?:clinical|interventional|investigational|"
+    r"another|other|therapeutic) (?:clinical )?(?:study|studies|trials?)|study of an investigational)"
+    r"|\b(?:receiving|received|concurrent|concomitant|treatment with|therapy with|use of)\b[^.;]{0,30}?"
+    r"\binvestigational (?:agents?|products?|drugs?|therap(?:y|ies)|devices?|medicinal products?)",
+    re.IGNORECASE,
+)
+# Another therapy named beside it is data the record holds: such a criterion stays text.
+OTHER_THERAPY = re.compile(
+    r"anti-?cancer|anti-?tumou?r|antineoplastic|chemotherap|radiotherap|radiation|surgery|immunotherap|"
+    r"hormon|biologic|targeted|systemic",
+    re.IGNORECASE,
+)
 # A sentence allowing vaccines that are not live (killed, inactivated, "excluding live vaccines").
 NON_LIVE_VACCINES_ALLOWED = re.compile(
     r"(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live|not live|excluding live|do(?:es)? not contain live)\b"
