@@ -463,7 +463,7 @@ ILD = re.compile(
 )
 TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
 ORGAN_TRANSPLANT = re.compile(
-    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:(?:tissue\s*/\s*)?solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
+    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
 )
 
