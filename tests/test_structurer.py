@@ -844,3 +844,9 @@ def test_another_interventional_study_is_a_site_confirmation(text: str) -> None:
 )
 def test_other_study_near_misses_are_no_screening_items(text: str) -> None:
     assert not structure(text, exclusion=True).screening
+
+
+def test_women_of_childbearing_potential_as_an_alternative_of_their_own_are_never_dropped() -> None:
+    rule = rule_of("Pregnant or breastfeeding women, or women of childbearing potential", exclusion=True)
+    rest = [leaf for leaf in leaves(rule) if "not_computable" in leaf]
+    assert rest and "childbearing" in rest[0]["not_computable"]

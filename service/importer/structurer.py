@@ -209,7 +209,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         segment = text[start:end]
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         words = _leftover(segment, local)
-        if pregnancy_only:
+        if pregnancy_only and inside:  # beside the finding only: "or women of childbearing potential" alone is a group
             # "Women of childbearing potential who are pregnant": only they can be; the qualifier adds nothing.
             words = [w for w in words if w.lower() not in CHILDBEARING_WORDS]
         if virus_only:
