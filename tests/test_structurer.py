@@ -850,3 +850,21 @@ def test_women_of_childbearing_potential_as_an_alternative_of_their_own_are_neve
     rule = rule_of("Pregnant or breastfeeding women, or women of childbearing potential", exclusion=True)
     rest = [leaf for leaf in leaves(rule) if "not_computable" in leaf]
     assert rest and "childbearing" in rest[0]["not_computable"]
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "op"),
+    [
+        # NCT03377387 inc-7: the imaging methods are how LVEF is measured, not alternative criteria
+        ("Left ventricular ejection fraction (LVEF) ≥50% measured by multiple-gated acquisition scan (MUGA) or "
+         "echocardiogram (ECHO).", False, ">="),
+        ("LVEF < 50% as determined by ECHO or MUGA", True, "<"),
+    ],
+)  # fmt: skip
+def test_lvef_with_its_imaging_method(text: str, exclusion: bool, op: str) -> None:
+    body = observation(rule_of(text, exclusion))
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:10230-1"], op, 50.0, "%")
+
+
+def test_lvef_thresholds_that_differ_by_method_stay_text() -> None:
+    assert structure("LVEF ≥ 50% by echocardiogram or ≥ 45% by MUGA", exclusion=False).rule is None

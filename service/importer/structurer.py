@@ -102,6 +102,8 @@ def structure(
     # A reason ("because of the potentially dangerous effects on the fetus or infant") is no criterion,
     # nor are its words list items; blanked (same length) so offsets hold.
     text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
+    # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
+    text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -156,6 +158,15 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
     return False
 
 
+_CARDIAC_IMAGING = (
+    r"(?:an?\s+)?(?:multiple[- ]gated acquisition|multigated acquisition|MUGA|echocardiogra(?:m|phy)|ECHO)"
+    r"(?:\s+scans?)?(?:\s*\((?:MUGA|ECHO)\))?"
+)
+CARDIAC_IMAGING_METHOD = re.compile(
+    rf"\b(?:as\s+)?(?:measured|assessed|determined|evaluated|documented)\s+(?:by|on|with|using)\s+{_CARDIAC_IMAGING}"
+    rf"(?:\s*(?:,|or|and/or)\s*{_CARDIAC_IMAGING})*",
+    re.IGNORECASE,
+)
 # Taking part in another interventional study, or receiving an investigational agent, is known to the
 # site, seldom to the record (investigational products carry no code): a screening confirmation.
 OTHER_STUDY = re.compile(
