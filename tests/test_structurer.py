@@ -584,9 +584,12 @@ def test_ldh_as_a_multiple_of_uln() -> None:
 def test_interstitial_lung_disease_and_organ_transplant() -> None:
     ild = rule_of("History of interstitial lung disease", exclusion=True)["condition"]
     assert "icd10cm:J84" in ild["codes"] and ild["history"] is True
-    assert rule_of("Has had an allogeneic tissue/solid organ transplant", exclusion=True)["procedure"]["codes"] == [
+    assert rule_of("A history of organ transplantation；", exclusion=True)["procedure"]["codes"] == [  # NCT05438667
         "snomed:313039003"
     ]
+    # NCT05832827 exc-28: an allogeneic TISSUE transplant (stem cells, marrow) is no solid organ: a solid-organ
+    # rule would call a patient after an allogeneic stem-cell transplant not excluded (seed-7 sample error)
+    assert structure("Has had an allogeneic tissue/solid organ transplant", exclusion=True).rule is None
 
 
 @pytest.mark.parametrize(
@@ -643,3 +646,225 @@ def test_a_negative_gene_status_is_never_read_as_positive(text: str) -> None:
 
 def test_disease_extent_is_no_alternative_in_an_exclusion() -> None:
     assert structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule is None
+
+
+# --- body weight, screening confirmations (issue 11, second round) -------------------------------
+
+
+def test_body_weight_bound_in_kilograms() -> None:
+    body = observation(rule_of("Body weight >30 kg"))  # NCT05883644 inc-14
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:29463-7"], ">", 30, "kg")
+    both = [observation(leaf) for leaf in leaves(rule_of("Body weight ≥ 40 kg and ≤ 150 kg"))]
+    assert [(b["op"], b["value"]) for b in both] == [(">=", 40), ("<=", 150)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Weight loss > 10 kg in the previous 3 months",  # a change of weight, not a weight
+        "Body weight > 30 lb",  # not kilograms
+        "Weight-based dosing ≥ 2 mg/kg",
+    ],
+)
+def test_weight_change_or_other_units_are_no_body_weight_bound(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion"),
+    [
+        # the study drug's own hypersensitivity: an investigational product is in no record
+        ("Known allergic reaction against any of the components of the study treatments.", True),  # NCT04956640
+        ("Serious allergy to the investigational drug or excipients (such as microcrystalline cellulose, etc.);", True),
+        ("History of severe hypersensitivity reactions to any ingredient of study drug(s)", True),  # NCT05838768
+        ("Patients with contraindications to drugs used in the study", True),  # NCT06898385
+        # measurable disease is the site's imaging assessment
+        ("Measurable disease as per RECIST 1.1.", False),  # NCT06411691
+        ("Measurable disease as determined by RECIST version 1.1", False),  # NCT05838768
+        ("Must be able to swallow capsule/tablet.", False),  # NCT04956640
+        # NCT05883007
+        ("Considered unfit to participate in this clinical trial as assessed by the investigator.", True),
+    ],
+)
+def test_site_confirmations_become_screening_items(text: str, exclusion: bool) -> None:
+    result = structure(text, exclusion)
+    assert result.screening and result.rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Known or suspected hypersensitivity to Hiltonol.",  # NCT06411691: a named drug, may be on record
+        "History of severe immediate hypersensitivity reaction to cyclophosphamide, fludarabine, or aldesleukin.",
+        "At least 1 measurable lesion per RECIST 1.1 that is ≥ 10 mm in the longest diameter",  # a threshold
+        "Allergic rhinitis requiring systemic steroids",  # an allergy, but not to the study drug
+    ],
+)
+def test_named_drug_allergies_and_measured_lesions_are_no_screening_items(text: str) -> None:
+    assert not structure(text, exclusion=True).screening
+
+
+# --- live vaccines, washouts anchored on the start of the study drug -----------------------------
+
+LIVE_VACCINE_EXCLUSIONS = [
+    # NCT05832827 exc-14: the sentences allowing killed / non-live vaccines restate the rule
+    "Has received a live vaccine or live-attenuated vaccine within 30 days prior to the first dose of study drug. "
+    "Administration of killed vaccines is allowed. Approved COVID-19 vaccines (excluding live vaccines and/or "
+    "live-attenuated vaccines) are allowed",
+    # NCT06411691 exc-13
+    "Has received any non-oncology live vaccine therapy used for prevention of infectious diseases within 28 days "
+    "of study treatment.",
+]
+
+
+@pytest.mark.parametrize("text", LIVE_VACCINE_EXCLUSIONS)
+def test_live_vaccines_inside_the_window_with_live_codes_only(text: str) -> None:
+    body = rule_of(text, exclusion=True)["medication"]
+    assert body["within_days"] in (28, 30)
+    assert {"cvx:03", "cvx:21", "cvx:121", "atc:J07BK01", "atc:J07BK02", "atc:J07AN01"} <= set(body["codes"])
+    # recombinant zoster (Shingrix) and inactivated vaccines are not live
+    assert not {"atc:J07BK03", "cvx:187", "cvx:10", "cvx:141"} & set(body["codes"])
+    assert "zoster" not in body["names"] and "vaccine" not in body["names"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Live vaccines are not allowed during the study.",  # no lookback window: a rule for the future
+        "Has received a live vaccine within 30 days prior to the first dose. Yellow fever vaccine is allowed.",
+        "Has received any vaccine within 30 days prior to the first dose of study drug.",  # not only live ones
+    ],
+)
+def test_live_vaccine_near_misses_stay_text(text: str) -> None:
+    result = structure(text, exclusion=True)
+    assert result.rule is None or "medication" not in str(result.rule)
+
+
+def test_a_washout_before_the_start_of_investigational_products_is_the_window() -> None:
+    rule = rule_of("Received radiation therapy ≤14 days prior to initiation of investigational products.", True)
+    assert rule["procedure"]["within_days"] == 14  # NCT03377387 exc-4
+    assert structure("Received radiation therapy ≤14 days prior to surgery of the primary tumour.", True).rule is None
+
+
+def test_imported_live_vaccine_and_weight_rules_decide_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    criteria, _ = eligibility_criteria(
+        {
+            "eligibilityCriteria": "Inclusion Criteria:\n\n* Body weight >30 kg\n\nExclusion Criteria:\n\n* "
+            + LIVE_VACCINE_EXCLUSIONS[0]
+        }
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    on = dt.date(2026, 3, 1)
+    cvx = "http://hl7.org/fhir/sid/cvx"
+
+    def results(*resources: dict[str, Any]) -> dict[str, Result]:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        return {r.criterion.link_id: r.result for r in evaluation.criteria}
+
+    def shot(code: str, display: str, when: str) -> dict[str, Any]:
+        return {
+            "resourceType": "Immunization",
+            "id": f"imm-{code}",
+            "status": "completed",
+            "vaccineCode": concept(cvx, code, display),
+            "patient": {"reference": "Patient/p1"},
+            "occurrenceDateTime": when,
+        }
+
+    assert results(observation("29463-7", "2026-02-20", 62, "kg"))["inc-1"] is Result.MET
+    assert results(observation("29463-7", "2026-02-20", 28.5, "kg"))["inc-1"] is Result.NOT_MET
+    mmr = results(shot("03", "measles, mumps and rubella virus vaccine", "2026-02-15"))
+    assert mmr["exc-1"] is Result.MET
+    shingrix = results(shot("187", "zoster vaccine recombinant, adjuvanted", "2026-02-15"))
+    assert shingrix["exc-1"] is Result.NOT_MET
+    old = results(shot("03", "measles, mumps and rubella virus vaccine", "2025-10-01"))
+    assert old["exc-1"] is Result.NOT_MET
+
+
+def test_leptomeningeal_disease_alone_is_the_meninges_not_all_cns() -> None:
+    body = rule_of("History of leptomeningeal carcinomatosis", exclusion=True)["condition"]  # NCT05883644 exc-8
+    assert body["history"] is True
+    assert "icd10cm:C79.32" in body["codes"] and "icd10cm:C79.3" not in body["codes"]
+    active = rule_of("Known leptomeningeal disease", exclusion=True)["condition"]
+    assert "history" not in active
+    # "treated, stable" qualifiers keep the site check of the qualified CNS rule
+    assert structure("Untreated leptomeningeal disease (treated disease is allowed)", True).rule is None
+
+
+def test_pregnancy_of_women_of_childbearing_potential_is_pregnancy() -> None:
+    text = (  # NCT03745326 exc-1
+        "Women of child-bearing potential who are pregnant or breastfeeding because of the potentially dangerous "
+        "effects of the treatment on the fetus or infant."
+    )
+    assert {leaf["condition"]["label"] for leaf in leaves(rule_of(text, exclusion=True))} == {
+        "Pregnancy",
+        "Breastfeeding",
+    }
+    # the qualifier is dropped only beside pregnancy: on its own it is a contraception matter (screening)
+    assert structure("Women of child-bearing potential who are not using contraception", True).rule is None
+
+
+def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
+    body = rule_of("Prior therapy with any CDK inhibitor.", exclusion=True)["medication"]  # NCT02513394 exc-2
+    assert body["codes"] == ["atc:L01EF"] and "within_days" not in body
+    ild = rule_of("Known history or concurrent interstitial lung disease.", exclusion=True)  # NCT06411691 exc-6
+    assert ild["condition"]["history"] is True
+    # a CDK inhibitor with an exception stays text
+    assert structure("Prior CDK inhibitor unless given as adjuvant therapy", True).rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patients who are receiving any other investigational agents.",  # NCT03745326 exc-10
+        "Concurrent therapy with other Investigational Products.",  # NCT02513394 exc-1
+        "Is currently participating in or has participated in a study of an investigational agent or has used an "
+        "investigational device within 4 weeks prior to the first dose of study intervention",  # NCT05832827
+    ],
+)
+def test_another_interventional_study_is_a_site_confirmation(text: str) -> None:
+    assert structure(text, exclusion=True).screening
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05907980 exc-2: the anti-cancer therapy is data; the whole stays text, not a confirmation
+        "Treatment with investigational therapy and anti-cancer therapy within 28 days prior to initiation of "
+        "study drug",
+        "Participation in an observational registry",  # not an interventional study
+    ],
+)
+def test_other_study_near_misses_are_no_screening_items(text: str) -> None:
+    assert not structure(text, exclusion=True).screening
+
+
+def test_women_of_childbearing_potential_as_an_alternative_of_their_own_are_never_dropped() -> None:
+    rule = rule_of("Pregnant or breastfeeding women, or women of childbearing potential", exclusion=True)
+    rest = [leaf for leaf in leaves(rule) if "not_computable" in leaf]
+    assert rest and "childbearing" in rest[0]["not_computable"]
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "op"),
+    [
+        # NCT03377387 inc-7: the imaging methods are how LVEF is measured, not alternative criteria
+        ("Left ventricular ejection fraction (LVEF) ≥50% measured by multiple-gated acquisition scan (MUGA) or "
+         "echocardiogram (ECHO).", False, ">="),
+        ("LVEF < 50% as determined by ECHO or MUGA", True, "<"),
+    ],
+)  # fmt: skip
+def test_lvef_with_its_imaging_method(text: str, exclusion: bool, op: str) -> None:
+    body = observation(rule_of(text, exclusion))
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:10230-1"], op, 50.0, "%")
+
+
+def test_lvef_thresholds_that_differ_by_method_stay_text() -> None:
+    assert structure("LVEF ≥ 50% by echocardiogram or ≥ 45% by MUGA", exclusion=False).rule is None

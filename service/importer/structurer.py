@@ -38,6 +38,7 @@ from service.importer.rules.findings import (
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
 from service.importer.rules.oncology import (
     CONFIRMATION,
+    LIVE_VACCINE,
     NEGATION,
     ONCOLOGY_KEYS,
     find_biomarkers,
@@ -48,7 +49,7 @@ from service.importer.rules.oncology import (
     find_steroid_dose,
     find_therapies,
 )
-from service.importer.rules.scores import find_age, find_ecog, find_karnofsky, find_life_expectancy
+from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
 Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
 
@@ -66,6 +67,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
     find_life_expectancy,
+    find_body_weight,
     find_diagnosis,
     find_extent,
     find_stage,
@@ -76,6 +78,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
     find_karnofsky,
     find_life_expectancy,
+    find_body_weight,
     find_pregnancy,
     find_viruses,
     find_brain_metastases,
@@ -96,6 +99,14 @@ def structure(
     """
     if context_reason:
         return Structured(None, context_reason)
+    # A reason ("because of the potentially dangerous effects on the fetus or infant") is no criterion,
+    # nor are its words list items; blanked (same length) so offsets hold.
+    text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
+    # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
+    text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    if re.search(LIVE_VACCINE, text, re.IGNORECASE):
+        # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
+        text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
     if exclusion:
         cns = qualified_cns_exclusion(text)
         if cns is not None:
@@ -106,6 +117,8 @@ def structure(
     atoms = _without_overlaps(atoms + lab_atoms)
     if not atoms:
         if SCREENING.search(TIME_OF_CONSENT.sub(" ", text)) and not NUMERIC_THRESHOLD.search(text):
+            return Structured(None, screening=True)
+        if OTHER_STUDY.search(text) and not OTHER_THERAPY.search(text) and not NUMERIC_THRESHOLD.search(text):
             return Structured(None, screening=True)
         return Structured(None, refused[0] if refused else "free text: no pattern the importer encodes safely")
     judged = TIME_OF_CONSENT.sub(" ", text)
@@ -145,6 +158,38 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
     return False
 
 
+_CARDIAC_IMAGING = (
+    r"(?:an?\s+)?(?:multiple[- ]gated acquisition|multigated acquisition|MUGA|echocardiogra(?:m|phy)|ECHO)"
+    r"(?:\s+scans?)?(?:\s*\((?:MUGA|ECHO)\))?"
+)
+CARDIAC_IMAGING_METHOD = re.compile(
+    rf"\b(?:as\s+)?(?:measured|assessed|determined|evaluated|documented)\s+(?:by|on|with|using)\s+{_CARDIAC_IMAGING}"
+    rf"(?:\s*(?:,|or|and/or)\s*{_CARDIAC_IMAGING})*",
+    re.IGNORECASE,
+)
+# Taking part in another interventional study, or receiving an investigational agent, is known to the
+# site, seldom to the record (investigational products carry no code): a screening confirmation.
+OTHER_STUDY = re.compile(
+    r"\b(?:participat\w*|enrol+ed|co-?enrol+ed)\b[^.;]{0,60}?\b(?:(?:clinical|interventional|investigational|"
+    r"another|other|therapeutic) (?:clinical )?(?:study|studies|trials?)|study of an investigational)"
+    r"|\b(?:receiving|received|concurrent|concomitant|treatment with|therapy with|use of)\b[^.;]{0,30}?"
+    r"\binvestigational (?:agents?|products?|drugs?|therap(?:y|ies)|devices?|medicinal products?)",
+    re.IGNORECASE,
+)
+# Another therapy named beside it is data the record holds: such a criterion stays text.
+OTHER_THERAPY = re.compile(
+    r"anti-?cancer|anti-?tumou?r|antineoplastic|chemotherap|radiotherap|radiation|surgery|immunotherap|"
+    r"hormon|biologic|targeted|systemic",
+    re.IGNORECASE,
+)
+# A sentence allowing vaccines that are not live (killed, inactivated, "excluding live vaccines").
+NON_LIVE_VACCINES_ALLOWED = re.compile(
+    r"(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live|not live|excluding live|do(?:es)? not contain live)\b"
+    r"[^.;]*\bvaccin[^.;]*\b(?:are|is)\s+(?:allowed|permitted)\b[^.;]*[.;]?"
+    r"|(?:(?<=[.;])|^)[^.;]*\b(?:killed|inactivated|non-live)\s+vaccin[^.;]*\b(?:are|is)\s+(?:allowed|permitted)\b[^.;]*[.;]?",
+    re.IGNORECASE,
+)
+CHILDBEARING_WORDS = frozenset({"child-bearing", "childbearing", "potential", "wocbp", "reproductive"})
 LIST_SEPARATOR = re.compile(
     r"\s*(?:,\s*(?:and/)?or\b|\band/or\b|\bor\b|,|(?<![\d.])\.\s+(?=[A-Z])|[;\n])\s*", re.IGNORECASE
 )
@@ -167,6 +212,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     item holding a finding must say nothing else; an item without one (at least two words, none
     qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
     virus_only = all(a.key in VIRUS_CODES for a in atoms)
+    pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     segments = _segments(text, atoms)
     rest: list[str] = []
     for start, end in segments:
@@ -174,6 +220,9 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         segment = text[start:end]
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         words = _leftover(segment, local)
+        if pregnancy_only and inside:  # beside the finding only: "or women of childbearing potential" alone is a group
+            # "Women of childbearing potential who are pregnant": only they can be; the qualifier adds nothing.
+            words = [w for w in words if w.lower() not in CHILDBEARING_WORDS]
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
@@ -185,7 +234,6 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
             rest.extend(words)
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
     # "Pregnant women and lactating females": both groups are excluded, the 'and' lists them.
-    pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     if ("and" in connectors and not pregnancy_only) or "?" in connectors:
         return Structured(None, "findings joined by 'and' in an exclusion: meaning unclear")
     children = [_child(a, text) for a in atoms]
@@ -390,6 +438,14 @@ ORGAN_HEADER = re.compile(
     r"[^:;]{0,25}?(?::|：|\bdefined (?:as|by)\b:?|\bas follows\b:?)",
     re.IGNORECASE,
 )
+# The event a washout counts back from ("prior to initiation of investigational products"): the
+# evaluation date stands for it, as for "before the first dose of study drug".
+TREATMENT_START = re.compile(
+    r"\b(?:prior to|before|of)\s+(?:the\s+)?(?:initiation|start|first dose|first administration)\s+of\s+(?:the\s+)?"
+    r"(?:study\s+|trial\s+)?(?:investigational\s+(?:products?|agents?|drugs?|medicinal products?)|drugs?|treatment|"
+    r"interventions?|therapy)\b",
+    re.IGNORECASE,
+)
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})
 
 
@@ -407,6 +463,7 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = INVESTIGATOR_JUDGEMENT.sub(" ", rest)
     rest = ORGAN_HEADER.sub(" ", rest)
     rest = WITHIN_DAYS.sub(" ", rest)
+    rest = TREATMENT_START.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     kept = [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
     # A number or comparator left over is a threshold nobody encoded: never filler.

@@ -55,7 +55,15 @@ SCREENING = re.compile(
     r"able to (understand|comply|adhere|follow)|comply with|\bcompliance\b|"
     r"(opinion|judge?ment|discretion) of the (treating |principal )?investigator|"
     r"investigator'?s? (opinion|judge?ment|discretion)|judged by the investigator|"
-    r"contracepti|birth control",
+    r"contracepti|birth control|"
+    # The study drug's own hypersensitivity: an investigational product is in no patient record.
+    r"\b(?:hypersensitivit(?:y|ies)|allerg(?:y|ies|ic)|contra-?indications?)\b[^.;]{0,80}?"
+    r"(?:\bstudy (?:drugs?|treatments?|interventions?|medications?|agents?)|\binvestigational (?:products?|drugs?|"
+    r"agents?|medicinal products?)|\bIMPs?\b|\bexcipients?\b|\bcomponents? of\b|\bdrugs used in the study\b|"
+    r"\bcompounds? of (?:similar|chemical)|\bsimilar (?:chemical|biologic))|"
+    # Measurable disease per RECIST is read from the site's imaging assessment, not from coded data.
+    r"\b(?:measurable|evaluable) (?:disease|lesions?)\b[^.;]{0,60}?\bRECIST\b|"
+    r"\bable to swallow\b|\bunfit to participate\b",
     re.IGNORECASE,
 )
 # Consent named only as a point in time ("within 3 months before obtaining informed consent") or
@@ -143,7 +151,7 @@ FILLER = frozenset(
     requirement requirements result results scale score screening serum shall should sign signed
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
-    year years yrs previous past obtaining inclusive birth from
+    year years yrs previous past obtaining inclusive birth from concurrent
     """.split()  # noqa: SIM905
 )
 

@@ -159,6 +159,18 @@ BRAIN_QUALIFIER = re.compile(
 
 
 def find_brain_metastases(text: str) -> list[Atom]:
+    if not any(pattern.search(text) for pattern, *_ in METASTASES):
+        found = LEPTOMENINGEAL.search(text)
+        if found:  # "History of leptomeningeal carcinomatosis" (the meninges alone: C79.32, not all of C79.3)
+            lepto: dict[str, Any] = {
+                "label": "Leptomeningeal disease",
+                "codes": ["snomed:94246001", "snomed:94601008", "snomed:230156002", "icd10cm:C79.32"],
+                "names": ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis",
+                          "leptomeningeal carcinomatosis", "meningeal carcinomatosis"],
+            }  # fmt: skip
+            if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+                lepto["history"] = True
+            return [Atom(found.start(), found.end(), "lepto", {"condition": lepto}, "Leptomeningeal disease")]
     for pattern, key, label, codes in METASTASES:
         found = pattern.search(text)
         if not found:

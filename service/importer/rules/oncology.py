@@ -21,7 +21,8 @@ from service.importer.rules.findings import HISTORY_CUE
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2", "ntrk3"}
+     "cdk46", "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
+     "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -204,6 +205,31 @@ def _stage_range(low: str, high: str) -> list[str] | None:
 # --- prior therapy and washouts -----------------------------------------------------------------
 
 
+# "a live vaccine or live-attenuated vaccine", "any non-oncology live vaccine therapy used for
+# prevention of infectious diseases"; an inactivated or recombinant vaccine is no live vaccine.
+LIVE_VACCINE = (
+    r"\b(?:non-oncology\s+)?live(?:[- ]attenuated)?(?:\s+(?:or|and/or)\s+live[- ]attenuated)?\s+(?:virus\s+|viral\s+)?"
+    r"vaccin(?:e|es|ation|ations)\b(?:\s+or\s+live[- ]attenuated\s+vaccines?\b)?"
+    r"(?:\s+(?:therapy\s+)?(?:used\s+)?for\s+(?:the\s+)?prevention\s+of\s+infectious\s+diseases?\b)?"
+)
+# Live vaccines: the WHO SMART Immunizations value set IMMZ.Z.LiveAttenuated (ATC), plus BCG (J07AN01)
+# and live zoster (J07BK02); never J07BK03 (recombinant zoster, not live). CVX (CDC table): OPV 02,
+# MMR 03, M/R 04, measles 05, rubella 06, mumps 07, BCG 19, varicella 21, oral typhoid 25, yellow
+# fever 37, rubella/mumps 38, adenovirus oral 54/55/143, rotavirus 74/116/119/122, vaccinia 75,
+# VEE live 80, MMRV 94, LAIV 111/149, H1N1 nasal 125, zoster live 121 (never 187, recombinant).
+LIVE_VACCINE_CODES = tuple(
+    [f"atc:{c}" for c in (
+        "J07AE02", "J07AP01", "J07BA03", "J07BB03", "J07BD01", "J07BD51", "J07BD52", "J07BD53", "J07BD54",
+        "J07BE01", "J07BF01", "J07BF02", "J07BF04", "J07BH01", "J07BJ01", "J07BJ51", "J07BK01", "J07BL01",
+        "J07AN01", "J07BK02",
+    )]
+    + [f"cvx:{c}" for c in (
+        "02", "03", "04", "05", "06", "07", "19", "21", "25", "37", "38", "54", "55", "143", "74", "116", "119",
+        "122", "75", "80", "94", "111", "149", "125", "121",
+    )]
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TherapyClass:
     key: str
@@ -300,6 +326,37 @@ THERAPIES = (
             "cyclophosphamide",
         ),
         needs_window=True,
+    ),  # fmt: skip
+    TherapyClass(
+        "cdk46",
+        "CDK inhibitor",
+        r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
+        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib
+        ("palbociclib", "ribociclib", "abemaciclib"),
+    ),
+    TherapyClass(
+        "live-vaccine",
+        "Live (attenuated) vaccine",
+        LIVE_VACCINE,
+        LIVE_VACCINE_CODES,
+        (
+            "live vaccine",
+            "live attenuated",
+            "live-attenuated",
+            "vaccine, live",
+            "measles",
+            "mumps",
+            "rubella",
+            "yellow fever",
+            "bcg vaccine",
+            "rotavirus",
+            "oral polio",
+            "flumist",
+            "zostavax",
+            "varivax",
+            "proquad",
+        ),
+        needs_window=True,  # "live vaccines are not allowed during the study" is no lookback
     ),  # fmt: skip
 )
 # Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
@@ -406,7 +463,7 @@ ILD = re.compile(
 )
 TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
 ORGAN_TRANSPLANT = re.compile(
-    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:(?:tissue\s*/\s*)?solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
+    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
 )
 

@@ -214,3 +214,38 @@ def find_life_expectancy(text: str) -> list[Atom]:
     return [
         Atom(mention.start(), mention.end() + tail.end(), "life-expectancy", {"observation": body}, "Life expectancy")
     ]
+
+
+# "Body weight > 30 kg", "weight ≥ 40 kg": a bound on the measured weight (LOINC 29463-7, the code
+# the evaluator already reads weights from). Weight change ("weight loss > 10%") is another concept.
+BODY_WEIGHT = re.compile(
+    rf"\b(?:body\s+)?weight\b(?!\s*(?:loss|gain|change|-based))\s*(?:of\s*|:\s*|must be\s*|is\s*)?{COMP}\s*"
+    rf"{NUMBER}\s*(?P<unit>kg|kilograms?)\b",
+    re.IGNORECASE,
+)
+
+
+def find_body_weight(text: str) -> list[Atom]:
+    atoms = []
+    for found in BODY_WEIGHT.finditer(text):
+        if DEFINITION.search(text[: found.start()]):
+            continue
+        value = number(found.group("num"))
+        if not 10 <= value <= 300:
+            continue  # not an adult weight in kilograms: a misread, left to review
+        body = {
+            "label": "Body weight",
+            "codes": ["loinc:29463-7"],
+            "op": op_of(found.group("op")),
+            "value": int(value) if value.is_integer() else value,
+            "unit": "kg",
+        }
+        atoms.append(Atom(found.start(), found.end(), "weight", {"observation": body}, "Body weight"))
+        # "Body weight ≥ 40 kg and ≤ 150 kg": the second bound of the range omits the word "weight".
+        bare = re.match(rf"\s*(?:and|,)\s*{COMP}\s*{NUMBER}\s*(?:kg|kilograms?)\b", text[found.end() :], re.I)
+        if bare and 10 <= number(bare.group("num")) <= 300:
+            high = number(bare.group("num"))
+            upper = {**body, "op": op_of(bare.group("op")), "value": int(high) if high.is_integer() else high}
+            end = found.end() + bare.end()
+            atoms.append(Atom(found.end() + bare.start("op"), end, "weight-max", {"observation": upper}, "Body weight"))
+    return atoms
