@@ -484,10 +484,11 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         atoms.append(Atom(found.start(), found.end(), "ild", {"condition": body}, "Interstitial lung disease"))
     found = TUBERCULOSIS.search(text)
     if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
-        # Active tuberculosis only: A15-A19 are tuberculosis disease (latent infection is Z22.7, not listed).
+        # Active tuberculosis only: ICD-10-CM A15, A17-A19 are tuberculosis disease (A16 is WHO ICD-10 only;
+        # latent infection is Z22.7, not listed).
         body = {
             "label": "Active tuberculosis",
-            "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A16", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
+            "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
             "names": ["tuberculosis"],
         }
         atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
