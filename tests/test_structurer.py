@@ -250,10 +250,6 @@ def condition_labels(rule: dict[str, Any]) -> set[str]:
         ("Women who are pregnant or breastfeeding", {"Pregnancy", "Breastfeeding"}),  # NCT05913115
         ("Pregnant or lactating women", {"Pregnancy", "Breastfeeding"}),  # NCT05288205
         ("Pregnant patients or currently breast-feeding.", {"Pregnancy", "Breastfeeding"}),  # NCT03377387
-        (
-            "HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;",
-            {"HIV infection", "Hepatitis B", "Hepatitis C"},
-        ),
         ("Infection with HIV or hepatitis B or C.", {"HIV infection", "Hepatitis B", "Hepatitis C"}),  # NCT06411691
         ("Active hepatitis B or C", {"Hepatitis B", "Hepatitis C"}),  # NCT03377387
         ("Human Immunodeficiency Virus (HIV) infection", {"HIV infection"}),  # NCT05838768
@@ -263,6 +259,16 @@ def test_exclusion_findings_become_conditions(text: str, labels: set[str]) -> No
     rule = rule_of(text, exclusion=True)
     assert condition_labels(rule) == labels
     assert not any("not_computable" in leaf for leaf in leaves(rule))
+
+
+def test_a_positive_virus_test_stays_unknown_not_absent() -> None:
+    """"HBV positive" also means a positive test or a carrier with no diagnosis recorded: without the
+    remainder, no Hepatitis B condition would read as "not excluded" (a wrong eligible)."""
+    rule = rule_of("HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;", exclusion=True)  # NCT05288205
+    assert condition_labels(rule) == {"HIV infection", "Hepatitis B", "Hepatitis C"}
+    assert [leaf["not_computable"] for leaf in leaves(rule) if "not_computable" in leaf] == [
+        "the other findings of this list are not encoded (a positive test result or carrier state)"
+    ]
 
 
 def test_positive_pregnancy_test_is_a_recent_hcg_result() -> None:

@@ -232,6 +232,10 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
             if all(QUALIFYING.fullmatch(w) for w in words):
                 return Structured(None, f"exclusion wording that may qualify the findings ({_short(words)})")
             rest.extend(words)
+    if virus_only and VIRUS_TEST_WORDING.search(text):
+        # "HBV positive", "HBsAg-positive carriers": a positive test with no diagnosis recorded would read
+        # as "no hepatitis" (a wrong eligible); the test results are not encoded, so they stay unknown.
+        rest.append("a positive test result or carrier state")
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
     # "Pregnant women and lactating females": both groups are excluded, the 'and' lists them.
     if ("and" in connectors and not pregnancy_only) or "?" in connectors:
@@ -246,6 +250,12 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
             }
         )
     return _combine("any_of", children)
+
+
+VIRUS_TEST_WORDING = re.compile(
+    r"\b(?:sero)?positiv|\bcarrier|\bantibod|\bantigen|\bHBsAg|\bHBcAb|\b(?:DNA|RNA)\b|\bviral load|\bdetectable",
+    re.IGNORECASE,
+)
 
 
 def _segments(text: str, atoms: list[Atom]) -> list[tuple[int, int]]:
