@@ -8,7 +8,8 @@ resources that become evidence are validated; the criteria resting on an invalid
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,19 +69,26 @@ def evaluate_bundle(
     while True:
         distrusted = frozenset(invalid)
         memo: Memo = {}
-        try:
+        with _evaluation_date_in_range(on):
             results = tuple(evaluate_study(trial.criteria, facts, on, distrusted, memo) for trial in trials)
-        except EvaluationDateOutOfRange as exc:
-            diagnostics = (
-                f"The evaluation date {on.isoformat()} is too early: a lookback window of {exc.window_days} days "
-                "would start before the year 1. Use a date from the year 1900 on."
-            )
-            raise FhirError(400, Issue("value", diagnostics, expression=("date",))) from None
         found = validator.problems(sorted(_evidence(memo) - {bundle.patient_ref} - distrusted))
         if not found:
             break
         invalid.update(found)
     return Evaluations(bundle, on, results, _warnings(bundle, invalid))
+
+
+@contextmanager
+def _evaluation_date_in_range(on: dt.date) -> Iterator[None]:
+    """A date so close to year 1 that a lookback window would start before the calendar is a 400, not a 500."""
+    try:
+        yield
+    except EvaluationDateOutOfRange as exc:
+        diagnostics = (
+            f"The evaluation date {on.isoformat()} is too early: a lookback window of {exc.window_days} days "
+            "would start before the year 1. Use a date from the year 1900 on."
+        )
+        raise FhirError(400, Issue("value", diagnostics, expression=("date",))) from None
 
 
 def _evidence(memo: Memo) -> set[str]:
@@ -137,17 +145,19 @@ def match_page(
         raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
     facts = index_facts(bundle)
     wanted = {trial.id for trial in candidates}
-    ruled_out = index.ruled_out(facts, on, bundle.patient_ref) & wanted if index is not None else set()
+    with _evaluation_date_in_range(on):
+        ruled_out = index.ruled_out(facts, on, bundle.patient_ref) & wanted if index is not None else set()
     shown_anyway: set[str] = set()  # ruled-out trials that fall on the page: their full result is shown
     invalid: dict[str, str] = {}
     while True:
         distrusted = frozenset(invalid)
         memo: Memo = {}
-        evaluated = {
-            trial.id: evaluate_study(trial.criteria, facts, on, distrusted, memo)
-            for trial in candidates
-            if trial.id not in ruled_out or trial.id in shown_anyway
-        }
+        with _evaluation_date_in_range(on):
+            evaluated = {
+                trial.id: evaluate_study(trial.criteria, facts, on, distrusted, memo)
+                for trial in candidates
+                if trial.id not in ruled_out or trial.id in shown_anyway
+            }
         found = validator.problems(sorted(_evidence(memo) - {bundle.patient_ref} - distrusted))
         if found:
             invalid.update(found)
