@@ -18,8 +18,6 @@ from tests.code_sets import code_set_problems, needs_examples, record_matches
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES: dict[str, dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "code_set_examples.yaml").read_text())
 CATALOG = load_catalog(REPO / "mappings")
-# Trials whose examples still live in their own test module (same must / must-not checks), not yet here.
-ELSEWHERE = {"NCT06494995": "examples in tests/test_code_sets_NCT06494995.py, not yet in code_set_examples.yaml"}
 
 def _code_set(criterion: Criterion) -> CodeSet | None:
     """The records the criterion reads: its codes less its exceptions (a condition keeps them on the rule)."""
@@ -36,8 +34,6 @@ def _leaves(trial: TrialCriteria) -> list[Criterion]:
 
 @pytest.mark.parametrize("trial_id", sorted(CATALOG.trials))
 def test_every_class_or_names_list_has_examples(trial_id: str) -> None:
-    if trial_id in ELSEWHERE:
-        pytest.skip(ELSEWHERE[trial_id])
     trial = CATALOG.trials[trial_id].criteria
     examples = EXAMPLES.get(trial_id, {})
     ids = {c.link_id: c for c in _leaves(trial)}
@@ -81,3 +77,4 @@ def test_the_helper_reports_what_a_code_set_gets_wrong() -> None:
     ]
     fixed = _codes({"codes": ["atc:L01XL"], "except": ["atc:L01XL02"]}, "t", with_except=True)
     assert not record_matches(fixed, "atc:L01XL02") and record_matches(fixed, "atc:L01XL04")
+
