@@ -141,7 +141,7 @@ def test_renal_cardiac_and_pulmonary_function() -> None:
         50,
         "%",
     )
-    pulmonary = {"inc-15.1": ("59408-5", 92), "inc-15.2": ("89085-5", 70), "inc-15.3": ("98130-8", 60)}
+    pulmonary = {"inc-15.1a": ("59408-5", 92), "inc-15.2": ("89085-5", 70), "inc-15.3": ("98130-8", 60)}
     for link_id, (loinc, value) in pulmonary.items():
         rule = rule_of(IDS, link_id, ObservationRule)
         assert (LOINC, loinc) in rule.codes.exact and (rule.comparator, rule.value, rule.unit) == (
@@ -149,6 +149,8 @@ def test_renal_cardiac_and_pulmonary_function() -> None:
             value,
             "%",
         )
+    # "on room air" is rarely recorded and a value taken on oxygen would pass: the site confirms it.
+    assert is_screening(IDS["inc-15.1b"]) and IDS["inc-15.1b"].description == "on room air"
 
 
 def test_prior_therapy_and_washouts() -> None:

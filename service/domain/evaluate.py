@@ -1159,7 +1159,8 @@ def _combination_reason(rule: Combination, result: Result, children: list[Criter
             return f"{_cite(decisive)}{others}"
         if result is UNKNOWN:
             return f"{len(met)} of {total} parts hold; unknown: {', '.join(unknown)}."
-        return f"All {total} parts hold."
+        # One data part (the rest screening items, reported apart): its own reason says what was found.
+        return _cite(children[0]) if total == 1 else f"All {total} parts hold."
     if rule.code is CombinationCode.ANY_OF:
         if result is MET:
             decisive = next(c for c in children if c.effective is MET)
