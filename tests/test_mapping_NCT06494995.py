@@ -169,13 +169,17 @@ def test_screening_confirmations_are_where_no_record_can_decide() -> None:
 
 def test_diagnosis_progression_and_performance_status() -> None:
     code, branches = parts(IDS, "inc-3")
-    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["inc-3.1", "inc-3.2"]
-    diagnosis = rule_of(IDS, "inc-3.1", ConditionRule)
-    for icd in ("C32.9", "C11.9", "C01", "C76.0", "C30.0", "C31.0"):  # C30/C31: sinonasal SCC
-        assert diagnosis.codes.matches_coding(ICD10CM, icd), icd
+    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["inc-3.1", "inc-3.2", "inc-3.3"]
+    # Squamous histology comes from the diagnosis itself, never from a site code (fresh review, inc-3.1).
+    histology = rule_of(IDS, "inc-3.1", ConditionRule)
+    assert not histology.codes.prefixes and (SNOMED, "716659002") in histology.codes.exact
+    site_only = rule_of(IDS, "inc-3.3a", ConditionRule)
+    for icd in ("C32.9", "C11.9", "C01", "C05.0", "C76.0", "C30.0", "C31.0"):  # C30/C31: sinonasal SCC
+        assert site_only.codes.matches_coding(ICD10CM, icd), icd
     for icd in ("C07", "C08.0", "C77.0"):  # salivary glands: mostly not squamous; C77.0: inc-3.2
-        assert not diagnosis.codes.matches_coding(ICD10CM, icd), icd
-    assert (SNOMED, "716659002") in diagnosis.codes.exact
+        assert not site_only.codes.matches_coding(ICD10CM, icd), icd
+    assert site_only.except_codes is not None and "adenoid cystic" in site_only.except_codes.names
+    assert isinstance(IDS["inc-3.3b"].rule, NotComputable)
     unknown_primary = rule_of(IDS, "inc-3.2a", ConditionRule)
     assert unknown_primary.codes.matches_coding(ICD10CM, "C77.0")
     assert isinstance(IDS["inc-3.2b"].rule, NotComputable)
@@ -235,6 +239,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
     reasons = {c.link_id for c in TRIAL.walk() if isinstance(c.rule, NotComputable)}
     assert reasons == {
         "inc-3.2b",  # squamous histology of a neck-node carcinoma of unknown primary
+        "inc-3.3b",  # squamous histology of a cancer coded by its head-and-neck site only
         "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
         "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
         "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
