@@ -943,32 +943,55 @@ class _Evaluator:
             return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
         first = min(start for start, _, _ in therapy if start)
         last = max(last for _, last, _ in therapy if last)
-        deadline = self.on if rule.within_days is None else _days_after(last, rule.within_days)
         limit = "at any time after it" if rule.within_days is None else f"within {rule.within_days} days of its end"
+        # A progression is tied to the course it followed: on or after that course's start and no later
+        # than N days after that course's end. One span from the first start to the last end would tie a
+        # recurrence years after a curative course to a later course begun for that very recurrence.
+        windows = [
+            (start, self.on if rule.within_days is None else _days_after(end or start, rule.within_days), ref)
+            for start, end, ref in therapy
+        ]
+
+        def course_of(fact: ObservationFact) -> tuple[dt.date, dt.date, str] | None:
+            """The latest course (record) the fact falls in: on or after its start, by its window's end."""
+            inside = [w for w in windows if fact.when and w[0] <= fact.when <= min(w[1], self.on)]
+            return max(inside, key=lambda w: w[0]) if inside else None
+
         statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
-        progressed = [f for f in statuses if f.when and f.when <= deadline and _is_progression(f.value)]
+        progressed = [f for f in statuses if _is_progression(f.value) and course_of(f) is not None]
         therapy_refs = tuple(ref for _, _, ref in therapy)
         span = f"{rule.label} from {first} to {last}"
         if progressed:
             fact = progressed[0]
+            course_start = (course_of(fact) or windows[0])[0]
             return CriterionResult(
                 criterion,
                 MET,
-                f"Progression recorded on {fact.when}, during or {limit} ({span}).",
+                f"Progression recorded on {fact.when}, during or {limit} "
+                f"(the therapy record begun on {course_start}; {span}).",
                 therapy_refs + (fact.ref,),
             )
-        assessed = [f for f in statuses if f.when and f.when <= deadline]
+        assessed = [f for f in statuses if course_of(f) is not None]
+        deadline = max(end for _, end, _ in windows)
         if assessed and self.on > deadline:
             return CriterionResult(
                 criterion,
                 NOT_MET,
-                f"Disease status assessed after {span} shows no progression by {deadline}.",
+                f"Disease status assessed after {span} shows no progression during or {limit}.",
                 therapy_refs + tuple(f.ref for f in assessed),
             )
+        # Only a window can leave a progression untied: without one every course runs to the evaluation date.
+        untied = [f for f in statuses if _is_progression(f.value)]
+        outside = (
+            f" (the progression on {untied[0].when} is not during or within {rule.within_days} days of the end"
+            " of the course it followed)"
+            if untied
+            else ""
+        )
         return CriterionResult(
             criterion,
             UNKNOWN,
-            f"{span} is recorded, but no disease-status assessment shows progression during or {limit}.",
+            f"{span} is recorded, but no disease-status assessment shows progression during or {limit}{outside}.",
             therapy_refs,
             (self._requirement("Observation", "Cancer disease status", DISEASE_STATUS),),
         )

@@ -231,6 +231,20 @@ def test_progression_within_12_weeks_of_the_last_dose(rules_trial: Trial) -> Non
     assert result(late, "inc-prog").result is U
 
 
+def test_a_progression_is_tied_to_the_course_it_followed(rules_trial: Trial) -> None:
+    """A recurrence long after an early course, then a new course begun for it: the recurrence is no
+    progression on the new course (one span from the first course to the last once made it one)."""
+    worse = concept(SNOMED, "271299001", "Patient's condition worsened")
+    early = administration_r4("1547545", "pembrolizumab", "2024-01-10")
+    recurrence = observation("97509-4", "2025-06-01", worse)
+    later = administration_r4("1547545", "pembrolizumab", "2025-07-01")
+    found = result(evaluate(rules_trial, patient(), early, recurrence, later), "inc-prog")
+    assert found.result is U and "not during or within 84 days of the end of the course it followed" in found.reason
+    on_the_later_course = observation("97509-4", "2025-09-01", worse)
+    tied = result(evaluate(rules_trial, patient(), early, recurrence, later, on_the_later_course), "inc-prog")
+    assert tied.result is M and "the therapy record begun on 2025-07-01" in tied.reason
+
+
 def test_corticosteroid_dose_in_prednisone_equivalents(rules_trial: Trial) -> None:
     daily = [
         {
