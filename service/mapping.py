@@ -230,7 +230,7 @@ class _Parser:
         )
 
     def _medication(self, spec: Mapping[str, Any], where: str) -> MedicationRule:
-        _only(spec, {"label", "codes", "names", "except", "within_days", "current", "min_doses"}, where)
+        _only(spec, {"label", "codes", "names", "except", "within_days", "current", "min_doses", "systemic"}, where)
         min_doses = spec.get("min_doses")
         return MedicationRule(
             label=_str(spec, "label"),
@@ -238,6 +238,7 @@ class _Parser:
             within=_window(spec.get("within_days")),
             current=_bool(spec.get("current", False), f"{where}.current"),
             min_doses=None if min_doses is None else _int(min_doses, f"{where}.min_doses"),
+            systemic=_bool(spec.get("systemic", False), f"{where}.systemic"),
         )
 
     def _procedure(self, spec: Mapping[str, Any], where: str) -> ProcedureRule:

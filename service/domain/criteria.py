@@ -207,13 +207,16 @@ class TestRule:
 @dataclass(frozen=True)
 class MedicationRule:
     """Exposure to a drug or drug class: ever, inside `within`, or `current` (active now).
-    `min_doses` counts documented administrations."""
+    `min_doses` counts documented administrations. `systemic`: a record whose every dosage has a
+    non-systemic route (topical, otic, ophthalmic, inhaled ...) does not count; ciprofloxacin ear drops
+    are not the "oral or intravenous antibiotic treatment" a protocol excludes."""
 
     label: str
     codes: CodeSet
     within: Window | None = None
     current: bool = False
     min_doses: int | None = None
+    systemic: bool = False
 
 
 @dataclass(frozen=True)

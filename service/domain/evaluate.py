@@ -797,6 +797,8 @@ class _Evaluator:
         found = [m for m in self._medications(rule.codes) if self._overlaps(m, rule.within)]
         if rule.current:
             found = [m for m in found if _is_current(m, self.on)]
+        if rule.systemic:
+            found = [m for m in found if not _non_systemic_only(m)]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
         when_text = " currently" if rule.current else window_text
         if found and rule.min_doses is None:
@@ -885,9 +887,9 @@ class _Evaluator:
             drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
             if drug is None or not self._overlaps(med, rule.within):
                 continue
-            systemic = [d for d in med.dosages if not _non_systemic(d.route)] if med.dosages else []
-            if med.dosages and not systemic:
+            if _non_systemic_only(med):
                 continue  # inhaled / topical only: exempt by the protocols
+            systemic = [d for d in med.dosages if not _non_systemic(d.route)]
             low, exact = _daily_prednisone_equivalent(systemic, drug.prednisone_factor)
             refs.append(med.ref)
             if low is not None and rule.comparator.holds(low, rule.prednisone_mg_per_day):
@@ -1061,6 +1063,11 @@ def _non_systemic(route: str) -> bool:
     return any(word in route for word in NON_SYSTEMIC_ROUTE_WORDS) or any(
         code in route for code in NON_SYSTEMIC_ROUTE_CODES
     )
+
+
+def _non_systemic_only(med: MedicationFact) -> bool:
+    """Every dosage of the record names a non-systemic route; a record without a route may be systemic."""
+    return bool(med.dosages) and all(_non_systemic(d.route) for d in med.dosages)
 
 
 def _daily_prednisone_equivalent(dosages: list[Dosage], factor: float) -> tuple[float | None, bool]:

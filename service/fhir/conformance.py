@@ -54,9 +54,19 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
         "not met and the criterion's other paths decide",
     ),
     ("current", "boolean", "Medication: only a medication active at the evaluation date counts"),
+    (
+        "systemic",
+        "boolean",
+        "Medication: a record whose every dosage has a non-systemic route (topical, otic, ophthalmic, inhaled) "
+        "does not count",
+    ),
     ("gene", "string", "Test: the HGNC symbol of the gene a variant report must concern"),
     ("therapy", "CodeableConcept", "Progression: the therapy after whose last dose progression is looked for"),
-    ("withinDaysAfterLastDose", "integer", "Progression: days after the last dose"),
+    (
+        "withinDaysAfterLastDose",
+        "integer",
+        "Progression: days after the end of the therapy record (course) the progression followed",
+    ),
     ("molarMass", "Quantity", "Observation: analyte molar mass (g/mol) for mass/substance unit conversion"),
 )
 

@@ -268,6 +268,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     elif isinstance(rule, MedicationRule):
         parts.append({"url": "kind", "valueCode": "medication"})
         parts.append({"url": "current", "valueBoolean": rule.current})
+        if rule.systemic:
+            parts.append({"url": "systemic", "valueBoolean": True})
         parts.extend(_except_parts(rule.codes.excluded))
     elif isinstance(rule, ProcedureRule) and rule.codes.excluded:
         parts.append({"url": "kind", "valueCode": "procedure"})
