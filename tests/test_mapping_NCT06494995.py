@@ -154,7 +154,9 @@ def test_pregnancy_test_within_seven_days_for_women_of_childbearing_age() -> Non
     assert any(isinstance(r, SexRule) and r.sexes == {"female"} for r in women)
     # Age is only a stand-in for childbearing potential: it never decides alone (fresh review, inc-11.1a).
     assert not any(isinstance(r, AgeRule) for r in women)
-    assert IDS["inc-11.1a2"].exclude and isinstance(IDS["inc-11.1a3b"].rule, NotComputable)
+    assert IDS["inc-11.1a2b1"].exclude and isinstance(IDS["inc-11.1a2b2"].rule, NotComputable)
+    positive = rule_of(IDS, "inc-11.1a2a", QualitativeTest)
+    assert positive.expect == "positive" and positive.decides_alone  # a positive hCG overrides a recorded menopause
     test = IDS["inc-11.1b"].rule
     assert isinstance(test, QualitativeTest) and test.expect == "negative"
     assert test.window is not None and test.window.days == 7 and not test.window.is_default
@@ -242,7 +244,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
     assert reasons == {
         "inc-3.2b",  # squamous histology of a neck-node carcinoma of unknown primary
         "inc-3.3b",  # squamous histology of a cancer coded by its head-and-neck site only
-        "inc-11.1a3b",  # childbearing potential of a woman with no menopause / sterility / positive hCG on record
+        "inc-11.1a2b2",  # childbearing potential of a woman with no menopause / sterility / positive hCG on record
         "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
         "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
         "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
