@@ -167,8 +167,10 @@ def test_prior_therapy_and_washouts() -> None:
 
 
 def test_exclusion_windows_and_codes() -> None:
-    vaccine = IDS["exc-6"].rule
-    assert isinstance(vaccine, MedicationRule) and vaccine.within is not None and vaccine.within.days == 28
+    for link_id in ("exc-6.1", "exc-6.2a"):
+        vaccine = IDS[link_id].rule
+        assert isinstance(vaccine, MedicationRule) and vaccine.within is not None and vaccine.within.days == 28
+    assert isinstance(IDS["exc-6.2b"].rule, NotComputable)  # an unspecified formulation may be live: unknown
     surgery = IDS["exc-7.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
     malignancy = IDS["exc-10"].rule
