@@ -160,7 +160,13 @@ def test_prior_therapy_and_washouts() -> None:
     washout = IDS["inc-6.1"]
     assert washout.exclude and isinstance(washout.rule, MedicationRule)
     assert washout.rule.within is not None and washout.rule.within.days == 21
-    assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01AA01")  # cyclophosphamide
+    assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01DB01")  # doxorubicin
+    # Cytotoxics with common low-dose non-cancer uses (methotrexate for arthritis) leave it unknown, never decided.
+    assert washout.rule.codes.excluded is not None
+    assert washout.rule.codes.excluded.matches_coding("http://www.whocc.no/atc", "L01BA01")
+    low_dose = IDS["inc-6.3a"].rule
+    assert isinstance(low_dose, MedicationRule) and low_dose.codes.matches_coding("http://www.whocc.no/atc", "L01BA01")
+    assert IDS["inc-6.3"].exclude and isinstance(IDS["inc-6.3b"].rule, NotComputable)
     targeted = IDS["inc-6.2a"].rule
     assert isinstance(targeted, MedicationRule) and targeted.within is not None and targeted.within.days == 21
     assert all(is_screening(c) for c in parts(IDS, "inc-7")[1]) and len(parts(IDS, "inc-7")[1]) == 4
