@@ -179,10 +179,15 @@ def test_exclusion_windows_and_codes() -> None:
     assert isinstance(IDS["exc-6.2b"].rule, NotComputable)  # an unspecified formulation may be live: unknown
     surgery = IDS["exc-7.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
-    malignancy = IDS["exc-10"].rule
+    malignancy = IDS["exc-10.1"].rule
     assert isinstance(malignancy, ConditionRule) and not malignancy.include_resolved
     assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
     assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
+    # A uterine site code (C54/C55: carcinoma or sarcoma) is judged apart: unknown unless a carcinoma is named.
+    assert malignancy.except_codes.matches_coding(ICD10CM, "C54.2")
+    uterine = IDS["exc-10.2a"].rule
+    assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
+    assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
     for link_id in ("exc-5.3", "exc-11.1", "exc-12.1a", "exc-13"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
