@@ -160,21 +160,34 @@ def test_prior_therapy_and_washouts() -> None:
     washout = IDS["inc-6.1"]
     assert washout.exclude and isinstance(washout.rule, MedicationRule)
     assert washout.rule.within is not None and washout.rule.within.days == 21
-    assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01AA01")  # cyclophosphamide
+    assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01DB01")  # doxorubicin
+    # Cytotoxics with common low-dose non-cancer uses (methotrexate for arthritis) leave it unknown, never decided.
+    assert washout.rule.codes.excluded is not None
+    assert washout.rule.codes.excluded.matches_coding("http://www.whocc.no/atc", "L01BA01")
+    low_dose = IDS["inc-6.3a"].rule
+    assert isinstance(low_dose, MedicationRule) and low_dose.codes.matches_coding("http://www.whocc.no/atc", "L01BA01")
+    assert IDS["inc-6.3"].exclude and isinstance(IDS["inc-6.3b"].rule, NotComputable)
     targeted = IDS["inc-6.2a"].rule
     assert isinstance(targeted, MedicationRule) and targeted.within is not None and targeted.within.days == 21
     assert all(is_screening(c) for c in parts(IDS, "inc-7")[1]) and len(parts(IDS, "inc-7")[1]) == 4
 
 
 def test_exclusion_windows_and_codes() -> None:
-    vaccine = IDS["exc-6"].rule
-    assert isinstance(vaccine, MedicationRule) and vaccine.within is not None and vaccine.within.days == 28
+    for link_id in ("exc-6.1", "exc-6.2a"):
+        vaccine = IDS[link_id].rule
+        assert isinstance(vaccine, MedicationRule) and vaccine.within is not None and vaccine.within.days == 28
+    assert isinstance(IDS["exc-6.2b"].rule, NotComputable)  # an unspecified formulation may be live: unknown
     surgery = IDS["exc-7.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
-    malignancy = IDS["exc-10"].rule
+    malignancy = IDS["exc-10.1"].rule
     assert isinstance(malignancy, ConditionRule) and not malignancy.include_resolved
     assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
     assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
+    # A uterine site code (C54/C55: carcinoma or sarcoma) is judged apart: unknown unless a carcinoma is named.
+    assert malignancy.except_codes.matches_coding(ICD10CM, "C54.2")
+    uterine = IDS["exc-10.2a"].rule
+    assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
+    assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
     for link_id in ("exc-5.3", "exc-11.1", "exc-12.1a", "exc-13"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
