@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from service.catalog.cache import CompiledCache, Entries
 from service.catalog.compile import MAPPING_FORMAT, Json, Trial, file_digest, load_trial
 from service.catalog.index import TrialIndex, build_index
@@ -29,7 +27,6 @@ from service.fhir.conformance import operation_definitions, structure_definition
 __all__ = ["MAPPING_FORMAT", "Catalog", "Json", "Trial", "load_catalog", "load_trial"]
 LOG = logging.getLogger(__name__)
 CONFORMANCE_META = {"versionId": "1", "lastUpdated": "2026-11-22T00:00:00Z"}
-EV_VIEW = ("resourceType", "id", "meta", "url", "title", "status")
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class Catalog:
             return trial.research_study if trial else None
         if resource_type == "EvidenceVariable":
             found = self._evidence.get(resource_id)
-            return orjson.loads(found[0].evidence_json[found[1]]) if found else None
+            return found[0].evidence_variable(found[1]) if found else None
         resource = self._conformance.get(resource_type, {}).get(resource_id)
         return dict(resource) if resource is not None else None
 
@@ -113,9 +110,9 @@ def _catalog(trials: dict[str, Trial]) -> Catalog:
     evidence: dict[str, tuple[Trial, int]] = {}
     ev_views: dict[str, Json] = {}
     for trial in trials.values():
-        for n, ev in enumerate(trial.evidence_variables):
-            evidence[ev["id"]] = (trial, n)
-            ev_views[ev["id"]] = {k: ev[k] for k in EV_VIEW if k in ev}
+        for n, view in enumerate(trial.evidence_views):
+            evidence[view["id"]] = (trial, n)
+            ev_views[view["id"]] = view
     conformance: dict[str, dict[str, Json]] = {
         "StructureDefinition": {sd["id"]: {**sd, "meta": CONFORMANCE_META} for sd in structure_definitions()},
         "OperationDefinition": {od["id"]: {**od, "meta": CONFORMANCE_META} for od in operation_definitions()},
