@@ -46,7 +46,7 @@ class Trial:
 
     id: str
     criteria: TrialCriteria
-    source: Path
+    source: str  # the mapping file's path
     study_packed: bytes
     evidence_packed: tuple[bytes, ...]
     # The elements searches and filters read (id, meta, identifier, status, progressStatus, condition,
@@ -128,7 +128,7 @@ def _build_trial(path: Path, raw: bytes, doc: Any, last_updated: str | None) -> 
     return Trial(
         study_id,
         criteria,
-        path,
+        str(path),
         _pack(research_study),
         tuple(_pack(ev) for ev in evidence_variables),
         _view(research_study, STUDY_VIEW),
