@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -102,3 +103,33 @@ def test_a_large_first_start_compiles_in_parallel_and_still_names_the_first_bad_
         path.write_text(path.read_text().replace("format: 1", "format: 3"))
     with pytest.raises(MappingError, match="NCT92000040.yaml: format must be 1"):
         load_catalog(directory, tmp_path / "cache")
+
+
+def test_search_views_from_a_cached_start_agree_with_the_resources_read(mappings: Path, tmp_path: Path) -> None:
+    """Searches read compiled views and GET reads the compressed resource: both say the same thing."""
+    cache = tmp_path / "cache"
+    load_catalog(mappings, cache)
+    catalog = load_catalog(mappings, cache)
+    for kind in ("ResearchStudy", "EvidenceVariable"):
+        views = catalog.resources(kind)
+        assert len(views) >= len(STUDIES)
+        for view in views:
+            resource = catalog.get(kind, view["id"]) or {}
+            assert resource["resourceType"] == kind
+            assert {key: resource[key] for key in view} == view
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_a_failed_start_leaves_the_garbage_collector_as_it_was(mappings: Path, enabled: bool) -> None:
+    """Loading pauses the cyclic collector; a process that goes on after a bad file (the tests, a check
+    command) must get it back in the state it had."""
+    path = mappings / "NCT05621668.yaml"
+    path.write_text(path.read_text().replace("format: 1", "format: 2", 1))
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with pytest.raises(MappingError, match="NCT05621668.yaml"):
+            load_catalog(mappings)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was_enabled else gc.disable)()

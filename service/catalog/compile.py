@@ -2,7 +2,8 @@
 
 Rule: fail fast. A file that does not parse, breaks the mapping format or renders invalid R5 raises a
 MappingError naming the file and the problem. The compiled form holds the criteria (domain objects) and
-the published resources as JSON bytes (decoded when read), so a large catalog stays small in memory.
+the published resources as zlib-compressed JSON bytes (decoded when read), so a large catalog stays small in
+memory: a whole resource is read only for a GET by id or a page of results, never by a search or $match.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import hashlib
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ STUDY_VIEW = (
     "resourceType", "id", "meta", "url", "identifier", "title", "status", "progressStatus", "phase", "condition",
     "keyword",
 )  # fmt: skip
+EV_VIEW = ("resourceType", "id", "meta", "url", "title", "status")  # what an EvidenceVariable search reads
 # libyaml's C parser when PyYAML was built with it (the wheels are): ~30x faster than the pure-Python one,
 # same documents (both are YAML 1.1 safe loaders).
 _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -39,26 +42,38 @@ _YamlLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 @dataclass(frozen=True, eq=False)
 class Trial:
-    """A registered trial: its criteria for evaluation and its published resources (JSON bytes)."""
+    """A registered trial: its criteria for evaluation and its published resources (compressed JSON)."""
 
     id: str
     criteria: TrialCriteria
-    source: Path
-    study_json: bytes
-    evidence_json: tuple[bytes, ...]
+    source: str  # the mapping file's path
+    study_packed: bytes
+    evidence_packed: tuple[bytes, ...]
     # The elements searches and filters read (id, meta, identifier, status, progressStatus, condition,
     # keyword, phase, title, url), kept decoded: a search over 10,000 trials decodes no full resource.
     study_view: Json
+    evidence_views: tuple[Json, ...]  # the same for each EvidenceVariable (EV_VIEW)
 
     @property
     def research_study(self) -> Json:
         """A fresh dict each time (callers may shape it)."""
-        study: Json = orjson.loads(self.study_json)
-        return study
+        return _unpack(self.study_packed)
 
     @property
     def evidence_variables(self) -> tuple[Json, ...]:
-        return tuple(orjson.loads(ev) for ev in self.evidence_json)
+        return tuple(_unpack(ev) for ev in self.evidence_packed)
+
+    def evidence_variable(self, position: int) -> Json:
+        return _unpack(self.evidence_packed[position])
+
+
+def _pack(resource: Json) -> bytes:
+    return zlib.compress(orjson.dumps(resource))
+
+
+def _unpack(packed: bytes) -> Json:
+    resource: Json = orjson.loads(zlib.decompress(packed))
+    return resource
 
 
 def file_digest(raw: bytes) -> str:
@@ -113,11 +128,16 @@ def _build_trial(path: Path, raw: bytes, doc: Any, last_updated: str | None) -> 
     return Trial(
         study_id,
         criteria,
-        path,
-        orjson.dumps(research_study),
-        tuple(orjson.dumps(ev) for ev in evidence_variables),
-        {k: research_study[k] for k in STUDY_VIEW if k in research_study},
+        str(path),
+        _pack(research_study),
+        tuple(_pack(ev) for ev in evidence_variables),
+        _view(research_study, STUDY_VIEW),
+        tuple(_view(ev, EV_VIEW) for ev in evidence_variables),
     )
+
+
+def _view(resource: Json, keys: tuple[str, ...]) -> Json:
+    return {k: resource[k] for k in keys if k in resource}
 
 
 def _publish_study(study: Json, study_id: str, criteria: TrialCriteria, meta: Json) -> Json:
