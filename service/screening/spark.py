@@ -52,6 +52,10 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     builder = builder.config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    # The screened output is persisted and read by four actions; without this, adaptive execution may not
+    # coalesce a cached plan's shuffle partitions, so each action ran spark.sql.shuffle.partitions (200)
+    # Python tasks, mostly empty on a small export.
+    builder = builder.config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     return builder.getOrCreate()
 
 
