@@ -158,11 +158,7 @@ def _bulk(
     reference = F.coalesce(F.get_json_object("subject", "$.reference"), F.get_json_object("patient", "$.reference"))
     linked = F.regexp_extract(reference, rf"(?:^|/)Patient/({ID})$", 1)
     valid_id = resource_id.rlike(rf"^{ID}$")
-    classified = fields.select(
-        "file",
-        "row",
-        "value",
-        F.when(F.col("unused"), F.col("leading")).otherwise(resource_type).alias("type"),
+    kind = (
         F.when(F.col("unused"), "unused")
         .when(resource_type.isNull(), "malformed")
         .when(resource_type == "Patient", F.when(valid_id, "patient").otherwise("malformed"))
@@ -170,7 +166,15 @@ def _bulk(
         .when(linked != "", "linked")
         .when(resource_type.isin(*SHARED_TYPES) & valid_id, "shared")
         .otherwise("unlinked")
-        .alias("kind"),
+    )
+    classified = fields.select(
+        "file",
+        "row",
+        # Only counted, never read again: unused and unlinked lines (most of an export's bytes) are cached
+        # without their text.
+        F.when(~kind.isin("unused", "unlinked"), F.col("value")).alias("value"),
+        F.when(F.col("unused"), F.col("leading")).otherwise(resource_type).alias("type"),
+        kind.alias("kind"),
         F.when(resource_type == "Patient", resource_id).otherwise(linked).alias("key"),
         F.concat_ws("/", resource_type, resource_id).alias("ref"),
     ).persist()
