@@ -17,6 +17,7 @@ from service.audit import AuditRecord
 from service.config import Config
 from service.fhir.audit_event import audit_event
 from service.fhir.models import json_depth, validate
+from service.fhir.patient_bundle import clear_validation_cache, validation_problem
 from service.ratelimit import RateLimiter
 from tests.conftest import EXTERNAL_DATA, r5check_or_skip
 from tests.tokens import AUDIENCE, ISSUER, TestIssuer
@@ -60,6 +61,20 @@ def test_a_resource_nested_deeper_than_the_limit_is_not_validated(limited: Flask
     response = limited.post(EVALUATE + "?date=2026-03-01", json=body)
     assert response.status_code == 422  # the Patient is always validated: it is not usable
     assert "nested deeper than the limit of 20 levels" in response.json["issue"][0]["diagnostics"]
+
+
+def test_a_remembered_validation_still_refuses_a_resource_too_deep_for_the_limit_asked() -> None:
+    # Validation results are remembered per digest and depth limit, and the depth is only walked on a
+    # miss: the same resource must be refused under a tight limit after passing under a loose one.
+    deep: Any = {"url": "http://example.org/x", "valueString": "x"}
+    for _ in range(10):
+        deep = {"url": "http://example.org/x", "extension": [deep]}
+    patient = {"resourceType": "Patient", "birthDate": "1960-01-01", "extension": [deep]}
+    clear_validation_cache()
+    assert validation_problem(patient, "R4", 64) is None
+    for _ in range(2):  # a miss, then a hit
+        assert validation_problem(patient, "R4", 12) == "(root): nested deeper than the limit of 12 levels"
+    assert validation_problem(patient, "R4", 64) is None
 
 
 def test_json_depth_counts_containers() -> None:

@@ -34,7 +34,7 @@ from service.domain.facts import (
     Value,
 )
 from service.errors import FhirError, Issue
-from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, json_depth, validate
+from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, validate
 
 Json = dict[str, Any]
 
@@ -223,13 +223,14 @@ class EvidenceValidator:
 def validation_problem(resource: Json, release: str, max_depth: int = DEFAULT_MAX_DEPTH) -> str | None:
     """Why the resource is not valid FHIR of `release`, or None. Results are remembered per content
     digest: EHRs re-send the same resources (one $evaluate-eligibility per trial, repeated $match), and
-    a fhir.resources validation costs ~0.5 ms where the digest costs ~10 µs. Only digests are kept."""
-    # Too deep first: orjson.dumps (the digest) refuses more than 254 levels, and the models recurse.
-    if json_depth(resource, max_depth) > max_depth:
-        return f"(root): nested deeper than the limit of {max_depth} levels"
+    a fhir.resources validation costs ~0.5 ms where the digest costs ~10 µs. Only digests are kept.
+
+    The depth limit is checked by `validate` on a miss, not before the digest: the key holds `max_depth`,
+    so a remembered result already says whether these bytes were too deep, and a hit skips the walk."""
     try:
+        # orjson refuses more than 254 levels (JSONEncodeError): such a resource is too deep for any limit.
         digest = hashlib.blake2b(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
-    except orjson.JSONEncodeError:  # e.g. an integer past 64 bits: not remembered, validated below
+    except orjson.JSONEncodeError:  # too deep, or e.g. an integer past 64 bits: not remembered
         return _validate(resource, release, max_depth)
     key = (release, max_depth, digest)
     with _VALIDATED_LOCK:

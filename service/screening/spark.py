@@ -52,6 +52,10 @@ def spark_session(master: str | None = None, shuffle_partitions: int | None = No
     if shuffle_partitions:
         builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
     builder = builder.config("spark.ui.enabled", "false").config("spark.sql.execution.arrow.pyspark.enabled", "true")
+    # The screened output is persisted and read by four actions; without this, adaptive execution may not
+    # coalesce a cached plan's shuffle partitions, so each action ran spark.sql.shuffle.partitions (200)
+    # Python tasks, mostly empty on a small export.
+    builder = builder.config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
     return builder.getOrCreate()
 
 
@@ -154,11 +158,7 @@ def _bulk(
     reference = F.coalesce(F.get_json_object("subject", "$.reference"), F.get_json_object("patient", "$.reference"))
     linked = F.regexp_extract(reference, rf"(?:^|/)Patient/({ID})$", 1)
     valid_id = resource_id.rlike(rf"^{ID}$")
-    classified = fields.select(
-        "file",
-        "row",
-        "value",
-        F.when(F.col("unused"), F.col("leading")).otherwise(resource_type).alias("type"),
+    kind = (
         F.when(F.col("unused"), "unused")
         .when(resource_type.isNull(), "malformed")
         .when(resource_type == "Patient", F.when(valid_id, "patient").otherwise("malformed"))
@@ -166,7 +166,15 @@ def _bulk(
         .when(linked != "", "linked")
         .when(resource_type.isin(*SHARED_TYPES) & valid_id, "shared")
         .otherwise("unlinked")
-        .alias("kind"),
+    )
+    classified = fields.select(
+        "file",
+        "row",
+        # Only counted, never read again: unused and unlinked lines (most of an export's bytes) are cached
+        # without their text.
+        F.when(~kind.isin("unused", "unlinked"), F.col("value")).alias("value"),
+        F.when(F.col("unused"), F.col("leading")).otherwise(resource_type).alias("type"),
+        kind.alias("kind"),
         F.when(resource_type == "Patient", resource_id).otherwise(linked).alias("key"),
         F.concat_ws("/", resource_type, resource_id).alias("ref"),
     ).persist()

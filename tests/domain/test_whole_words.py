@@ -1,0 +1,47 @@
+"""Names are found in record texts as whole words: `WholeWords` must find exactly what the plain
+regular expression `\\b(?:name|...)\\b` finds (it is only a faster way to run that search)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.domain.criteria import WholeWords
+
+# Word and non-word characters, digits, underscore and a letter outside ASCII: the cases \b tells apart.
+ALPHABET = "ab -_1é(."
+
+
+def regex(names: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(?:" + "|".join(re.escape(name) for name in names) + r")\b")
+
+
+@pytest.mark.parametrize(
+    ("names", "text", "found"),
+    [
+        (("cisplatin",), "cisplatin 50 mg", True),
+        (("cisplatin",), "carboplatin/cisplatin", True),
+        (("platin",), "cisplatin", False),  # inside a word
+        (("platin",), "cisplatin platin", True),  # a rejected start, then a whole word later
+        (("a b", "b"), "xa b", True),  # a whole word starting inside a rejected candidate
+        (("(x",), "a(x", True),  # a name starting with a non-word character needs a word before it
+        (("(x",), " (x", False),
+        (("ab",), "ab_", False),  # underscore is a word character
+        (("ab",), "éab", False),
+    ],
+)
+def test_whole_words_examples(names: tuple[str, ...], text: str, found: bool) -> None:
+    assert (WholeWords(names).search(text) is not None) is found
+    assert (regex(names).search(text) is not None) is found
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.text(ALPHABET, min_size=1, max_size=4), min_size=1, max_size=4).map(tuple),
+    st.text(ALPHABET, max_size=24),
+)
+def test_whole_words_finds_what_the_regex_finds(names: tuple[str, ...], text: str) -> None:
+    assert (WholeWords(names).search(text) is None) == (regex(names).search(text) is None)
