@@ -21,7 +21,8 @@ from service.importer.rules.findings import HISTORY_CUE
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "cdk46", "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
+     "cdk46", "transplant", "kras-g12c", "anticancer", "major-surgery",
+     "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
      "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
@@ -38,7 +39,7 @@ class Cancer:
     names: tuple[str, ...]
 
 
-CANCERS = (
+CANCERS: tuple[Cancer, ...] = (
     Cancer(
         "nsclc",
         "Non-small cell lung cancer",
@@ -86,16 +87,47 @@ CANCERS = (
         ("prostate cancer", "malignant neoplasm of prostate", "adenocarcinoma of prostate"),
     ),
 )
+SOLID_SITES = tuple(f"icd10cm:C{n}" for n in range(8)) + ("icd10cm:C80",)  # C00-C80: not lymphoid/haematopoietic
+# ICD-10-CM chapter codes (classes matched as prefixes); a record with the text only matches by name.
+MORE_CANCERS = (
+    Cancer("pancreas", "Pancreatic cancer",
+           r"\bpancreatic (?:ductal )?(?:adenocarcinoma|cancer|carcinoma)s?(?:\s*\(PDAC\))?|\bPDAC\b"
+           r"|\b(?:adeno)?carcinoma of (?:the )?pancreas\b|\bcancer of (?:the )?pancreas\b(?!\s*(?:or|and)\b)",
+           ("icd10cm:C25",),
+           ("pancreatic cancer", "pancreatic adenocarcinoma", "pancreatic ductal adenocarcinoma",
+            "malignant neoplasm of pancreas", "carcinoma of pancreas")),
+    Cancer("hcc", "Hepatocellular carcinoma", r"\bhepatocellular carcinoma(?:\s*\(HCC\))?|\bHCC\b",
+           ("icd10cm:C22.0",), ("hepatocellular carcinoma", "liver cell carcinoma")),
+    # The gastroesophageal junction is the cardia, C16.0.
+    Cancer("gastric", "Gastric or gastroesophageal junction cancer",
+           r"\bgastric(?:\s*(?:or|and/or|/)\s*gastro-?o?esophageal junction(?:\s*\(GEJ\))?)?"
+           r" (?:adenocarcinoma|cancer|carcinoma)s?\b|\bstomach cancer\b",
+           ("icd10cm:C16",),
+           ("gastric cancer", "gastric adenocarcinoma", "stomach cancer", "malignant neoplasm of stomach")),
+    Cancer("melanoma", "Melanoma of skin", r"\b(?:cutaneous |skin )?melanomas?\b(?! of the (?:eye|uvea|choroid))",
+           ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
+           ("malignant melanoma", "melanoma of skin", "cutaneous melanoma")),  # never "melanoma in situ"
+    Cancer("myeloma", "Multiple myeloma", r"\bmultiple myeloma(?:\s*\(MM\))?", ("icd10cm:C90.0",),
+           ("multiple myeloma",)),
+    # Any primary or secondary malignancy outside the lymphoid/haematopoietic chapter (C81-C96).
+    Cancer("solid", "Malignant solid tumour", r"\b(?:malignant\s+)?solid (?:tumou?r|malignanc(?:y|ies)|cancer)s?\b",
+           SOLID_SITES, ("solid tumor", "solid tumour")),  # never "carcinoma" alone: carcinoma in situ is none
+)  # fmt: skip
+CANCERS = CANCERS + MORE_CANCERS
 # The words that say how the diagnosis was made: a recorded diagnosis stands for them.
 CONFIRMATION = re.compile(
     r"\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
     r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
-    r"(?:\s*(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
+    r"(?:\s*\((?:histo)?patholog(?:ic(?:al)?)?ly\))?"
+    r"(?:\s*(?:or|and/or|and)\s*(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
+# "Response Evaluation Criteria in Solid Tumors" names RECIST, not a diagnosis.
+RECIST_NAME = re.compile(r"criteria in\s*$", re.IGNORECASE)
 # Types whose code is not the generic cancer's: these stay text.
 OTHER_HISTOLOGY = re.compile(r"\b(?:small[- ]cell|neuroendocrine|sarcomatoid|mixed|carcinoid)\b", re.IGNORECASE)
 
@@ -104,7 +136,10 @@ def find_diagnosis(text: str) -> list[Atom]:
     """The trial's cancer as an active recorded condition (inclusions only: "confirmed NSCLC"); a
     cancer recorded as resolved / in remission does not meet it."""
     for cancer in CANCERS:
-        found = re.search(cancer.pattern, text, re.IGNORECASE)
+        found = next(
+            (m for m in re.finditer(cancer.pattern, text, re.IGNORECASE) if not RECIST_NAME.search(text[: m.start()])),
+            None,
+        )
         if not found:
             continue
         if OTHER_HISTOLOGY.search(re.sub(r"non[- ]?small[- ]cell", " ", text, flags=re.IGNORECASE)):
@@ -328,6 +363,46 @@ THERAPIES = (
         needs_window=True,
     ),  # fmt: skip
     TherapyClass(
+        "kras-g12c",
+        "KRAS G12C inhibitor",
+        r"\bKRAS[- ]?(?:p\.)?G12C(?:[- ](?:targeted|selective|specific|directed))?(?:\s+small[- ]molecule)?"
+        r"\s+inhibitors?\b",
+        # ATC L01XX73 sotorasib, L01XX77 adagrasib; the others (in trials) have no ATC code yet: by name.
+        ("atc:L01XX73", "atc:L01XX77"),
+        ("sotorasib", "adagrasib", "divarasib", "olomorasib", "glecirasib", "garsorasib", "fulzerasib", "opnurasib",
+         "elironrasib"),
+    ),  # fmt: skip
+    TherapyClass(
+        "anticancer",
+        "Systemic anti-cancer drug therapy",
+        # Only wording that names drugs ("antitumor drugs", "systemic anti-cancer therapy"): a bare
+        # "anti-cancer therapy" may mean radiotherapy or surgery too, and stays text.
+        r"\b(?:(?:systemic|any)\s+)?(?:anti-?\s?cancer|anti-?\s?tumou?r|antineoplastic)\s+(?:drugs?|agents?|medications?)\b"
+        r"|\bsystemic\s+(?:anti-?\s?cancer|anti-?\s?tumou?r|antineoplastic)\s+(?:therap(?:y|ies)|treatments?)\b",
+        # ATC L01 antineoplastic agents, L02 endocrine therapy of cancer.
+        ("atc:L01", "atc:L02"),
+        (),
+        needs_window=True,
+    ),
+    TherapyClass(
+        "major-surgery",
+        "Major surgery",
+        r"\bmajor\s+(?:surgery|surgical\s+(?:procedures?|interventions?|operations?))\b",
+        # Clearly major operations (the hand-checked list of NCT05621668 exc-7.1); "major" is the
+        # investigator's call, so a biopsy or a minor procedure never counts.
+        (
+            "snomed:43075005", "snomed:64368001", "snomed:80146002", "snomed:38102005", "snomed:236886002",
+            "snomed:173171007", "snomed:52734007", "snomed:609588000", "snomed:232717009",
+        ),
+        (
+            "amputation", "wide resection", "en bloc resection", "radical resection", "thoracotomy",
+            "metastasectomy", "lobectomy", "pneumonectomy", "laparotomy", "craniotomy", "colectomy", "gastrectomy",
+            "hysterectomy", "nephrectomy", "pancreaticoduodenectomy", "esophagectomy", "hepatectomy",
+        ),
+        kind="procedure",
+        needs_window=True,
+    ),  # fmt: skip
+    TherapyClass(
         "cdk46",
         "CDK inhibitor",
         r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
@@ -368,17 +443,20 @@ THERAPY_TAIL = (
     r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
     r"chemotherapy|regimens?))*"
 )
+HALF_LIVES = re.compile(r"\bhalf[- ]?li(?:fe|ves)\b|\bwhichever\b", re.IGNORECASE)
 SPECIFIC_VARIANT = re.compile(r"\b[A-Z]\d{2,4}[A-Z]\b|\bexon\s*\d+|\bfusion\b|\bdeletion\b", re.IGNORECASE)
 
 
 def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     """Prior therapy classes; `windows` are (offset, days) of the stated lookback windows."""
     atoms: list[Atom] = []
+    # "within 28 days or 5 half-lives, whichever is shorter": the window depends on the drug.
+    drug_dependent = bool(HALF_LIVES.search(text))
     for therapy in THERAPIES:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
             days = _window_for(end, windows)
-            if therapy.needs_window and days is None:
+            if (therapy.needs_window and days is None) or (days is not None and drug_dependent):
                 continue
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
             if days is not None:
