@@ -150,3 +150,85 @@ def test_diagnosis_names_are_phrases_that_never_match_an_in_situ_lesion() -> Non
     for text in ("Histologically confirmed solid tumor", "Histologically confirmed melanoma"):
         names = only(rule_of(text), "condition")["names"]
         assert not any(n in ("carcinoma", "melanoma", "adenocarcinoma") for n in names), names
+
+
+# --- infections --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Has an active infection requiring systemic therapy",  # NCT05832827 exc-22
+        "Active infections requiring systemic treatment.",  # NCT05883007 exc-3
+        "Active infection requiring systemic treatment",  # NCT05913115 exc-4
+        "Active infection requiring systemic anti-infective therapy",
+    ],
+)
+def test_an_active_infection_requiring_systemic_therapy_is_a_current_systemic_anti_infective(text: str) -> None:
+    body = only(rule_of(text, exclusion=True), "medication")
+    assert body["current"] is True and "within_days" not in body
+    assert body["codes"] == ["atc:J01", "atc:J02", "atc:J04", "atc:J05"]
+    assert "atc:J05AF" in body["except"]  # hepatitis B / HIV maintenance antivirals are no active infection
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05786924 exc-7: which infections (bacterial, fungal, "specific viral") is more than the rule says
+        "Uncontrolled or active clinically relevant bacterial, fungal, or specific viral infection requiring "
+        "systemic therapy.",
+        "Active infection that requires medical therapy or other clinically significant intervention",  # NCT05879978
+        "Have an active, ongoing, or untreated infection.",  # NCT04956640: untreated ones take no medicine
+        "Serious active infection requiring IV antibiotics within 2 weeks",  # the route is not in the rule
+        "History of infection requiring systemic therapy",  # not active
+    ],
+)
+def test_infection_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_an_infection_beside_unencoded_conditions_keeps_them_as_an_unknown_alternative() -> None:
+    rule = rule_of(  # NCT03745326 exc-3
+        "Active systemic infections requiring anti-infective treatment, coagulation disorders, or any other active "
+        "or uncompensated major medical illnesses.",
+        exclusion=True,
+    )
+    assert [c["key"] for c in rule["any_of"]] == ["infection", "rest"]
+
+
+def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import ATC, Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, patient, procedure_r4, statement_r4
+
+    criteria, _ = eligibility_criteria(
+        {
+            "eligibilityCriteria": "Exclusion Criteria:\n\n* Has an active infection requiring systemic therapy\n"
+            "* Has had major surgery within 3 weeks prior to the first dose of study interventions\n"
+            "* Received antitumor drugs within 4 weeks prior to the first dose.\n"
+        }
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    on = dt.date(2026, 3, 1)
+
+    def results(*resources: dict[str, Any]) -> dict[str, Result]:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        return {r.criterion.link_id: r.result for r in evaluation.criteria}
+
+    on_antibiotic = results(statement_r4("J01CR02", "amoxicillin and clavulanic acid", "2026-02-25", system=ATC))
+    assert on_antibiotic["exc-1"] is Result.MET
+    on_tenofovir = results(statement_r4("J05AF07", "tenofovir disoproxil", "2025-01-01", system=ATC))
+    assert on_tenofovir["exc-1"] is Result.NOT_MET  # chronic hepatitis B maintenance: no active infection
+    assert results()["exc-1"] is Result.UNKNOWN  # no medication record at all says nothing either way
+    lobectomy = "http://snomed.info/sct"
+    assert results(procedure_r4(lobectomy, "173171007", "Lobectomy of lung", "2026-02-20"))["exc-2"] is Result.MET
+    assert results(procedure_r4(lobectomy, "173171007", "Lobectomy of lung", "2026-01-20"))["exc-2"] is Result.NOT_MET
+    recent = results(statement_r4("L01BA04", "pemetrexed", "2026-02-10", "2026-02-10", system=ATC))
+    assert recent["exc-3"] is Result.MET
+    old = results(statement_r4("L01BA04", "pemetrexed", "2025-12-01", "2025-12-01", system=ATC))
+    assert old["exc-3"] is Result.NOT_MET

@@ -31,6 +31,7 @@ from service.importer.rules.common import (
 from service.importer.rules.findings import (
     VIRUS_CODES,
     find_brain_metastases,
+    find_infection,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
@@ -85,6 +86,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_biomarkers,
     _therapies,
     find_lung_and_transplant,
+    find_infection,
 )
 
 

@@ -232,3 +232,32 @@ def qualified_cns_exclusion(text: str) -> Rule | None:
             },
         ]
     }
+
+
+# "Active infection requiring systemic therapy": the part the record holds is a systemic anti-infective
+# taken now (ATC J01 antibacterials, J02 antimycotics, J04 antimycobacterials, J05 antivirals). The
+# long-term antiretrovirals of a controlled HIV or hepatitis B (J05AE/AF/AG/AJ/AR) treat no active
+# infection in the protocol's sense (the HIV/HBV criteria decide those), so they are exempt.
+ACTIVE_INFECTION = re.compile(
+    r"\bactive\s+(?:systemic\s+)?infections?\s+(?:requiring|that requires?|which requires?|in need of|needing)\s+"
+    r"(?:systemic\s+(?:anti-?infective\s+|antimicrobial\s+|antibiotic\s+)?(?:therapy|treatment)"
+    r"|(?:systemic\s+)?anti-?infective\s+(?:therapy|treatment))\b",
+    re.IGNORECASE,
+)
+ANTI_INFECTIVE: Rule = {
+    "medication": {
+        "label": "Systemic anti-infective treatment (active infection)",
+        "codes": ["atc:J01", "atc:J02", "atc:J04", "atc:J05"],
+        "names": [],
+        "except": ["atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"],
+        "current": True,
+    }
+}
+
+
+def find_infection(text: str) -> list[Atom]:
+    found = ACTIVE_INFECTION.search(text)
+    if not found:
+        return []
+    rule = copy.deepcopy(ANTI_INFECTIVE)
+    return [Atom(found.start(), found.end(), "infection", rule, "Active infection on systemic treatment")]
