@@ -204,13 +204,14 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     from service.fhir.patient_bundle import index_facts, parse_body
     from service.importer.criteria import eligibility_criteria
     from service.mapping import parse_trial_criteria
-    from tests.builders import body, patient, procedure_r4, statement_r4
+    from tests.builders import body, condition, patient, procedure_r4, statement_r4
 
     criteria, _ = eligibility_criteria(
         {
             "eligibilityCriteria": "Exclusion Criteria:\n\n* Has an active infection requiring systemic therapy\n"
             "* Has had major surgery within 3 weeks prior to the first dose of study interventions\n"
             "* Received antitumor drugs within 4 weeks prior to the first dose.\n"
+            "* Has active autoimmune disease that has required systemic treatment in the past 2 years\n"
         }
     )
     trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
@@ -232,3 +233,61 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     assert recent["exc-3"] is Result.MET
     old = results(statement_r4("L01BA04", "pemetrexed", "2025-12-01", "2025-12-01", system=ATC))
     assert old["exc-3"] is Result.NOT_MET
+    arthritis = condition("http://hl7.org/fhir/sid/icd-10-cm", "M06.9", "Rheumatoid arthritis, unspecified")
+    methotrexate = statement_r4("L04AX03", "methotrexate", "2025-06-01", "2025-12-01", system=ATC)
+    assert results(arthritis, methotrexate)["exc-4"] is Result.MET
+    hydrocortisone = statement_r4("H02AB09", "hydrocortisone", "2025-06-01", system=ATC)
+    assert results(arthritis, hydrocortisone)["exc-4"] is Result.NOT_MET  # physiologic replacement
+    hypertension = condition("http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential hypertension")
+    assert results(hypertension, methotrexate)["exc-4"] is Result.NOT_MET  # no autoimmune disease on record
+
+
+# --- autoimmune disease ------------------------------------------------------------------------
+
+MERCK_AUTOIMMUNE = (  # NCT05832827 exc-20
+    "Has active autoimmune disease that has required systemic treatment in the past 2 years (i.e. with the use of "
+    "disease-modifying agents, corticosteroids or immunosuppressive drugs). Replacement therapy (e.g. thyroxine, "
+    "insulin, or physiologic corticosteroid replacement therapy for adrenal or pituitary insufficiency) is not "
+    "considered a form of systemic treatment."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        (MERCK_AUTOIMMUNE, 730),
+        ("Has active autoimmune disease that has required systemic treatment in the past 2 years except replacement "
+         "therapy (eg., thyroxine, insulin, or physiologic corticosteroid).", 730),  # NCT05879653 exc-19
+        ("Active autoimmune disease that has required systemic treatment in the past 5 years", 1826),
+    ],
+)  # fmt: skip
+def test_active_autoimmune_disease_treated_systemically_inside_the_window(text: str, days: int) -> None:
+    disease, treatment = rule_of(text, exclusion=True)["all_of"]
+    assert "icd10cm:M05" in disease["condition"]["codes"] and "history" not in disease["condition"]
+    assert "icd10cm:E10" in disease["condition"]["except"]  # type 1 diabetes on insulin is replacement
+    body = treatment["medication"]
+    assert body["within_days"] == days and "atc:L04" in body["codes"] and "atc:H02AB" in body["codes"]
+    assert "atc:H02AB09" in body["except"]  # physiologic hydrocortisone replacement
+    assert not any(c.startswith(("atc:H03", "atc:A10")) for c in body["codes"])  # thyroxine, insulin
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT06411691 exc-5: "or a documented history of clinically severe autoimmune disease, or a syndrome ..."
+        "Has active autoimmune disease that has required systemic treatment in the past 5 years, or a documented "
+        "history of clinically severe autoimmune disease, or a syndrome that requires systemic steroids or "
+        "immunosuppressive agents.",
+        "Active or prior documented autoimmune or inflammatory disorders",  # NCT05883644 exc-6: history, any
+        "Has active autoimmune disease that has required systemic treatment",  # no window
+        # a replacement exception with other drugs than the usual ones
+        "Has active autoimmune disease that has required systemic treatment in the past 2 years. Replacement "
+        "therapy (e.g. thyroxine, insulin, or low-dose prednisone) is not considered a form of systemic treatment.",
+    ],
+)
+def test_autoimmune_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_an_autoimmune_inclusion_is_not_read_as_an_exclusion() -> None:
+    assert structure(MERCK_AUTOIMMUNE, exclusion=False).rule is None

@@ -35,6 +35,7 @@ from service.importer.rules.findings import (
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
+    treated_autoimmune_exclusion,
 )
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
 from service.importer.rules.oncology import (
@@ -110,9 +111,10 @@ def structure(
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
     if exclusion:
-        cns = qualified_cns_exclusion(text)
-        if cns is not None:
-            return Structured(cns, children=cns["all_of"])
+        for whole in (qualified_cns_exclusion, treated_autoimmune_exclusion):
+            rule = whole(text)
+            if rule is not None:
+                return Structured(rule, children=rule["all_of"])
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)
