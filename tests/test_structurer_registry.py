@@ -291,3 +291,93 @@ def test_autoimmune_near_misses_stay_text(text: str) -> None:
 
 def test_an_autoimmune_inclusion_is_not_read_as_an_exclusion() -> None:
     assert structure(MERCK_AUTOIMMUNE, exclusion=False).rule is None
+
+
+# --- another malignancy ------------------------------------------------------------------------
+
+MERCK_MALIGNANCY = (  # NCT05832827 exc-17
+    "Has a known additional malignancy that is progressing or has required active treatment within the past 3 years. "
+    "Participants with basal cell carcinoma of the skin, squamous cell carcinoma of the skin, or carcinoma in situ "
+    "(eg, breast carcinoma, cervical cancer in situ) that have undergone potentially curative therapy are not "
+    "excluded."
+)
+
+
+def test_the_trial_cancer_comes_from_the_registry_conditions() -> None:
+    from service.importer.rules.oncology import study_cancer_codes
+
+    nsclc = study_cancer_codes(["Carcinoma, Non-Small-Cell Lung", "KRAS P.G12C"])  # a biomarker is no cancer
+    assert nsclc is not None and "icd10cm:C34" in nsclc
+    assert study_cancer_codes(["Solid Tumor"]) is None  # a basket trial: its cancer could be any
+    assert study_cancer_codes(["Untreated Advanced or Recurrent Thymic Carcinomas"]) is None  # no codes known
+    assert study_cancer_codes(["Non-small Cell Lung Cancer", "Thyroid Cancer"]) is None  # one unknown: none
+    assert study_cancer_codes([]) is None
+
+
+def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_skin_cancers() -> None:
+    nsclc = ("icd10cm:C34",)
+    rule = structure(MERCK_MALIGNANCY, exclusion=True, study_cancer=nsclc).rule
+    assert rule is not None
+    active, recent = rule["any_of"]
+    assert "history" not in active["condition"] and recent["condition"]["history"] is True
+    assert recent["condition"]["within_days"] == 1096  # 3 years of 365.25 days
+    for body in (active["condition"], recent["condition"]):
+        assert body["codes"] == ["icd10cm:C"]
+        assert {"icd10cm:C34", "icd10cm:C44", "icd10cm:C78"} <= set(body["except"])
+    # without the note the skin cancers count
+    first = MERCK_MALIGNANCY.split(". ")[0] + "."
+    rule = structure(first, exclusion=True, study_cancer=nsclc).rule
+    assert rule is not None and "icd10cm:C44" not in rule["any_of"][0]["condition"]["except"]
+    ever = structure("Patients with a history of any malignancy are ineligible", True, study_cancer=("icd10cm:C50",))
+    assert ever.rule is not None and ever.rule["condition"]["history"] is True  # NCT02513394 exc-9
+    assert "within_days" not in ever.rule["condition"]
+
+
+@pytest.mark.parametrize(
+    ("text", "study"),
+    [
+        (MERCK_MALIGNANCY, None),  # the trial's cancer unknown: every patient would have "another" cancer
+        # NCT05879653 exc-4: more exceptions than skin and in situ ("superficial bladder cancer or other ...")
+        ("Has a known additional malignancy that is progressing or has required active therapy within the past 3 "
+         "years. Note: Participants with basal cell carcinoma of the skin, squamous cell carcinoma of the skin, "
+         "superficial bladder cancer or other cancers are not excluded.", ("icd10cm:C67",)),
+        # NCT05827016 exc-4: "unless ... free of the disease for ≥ 5 years"
+        ("Prior history of malignancies, other than MM, unless the participant has been free of the disease for "
+         "≥ 5 years", ("icd10cm:C90",)),
+        ("Other malignancies (except non-melanoma skin cancer with the disease-free survival of more than 5 years "
+         "and cervical carcinoma in situ, bladder cancer, or breast cancer)", ("icd10cm:C25",)),  # NCT06898385
+    ],
+)  # fmt: skip
+def test_other_malignancy_near_misses_stay_text(text: str, study: tuple[str, ...] | None) -> None:
+    assert structure(text, exclusion=True, study_cancer=study).rule is None
+
+
+def test_imported_other_malignancy_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, condition, patient
+
+    criteria, counts = eligibility_criteria(
+        {"eligibilityCriteria": "Exclusion Criteria:\n\n* " + MERCK_MALIGNANCY + "\n"}, ["Non-small Cell Lung Cancer"]
+    )
+    assert counts.structured == 1
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def excluded(*resources: dict[str, Any]) -> Result:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
+    assert excluded(lung) is Result.NOT_MET  # the trial's own cancer
+    assert excluded(lung, condition(icd, "C79.31", "Secondary malignant neoplasm of brain")) is Result.NOT_MET
+    assert excluded(lung, condition(icd, "C44.31", "Basal cell carcinoma of skin of face")) is Result.NOT_MET
+    assert excluded(lung, condition(icd, "C50.911", "Malignant neoplasm of breast")) is Result.MET
+    old_breast = condition(icd, "C50.911", "Malignant neoplasm of breast", onset="2015-01-01", status="resolved",
+                           abatementDateTime="2016-01-01")  # fmt: skip
+    assert excluded(lung, old_breast) is Result.NOT_MET  # ended ten years ago

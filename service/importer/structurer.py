@@ -50,6 +50,7 @@ from service.importer.rules.oncology import (
     find_stage,
     find_steroid_dose,
     find_therapies,
+    other_malignancy_exclusion,
 )
 from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
@@ -92,10 +93,15 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
 
 
 def structure(
-    text: str, exclusion: bool, context_reason: str | None = None, heading_window: int | None = None
+    text: str,
+    exclusion: bool,
+    context_reason: str | None = None,
+    heading_window: int | None = None,
+    study_cancer: tuple[str, ...] | None = None,
 ) -> Structured:
     """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding;
-    `heading_window` is the lookback window a list heading states for the items under it.
+    `heading_window` is the lookback window a list heading states for the items under it;
+    `study_cancer` the codes of the trial's own cancer ("another malignancy" is any other).
 
     The rule is a mapping rule (`{"observation": {...}}`) or a combination whose children are
     proto-criteria `{"key", "text", <rule key>: ...}`: the caller gives them ids.
@@ -115,6 +121,9 @@ def structure(
             rule = whole(text)
             if rule is not None:
                 return Structured(rule, children=rule["all_of"])
+        rule = other_malignancy_exclusion(text, study_cancer)
+        if rule is not None:
+            return Structured(rule, children=rule.get("any_of", []))
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import Atom
+from service.importer.rules.common import DURATION, Atom, days_of
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -44,7 +44,7 @@ CANCERS: tuple[Cancer, ...] = (
         "nsclc",
         "Non-small cell lung cancer",
         r"\bnon[- ]?small[- ]cell lung (?:cancer|carcinoma)s?(?:\s*\(NSCLC\))?|\bNSCLC\b"
-        r"|\bnon[- ]?small[- ]cell carcinoma of (?:the )?lung\b",
+        r"|\bnon[- ]?small[- ]cell carcinoma of (?:the )?lung\b|\bcarcinoma,\s*non[- ]?small[- ]cell lung\b",
         # 254637007 NSCLC; 424132000 / 425048006 / 422968005 / 423121009 NSCLC, TNM stage 1-4 (Synthea).
         # ICD-10-CM C34 is left out: it holds small-cell lung cancer too.
         ("snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005", "snomed:423121009"),
@@ -579,3 +579,101 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         atoms.append(Atom(found.start(), found.end(), "transplant", {"procedure": body}, "Solid organ transplant"))
     return atoms
+
+
+# --- another malignancy --------------------------------------------------------------------------
+
+# The codes that record the trial's own cancer, by the diagnosis keys above ("solid" has none: a basket
+# trial's cancer could be any). Metastases (C77-C79), a cancer without site (C80) and the generic
+# SNOMED concepts may record it too, so they are always exempt.
+STUDY_CANCER_CODES = {
+    "nsclc": ("icd10cm:C34", "snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005",
+              "snomed:423121009"),
+    "breast": ("icd10cm:C50", "snomed:254837009", "snomed:372137005"),
+    "crc": ("icd10cm:C18", "icd10cm:C19", "icd10cm:C20", "snomed:363406005", "snomed:93761005"),
+    "prostate": ("icd10cm:C61", "snomed:399068003"),
+    "pancreas": ("icd10cm:C25",),
+    "hcc": ("icd10cm:C22",),
+    "gastric": ("icd10cm:C16", "icd10cm:C15"),
+    "melanoma": ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
+    "myeloma": ("icd10cm:C90",),
+}  # fmt: skip
+ALWAYS_EXEMPT = ("icd10cm:C77", "icd10cm:C78", "icd10cm:C79", "icd10cm:C80", "snomed:128462008", "snomed:363346000")
+CANCER_WORD = re.compile(
+    r"cancer|carcinom|tumou?r|neoplas|malignan|leuka?emia|lymphoma|myeloma|sarcoma|melanoma|blastoma|glioma", re.I
+)
+
+
+def study_cancer_codes(conditions: list[str]) -> tuple[str, ...] | None:
+    """The codes of the cancer the trial studies, from the registry's conditions; None when a condition
+    names a cancer the importer has no codes for (then "another malignancy" cannot be told apart)."""
+    codes: list[str] = []
+    for written in conditions:
+        cancer = next((c for c in CANCERS if re.search(c.pattern, written, re.IGNORECASE)), None)
+        if cancer is not None and cancer.key in STUDY_CANCER_CODES:
+            codes += STUDY_CANCER_CODES[cancer.key]
+        elif cancer is not None or CANCER_WORD.search(written):
+            return None
+    return tuple(dict.fromkeys(codes)) or None
+
+
+OTHER_MALIGNANCY = re.compile(
+    # Merck's wording: "Has a known additional malignancy that is progressing or has required active
+    # treatment within the past 3 years."
+    r"^\s*(?:has|have)\s+a\s+known\s+additional\s+malignancy\s+that\s+is\s+progressing\s+or\s+(?:has\s+)?"
+    r"required\s+active\s+treatment\s+within\s+the\s+(?:past|last)\s+" + DURATION + r"\s*\.?"
+    r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:other|another|additional|second)\s+(?:primary\s+)?"
+    r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
+    + DURATION.replace("count", "count2").replace("unit", "unit2")
+    + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
+    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening))?\s*[.;]?",
+    re.IGNORECASE,
+)
+# "Patients with a history of any malignancy are ineligible": ever recorded, whenever.
+_WHO_HAS = r"^\s*(?:patients|subjects|participants)?\s*(?:with\s+)?(?:a\s+)?(?:known\s+)?"
+_INELIGIBLE = r"(?:\s+(?:are|is)\s+(?:ineligible|excluded|not\s+eligible))?\s*[.;]?\s*$"
+ANY_MALIGNANCY_EVER = re.compile(
+    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?:other\s+)?malignan(?:cy|cies)" + _INELIGIBLE,
+    re.IGNORECASE,
+)
+# The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
+# outside the C codes anyway) "that have undergone potentially curative therapy".
+SKIN_AND_IN_SITU_EXEMPT = re.compile(
+    r"^\s*(?:Note:\s*)?(?:Participants|Patients|Subjects)\s+with\s+basal\s+cell\s+carcinoma\s+of\s+the\s+skin,?\s+"
+    r"squamous\s+cell\s+carcinoma\s+of\s+the\s+skin,?\s+or\s+carcinoma\s+in\s+situ"
+    r"(?:\s*\((?:e\.?\s?g\.?|eg),?\s*breast\s+carcinoma,?\s+(?:and\s+|or\s+)?cervical\s+cancer\s+in\s+situ\))?\s+"
+    r"that\s+have\s+undergone\s+potentially\s+curative\s+therapy\s+are\s+not\s+excluded\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -> dict[str, Any] | None:
+    """Another malignancy active, or begun / ended within the window; the trial's own cancer (from the
+    registry's conditions) and its metastases never count."""
+    if not study_codes:
+        return None
+    body: dict[str, Any] = {
+        "label": "Another malignancy (not the trial's cancer)",
+        "codes": ["icd10cm:C"],
+        "names": [],
+        "except": [*study_codes, *ALWAYS_EXEMPT],
+    }
+    if ANY_MALIGNANCY_EVER.match(text):
+        return {"condition": {**body, "history": True}}
+    found = OTHER_MALIGNANCY.match(text)
+    if not found:
+        return None
+    rest = text[found.end() :]
+    if rest.strip():
+        if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
+            return None
+        body["except"].append("icd10cm:C44")
+    count, unit = (found.group("count"), found.group("unit")) if found.group("count") else (
+        found.group("count2"), found.group("unit2"))  # fmt: skip
+    recent = {**body, "history": True, "within_days": days_of(count, unit)}
+    return {
+        "any_of": [
+            {"key": "active", "text": "another malignancy, active", "condition": body},
+            {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+        ]
+    }
