@@ -163,15 +163,17 @@ def test_transaminases_as_a_multiple_of_uln_for_both_enzymes() -> None:
 
 
 def test_several_thresholds_become_all_of_with_the_rest_kept_as_text() -> None:
-    # NCT03377387 inc-9: the WBC threshold is not one the importer encodes
+    # NCT03377387 inc-9 (the WBC threshold is encoded since issue 11's third round)
     text = (
         "Hematologic parameters: white blood cell (WBC) count of > 3000/ul, absolute neutrophil count (ANC) "
         "≥ 1000/ul, platelets ≥ 50,000/ul, hemoglobin ≥ 8.0 g/dl"
     )
-    rule = rule_of(text)
-    children = rule["all_of"]
+    children = rule_of(text)["all_of"]
     encoded = {observation(c)["codes"][0]: observation(c)["value"] for c in children if "observation" in c}
-    assert encoded == {"loinc:751-8": 1.0, "loinc:777-3": 50.0, "loinc:718-7": 8.0}
+    assert encoded == {"loinc:6690-2": 3.0, "loinc:751-8": 1.0, "loinc:777-3": 50.0, "loinc:718-7": 8.0}
+    assert not [c for c in children if "not_computable" in c]
+    # a threshold the importer does not encode (reticulocytes) stays as the not-computable rest
+    children = rule_of(text + ", reticulocytes ≥ 1%")["all_of"]
     assert [c["key"] for c in children if "not_computable" in c] == ["rest"]
 
 

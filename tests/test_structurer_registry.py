@@ -381,3 +381,27 @@ def test_imported_other_malignancy_decides_on_records() -> None:
     old_breast = condition(icd, "C50.911", "Malignant neoplasm of breast", onset="2015-01-01", status="resolved",
                            abatementDateTime="2016-01-01")  # fmt: skip
     assert excluded(lung, old_breast) is Result.NOT_MET  # ended ten years ago
+
+
+# --- white blood cells -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value"),
+    [
+        ("WBC greater than or equal to 2500/mm^3", ">=", 2.5),  # NCT03745326 inc-11.2
+        ("White blood cell count ≥ 3.0 × 10^9/L", ">=", 3.0),
+        ("white blood cell (WBC) count of > 3000/ul", ">", 3.0),  # NCT03377387 inc-9
+    ],
+)
+def test_white_blood_cell_count_in_ten9_per_litre(text: str, op: str, value: float) -> None:
+    body = only(rule_of(text), "observation")
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:6690-2", "loinc:26464-8"], op, value,
+                                                                        "10*9/L")  # fmt: skip
+
+
+def test_white_blood_cells_with_growth_factor_support_or_in_a_differential_stay_text() -> None:
+    assert structure("WBC ≥ 3,000/mm3 without growth factor support", exclusion=False).rule is None
+    assert structure("WBC ≥ 3000/mm3 within 7 days of G-CSF", exclusion=False).rule is None
+    # a transfusion clause qualifies every blood count in the clause: none is encoded
+    assert structure("WBC ≥ 3.0 × 10^9/L and ANC ≥ 1.5 × 10^9/L (no transfusion within 14 days)", False).rule is None

@@ -365,7 +365,7 @@ TRIGGERS = (
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
-        {"anc", "plt", "hb"},
+        {"anc", "plt", "hb", "wbc"},
     ),
 )
 NAMED = (

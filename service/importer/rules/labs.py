@@ -46,6 +46,15 @@ ANALYTES = (
         heme=True,
     ),
     Analyte(
+        "wbc",
+        "White blood cell count",
+        r"white blood cell(?:s|\s+count)?(?:\s*\(WBC\))?(?:\s+count)?|leu[ck]ocyte count"
+        r"|\bWBC\b(?:\s+count)?",
+        ("loinc:6690-2", "loinc:26464-8"),  # leukocytes [#/volume] in blood (automated count / any method)
+        tuple((u, c, f, (0.5, 50.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
         "hb",
         "Hemoglobin",
         r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
