@@ -405,3 +405,65 @@ def test_white_blood_cells_with_growth_factor_support_or_in_a_differential_stay_
     assert structure("WBC ≥ 3000/mm3 within 7 days of G-CSF", exclusion=False).rule is None
     # a transfusion clause qualifies every blood count in the clause: none is encoded
     assert structure("WBC ≥ 3.0 × 10^9/L and ANC ≥ 1.5 × 10^9/L (no transfusion within 14 days)", False).rule is None
+
+
+# --- coagulation, PD-L1, tuberculosis ------------------------------------------------------------
+
+
+def test_inr_and_aptt_as_ratio_seconds_or_multiples_of_uln() -> None:
+    inr, aptt = rule_of(
+        "International normalized ratio (INR) ≤1.5 and activated partial thromboplastin time (aPTT) ≤1.5 × ULN"
+    )["all_of"]
+    assert inr["observation"] == {"label": "INR", "codes": ["loinc:6301-6", "loinc:34714-6", "loinc:46418-0"],
+                                       "op": "<=", "value": 1.5, "unit": "1"}  # fmt: skip
+    assert aptt["observation"]["uln"] == 1.5 and aptt["observation"]["codes"] == ["loinc:3173-2", "loinc:14979-9"]
+    assert only(rule_of("aPTT ≤ 40 seconds"), "observation")["unit"] == "s"
+    assert only(rule_of("INR ≤ 1.5 × ULN"), "observation")["uln"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "INR ≤ 1.5 × ULN unless the participant is receiving anticoagulant therapy",
+        "INR ≤ 1.5 × ULN (patients on warfarin: INR within the therapeutic range)",
+        "aPTT ≤ 1.5 × ULN; participants on heparin are eligible",
+        "INR ≤ 1.5 %",  # no unit an INR has
+    ],
+)
+def test_coagulation_thresholds_with_an_anticoagulant_clause_stay_text(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "bounds"),
+    [
+        ("PD-L1 TPS ≥ 50%.", [(">=", 50.0)]),
+        ("PD-L1 tumor proportion score ≥1%.", [(">=", 1.0)]),
+        ("PD-L1 expression (TPS) < 1%", [("<", 1.0)]),
+        ("PD-L1 TPS 1-49%", [(">=", 1.0), ("<=", 49.0)]),  # both bounds of the range
+    ],
+)
+def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]) -> None:
+    rule = rule_of(text)
+    bodies = [c["observation"] for c in rule["all_of"]] if "all_of" in rule else [rule["observation"]]
+    assert [(b["op"], b["value"]) for b in bodies] == bounds
+    assert all(b["codes"] == ["loinc:105304-0"] and b["unit"] == "%" for b in bodies)
+
+
+def test_pdl1_near_misses() -> None:
+    assert structure("PD-L1 CPS ≥ 10", exclusion=False).rule is None  # a combined positive score is no TPS
+    assert structure("PD-L1 expression ≥ 50%", exclusion=False).rule is None  # which score is not said
+    rule = rule_of("PD-L1 TPS ≥ 50% as determined by the 22C3 assay")  # the assay stays as a remainder
+    assert [c["key"] for c in rule["all_of"]] == ["pdl1", "rest"]
+    assert only(rule_of("PD-L1 TPS ≥ 50%", exclusion=True), "observation")["op"] == ">="  # exclusion keeps direction
+
+
+def test_a_known_history_of_active_tuberculosis_counts_a_cured_episode() -> None:
+    body = only(rule_of("Has a known history of active TB (Bacillus Tuberculosis).", exclusion=True), "condition")
+    assert body["history"] is True and "icd10cm:A15" in body["codes"]
+    assert "history" not in only(rule_of("Active pulmonary tuberculosis", exclusion=True), "condition")
+
+
+def test_a_history_of_another_primary_malignancy_within_years() -> None:
+    rule = structure("History of another primary malignancy within 5 years.", True, study_cancer=("icd10cm:C34",)).rule
+    assert rule is not None and rule["any_of"][1]["condition"]["within_days"] == 1826

@@ -47,6 +47,7 @@ from service.importer.rules.oncology import (
     find_diagnosis,
     find_extent,
     find_lung_and_transplant,
+    find_pdl1,
     find_stage,
     find_steroid_dose,
     find_therapies,
@@ -75,6 +76,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_extent,
     find_stage,
     find_biomarkers,
+    find_pdl1,
     _therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
@@ -89,6 +91,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     _therapies,
     find_lung_and_transplant,
     find_infection,
+    find_pdl1,
 )
 
 
@@ -359,6 +362,7 @@ def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
 TRIGGERS = (
     (re.compile(r"gilbert", re.IGNORECASE), {"tbil"}),
     (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
+    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
     (
         re.compile(
             r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"

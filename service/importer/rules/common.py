@@ -42,7 +42,8 @@ CONDITIONAL = re.compile(
     r"gilbert'?s?|liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement|"
     r"bone marrow involvement|marrow infiltration|bone metastas[ie]s|for (patients|subjects|participants|"
     r"women|men|those|males|females)|in (patients|subjects|participants)|cohorts?|parts? [0-9a-z]\b|"
-    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?|excluded)\b",
+    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?|excluded|"
+    r"anticoagula\w*|warfarin|heparins?)\b",
     re.IGNORECASE,
 )
 SUPPORT = re.compile(

@@ -138,6 +138,21 @@ ANALYTES = (
         ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (20.0, 1000.0)),),
     ),
     Analyte(
+        "inr",
+        "INR",
+        r"international normali[sz]ed ratio(?:\s*\(INR\))?|\bINR\b",
+        ("loinc:6301-6", "loinc:34714-6", "loinc:46418-0"),
+        # A ratio has no unit: the number must end the threshold (no "× ULN", "%", "seconds" after it).
+        ((r"(?:\{?INR\}?)?(?=\s*(?:[,;.)\]]|\band\b|\bor\b|$))", "1", 1.0, (0.8, 4.0)),),
+    ),
+    Analyte(
+        "aptt",
+        "Activated partial thromboplastin time",
+        r"activated partial thromboplastin time(?:\s*\(a?PTT\))?|\bA?PTT\b",
+        ("loinc:3173-2", "loinc:14979-9"),
+        ((r"(?:s|sec|secs|seconds?)\b", "s", 1.0, (15.0, 120.0)),),
+    ),
+    Analyte(
         "alb",
         "Albumin",
         r"(?:serum |plasma )?albumin\b|\bALB\b",

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, days_of
+from service.importer.rules.common import DURATION, Atom, days_of, op_of
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -507,6 +507,36 @@ def find_biomarkers(text: str) -> list[Atom]:
     return atoms
 
 
+# PD-L1 tumour proportion score, only when the wording says TPS (a combined positive score, CPS, or
+# an immune-cell score is another measure): LOINC 105304-0, in percent of tumour cells.
+PDL1_TPS = re.compile(
+    r"\bPD-?L1\s+(?:expression\s+)?(?:\(?(?:TPS|tumou?r proportion score)\)?|tumou?r proportion score\s*\(TPS\))"
+    r"\s*(?:of\s+|is\s+|:\s*)?"
+    r"(?:(?P<low>\d{1,3})\s*%?\s*(?:-|–|to)\s*(?P<high>\d{1,3})\s*%"
+    r"|(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%)",
+    re.IGNORECASE,
+)
+_TPS = {"label": "PD-L1 tumour proportion score", "codes": ["loinc:105304-0"], "unit": "%"}
+
+
+def find_pdl1(text: str) -> list[Atom]:
+    """ "PD-L1 TPS ≥ 50%", "PD-L1 tumor proportion score 1-49%": both bounds of a range."""
+    atoms: list[Atom] = []
+    for found in PDL1_TPS.finditer(text):
+        if found.group("op"):
+            op = op_of(found.group("op"))
+            bounds = [(op, float(found.group("value")))]
+        else:
+            bounds = [(">=", float(found.group("low"))), ("<=", float(found.group("high")))]
+        if any(not 0 <= value <= 100 for _, value in bounds):
+            continue
+        for n, (op, value) in enumerate(bounds):
+            body = {**_TPS, "op": op, "value": value}
+            key = "pdl1-max" if n else "pdl1"
+            atoms.append(Atom(found.start(), found.end(), key, {"observation": body}, "PD-L1 TPS"))
+    return atoms
+
+
 # --- systemic corticosteroids ------------------------------------------------------------------
 
 STEROID_DOSE = re.compile(
@@ -539,7 +569,11 @@ ILD = re.compile(
     r"|interstitial pneumonia)\b",
     re.IGNORECASE,
 )
-TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
+TUBERCULOSIS = re.compile(
+    r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?"
+    r"|\bactive TB\b(?:\s*\((?:Bacillus\s+)?Tuberculosis\))?",
+    re.IGNORECASE,
+)
 ORGAN_TRANSPLANT = re.compile(
     r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
@@ -569,6 +603,9 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
             "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
             "names": ["tuberculosis"],
         }
+        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+        if cues and cues[-1].group("history") is not None:
+            body["history"] = True  # "known history of active TB": an episode of active disease, cured or not
         atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
@@ -622,7 +659,8 @@ OTHER_MALIGNANCY = re.compile(
     # treatment within the past 3 years."
     r"^\s*(?:has|have)\s+a\s+known\s+additional\s+malignancy\s+that\s+is\s+progressing\s+or\s+(?:has\s+)?"
     r"required\s+active\s+treatment\s+within\s+the\s+(?:past|last)\s+" + DURATION + r"\s*\.?"
-    r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:other|another|additional|second)\s+(?:primary\s+)?"
+    r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:(?:prior\s+)?history\s+of\s+(?:an?\s+)?)?"
+    r"(?:other|another|additional|second)\s+(?:primary\s+)?"
     r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     + DURATION.replace("count", "count2").replace("unit", "unit2")
     + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
