@@ -467,3 +467,37 @@ def test_a_known_history_of_active_tuberculosis_counts_a_cured_episode() -> None
 def test_a_history_of_another_primary_malignancy_within_years() -> None:
     rule = structure("History of another primary malignancy within 5 years.", True, study_cancer=("icd10cm:C34",)).rule
     assert rule is not None and rule["any_of"][1]["condition"]["within_days"] == 1826
+
+
+# --- immunodeficiency, immunosuppressive therapy -------------------------------------------------
+
+MERCK_IMMUNODEFICIENCY = (  # NCT05879653 exc-17
+    "Has a diagnosis of immunodeficiency or is receiving chronic systemic steroid therapy (in dosing exceeding 10 mg "
+    "daily of prednisone equivalent) or any other form of immunosuppressive therapy within 7 days prior to the first "
+    "dose of trial drug."
+)
+
+
+def test_immunodeficiency_steroids_and_immunosuppressants_each_exclude() -> None:
+    deficiency, steroids, suppressants = rule_of(MERCK_IMMUNODEFICIENCY, exclusion=True)["any_of"]
+    assert deficiency["condition"]["codes"] == [f"icd10cm:D8{n}" for n in range(5)]
+    assert "immunodeficiency" not in deficiency["condition"]["names"]  # it is in "human immunodeficiency virus"
+    assert steroids["corticosteroid_dose"] == {"op": ">", "prednisone_mg_per_day": 10, "within_days": 7}
+    assert suppressants["medication"]["codes"] == ["atc:L04"] and suppressants["medication"]["within_days"] == 7
+
+
+def test_immunosuppressive_near_misses() -> None:
+    # the HIV virus is no immunodeficiency diagnosis of this rule; HIV has its own
+    assert only(rule_of("Known human immunodeficiency virus (HIV) infection", True), "condition")["label"] == (
+        "HIV infection"
+    )
+    assert structure("Immunosuppressive therapy is allowed", exclusion=True).rule is None  # no window, an allowance
+    # NCT06411691 exc-5: what a syndrome requires is a need, not a drug given inside the autoimmune clause's window
+    assert (
+        structure(
+            "Has active autoimmune disease that has required systemic treatment in the past 5 years, or a syndrome "
+            "that requires systemic steroids or immunosuppressive agents.",
+            exclusion=True,
+        ).rule
+        is None
+    )

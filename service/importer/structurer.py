@@ -470,7 +470,10 @@ ORGAN_HEADER = re.compile(
 TREATMENT_START = re.compile(
     r"\b(?:prior to|before|of)\s+(?:the\s+)?(?:initiation|start|first dose|first administration)\s+of\s+(?:the\s+)?"
     r"(?:study\s+|trial\s+)?(?:investigational\s+(?:products?|agents?|drugs?|medicinal products?)|drugs?|treatment|"
-    r"interventions?|therapy)\b",
+    r"interventions?|therapy)\b"
+    # "before the first dose of durvalumab or tremelimumab": the study drugs by name
+    r"|\b(?:prior to|before)\s+(?:the\s+)?first\s+dose\s+of\s+[a-z][a-z0-9-]+"
+    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b",
     re.IGNORECASE,
 )
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})

@@ -152,7 +152,7 @@ FILLER = frozenset(
     requirement requirements result results scale score screening serum shall should sign signed
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
-    year years yrs previous previously past obtaining inclusive birth from concurrent entry
+    year years yrs previous previously past obtaining inclusive birth from concurrent entry use administration
     """.split()  # noqa: SIM905
 )
 

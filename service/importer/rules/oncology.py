@@ -21,7 +21,7 @@ from service.importer.rules.findings import HISTORY_CUE
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "cdk46", "transplant", "kras-g12c", "anticancer", "major-surgery",
+     "cdk46", "transplant", "kras-g12c", "anticancer", "major-surgery", "immunosuppressant", "immunodeficiency",
      "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
      "ntrk3"}
 )  # fmt: skip
@@ -385,6 +385,16 @@ THERAPIES = (
         needs_window=True,
     ),
     TherapyClass(
+        "immunosuppressant",
+        "Immunosuppressive therapy",
+        r"\b(?:(?:any\s+)?(?:other\s+)?(?:form\s+of\s+)?)?immunosuppressive\s+(?:therapy|therapies|treatment|drugs?|agents?|"
+        r"medications?)\b|\bimmunosuppressants?\b",
+        # ATC L04 immunosuppressants (calcineurin, mTOR and TNF inhibitors, azathioprine, methotrexate...).
+        ("atc:L04",),
+        (),
+        needs_window=True,
+    ),
+    TherapyClass(
         "major-surgery",
         "Major surgery",
         r"\bmajor\s+(?:surgery|surgical\s+(?:procedures?|interventions?|operations?))\b",
@@ -443,6 +453,7 @@ THERAPY_TAIL = (
     r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
     r"chemotherapy|regimens?))*"
 )
+REQUIRED_BY = re.compile(r"\brequir(?:es|ing|e)\b(?:\s+[\w-]+){0,4}\s*(?:or\s+)?$", re.IGNORECASE)
 HALF_LIVES = re.compile(r"\bhalf[- ]?li(?:fe|ves)\b|\bwhichever\b", re.IGNORECASE)
 SPECIFIC_VARIANT = re.compile(r"\b[A-Z]\d{2,4}[A-Z]\b|\bexon\s*\d+|\bfusion\b|\bdeletion\b", re.IGNORECASE)
 
@@ -458,6 +469,8 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
             days = _window_for(end, windows)
             if (therapy.needs_window and days is None) or (days is not None and drug_dependent):
                 continue
+            if therapy.needs_window and REQUIRED_BY.search(text, max(0, start - 60), start):
+                continue  # "a syndrome that requires systemic steroids or immunosuppressive agents": a need, no washout
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
             if days is not None:
                 body["within_days"] = days
@@ -574,6 +587,10 @@ TUBERCULOSIS = re.compile(
     r"|\bactive TB\b(?:\s*\((?:Bacillus\s+)?Tuberculosis\))?",
     re.IGNORECASE,
 )
+IMMUNODEFICIENCY = re.compile(
+    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)",
+    re.IGNORECASE,
+)
 ORGAN_TRANSPLANT = re.compile(
     r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
@@ -607,6 +624,18 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         if cues and cues[-1].group("history") is not None:
             body["history"] = True  # "known history of active TB": an episode of active disease, cured or not
         atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
+    found = IMMUNODEFICIENCY.search(text)
+    if found:
+        body = {
+            "label": "Immunodeficiency",
+            # ICD-10-CM D80-D84: immunodeficiencies (primary, combined, drug-induced, unspecified). HIV has
+            # criteria of its own; "immunodeficiency" alone is no name (it is in "human immunodeficiency virus").
+            "codes": ["icd10cm:D80", "icd10cm:D81", "icd10cm:D82", "icd10cm:D83", "icd10cm:D84"],
+            "names": [
+                "primary immunodeficiency", "common variable immunodeficiency", "severe combined immunodeficiency"
+            ],  # fmt: skip
+        }
+        atoms.append(Atom(found.start(), found.end(), "immunodeficiency", {"condition": body}, "Immunodeficiency"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
         body = {
