@@ -126,12 +126,12 @@ def test_more_trial_diagnoses_from_the_text(text: str, code: str) -> None:
 
 
 def test_diagnosis_near_misses() -> None:
-    # RECIST's name is no diagnosis (NCT04956640 inc-1): measurable disease stays as it was (text or screening)
+    # RECIST's name is no diagnosis (NCT04956640 inc-1): measurable disease is the site's imaging assessment
     result = structure(
         "Patients have measurable disease per Response Evaluation Criteria in Solid Tumors version 1.1 (RECIST v1.1).",
         exclusion=False,
     )
-    assert result.rule is None
+    assert result.rule is None and result.screening
     # a qualifier the record cannot tell is kept as a remainder (NCT05827016 inc-1)
     rule = rule_of("Confirmed diagnosis of symptomatic multiple myeloma (MM)")
     assert [c["key"] for c in rule["all_of"]] == ["dx", "rest"]

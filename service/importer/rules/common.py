@@ -63,7 +63,8 @@ SCREENING = re.compile(
     r"agents?|medicinal products?)|\bIMPs?\b|\bexcipients?\b|\bcomponents? of\b|\bdrugs used in the study\b|"
     r"\bcompounds? of (?:similar|chemical)|\bsimilar (?:chemical|biologic))|"
     # Measurable disease per RECIST is read from the site's imaging assessment, not from coded data.
-    r"\b(?:measurable|evaluable) (?:disease|lesions?)\b[^.;]{0,60}?\bRECIST\b|"
+    r"\b(?:measurable|evaluable) (?:disease|lesions?)\b[^.;]{0,60}?"
+    r"(?:\bRECIST\b|\bResponse Evaluation Criteria in Solid Tumou?rs\b)|"
     r"\bable to swallow\b|\bunfit to participate\b",
     re.IGNORECASE,
 )
