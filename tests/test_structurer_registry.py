@@ -501,3 +501,37 @@ def test_immunosuppressive_near_misses() -> None:
         ).rule
         is None
     )
+
+
+# --- named drugs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "days"),
+    [
+        ("Prior treatment with docetaxel.", "atc:L01CD02", None),
+        ("Patients who have received prior pemetrexed-based chemotherapy", "atc:L01BA04", None),
+        ("Prior treatment with docetaxel within 6 months", "atc:L01CD02", 183),  # the window is kept
+    ],
+)
+def test_a_named_drug_received_before_is_its_atc_code(text: str, code: str, days: int | None) -> None:
+    body = only(rule_of(text, exclusion=True), "medication")
+    assert body["codes"] == [code] and body.get("within_days") == days
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Previous treatment with docetaxel is allowed",  # an allowance
+        "Known hypersensitivity to pemetrexed",  # no receipt
+        "Prior pemetrexed within 21 days or 5 half-lives, whichever is shorter",  # the window depends on the drug
+    ],
+)
+def test_named_drug_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_a_named_drug_in_an_inclusion_is_not_read_as_received() -> None:
+    # "candidates for docetaxel" or "prior docetaxel" in an inclusion: the named-drug rule reads exclusions only
+    assert structure("Patients who are candidates for docetaxel", exclusion=False).rule is None
+    assert structure("Prior treatment with docetaxel", exclusion=False).rule is None

@@ -47,6 +47,7 @@ from service.importer.rules.oncology import (
     find_diagnosis,
     find_extent,
     find_lung_and_transplant,
+    find_named_drugs,
     find_pdl1,
     find_stage,
     find_steroid_dose,
@@ -92,6 +93,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_lung_and_transplant,
     find_infection,
     find_pdl1,
+    find_named_drugs,
 )
 
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, days_of, op_of
+from service.importer.rules.common import DURATION, Atom, days_of, op_of, window_positions
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -484,6 +484,38 @@ def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
     if after:
         return after[0]
     return windows[0][1] if len(windows) == 1 else None
+
+
+# Single drugs exclusions name often ("Prior treatment with docetaxel"), ATC codes as in the WHO index.
+NAMED_DRUGS = {
+    "docetaxel": "L01CD02", "paclitaxel": "L01CD01", "nab-paclitaxel": "L01CD01", "pemetrexed": "L01BA04",
+    "gemcitabine": "L01BC05", "osimertinib": "L01EB04", "bevacizumab": "L01FG01", "ramucirumab": "L01FG02",
+}  # fmt: skip
+# Only a receipt is read ("prior treatment with docetaxel"): "candidates for docetaxel", "hypersensitivity to
+# pemetrexed" say something else and stay text.
+NAMED_DRUG = re.compile(
+    r"\b(?:(?:has|have|had)\s+)?(?:(?:received|been treated with|treated with)\s+)?(?:any\s+)?"
+    r"(?:prior|previous|previously)\s+(?:(?:treatment|therapy|exposure)\s+(?:with|to)\s+)?"
+    r"(?P<name>" + "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True)) + r")\b"
+    r"(?:[- ](?:based|containing))?(?:\s+(?:therapy|treatment|regimens?|chemotherapy))?",
+    re.IGNORECASE,
+)
+
+
+def find_named_drugs(text: str) -> list[Atom]:
+    """A named drug received before (ever, or inside the stated window), in an exclusion."""
+    windows = window_positions(text)
+    if windows and HALF_LIVES.search(text):
+        return []
+    atoms: list[Atom] = []
+    for found in NAMED_DRUG.finditer(text):
+        name = found.group("name").lower()
+        body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
+        days = _window_for(found.end(), windows)
+        if days is not None:
+            body["within_days"] = days
+        atoms.append(Atom(found.start(), found.end(), name, {"medication": body}, name))
+    return atoms
 
 
 # --- biomarkers ---------------------------------------------------------------------------------
