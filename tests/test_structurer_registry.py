@@ -535,3 +535,38 @@ def test_a_named_drug_in_an_inclusion_is_not_read_as_received() -> None:
     # "candidates for docetaxel" or "prior docetaxel" in an inclusion: the named-drug rule reads exclusions only
     assert structure("Patients who are candidates for docetaxel", exclusion=False).rule is None
     assert structure("Prior treatment with docetaxel", exclusion=False).rule is None
+
+
+# --- cardiovascular events -----------------------------------------------------------------------
+
+
+def test_cardiovascular_events_inside_the_window_and_the_rest_kept() -> None:
+    rule = rule_of(  # NCT06385925 exc-7
+        "Any of the following in the past 6 months: myocardial infarction, unstable angina, symptomatic congestive "
+        "heart failure, stroke or transient ischemic attack, pulmonary embolism.",
+        exclusion=True,
+    )
+    keys = [c["key"] for c in rule["any_of"]]
+    assert keys == ["mi", "unstable-angina", "stroke", "tia", "pe", "rest"]  # heart failure "symptomatic": text
+    for child in rule["any_of"][:-1]:
+        assert child["condition"]["within_days"] == 183 and child["condition"]["history"] is True
+    assert "icd10cm:I21" in rule["any_of"][0]["condition"]["codes"]
+    mi = only(rule_of("History of myocardial infarction", exclusion=True), "condition")
+    assert mi["history"] is True and "within_days" not in mi
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Heat stroke",  # no cerebrovascular event
+        "History of stroke more than 6 months ago is allowed",  # an allowance
+    ],
+)
+def test_cardiovascular_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_stroke_names_are_phrases_never_the_bare_word() -> None:
+    rule = rule_of("Myocardial infarction or stroke within 6 months prior to enrollment", exclusion=True)
+    stroke = rule["any_of"][1]["condition"]
+    assert "stroke" not in stroke["names"] and stroke["within_days"] == 183

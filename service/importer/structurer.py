@@ -31,6 +31,7 @@ from service.importer.rules.common import (
 from service.importer.rules.findings import (
     VIRUS_CODES,
     find_brain_metastases,
+    find_cardiovascular,
     find_infection,
     find_pregnancy,
     find_viruses,
@@ -94,6 +95,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_infection,
     find_pdl1,
     find_named_drugs,
+    find_cardiovascular,
 )
 
 

@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, Rule, days_of
+from service.importer.rules.common import DURATION, Atom, Rule, days_of, window_positions
 
 PREGNANT = re.compile(r"\bpregnant\b|\bpregnancy\b(?!\s*test)", re.IGNORECASE)
 BREASTFEEDING = re.compile(
@@ -328,3 +328,44 @@ def treated_autoimmune_exclusion(text: str) -> Rule | None:
             {"key": "treatment", "text": "required systemic treatment", "medication": treatment},
         ]
     }
+
+
+# Cardiovascular events an exclusion lists ("myocardial infarction, unstable angina or stroke within 6
+# months"): each is a condition begun or ended inside the stated window (the nearest after it, or the
+# only one); with no window, "history of" counts any record, otherwise an active one. Names are
+# phrases only ("stroke" alone is in "heat stroke").
+CARDIOVASCULAR = (
+    ("mi", "Myocardial infarction", r"\b(?:acute\s+)?myocardial infarctions?(?:\s*\(MI\))?|\bheart attacks?\b",
+     ["icd10cm:I21", "icd10cm:I22", "snomed:22298006"], ["myocardial infarction", "heart attack"]),
+    ("unstable-angina", "Unstable angina", r"\bunstable angina(?:\s+pectoris)?\b",
+     ["icd10cm:I20.0"], ["unstable angina"]),
+    ("stroke", "Stroke",
+     r"\b(?:cerebrovascular accident|cerebral vascular accident|stroke)s?(?:\s*\((?:CVA|stroke)\))?",
+     ["icd10cm:I60", "icd10cm:I61", "icd10cm:I63"],
+     ["cerebrovascular accident", "cerebral infarction", "ischemic stroke", "ischaemic stroke", "hemorrhagic stroke"]),
+    ("tia", "Transient ischemic attack", r"\btransient isch(?:a)?emic attacks?(?:\s*\(TIA\))?|\bTIA\b",
+     ["icd10cm:G45.0", "icd10cm:G45.1", "icd10cm:G45.8", "icd10cm:G45.9"],
+     ["transient ischemic attack", "transient ischaemic attack"]),
+    ("pe", "Pulmonary embolism", r"\bpulmonary embol(?:ism|i)\b", ["icd10cm:I26"], ["pulmonary embolism"]),
+)  # fmt: skip
+
+
+def find_cardiovascular(text: str) -> list[Atom]:
+    windows = window_positions(text)
+    history = bool(re.search(r"\bhistory\b|\bprior\b|\bprevious\b", text, re.IGNORECASE))
+    atoms: list[Atom] = []
+    for key, label, pattern, codes, names in CARDIOVASCULAR:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": list(names)}
+        after = [days for at, days in windows if at >= found.end()]
+        days = after[0] if after else (windows[0][1] if len(windows) == 1 else None)
+        if days is not None:
+            body.update(history=True, within_days=days)  # begun or ended inside the window, whatever its status
+        elif windows:
+            continue  # several windows, none after it: which one is its own is not said
+        elif history:
+            body["history"] = True
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+    return atoms
