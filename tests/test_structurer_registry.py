@@ -570,3 +570,13 @@ def test_stroke_names_are_phrases_never_the_bare_word() -> None:
     rule = rule_of("Myocardial infarction or stroke within 6 months prior to enrollment", exclusion=True)
     stroke = rule["any_of"][1]["condition"]
     assert "stroke" not in stroke["names"] and stroke["within_days"] == 183
+
+
+def test_concurrent_systemic_steroids_are_a_systemic_glucocorticoid_taken_now() -> None:
+    body = only(rule_of("Concurrent systemic steroid therapy.", exclusion=True), "medication")  # NCT03745326 exc-2
+    assert body["codes"] == ["atc:H02AB"] and body["current"] is True
+    # a dose threshold or an allowed replacement use is more than any systemic steroid: text
+    assert structure("Current use of systemic corticosteroids (> 10 mg prednisone)", exclusion=True).rule is None
+    allowed = "Concurrent systemic steroid therapy; physiologic replacement doses are allowed"
+    assert structure(allowed, exclusion=True).rule is None
+    assert structure("No concurrent systemic steroid therapy", exclusion=False).rule is None  # not read in inclusions

@@ -45,6 +45,7 @@ from service.importer.rules.oncology import (
     NEGATION,
     ONCOLOGY_KEYS,
     find_biomarkers,
+    find_current_steroids,
     find_diagnosis,
     find_extent,
     find_lung_and_transplant,
@@ -96,6 +97,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_pdl1,
     find_named_drugs,
     find_cardiovascular,
+    find_current_steroids,
 )
 
 

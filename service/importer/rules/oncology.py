@@ -594,6 +594,21 @@ STEROID_DOSE = re.compile(
 )
 
 
+# "Concurrent systemic steroid therapy": a systemic glucocorticoid (ATC H02AB) taken now, any dose.
+CURRENT_STEROIDS = re.compile(
+    r"\b(?:concurrent|current|ongoing)\s+(?:use\s+of\s+)?systemic\s+(?:cortico)?steroids?(?:\s+(?:therapy|treatment|use))?\b",
+    re.IGNORECASE,
+)
+
+
+def find_current_steroids(text: str) -> list[Atom]:
+    found = CURRENT_STEROIDS.search(text)
+    if not found or re.search(r"\d\s*mg|prednisone|physiologic|replacement|inhaled|topical", text, re.IGNORECASE):
+        return []  # a dose, or the replacement / local use a protocol allows, is more than "any systemic steroid"
+    body = {"label": "Systemic corticosteroid", "codes": ["atc:H02AB"], "names": [], "current": True}
+    return [Atom(found.start(), found.end(), "steroids-now", {"medication": body}, "Systemic corticosteroid")]
+
+
 def find_steroid_dose(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     """ "systemic corticosteroids (> 10 mg/day prednisone equivalent) within 14 days": the project's
     prednisone-equivalent rule; without a stated window it stays text."""
