@@ -309,7 +309,9 @@ def test_the_trial_cancer_comes_from_the_registry_conditions() -> None:
     nsclc = study_cancer_codes(["Carcinoma, Non-Small-Cell Lung", "KRAS P.G12C"])  # a biomarker is no cancer
     assert nsclc is not None and "icd10cm:C34" in nsclc
     assert study_cancer_codes(["Solid Tumor"]) is None  # a basket trial: its cancer could be any
-    assert study_cancer_codes(["Untreated Advanced or Recurrent Thymic Carcinomas"]) is None  # no codes known
+    assert study_cancer_codes(["Untreated Advanced or Recurrent Thymic Carcinomas"]) == ("icd10cm:C37",)
+    assert study_cancer_codes(["Aggressive NK Cell Leukemia"]) is None  # no codes known
+    assert study_cancer_codes(["Head and Neck Cancer", "Squamous Cell Carcinoma"]) is None  # a histology without site
     assert study_cancer_codes(["Non-small Cell Lung Cancer", "Thyroid Cancer"]) is None  # one unknown: none
     assert study_cancer_codes([]) is None
 

@@ -711,6 +711,15 @@ STUDY_CANCER_CODES = {
     "melanoma": ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
     "myeloma": ("icd10cm:C90",),
 }  # fmt: skip
+# Registry conditions the diagnosis rule does not read, with the sites that record them (ICD-10-CM).
+STUDY_CANCER_SITES = (
+    (r"\bthym(?:ic|oma)", ("icd10cm:C37",)),
+    (r"\bbladder\b|\burothelial", ("icd10cm:C67", "icd10cm:C65", "icd10cm:C66", "icd10cm:C68")),
+    (r"\bbiliary\b|\bcholangio|\bgallbladder", ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24")),
+    (r"\bsmall[- ]cell lung", ("icd10cm:C34",)),
+    (r"\bhead and neck\b", tuple(f"icd10cm:C{n:02d}" for n in range(15)) + ("icd10cm:C30", "icd10cm:C31",
+                                                                        "icd10cm:C32", "icd10cm:C76.0")),
+)  # fmt: skip
 ALWAYS_EXEMPT = ("icd10cm:C77", "icd10cm:C78", "icd10cm:C79", "icd10cm:C80", "snomed:128462008", "snomed:363346000")
 CANCER_WORD = re.compile(
     r"cancer|carcinom|tumou?r|neoplas|malignan|leuka?emia|lymphoma|myeloma|sarcoma|melanoma|blastoma|glioma", re.I
@@ -723,8 +732,11 @@ def study_cancer_codes(conditions: list[str]) -> tuple[str, ...] | None:
     codes: list[str] = []
     for written in conditions:
         cancer = next((c for c in CANCERS if re.search(c.pattern, written, re.IGNORECASE)), None)
+        site = next((sites for pattern, sites in STUDY_CANCER_SITES if re.search(pattern, written, re.I)), None)
         if cancer is not None and cancer.key in STUDY_CANCER_CODES:
             codes += STUDY_CANCER_CODES[cancer.key]
+        elif cancer is None and site is not None:
+            codes += site
         elif cancer is not None or CANCER_WORD.search(written):
             return None
     return tuple(dict.fromkeys(codes)) or None
