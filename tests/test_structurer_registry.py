@@ -582,3 +582,16 @@ def test_concurrent_systemic_steroids_are_a_systemic_glucocorticoid_taken_now() 
     allowed = "Concurrent systemic steroid therapy; physiologic replacement doses are allowed"
     assert structure(allowed, exclusion=True).rule is None
     assert structure("No concurrent systemic steroid therapy", exclusion=False).rule is None  # not read in inclusions
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patients who had major surgery within 4 weeks must have fully recovered",
+        "Received systemic anti-cancer therapy within 28 days before the first dose",
+        "Immunosuppressive therapy within 14 days",
+    ],
+)
+def test_a_washout_class_in_an_inclusion_is_never_a_required_receipt(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not any(k in str(rule) for k in ("Major surgery", "anti-cancer drug", "Immunosuppressive"))

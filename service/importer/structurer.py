@@ -69,6 +69,15 @@ def _therapies(text: str) -> list[Atom]:
     return find_therapies(text, windows) + find_steroid_dose(text, windows)
 
 
+# Washouts an inclusion names are almost always the time since them ("recovered from major surgery
+# within 4 weeks", "at least 28 days since anti-cancer drugs"): never read as a required receipt.
+WASHOUT_ONLY = frozenset({"major-surgery", "anticancer", "immunosuppressant"})
+
+
+def _inclusion_therapies(text: str) -> list[Atom]:
+    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY]
+
+
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_age,
     find_ecog,
@@ -80,7 +89,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_stage,
     find_biomarkers,
     find_pdl1,
-    _therapies,
+    _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
