@@ -595,3 +595,10 @@ def test_concurrent_systemic_steroids_are_a_systemic_glucocorticoid_taken_now() 
 def test_a_washout_class_in_an_inclusion_is_never_a_required_receipt(text: str) -> None:
     rule = structure(text, exclusion=False).rule
     assert rule is None or not any(k in str(rule) for k in ("Major surgery", "anti-cancer drug", "Immunosuppressive"))
+
+
+def test_a_window_between_two_events_is_the_earlier_ones_only() -> None:
+    rule = rule_of("History of myocardial infarction within 6 months, or history of stroke", exclusion=True)
+    mi, rest = rule["any_of"]
+    assert mi["condition"]["within_days"] == 183
+    assert "not_computable" in rest  # the stroke ever: not narrowed to the MI's window, kept as text

@@ -353,14 +353,18 @@ CARDIOVASCULAR = (
 def find_cardiovascular(text: str) -> list[Atom]:
     windows = window_positions(text)
     history = bool(re.search(r"\bhistory\b|\bprior\b|\bprevious\b", text, re.IGNORECASE))
+    found_all = [(spec, re.search(spec[2], text, re.IGNORECASE)) for spec in CARDIOVASCULAR]
+    first = min((m.start() for _, m in found_all if m), default=0)
+    # A window before every event heads the list ("Any of the following in the past 6 months: ...");
+    # one between two events is the earlier one's ("MI within 6 months, or a history of stroke").
+    heading = windows[0][1] if len(windows) == 1 and windows[0][0] < first else None
     atoms: list[Atom] = []
-    for key, label, pattern, codes, names in CARDIOVASCULAR:
-        found = re.search(pattern, text, re.IGNORECASE)
+    for (key, label, _, codes, names), found in found_all:
         if not found:
             continue
         body: dict[str, Any] = {"label": label, "codes": list(codes), "names": list(names)}
         after = [days for at, days in windows if at >= found.end()]
-        days = after[0] if after else (windows[0][1] if len(windows) == 1 else None)
+        days = after[0] if after else heading
         if days is not None:
             body.update(history=True, within_days=days)  # begun or ended inside the window, whatever its status
         elif windows:
