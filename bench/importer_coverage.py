@@ -1,13 +1,14 @@
 """How much of the recorded ClinicalTrials.gov records the importer structures (issue 11 figures).
 
-    .venv/bin/python bench/importer_coverage.py [--records DIR] [--sample 50 --seed 4 --out FILE]
+    .venv/bin/python bench/importer_coverage.py [--records DIR] [--sample 50 --seed 4 --out FILE [--include-partly]]
 
 Imports every record under fixtures/external/ctgov/v2 (or --records) offline, keeps the oncology ones
 (conditions or keywords naming a cancer), and prints a totals line (records, written criteria,
 fully / partly structured, screening confirmations, text; the registry's structured age/sex
 fields counted apart), the same for inclusions and exclusions, and the structured rules by kind.
-With --sample it writes N structured criteria chosen at random (the sentence, then the rule in
-plain words) to --out, for a reviewer who has not seen the importer to check against the wording.
+With --sample it writes N fully structured criteria chosen at random (the sentence, then the rule in
+plain words) to --out, for a reviewer who has not seen the importer to check against the wording;
+--include-partly draws from the partly structured ones too (their unencoded part shown as text).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench._server import EXTERNAL  # noqa: E402
 from service.importer import import_study  # noqa: E402
-from service.importer.criteria import Counts  # noqa: E402
+from service.importer.criteria import Counts, _has_rest  # noqa: E402
 from service.sources.ctgov import studies_in  # noqa: E402
 
 CTGOV = EXTERNAL / "ctgov" / "v2"
@@ -135,7 +136,8 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
     if "medication" in c:
         b = c["medication"]
         when = " (currently taking)" if b.get("current") else _window(b.get("within_days")) or " (ever)"
-        return f"received '{b['label']}'{_codes(b)}{when}"
+        exempt = f"; not counting {', '.join(b['except'])}" if b.get("except") else ""
+        return f"received '{b['label']}'{_codes(b)}{when}{exempt}"
     if "procedure" in c:
         b = c["procedure"]
         return f"had the procedure '{b['label']}'{_codes(b)}{_window(b.get('within_days')) or ' (ever)'}"
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=0)
     parser.add_argument("--seed", type=int, default=4)
     parser.add_argument("--out", type=Path, help="where --sample writes (default: stdout)")
+    parser.add_argument("--include-partly", action="store_true", help="--sample draws partly structured ones too")
     args = parser.parse_args()
     seen: dict[str, Any] = {}
     for path in sorted(args.records.rglob("*.json")):
@@ -192,7 +195,8 @@ def main() -> None:
             leaves = structured_leaves(criterion)
             kinds.update(kind_of(leaf) for leaf in leaves)
             if leaves:
-                chosen_from += [(nct, c) for c in _structured_units(criterion)]
+                units = _structured_units(criterion)
+                chosen_from += [(nct, c) for c in units if args.include_partly or not _fully_partly(c)]
     t, e = totals, totals.exclusions
     kind = "" if args.all else "oncology "
     print(f"{len(seen)} unique records, {records} {kind}imported ({no_criteria} state no criteria)")
@@ -215,7 +219,8 @@ def main() -> None:
     if args.sample:
         chosen = random.Random(args.seed).sample(chosen_from, min(args.sample, len(chosen_from)))
         lines = [
-            f"# {len(chosen)} structured criteria drawn at random (seed {args.seed}) from {records} records.",
+            f"# {len(chosen)} {'structured' if args.include_partly else 'fully structured'} criteria drawn at random "
+            f"(seed {args.seed}) from {records} records.",
             "# For each: is every comparator, threshold, unit, code, window, direction and negation right,",
             "# and is nothing the sentence requires missing (an unencoded part must be LEFT AS TEXT)?",
             "# An EXCLUSION is met (the patient is excluded) when its rule is met.",
@@ -230,6 +235,11 @@ def main() -> None:
             print(f"sample of {len(chosen)} written to {args.out}")
         else:
             print(output)
+
+
+def _fully_partly(criterion: dict[str, Any]) -> bool:
+    """True when part of the criterion is left as text (a not-computable child)."""
+    return "not_computable" in criterion or _has_rest(criterion)
 
 
 def _structured_units(criterion: dict[str, Any]) -> list[dict[str, Any]]:

@@ -163,15 +163,17 @@ def test_transaminases_as_a_multiple_of_uln_for_both_enzymes() -> None:
 
 
 def test_several_thresholds_become_all_of_with_the_rest_kept_as_text() -> None:
-    # NCT03377387 inc-9: the WBC threshold is not one the importer encodes
+    # NCT03377387 inc-9 (the WBC threshold is encoded since issue 11's third round)
     text = (
         "Hematologic parameters: white blood cell (WBC) count of > 3000/ul, absolute neutrophil count (ANC) "
         "≥ 1000/ul, platelets ≥ 50,000/ul, hemoglobin ≥ 8.0 g/dl"
     )
-    rule = rule_of(text)
-    children = rule["all_of"]
+    children = rule_of(text)["all_of"]
     encoded = {observation(c)["codes"][0]: observation(c)["value"] for c in children if "observation" in c}
-    assert encoded == {"loinc:751-8": 1.0, "loinc:777-3": 50.0, "loinc:718-7": 8.0}
+    assert encoded == {"loinc:6690-2": 3.0, "loinc:751-8": 1.0, "loinc:777-3": 50.0, "loinc:718-7": 8.0}
+    assert not [c for c in children if "not_computable" in c]
+    # a threshold the importer does not encode (reticulocytes) stays as the not-computable rest
+    children = rule_of(text + ", reticulocytes ≥ 1%")["all_of"]
     assert [c["key"] for c in children if "not_computable" in c] == ["rest"]
 
 
@@ -621,9 +623,10 @@ def test_systemic_corticosteroids_above_a_prednisone_equivalent_dose_inside_the_
         "medications within 14 days of study drug administration",
         exclusion=True,
     )
-    dose, rest = rule["any_of"]
+    dose, suppressants = rule["any_of"]
     assert dose["corticosteroid_dose"] == {"op": ">", "prednisone_mg_per_day": 10, "within_days": 14}
-    assert "not_computable" in rest
+    # "other immunosuppressive medications" are ATC L04 inside the same window (issue 11, third round)
+    assert suppressants["medication"]["codes"] == ["atc:L04"] and suppressants["medication"]["within_days"] == 14
     assert structure("Chronic systemic steroids > 10 mg prednisone", exclusion=True).rule is None  # no window
 
 
@@ -641,7 +644,7 @@ def test_active_tuberculosis_and_lvef() -> None:
 
 
 def test_an_unencoded_condition_beside_a_finding_is_never_dropped() -> None:
-    rule = rule_of("Immunodeficiency or pregnancy", exclusion=True)
+    rule = rule_of("Hypercalcaemia or pregnancy", exclusion=True)
     assert [c["key"] for c in rule["any_of"]] == ["pregnant", "rest"]
 
 

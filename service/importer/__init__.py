@@ -43,7 +43,8 @@ def import_study(study: Mapping[str, Any]) -> ImportResult:
     protocol = study["protocolSection"]
     nct = protocol["identificationModule"]["nctId"]
     module = protocol.get("eligibilityModule") or {}
-    criteria, counts = eligibility_criteria(module)
+    conditions = (protocol.get("conditionsModule") or {}).get("conditions") or []
+    criteria, counts = eligibility_criteria(module, conditions if isinstance(conditions, list) else [])
     document: dict[str, Any] = {
         "format": MAPPING_FORMAT,
         "id": nct,

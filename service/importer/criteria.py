@@ -9,11 +9,12 @@ makes the logic plain; otherwise the whole list stays one text criterion.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from service.importer.rules.common import CONDITIONAL, NUMERIC_THRESHOLD, SCREENING, Structured, windows_in
+from service.importer.rules.oncology import study_cancer_codes
 from service.importer.splitter import Item, split_criteria
 from service.importer.structurer import structure
 
@@ -69,8 +70,13 @@ class Counts:
             self.exclusions[kind] += n
 
 
-def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]], Counts]:
+def eligibility_criteria(
+    module: Mapping[str, Any], conditions: Sequence[str] = ()
+) -> tuple[list[dict[str, Any]], Counts]:
+    """`conditions` are the registry's conditions: the trial's own cancer, which "another malignancy"
+    never means."""
     counts = Counts()
+    study = study_cancer_codes([c for c in conditions if isinstance(c, str)])
     criteria: list[dict[str, Any]] = []
     age = _structured_age(module)
     if age:
@@ -96,7 +102,7 @@ def eligibility_criteria(module: Mapping[str, Any]) -> tuple[list[dict[str, Any]
         [i for i in split_criteria(written).items if not NONE_STATED.match(i.text)] if isinstance(written, str) else []
     )
     for item in items:
-        criteria.append(_criterion(item, counts, None, top=True))
+        criteria.append(_criterion(item, counts, None, top=True, study=study))
     if not items:
         # "Inclusion Criteria: Nil": the registry's age/sex fields alone must not make every patient eligible.
         counts.no_criteria_stated = True
@@ -143,7 +149,14 @@ def _years(value: Any) -> float | int | None:
     return int(years) if years == int(years) else round(years, 3)
 
 
-def _criterion(item: Item, counts: Counts, context: str | None, top: bool, window: int | None = None) -> dict[str, Any]:
+def _criterion(
+    item: Item,
+    counts: Counts,
+    context: str | None,
+    top: bool,
+    window: int | None = None,
+    study: tuple[str, ...] | None = None,
+) -> dict[str, Any]:
     head: dict[str, Any] = {"id": item.link_id}
     if top and item.exclusion:
         head["exclude"] = True
@@ -168,13 +181,14 @@ def _criterion(item: Item, counts: Counts, context: str | None, top: bool, windo
         heading_window = stated.pop() if len(stated) == 1 else window
         sub_counts = Counts()
         children = [
-            _criterion(child, sub_counts, child_context, top=False, window=heading_window) for child in item.children
+            _criterion(child, sub_counts, child_context, top=False, window=heading_window, study=study)
+            for child in item.children
         ]
         if sub_counts.structured + sub_counts.partly == 0:
             return _collapsed(head, item, counts, "no sub-item could be encoded")
         counts.merge(sub_counts)
         return {**head, "text": item.text, combination: children, "machine_derived": True}
-    result = structure(item.text, item.exclusion, context, heading_window=window)
+    result = structure(item.text, item.exclusion, context, heading_window=window, study_cancer=study)
     return {**head, **_leaf(item, result, counts)}
 
 

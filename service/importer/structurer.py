@@ -31,9 +31,12 @@ from service.importer.rules.common import (
 from service.importer.rules.findings import (
     VIRUS_CODES,
     find_brain_metastases,
+    find_cardiovascular,
+    find_infection,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
+    treated_autoimmune_exclusion,
 )
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
 from service.importer.rules.oncology import (
@@ -42,12 +45,16 @@ from service.importer.rules.oncology import (
     NEGATION,
     ONCOLOGY_KEYS,
     find_biomarkers,
+    find_current_steroids,
     find_diagnosis,
     find_extent,
     find_lung_and_transplant,
+    find_named_drugs,
+    find_pdl1,
     find_stage,
     find_steroid_dose,
     find_therapies,
+    other_malignancy_exclusion,
 )
 from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
@@ -62,6 +69,15 @@ def _therapies(text: str) -> list[Atom]:
     return find_therapies(text, windows) + find_steroid_dose(text, windows)
 
 
+# Washouts an inclusion names are almost always the time since them ("recovered from major surgery
+# within 4 weeks", "at least 28 days since anti-cancer drugs"): never read as a required receipt.
+WASHOUT_ONLY = frozenset({"major-surgery", "anticancer", "immunosuppressant"})
+
+
+def _inclusion_therapies(text: str) -> list[Atom]:
+    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY]
+
+
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_age,
     find_ecog,
@@ -72,7 +88,8 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_extent,
     find_stage,
     find_biomarkers,
-    _therapies,
+    find_pdl1,
+    _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_ecog,
@@ -85,14 +102,24 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_biomarkers,
     _therapies,
     find_lung_and_transplant,
+    find_infection,
+    find_pdl1,
+    find_named_drugs,
+    find_cardiovascular,
+    find_current_steroids,
 )
 
 
 def structure(
-    text: str, exclusion: bool, context_reason: str | None = None, heading_window: int | None = None
+    text: str,
+    exclusion: bool,
+    context_reason: str | None = None,
+    heading_window: int | None = None,
+    study_cancer: tuple[str, ...] | None = None,
 ) -> Structured:
     """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding;
-    `heading_window` is the lookback window a list heading states for the items under it.
+    `heading_window` is the lookback window a list heading states for the items under it;
+    `study_cancer` the codes of the trial's own cancer ("another malignancy" is any other).
 
     The rule is a mapping rule (`{"observation": {...}}`) or a combination whose children are
     proto-criteria `{"key", "text", <rule key>: ...}`: the caller gives them ids.
@@ -108,9 +135,13 @@ def structure(
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
     if exclusion:
-        cns = qualified_cns_exclusion(text)
-        if cns is not None:
-            return Structured(cns, children=cns["all_of"])
+        for whole in (qualified_cns_exclusion, treated_autoimmune_exclusion):
+            rule = whole(text)
+            if rule is not None:
+                return Structured(rule, children=rule["all_of"])
+        rule = other_malignancy_exclusion(text, study_cancer)
+        if rule is not None:
+            return Structured(rule, children=rule.get("any_of", []))
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)
@@ -346,13 +377,14 @@ def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
 TRIGGERS = (
     (re.compile(r"gilbert", re.IGNORECASE), {"tbil"}),
     (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
+    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
     (
         re.compile(
             r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
-        {"anc", "plt", "hb"},
+        {"anc", "plt", "hb", "wbc"},
     ),
 )
 NAMED = (
@@ -453,7 +485,10 @@ ORGAN_HEADER = re.compile(
 TREATMENT_START = re.compile(
     r"\b(?:prior to|before|of)\s+(?:the\s+)?(?:initiation|start|first dose|first administration)\s+of\s+(?:the\s+)?"
     r"(?:study\s+|trial\s+)?(?:investigational\s+(?:products?|agents?|drugs?|medicinal products?)|drugs?|treatment|"
-    r"interventions?|therapy)\b",
+    r"interventions?|therapy)\b"
+    # "before the first dose of durvalumab or tremelimumab": the study drugs by name
+    r"|\b(?:prior to|before)\s+(?:the\s+)?first\s+dose\s+of\s+[a-z][a-z0-9-]+"
+    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b",
     re.IGNORECASE,
 )
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})

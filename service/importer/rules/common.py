@@ -42,7 +42,8 @@ CONDITIONAL = re.compile(
     r"gilbert'?s?|liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement|"
     r"bone marrow involvement|marrow infiltration|bone metastas[ie]s|for (patients|subjects|participants|"
     r"women|men|those|males|females)|in (patients|subjects|participants)|cohorts?|parts? [0-9a-z]\b|"
-    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?|excluded)\b",
+    r"arms? [0-9a-z]\b|japan|china|korea|taiwan|country|countries|local regulations?|excluded|"
+    r"anticoagula\w*|warfarin|heparins?)\b",
     re.IGNORECASE,
 )
 SUPPORT = re.compile(
@@ -62,7 +63,8 @@ SCREENING = re.compile(
     r"agents?|medicinal products?)|\bIMPs?\b|\bexcipients?\b|\bcomponents? of\b|\bdrugs used in the study\b|"
     r"\bcompounds? of (?:similar|chemical)|\bsimilar (?:chemical|biologic))|"
     # Measurable disease per RECIST is read from the site's imaging assessment, not from coded data.
-    r"\b(?:measurable|evaluable) (?:disease|lesions?)\b[^.;]{0,60}?\bRECIST\b|"
+    r"\b(?:measurable|evaluable) (?:disease|lesions?)\b[^.;]{0,60}?"
+    r"(?:\bRECIST\b|\bResponse Evaluation Criteria in Solid Tumou?rs\b)|"
     r"\bable to swallow\b|\bunfit to participate\b",
     re.IGNORECASE,
 )
@@ -151,7 +153,7 @@ FILLER = frozenset(
     requirement requirements result results scale score screening serum shall should sign signed
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
-    year years yrs previous past obtaining inclusive birth from concurrent
+    year years yrs previous previously past obtaining inclusive birth from concurrent entry use administration
     """.split()  # noqa: SIM905
 )
 

@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from service.importer.rules.common import Atom, Rule
+from service.importer.rules.common import DURATION, Atom, Rule, days_of, window_positions
 
 PREGNANT = re.compile(r"\bpregnant\b|\bpregnancy\b(?!\s*test)", re.IGNORECASE)
 BREASTFEEDING = re.compile(
@@ -232,3 +232,144 @@ def qualified_cns_exclusion(text: str) -> Rule | None:
             },
         ]
     }
+
+
+# "Active infection requiring systemic therapy": the part the record holds is a systemic anti-infective
+# taken now (ATC J01 antibacterials, J02 antimycotics, J04 antimycobacterials, J05 antivirals). The
+# long-term antiretrovirals of a controlled HIV or hepatitis B (J05AE/AF/AG/AJ/AR) treat no active
+# infection in the protocol's sense (the HIV/HBV criteria decide those), so they are exempt.
+ACTIVE_INFECTION = re.compile(
+    r"\bactive\s+(?:systemic\s+)?infections?\s+(?:requiring|that requires?|which requires?|in need of|needing)\s+"
+    r"(?:systemic\s+(?:anti-?infective\s+|antimicrobial\s+|antibiotic\s+)?(?:therapy|treatment)"
+    r"|(?:systemic\s+)?anti-?infective\s+(?:therapy|treatment))\b",
+    re.IGNORECASE,
+)
+ANTI_INFECTIVE: Rule = {
+    "medication": {
+        "label": "Systemic anti-infective treatment (active infection)",
+        "codes": ["atc:J01", "atc:J02", "atc:J04", "atc:J05"],
+        "names": [],
+        "except": ["atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"],
+        "current": True,
+    }
+}
+
+
+def find_infection(text: str) -> list[Atom]:
+    found = ACTIVE_INFECTION.search(text)
+    if not found:
+        return []
+    rule = copy.deepcopy(ANTI_INFECTIVE)
+    return [Atom(found.start(), found.end(), "infection", rule, "Active infection on systemic treatment")]
+
+
+# "Has active autoimmune disease that has required systemic treatment in the past 2 years (i.e. with the
+# use of disease-modifying agents, corticosteroids or immunosuppressive drugs). Replacement therapy (e.g.
+# thyroxine, insulin, or physiologic corticosteroid replacement therapy for adrenal or pituitary
+# insufficiency) is not considered a form of systemic treatment." Read whole: both parts are data.
+AUTOIMMUNE_TREATED = re.compile(
+    r"^\s*(?:(?:has|have|had|patients?\s+with|subjects?\s+with|participants?\s+with)\s+)?(?:an?\s+)?"
+    r"active autoimmune diseases?\s+(?:that|which)\s+(?:has|have)\s+required\s+systemic\s+(?:treatment|therapy)\s+"
+    r"(?:in|within|during)\s+the\s+(?:past|last|previous)\s+" + DURATION + r"\s*"
+    r"(?:\((?:i\.\s?e\.|e\.\s?g\.),?\s*(?:with\s+)?(?:the\s+)?use\s+of\s+disease[- ]modifying\s+agents,?\s+"
+    r"corticosteroids,?\s+(?:or|and|and/or)\s+immunosuppressive\s+drugs\)\s*)?"
+    r"(?:[.;,]?\s*(?:except\s+(?:for\s+)?)?replacement\s+therapy\s*\((?:e\.\s?g\.|eg\.?),?\s*thyroxine,?\s+insulin,?\s+"
+    r"(?:or|and)\s+physiologic(?:al)?\s+corticosteroids?(?:\s+replacement(?:\s+therapy)?)?"
+    r"(?:\s+for\s+adrenal\s+or\s+pituitary\s+insufficiency)?(?:,?\s*etc\.?)?\)"
+    r"(?:\s+is\s+not\s+considered\s+a\s+form\s+of\s+systemic\s+treatment(?:\s+and\s+is\s+allowed)?)?)?"
+    r"\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+# Autoimmune diseases by their own codes (the hand-checked list of NCT06494995 exc-10.1a): a record
+# holds "rheumatoid arthritis", never the parent concept. Type 1 diabetes, vitiligo and asthma are
+# not counted (insulin is replacement, not systemic treatment).
+AUTOIMMUNE: dict[str, Any] = {
+    "label": "Autoimmune disease (active)",
+    "codes": [
+        "snomed:85828009", "snomed:55464009", "snomed:69896004", "snomed:34000006", "snomed:64766004",
+        "snomed:9014002", "snomed:24700007", "snomed:83901003", "snomed:89155008", "snomed:396230008",
+        "snomed:91637004", "snomed:353295004", "snomed:408335007", "snomed:31996006", "snomed:396331005",
+        "snomed:9631008", "snomed:40956001", "snomed:68815009",
+        "icd10cm:M32", "icd10cm:M05", "icd10cm:M06", "icd10cm:K50", "icd10cm:K51", "icd10cm:L40", "icd10cm:G35",
+        "icd10cm:M35.0", "icd10cm:M34", "icd10cm:M33", "icd10cm:G70.0", "icd10cm:K75.4", "icd10cm:M30",
+        "icd10cm:M31", "icd10cm:K90.0", "icd10cm:M45", "icd10cm:G61.0", "icd10cm:D59.1", "icd10cm:D69.3",
+        "icd10cm:E27.1", "icd10cm:E05.0", "icd10cm:E06.3", "icd10cm:K74.3",
+    ],
+    "names": [
+        "autoimmune disease", "autoimmune hepatitis", "ulcerative colitis", "crohn's disease",
+        "systemic lupus erythematosus", "rheumatoid arthritis", "multiple sclerosis", "myasthenia gravis",
+        "sjogren's syndrome", "sjögren's syndrome", "graves' disease", "graves disease", "psoriasis",
+        "ankylosing spondylitis", "hashimoto's thyroiditis",
+    ],
+    "except": ["icd10cm:E10", "snomed:46635009", "icd10cm:L80", "snomed:56727007", "icd10cm:J45"],
+}  # fmt: skip
+# Systemic treatment of an autoimmune disease: immunosuppressants (L04), systemic glucocorticoids
+# (H02AB), methotrexate (L01BA01), hydroxychloroquine (P01BA02), sulfasalazine (A07EC01), gold (M01CB).
+# Hydrocortisone and cortisone are the physiologic replacement the protocol allows: exempt.
+AUTOIMMUNE_TREATMENT: dict[str, Any] = {
+    "label": "Systemic immunosuppressive or disease-modifying treatment",
+    "codes": ["atc:L04", "atc:H02AB", "atc:L01BA01", "atc:P01BA02", "atc:A07EC01", "atc:M01CB"],
+    "names": [],
+    "except": ["atc:H02AB09", "atc:H02AB10"],
+}
+
+
+def treated_autoimmune_exclusion(text: str) -> Rule | None:
+    """Active autoimmune disease needing systemic treatment within N years: the disease is active on
+    record and a systemic immunosuppressive / disease-modifying drug was given inside the window."""
+    found = AUTOIMMUNE_TREATED.match(text)
+    if not found:
+        return None
+    days = days_of(found.group("count"), found.group("unit"))
+    treatment = {**copy.deepcopy(AUTOIMMUNE_TREATMENT), "within_days": days}
+    return {
+        "all_of": [
+            {"key": "disease", "text": "active autoimmune disease", "condition": copy.deepcopy(AUTOIMMUNE)},
+            {"key": "treatment", "text": "required systemic treatment", "medication": treatment},
+        ]
+    }
+
+
+# Cardiovascular events an exclusion lists ("myocardial infarction, unstable angina or stroke within 6
+# months"): each is a condition begun or ended inside the stated window (the nearest after it, or the
+# only one); with no window, "history of" counts any record, otherwise an active one. Names are
+# phrases only ("stroke" alone is in "heat stroke").
+CARDIOVASCULAR = (
+    ("mi", "Myocardial infarction", r"\b(?:acute\s+)?myocardial infarctions?(?:\s*\(MI\))?|\bheart attacks?\b",
+     ["icd10cm:I21", "icd10cm:I22", "snomed:22298006"], ["myocardial infarction", "heart attack"]),
+    ("unstable-angina", "Unstable angina", r"\bunstable angina(?:\s+pectoris)?\b",
+     ["icd10cm:I20.0"], ["unstable angina"]),
+    ("stroke", "Stroke",
+     r"\b(?:cerebrovascular accident|cerebral vascular accident|stroke)s?(?:\s*\((?:CVA|stroke)\))?",
+     ["icd10cm:I60", "icd10cm:I61", "icd10cm:I63"],
+     ["cerebrovascular accident", "cerebral infarction", "ischemic stroke", "ischaemic stroke", "hemorrhagic stroke"]),
+    ("tia", "Transient ischemic attack", r"\btransient isch(?:a)?emic attacks?(?:\s*\(TIA\))?|\bTIA\b",
+     ["icd10cm:G45.0", "icd10cm:G45.1", "icd10cm:G45.8", "icd10cm:G45.9"],
+     ["transient ischemic attack", "transient ischaemic attack"]),
+    ("pe", "Pulmonary embolism", r"\bpulmonary embol(?:ism|i)\b", ["icd10cm:I26"], ["pulmonary embolism"]),
+)  # fmt: skip
+
+
+def find_cardiovascular(text: str) -> list[Atom]:
+    windows = window_positions(text)
+    history = bool(re.search(r"\bhistory\b|\bprior\b|\bprevious\b", text, re.IGNORECASE))
+    found_all = [(spec, re.search(spec[2], text, re.IGNORECASE)) for spec in CARDIOVASCULAR]
+    first = min((m.start() for _, m in found_all if m), default=0)
+    # A window before every event heads the list ("Any of the following in the past 6 months: ...");
+    # one between two events is the earlier one's ("MI within 6 months, or a history of stroke").
+    heading = windows[0][1] if len(windows) == 1 and windows[0][0] < first else None
+    atoms: list[Atom] = []
+    for (key, label, _, codes, names), found in found_all:
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": list(names)}
+        after = [days for at, days in windows if at >= found.end()]
+        days = after[0] if after else heading
+        if days is not None:
+            body.update(history=True, within_days=days)  # begun or ended inside the window, whatever its status
+        elif windows:
+            continue  # several windows, none after it: which one is its own is not said
+        elif history:
+            body["history"] = True
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+    return atoms

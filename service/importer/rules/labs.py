@@ -46,6 +46,15 @@ ANALYTES = (
         heme=True,
     ),
     Analyte(
+        "wbc",
+        "White blood cell count",
+        r"white blood cell(?:s|\s+count)?(?:\s*\(WBC\))?(?:\s+count)?|leu[ck]ocyte count"
+        r"|\bWBC\b(?:\s+count)?",
+        ("loinc:6690-2", "loinc:26464-8"),  # leukocytes [#/volume] in blood (automated count / any method)
+        tuple((u, c, f, (0.5, 50.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
         "hb",
         "Hemoglobin",
         r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
@@ -127,6 +136,21 @@ ANALYTES = (
         r"alkaline phosphatase|\bALP\b|\bAKP\b",
         ("loinc:6768-6",),
         ((r"(?:i?u|units?)\s*/\s*l\b", "U/L", 1.0, (20.0, 1000.0)),),
+    ),
+    Analyte(
+        "inr",
+        "INR",
+        r"international normali[sz]ed ratio(?:\s*\(INR\))?|\bINR\b",
+        ("loinc:6301-6", "loinc:34714-6", "loinc:46418-0"),
+        # A ratio has no unit: the number must end the threshold (no "× ULN", "%", "seconds" after it).
+        ((r"(?:\{?INR\}?)?(?=\s*(?:[,;.)\]]|\band\b|\bor\b|$))", "1", 1.0, (0.8, 4.0)),),
+    ),
+    Analyte(
+        "aptt",
+        "Activated partial thromboplastin time",
+        r"activated partial thromboplastin time(?:\s*\(a?PTT\))?|\bA?PTT\b",
+        ("loinc:3173-2", "loinc:14979-9"),
+        ((r"(?:s|sec|secs|seconds?)\b", "s", 1.0, (15.0, 120.0)),),
     ),
     Analyte(
         "alb",

@@ -14,14 +14,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import Atom
+from service.importer.rules.common import DURATION, Atom, days_of, op_of, window_positions
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "cdk46", "transplant", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
+     "cdk46", "transplant", "kras-g12c", "anticancer", "major-surgery", "immunosuppressant", "immunodeficiency",
+     "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
      "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
@@ -38,12 +39,12 @@ class Cancer:
     names: tuple[str, ...]
 
 
-CANCERS = (
+CANCERS: tuple[Cancer, ...] = (
     Cancer(
         "nsclc",
         "Non-small cell lung cancer",
         r"\bnon[- ]?small[- ]cell lung (?:cancer|carcinoma)s?(?:\s*\(NSCLC\))?|\bNSCLC\b"
-        r"|\bnon[- ]?small[- ]cell carcinoma of (?:the )?lung\b",
+        r"|\bnon[- ]?small[- ]cell carcinoma of (?:the )?lung\b|\bcarcinoma,\s*non[- ]?small[- ]cell lung\b",
         # 254637007 NSCLC; 424132000 / 425048006 / 422968005 / 423121009 NSCLC, TNM stage 1-4 (Synthea).
         # ICD-10-CM C34 is left out: it holds small-cell lung cancer too.
         ("snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005", "snomed:423121009"),
@@ -86,16 +87,47 @@ CANCERS = (
         ("prostate cancer", "malignant neoplasm of prostate", "adenocarcinoma of prostate"),
     ),
 )
+SOLID_SITES = tuple(f"icd10cm:C{n}" for n in range(8)) + ("icd10cm:C80",)  # C00-C80: not lymphoid/haematopoietic
+# ICD-10-CM chapter codes (classes matched as prefixes); a record with the text only matches by name.
+MORE_CANCERS = (
+    Cancer("pancreas", "Pancreatic cancer",
+           r"\bpancreatic (?:ductal )?(?:adenocarcinoma|cancer|carcinoma)s?(?:\s*\(PDAC\))?|\bPDAC\b"
+           r"|\b(?:adeno)?carcinoma of (?:the )?pancreas\b|\bcancer of (?:the )?pancreas\b(?!\s*(?:or|and)\b)",
+           ("icd10cm:C25",),
+           ("pancreatic cancer", "pancreatic adenocarcinoma", "pancreatic ductal adenocarcinoma",
+            "malignant neoplasm of pancreas", "carcinoma of pancreas")),
+    Cancer("hcc", "Hepatocellular carcinoma", r"\bhepatocellular carcinoma(?:\s*\(HCC\))?|\bHCC\b",
+           ("icd10cm:C22.0",), ("hepatocellular carcinoma", "liver cell carcinoma")),
+    # The gastroesophageal junction is the cardia, C16.0.
+    Cancer("gastric", "Gastric or gastroesophageal junction cancer",
+           r"\bgastric(?:\s*(?:or|and/or|/)\s*gastro-?o?esophageal junction(?:\s*\(GEJ\))?)?"
+           r" (?:adenocarcinoma|cancer|carcinoma)s?\b|\bstomach cancer\b",
+           ("icd10cm:C16",),
+           ("gastric cancer", "gastric adenocarcinoma", "stomach cancer", "malignant neoplasm of stomach")),
+    Cancer("melanoma", "Melanoma of skin", r"\b(?:cutaneous |skin )?melanomas?\b(?! of the (?:eye|uvea|choroid))",
+           ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
+           ("malignant melanoma", "melanoma of skin", "cutaneous melanoma")),  # never "melanoma in situ"
+    Cancer("myeloma", "Multiple myeloma", r"\bmultiple myeloma(?:\s*\(MM\))?", ("icd10cm:C90.0",),
+           ("multiple myeloma",)),
+    # Any primary or secondary malignancy outside the lymphoid/haematopoietic chapter (C81-C96).
+    Cancer("solid", "Malignant solid tumour", r"\b(?:malignant\s+)?solid (?:tumou?r|malignanc(?:y|ies)|cancer)s?\b",
+           SOLID_SITES, ("solid tumor", "solid tumour")),  # never "carcinoma" alone: carcinoma in situ is none
+)  # fmt: skip
+CANCERS = CANCERS + MORE_CANCERS
 # The words that say how the diagnosis was made: a recorded diagnosis stands for them.
 CONFIRMATION = re.compile(
     r"\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
     r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
-    r"(?:\s*(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
+    r"(?:\s*\((?:histo)?patholog(?:ic(?:al)?)?ly\))?"
+    r"(?:\s*(?:or|and/or|and)\s*(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
+# "Response Evaluation Criteria in Solid Tumors" names RECIST, not a diagnosis.
+RECIST_NAME = re.compile(r"criteria in\s*$", re.IGNORECASE)
 # Types whose code is not the generic cancer's: these stay text.
 OTHER_HISTOLOGY = re.compile(r"\b(?:small[- ]cell|neuroendocrine|sarcomatoid|mixed|carcinoid)\b", re.IGNORECASE)
 
@@ -104,7 +136,10 @@ def find_diagnosis(text: str) -> list[Atom]:
     """The trial's cancer as an active recorded condition (inclusions only: "confirmed NSCLC"); a
     cancer recorded as resolved / in remission does not meet it."""
     for cancer in CANCERS:
-        found = re.search(cancer.pattern, text, re.IGNORECASE)
+        found = next(
+            (m for m in re.finditer(cancer.pattern, text, re.IGNORECASE) if not RECIST_NAME.search(text[: m.start()])),
+            None,
+        )
         if not found:
             continue
         if OTHER_HISTOLOGY.search(re.sub(r"non[- ]?small[- ]cell", " ", text, flags=re.IGNORECASE)):
@@ -328,6 +363,56 @@ THERAPIES = (
         needs_window=True,
     ),  # fmt: skip
     TherapyClass(
+        "kras-g12c",
+        "KRAS G12C inhibitor",
+        r"\bKRAS[- ]?(?:p\.)?G12C(?:[- ](?:targeted|selective|specific|directed))?(?:\s+small[- ]molecule)?"
+        r"\s+inhibitors?\b",
+        # ATC L01XX73 sotorasib, L01XX77 adagrasib; the others (in trials) have no ATC code yet: by name.
+        ("atc:L01XX73", "atc:L01XX77"),
+        ("sotorasib", "adagrasib", "divarasib", "olomorasib", "glecirasib", "garsorasib", "fulzerasib", "opnurasib",
+         "elironrasib"),
+    ),  # fmt: skip
+    TherapyClass(
+        "anticancer",
+        "Systemic anti-cancer drug therapy",
+        # Only wording that names drugs ("antitumor drugs", "systemic anti-cancer therapy"): a bare
+        # "anti-cancer therapy" may mean radiotherapy or surgery too, and stays text.
+        r"\b(?:(?:systemic|any)\s+)?(?:anti-?\s?cancer|anti-?\s?tumou?r|antineoplastic)\s+(?:drugs?|agents?|medications?)\b"
+        r"|\bsystemic\s+(?:anti-?\s?cancer|anti-?\s?tumou?r|antineoplastic)\s+(?:therap(?:y|ies)|treatments?)\b",
+        # ATC L01 antineoplastic agents, L02 endocrine therapy of cancer.
+        ("atc:L01", "atc:L02"),
+        (),
+        needs_window=True,
+    ),
+    TherapyClass(
+        "immunosuppressant",
+        "Immunosuppressive therapy",
+        r"\b(?:(?:any\s+)?(?:other\s+)?(?:form\s+of\s+)?)?immunosuppressive\s+(?:therapy|therapies|treatment|drugs?|agents?|"
+        r"medications?)\b|\bimmunosuppressants?\b",
+        # ATC L04 immunosuppressants (calcineurin, mTOR and TNF inhibitors, azathioprine, methotrexate...).
+        ("atc:L04",),
+        (),
+        needs_window=True,
+    ),
+    TherapyClass(
+        "major-surgery",
+        "Major surgery",
+        r"\bmajor\s+(?:surgery|surgical\s+(?:procedures?|interventions?|operations?))\b",
+        # Clearly major operations (the hand-checked list of NCT05621668 exc-7.1); "major" is the
+        # investigator's call, so a biopsy or a minor procedure never counts.
+        (
+            "snomed:43075005", "snomed:64368001", "snomed:80146002", "snomed:38102005", "snomed:236886002",
+            "snomed:173171007", "snomed:52734007", "snomed:609588000", "snomed:232717009",
+        ),
+        (
+            "amputation", "wide resection", "en bloc resection", "radical resection", "thoracotomy",
+            "metastasectomy", "lobectomy", "pneumonectomy", "laparotomy", "craniotomy", "colectomy", "gastrectomy",
+            "hysterectomy", "nephrectomy", "pancreaticoduodenectomy", "esophagectomy", "hepatectomy",
+        ),
+        kind="procedure",
+        needs_window=True,
+    ),  # fmt: skip
+    TherapyClass(
         "cdk46",
         "CDK inhibitor",
         r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
@@ -368,18 +453,24 @@ THERAPY_TAIL = (
     r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
     r"chemotherapy|regimens?))*"
 )
+REQUIRED_BY = re.compile(r"\brequir(?:es|ing|e)\b(?:\s+[\w-]+){0,4}\s*(?:or\s+)?$", re.IGNORECASE)
+HALF_LIVES = re.compile(r"\bhalf[- ]?li(?:fe|ves)\b|\bwhichever\b", re.IGNORECASE)
 SPECIFIC_VARIANT = re.compile(r"\b[A-Z]\d{2,4}[A-Z]\b|\bexon\s*\d+|\bfusion\b|\bdeletion\b", re.IGNORECASE)
 
 
 def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     """Prior therapy classes; `windows` are (offset, days) of the stated lookback windows."""
     atoms: list[Atom] = []
+    # "within 28 days or 5 half-lives, whichever is shorter": the window depends on the drug.
+    drug_dependent = bool(HALF_LIVES.search(text))
     for therapy in THERAPIES:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
             days = _window_for(end, windows)
-            if therapy.needs_window and days is None:
+            if (therapy.needs_window and days is None) or (days is not None and drug_dependent):
                 continue
+            if therapy.needs_window and REQUIRED_BY.search(text, max(0, start - 60), start):
+                continue  # "a syndrome that requires systemic steroids or immunosuppressive agents": a need, no washout
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
             if days is not None:
                 body["within_days"] = days
@@ -393,6 +484,38 @@ def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
     if after:
         return after[0]
     return windows[0][1] if len(windows) == 1 else None
+
+
+# Single drugs exclusions name often ("Prior treatment with docetaxel"), ATC codes as in the WHO index.
+NAMED_DRUGS = {
+    "docetaxel": "L01CD02", "paclitaxel": "L01CD01", "nab-paclitaxel": "L01CD01", "pemetrexed": "L01BA04",
+    "gemcitabine": "L01BC05", "osimertinib": "L01EB04", "bevacizumab": "L01FG01", "ramucirumab": "L01FG02",
+}  # fmt: skip
+# Only a receipt is read ("prior treatment with docetaxel"): "candidates for docetaxel", "hypersensitivity to
+# pemetrexed" say something else and stay text.
+NAMED_DRUG = re.compile(
+    r"\b(?:(?:has|have|had)\s+)?(?:(?:received|been treated with|treated with)\s+)?(?:any\s+)?"
+    r"(?:prior|previous|previously)\s+(?:(?:treatment|therapy|exposure)\s+(?:with|to)\s+)?"
+    r"(?P<name>" + "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True)) + r")\b"
+    r"(?:[- ](?:based|containing))?(?:\s+(?:therapy|treatment|regimens?|chemotherapy))?",
+    re.IGNORECASE,
+)
+
+
+def find_named_drugs(text: str) -> list[Atom]:
+    """A named drug received before (ever, or inside the stated window), in an exclusion."""
+    windows = window_positions(text)
+    if windows and HALF_LIVES.search(text):
+        return []
+    atoms: list[Atom] = []
+    for found in NAMED_DRUG.finditer(text):
+        name = found.group("name").lower()
+        body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
+        days = _window_for(found.end(), windows)
+        if days is not None:
+            body["within_days"] = days
+        atoms.append(Atom(found.start(), found.end(), name, {"medication": body}, name))
+    return atoms
 
 
 # --- biomarkers ---------------------------------------------------------------------------------
@@ -429,6 +552,36 @@ def find_biomarkers(text: str) -> list[Atom]:
     return atoms
 
 
+# PD-L1 tumour proportion score, only when the wording says TPS (a combined positive score, CPS, or
+# an immune-cell score is another measure): LOINC 105304-0, in percent of tumour cells.
+PDL1_TPS = re.compile(
+    r"\bPD-?L1\s+(?:expression\s+)?(?:\(?(?:TPS|tumou?r proportion score)\)?|tumou?r proportion score\s*\(TPS\))"
+    r"\s*(?:of\s+|is\s+|:\s*)?"
+    r"(?:(?P<low>\d{1,3})\s*%?\s*(?:-|–|to)\s*(?P<high>\d{1,3})\s*%"
+    r"|(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%)",
+    re.IGNORECASE,
+)
+_TPS = {"label": "PD-L1 tumour proportion score", "codes": ["loinc:105304-0"], "unit": "%"}
+
+
+def find_pdl1(text: str) -> list[Atom]:
+    """ "PD-L1 TPS ≥ 50%", "PD-L1 tumor proportion score 1-49%": both bounds of a range."""
+    atoms: list[Atom] = []
+    for found in PDL1_TPS.finditer(text):
+        if found.group("op"):
+            op = op_of(found.group("op"))
+            bounds = [(op, float(found.group("value")))]
+        else:
+            bounds = [(">=", float(found.group("low"))), ("<=", float(found.group("high")))]
+        if any(not 0 <= value <= 100 for _, value in bounds):
+            continue
+        for n, (op, value) in enumerate(bounds):
+            body = {**_TPS, "op": op, "value": value}
+            key = "pdl1-max" if n else "pdl1"
+            atoms.append(Atom(found.start(), found.end(), key, {"observation": body}, "PD-L1 TPS"))
+    return atoms
+
+
 # --- systemic corticosteroids ------------------------------------------------------------------
 
 STEROID_DOSE = re.compile(
@@ -439,6 +592,21 @@ STEROID_DOSE = re.compile(
     r"(?:an\s+)?equivalent(?:\s+dose)?)?|\s*(?:of\s*)?prednisone)\)?",
     re.IGNORECASE,
 )
+
+
+# "Concurrent systemic steroid therapy": a systemic glucocorticoid (ATC H02AB) taken now, any dose.
+CURRENT_STEROIDS = re.compile(
+    r"\b(?:concurrent|current|ongoing)\s+(?:use\s+of\s+)?systemic\s+(?:cortico)?steroids?(?:\s+(?:therapy|treatment|use))?\b",
+    re.IGNORECASE,
+)
+
+
+def find_current_steroids(text: str) -> list[Atom]:
+    found = CURRENT_STEROIDS.search(text)
+    if not found or re.search(r"\d\s*mg|prednisone|physiologic|replacement|inhaled|topical", text, re.IGNORECASE):
+        return []  # a dose, or the replacement / local use a protocol allows, is more than "any systemic steroid"
+    body = {"label": "Systemic corticosteroid", "codes": ["atc:H02AB"], "names": [], "current": True}
+    return [Atom(found.start(), found.end(), "steroids-now", {"medication": body}, "Systemic corticosteroid")]
 
 
 def find_steroid_dose(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
@@ -461,7 +629,15 @@ ILD = re.compile(
     r"|interstitial pneumonia)\b",
     re.IGNORECASE,
 )
-TUBERCULOSIS = re.compile(r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?|\bactive TB\b", re.IGNORECASE)
+TUBERCULOSIS = re.compile(
+    r"\b(?:active\s+)?(?:pulmonary\s+)?tuberculosis(?:\s*\(TB\))?"
+    r"|\bactive TB\b(?:\s*\((?:Bacillus\s+)?Tuberculosis\))?",
+    re.IGNORECASE,
+)
+IMMUNODEFICIENCY = re.compile(
+    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)",
+    re.IGNORECASE,
+)
 ORGAN_TRANSPLANT = re.compile(
     r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
@@ -491,7 +667,22 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
             "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
             "names": ["tuberculosis"],
         }
+        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+        if cues and cues[-1].group("history") is not None:
+            body["history"] = True  # "known history of active TB": an episode of active disease, cured or not
         atoms.append(Atom(found.start(), found.end(), "tb", {"condition": body}, "Active tuberculosis"))
+    found = IMMUNODEFICIENCY.search(text)
+    if found:
+        body = {
+            "label": "Immunodeficiency",
+            # ICD-10-CM D80-D84: immunodeficiencies (primary, combined, drug-induced, unspecified). HIV has
+            # criteria of its own; "immunodeficiency" alone is no name (it is in "human immunodeficiency virus").
+            "codes": ["icd10cm:D80", "icd10cm:D81", "icd10cm:D82", "icd10cm:D83", "icd10cm:D84"],
+            "names": [
+                "primary immunodeficiency", "common variable immunodeficiency", "severe combined immunodeficiency"
+            ],  # fmt: skip
+        }
+        atoms.append(Atom(found.start(), found.end(), "immunodeficiency", {"condition": body}, "Immunodeficiency"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
         body = {
@@ -501,3 +692,114 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         atoms.append(Atom(found.start(), found.end(), "transplant", {"procedure": body}, "Solid organ transplant"))
     return atoms
+
+
+# --- another malignancy --------------------------------------------------------------------------
+
+# The codes that record the trial's own cancer, by the diagnosis keys above ("solid" has none: a basket
+# trial's cancer could be any). Metastases (C77-C79), a cancer without site (C80) and the generic
+# SNOMED concepts may record it too, so they are always exempt.
+STUDY_CANCER_CODES = {
+    "nsclc": ("icd10cm:C34", "snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005",
+              "snomed:423121009"),
+    "breast": ("icd10cm:C50", "snomed:254837009", "snomed:372137005"),
+    "crc": ("icd10cm:C18", "icd10cm:C19", "icd10cm:C20", "snomed:363406005", "snomed:93761005"),
+    "prostate": ("icd10cm:C61", "snomed:399068003"),
+    "pancreas": ("icd10cm:C25",),
+    "hcc": ("icd10cm:C22",),
+    "gastric": ("icd10cm:C16", "icd10cm:C15"),
+    "melanoma": ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
+    "myeloma": ("icd10cm:C90",),
+}  # fmt: skip
+# Registry conditions the diagnosis rule does not read, with the sites that record them (ICD-10-CM).
+STUDY_CANCER_SITES = (
+    (r"\bthym(?:ic|oma)", ("icd10cm:C37",)),
+    (r"\bbladder\b|\burothelial", ("icd10cm:C67", "icd10cm:C65", "icd10cm:C66", "icd10cm:C68")),
+    (r"\bbiliary\b|\bcholangio|\bgallbladder", ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24")),
+    (r"\bsmall[- ]cell lung", ("icd10cm:C34",)),
+    (r"\bhead and neck\b", tuple(f"icd10cm:C{n:02d}" for n in range(15)) + ("icd10cm:C30", "icd10cm:C31",
+                                                                        "icd10cm:C32", "icd10cm:C76.0")),
+)  # fmt: skip
+ALWAYS_EXEMPT = ("icd10cm:C77", "icd10cm:C78", "icd10cm:C79", "icd10cm:C80", "snomed:128462008", "snomed:363346000")
+CANCER_WORD = re.compile(
+    r"cancer|carcinom|tumou?r|neoplas|malignan|leuka?emia|lymphoma|myeloma|sarcoma|melanoma|blastoma|glioma", re.I
+)
+
+
+def study_cancer_codes(conditions: list[str]) -> tuple[str, ...] | None:
+    """The codes of the cancer the trial studies, from the registry's conditions; None when a condition
+    names a cancer the importer has no codes for (then "another malignancy" cannot be told apart)."""
+    codes: list[str] = []
+    for written in conditions:
+        cancer = next((c for c in CANCERS if re.search(c.pattern, written, re.IGNORECASE)), None)
+        site = next((sites for pattern, sites in STUDY_CANCER_SITES if re.search(pattern, written, re.I)), None)
+        if cancer is not None and cancer.key in STUDY_CANCER_CODES:
+            codes += STUDY_CANCER_CODES[cancer.key]
+        elif cancer is None and site is not None:
+            codes += site
+        elif cancer is not None or CANCER_WORD.search(written):
+            return None
+    return tuple(dict.fromkeys(codes)) or None
+
+
+OTHER_MALIGNANCY = re.compile(
+    # Merck's wording: "Has a known additional malignancy that is progressing or has required active
+    # treatment within the past 3 years."
+    r"^\s*(?:has|have)\s+a\s+known\s+additional\s+malignancy\s+that\s+is\s+progressing\s+or\s+(?:has\s+)?"
+    r"required\s+active\s+treatment\s+within\s+the\s+(?:past|last)\s+" + DURATION + r"\s*\.?"
+    r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:(?:prior\s+)?history\s+of\s+(?:an?\s+)?)?"
+    r"(?:other|another|additional|second)\s+(?:primary\s+)?"
+    r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
+    + DURATION.replace("count", "count2").replace("unit", "unit2")
+    + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
+    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening))?\s*[.;]?",
+    re.IGNORECASE,
+)
+# "Patients with a history of any malignancy are ineligible": ever recorded, whenever.
+_WHO_HAS = r"^\s*(?:patients|subjects|participants)?\s*(?:with\s+)?(?:a\s+)?(?:known\s+)?"
+_INELIGIBLE = r"(?:\s+(?:are|is)\s+(?:ineligible|excluded|not\s+eligible))?\s*[.;]?\s*$"
+ANY_MALIGNANCY_EVER = re.compile(
+    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?:other\s+)?malignan(?:cy|cies)" + _INELIGIBLE,
+    re.IGNORECASE,
+)
+# The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
+# outside the C codes anyway) "that have undergone potentially curative therapy".
+SKIN_AND_IN_SITU_EXEMPT = re.compile(
+    r"^\s*(?:Note:\s*)?(?:Participants|Patients|Subjects)\s+with\s+basal\s+cell\s+carcinoma\s+of\s+the\s+skin,?\s+"
+    r"squamous\s+cell\s+carcinoma\s+of\s+the\s+skin,?\s+or\s+carcinoma\s+in\s+situ"
+    r"(?:\s*\((?:e\.?\s?g\.?|eg),?\s*breast\s+carcinoma,?\s+(?:and\s+|or\s+)?cervical\s+cancer\s+in\s+situ\))?\s+"
+    r"that\s+have\s+undergone\s+potentially\s+curative\s+therapy\s+are\s+not\s+excluded\.?\s*$",
+    re.IGNORECASE,
+)
+
+
+def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -> dict[str, Any] | None:
+    """Another malignancy active, or begun / ended within the window; the trial's own cancer (from the
+    registry's conditions) and its metastases never count."""
+    if not study_codes:
+        return None
+    body: dict[str, Any] = {
+        "label": "Another malignancy (not the trial's cancer)",
+        "codes": ["icd10cm:C"],
+        "names": [],
+        "except": [*study_codes, *ALWAYS_EXEMPT],
+    }
+    if ANY_MALIGNANCY_EVER.match(text):
+        return {"condition": {**body, "history": True}}
+    found = OTHER_MALIGNANCY.match(text)
+    if not found:
+        return None
+    rest = text[found.end() :]
+    if rest.strip():
+        if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
+            return None
+        body["except"].append("icd10cm:C44")
+    count, unit = (found.group("count"), found.group("unit")) if found.group("count") else (
+        found.group("count2"), found.group("unit2"))  # fmt: skip
+    recent = {**body, "history": True, "within_days": days_of(count, unit)}
+    return {
+        "any_of": [
+            {"key": "active", "text": "another malignancy, active", "condition": body},
+            {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+        ]
+    }

@@ -1,0 +1,604 @@
+"""Issue 11, third round: what oncology registries say most (washout classes, more diagnoses,
+infections, other malignancies, autoimmune disease), on real sentence shapes from
+fixtures/external/ctgov/v2, with the near misses that must stay text or keep their direction.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from service.importer.structurer import structure
+
+
+def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
+    result = structure(text, exclusion)
+    assert result.rule is not None, result.reason
+    return result.rule
+
+
+def only(rule: dict[str, Any], key: str) -> dict[str, Any]:
+    assert key in rule, rule
+    body: dict[str, Any] = rule[key]
+    return body
+
+
+# --- washout classes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Has had major surgery within 3 weeks prior to the first dose of study interventions", 21),  # NCT05832827
+        ("Major surgical procedure within 28 days prior to the first dose of study drug", 28),
+        ("Major surgery within four weeks before randomization", 28),
+    ],
+)
+def test_major_surgery_inside_the_window_is_a_list_of_clearly_major_operations(text: str, days: int) -> None:
+    body = only(rule_of(text, exclusion=True), "procedure")
+    assert body["label"] == "Major surgery" and body["within_days"] == days
+    assert "biopsy" not in body["names"]
+
+
+def test_major_surgery_near_misses() -> None:
+    # NCT05786924 exc-4: a surgery "planned during study" is in no record: an unknown alternative, never dropped
+    rule = rule_of("Major surgery within 4 weeks of study entry or planned during study.", exclusion=True)
+    assert [c["key"] for c in rule["any_of"]] == ["major-surgery", "rest"]
+    assert only(rule["any_of"][0], "procedure")["within_days"] == 28
+    assert structure("Prior major surgery", exclusion=True).rule is None  # no window: any surgery ever is too broad
+    # NCT05832827 exc-9.4: any surgery under general anaesthesia is not "major surgery"
+    assert structure("Surgery under general anesthesia within 28 days before registration", exclusion=True).rule is None
+    # an exception it names keeps the exclusion text (NCT06411691 exc-12 shape)
+    excepted = "Major surgery within 28 days of dosing, excluding minor procedures (dental work, skin biopsy)"
+    assert structure(excepted, exclusion=True).rule is None
+
+
+def test_a_prior_kras_g12c_inhibitor_is_the_class_by_atc_and_name() -> None:
+    body = only(rule_of("Previously received a KRAS G12C inhibitor.", exclusion=True), "medication")  # NCT06008288
+    assert body["codes"] == ["atc:L01XX73", "atc:L01XX77"] and {"sotorasib", "adagrasib"} <= set(body["names"])
+    assert "within_days" not in body  # ever given
+    # NCT04956640 exc-7: the exception stays text
+    assert (
+        structure(
+            "Have received prior treatment with any KRAS G12C small molecule inhibitor, except in certain scenarios "
+            "where such prior therapy is allowed as per protocol.",
+            exclusion=True,
+        ).rule
+        is None
+    )
+    # a G12D inhibitor is no G12C inhibitor (NCT06385925 exc-8)
+    assert structure("Prior treatment with KRAS G12D targeted therapy.", exclusion=True).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        ("Received antitumor drugs within 4 weeks prior to the first dose.", 28),
+        ("Systemic anti-cancer therapy within 21 days before the first dose of study drug", 21),
+        ("Any antineoplastic agents within two weeks prior to randomization", 14),
+    ],
+)
+def test_anticancer_drugs_inside_the_window_are_atc_l01_and_l02(text: str, days: int) -> None:
+    body = only(rule_of(text, exclusion=True), "medication")
+    assert body["codes"] == ["atc:L01", "atc:L02"] and body["within_days"] == days
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT06385925 exc-2: the window depends on the drug's half-life, whichever is shorter
+        "Prior systemic anti-cancer treatment within 21 days or 5 half-lives (whichever is shorter will be used as "
+        "the criteria) prior to the first dose of study drug.",
+        "Anti-cancer therapy within 28 days prior to the first dose",  # may mean radiotherapy or surgery too
+        "Ongoing anticancer therapy.",  # NCT05786924: no window
+        # NCT05907980: joined with an investigational therapy by 'and'
+        "Treatment with investigational therapy and anti-cancer therapy within 28 days prior to initiation of "
+        "study drug",
+    ],
+)
+def test_anticancer_washout_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_an_anticancer_washout_in_an_inclusion_keeps_its_negation() -> None:
+    negated = "No systemic anti-cancer therapy within 28 days before the first dose"
+    assert structure(negated, exclusion=False).rule is None
+
+
+# --- diagnoses ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        # NCT06898385 inc-3
+        ("Patients with pathologically (histopathologically) or cytologically confirmed pancreatic ductal "
+         "adenocarcinoma", "icd10cm:C25"),
+        ("Histologically confirmed hepatocellular carcinoma (HCC)", "icd10cm:C22.0"),
+        ("Histologically confirmed gastric or gastroesophageal junction adenocarcinoma", "icd10cm:C16"),
+        ("Histologically or cytologically confirmed solid tumor", "icd10cm:C3"),
+    ],
+)  # fmt: skip
+def test_more_trial_diagnoses_from_the_text(text: str, code: str) -> None:
+    body = only(rule_of(text), "condition")
+    assert code in body["codes"] and "history" not in body
+
+
+def test_diagnosis_near_misses() -> None:
+    # RECIST's name is no diagnosis (NCT04956640 inc-1): measurable disease is the site's imaging assessment
+    result = structure(
+        "Patients have measurable disease per Response Evaluation Criteria in Solid Tumors version 1.1 (RECIST v1.1).",
+        exclusion=False,
+    )
+    assert result.rule is None and result.screening
+    # a qualifier the record cannot tell is kept as a remainder (NCT05827016 inc-1)
+    rule = rule_of("Confirmed diagnosis of symptomatic multiple myeloma (MM)")
+    assert [c["key"] for c in rule["all_of"]] == ["dx", "rest"]
+    assert only(rule["all_of"][0], "condition")["codes"] == ["icd10cm:C90.0"]
+    # a neuroendocrine pancreatic tumour has other codes than pancreatic adenocarcinoma
+    assert structure("Histologically confirmed pancreatic neuroendocrine carcinoma", exclusion=False).rule is None
+    # the extent stays a part the site checks: the criterion is never fully structured from the diagnosis alone
+    rule = rule_of("Histologic documentation of locally advanced, or metastatic solid tumor")  # NCT05907980 inc-5
+    assert any("not_computable" in c for c in rule["all_of"])
+    # a solid tumour is no haematological malignancy
+    assert not any(c.startswith("icd10cm:C8") and c != "icd10cm:C80" for c in only(
+        rule_of("Histologically confirmed solid tumor"), "condition")["codes"])  # fmt: skip
+
+
+def test_diagnosis_names_are_phrases_that_never_match_an_in_situ_lesion() -> None:
+    for text in ("Histologically confirmed solid tumor", "Histologically confirmed melanoma"):
+        names = only(rule_of(text), "condition")["names"]
+        assert not any(n in ("carcinoma", "melanoma", "adenocarcinoma") for n in names), names
+
+
+# --- infections --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Has an active infection requiring systemic therapy",  # NCT05832827 exc-22
+        "Active infections requiring systemic treatment.",  # NCT05883007 exc-3
+        "Active infection requiring systemic treatment",  # NCT05913115 exc-4
+        "Active infection requiring systemic anti-infective therapy",
+    ],
+)
+def test_an_active_infection_requiring_systemic_therapy_is_a_current_systemic_anti_infective(text: str) -> None:
+    body = only(rule_of(text, exclusion=True), "medication")
+    assert body["current"] is True and "within_days" not in body
+    assert body["codes"] == ["atc:J01", "atc:J02", "atc:J04", "atc:J05"]
+    assert "atc:J05AF" in body["except"]  # hepatitis B / HIV maintenance antivirals are no active infection
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05786924 exc-7: which infections (bacterial, fungal, "specific viral") is more than the rule says
+        "Uncontrolled or active clinically relevant bacterial, fungal, or specific viral infection requiring "
+        "systemic therapy.",
+        "Active infection that requires medical therapy or other clinically significant intervention",  # NCT05879978
+        "Have an active, ongoing, or untreated infection.",  # NCT04956640: untreated ones take no medicine
+        "Serious active infection requiring IV antibiotics within 2 weeks",  # the route is not in the rule
+        "History of infection requiring systemic therapy",  # not active
+    ],
+)
+def test_infection_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_an_infection_beside_unencoded_conditions_keeps_them_as_an_unknown_alternative() -> None:
+    rule = rule_of(  # NCT03745326 exc-3
+        "Active systemic infections requiring anti-infective treatment, coagulation disorders, or any other active "
+        "or uncompensated major medical illnesses.",
+        exclusion=True,
+    )
+    assert [c["key"] for c in rule["any_of"]] == ["infection", "rest"]
+
+
+def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import ATC, Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, condition, patient, procedure_r4, statement_r4
+
+    criteria, _ = eligibility_criteria(
+        {
+            "eligibilityCriteria": "Exclusion Criteria:\n\n* Has an active infection requiring systemic therapy\n"
+            "* Has had major surgery within 3 weeks prior to the first dose of study interventions\n"
+            "* Received antitumor drugs within 4 weeks prior to the first dose.\n"
+            "* Has active autoimmune disease that has required systemic treatment in the past 2 years\n"
+        }
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    on = dt.date(2026, 3, 1)
+
+    def results(*resources: dict[str, Any]) -> dict[str, Result]:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        return {r.criterion.link_id: r.result for r in evaluation.criteria}
+
+    on_antibiotic = results(statement_r4("J01CR02", "amoxicillin and clavulanic acid", "2026-02-25", system=ATC))
+    assert on_antibiotic["exc-1"] is Result.MET
+    on_tenofovir = results(statement_r4("J05AF07", "tenofovir disoproxil", "2025-01-01", system=ATC))
+    assert on_tenofovir["exc-1"] is Result.NOT_MET  # chronic hepatitis B maintenance: no active infection
+    assert results()["exc-1"] is Result.UNKNOWN  # no medication record at all says nothing either way
+    lobectomy = "http://snomed.info/sct"
+    assert results(procedure_r4(lobectomy, "173171007", "Lobectomy of lung", "2026-02-20"))["exc-2"] is Result.MET
+    assert results(procedure_r4(lobectomy, "173171007", "Lobectomy of lung", "2026-01-20"))["exc-2"] is Result.NOT_MET
+    recent = results(statement_r4("L01BA04", "pemetrexed", "2026-02-10", "2026-02-10", system=ATC))
+    assert recent["exc-3"] is Result.MET
+    old = results(statement_r4("L01BA04", "pemetrexed", "2025-12-01", "2025-12-01", system=ATC))
+    assert old["exc-3"] is Result.NOT_MET
+    arthritis = condition("http://hl7.org/fhir/sid/icd-10-cm", "M06.9", "Rheumatoid arthritis, unspecified")
+    methotrexate = statement_r4("L04AX03", "methotrexate", "2025-06-01", "2025-12-01", system=ATC)
+    assert results(arthritis, methotrexate)["exc-4"] is Result.MET
+    hydrocortisone = statement_r4("H02AB09", "hydrocortisone", "2025-06-01", system=ATC)
+    assert results(arthritis, hydrocortisone)["exc-4"] is Result.NOT_MET  # physiologic replacement
+    hypertension = condition("http://hl7.org/fhir/sid/icd-10-cm", "I10", "Essential hypertension")
+    assert results(hypertension, methotrexate)["exc-4"] is Result.NOT_MET  # no autoimmune disease on record
+
+
+# --- autoimmune disease ------------------------------------------------------------------------
+
+MERCK_AUTOIMMUNE = (  # NCT05832827 exc-20
+    "Has active autoimmune disease that has required systemic treatment in the past 2 years (i.e. with the use of "
+    "disease-modifying agents, corticosteroids or immunosuppressive drugs). Replacement therapy (e.g. thyroxine, "
+    "insulin, or physiologic corticosteroid replacement therapy for adrenal or pituitary insufficiency) is not "
+    "considered a form of systemic treatment."
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        (MERCK_AUTOIMMUNE, 730),
+        ("Has active autoimmune disease that has required systemic treatment in the past 2 years except replacement "
+         "therapy (eg., thyroxine, insulin, or physiologic corticosteroid).", 730),  # NCT05879653 exc-19
+        ("Active autoimmune disease that has required systemic treatment in the past 5 years", 1826),
+    ],
+)  # fmt: skip
+def test_active_autoimmune_disease_treated_systemically_inside_the_window(text: str, days: int) -> None:
+    disease, treatment = rule_of(text, exclusion=True)["all_of"]
+    assert "icd10cm:M05" in disease["condition"]["codes"] and "history" not in disease["condition"]
+    assert "icd10cm:E10" in disease["condition"]["except"]  # type 1 diabetes on insulin is replacement
+    body = treatment["medication"]
+    assert body["within_days"] == days and "atc:L04" in body["codes"] and "atc:H02AB" in body["codes"]
+    assert "atc:H02AB09" in body["except"]  # physiologic hydrocortisone replacement
+    assert not any(c.startswith(("atc:H03", "atc:A10")) for c in body["codes"])  # thyroxine, insulin
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT06411691 exc-5: "or a documented history of clinically severe autoimmune disease, or a syndrome ..."
+        "Has active autoimmune disease that has required systemic treatment in the past 5 years, or a documented "
+        "history of clinically severe autoimmune disease, or a syndrome that requires systemic steroids or "
+        "immunosuppressive agents.",
+        "Active or prior documented autoimmune or inflammatory disorders",  # NCT05883644 exc-6: history, any
+        "Has active autoimmune disease that has required systemic treatment",  # no window
+        # a replacement exception with other drugs than the usual ones
+        "Has active autoimmune disease that has required systemic treatment in the past 2 years. Replacement "
+        "therapy (e.g. thyroxine, insulin, or low-dose prednisone) is not considered a form of systemic treatment.",
+    ],
+)
+def test_autoimmune_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_an_autoimmune_inclusion_is_not_read_as_an_exclusion() -> None:
+    assert structure(MERCK_AUTOIMMUNE, exclusion=False).rule is None
+
+
+# --- another malignancy ------------------------------------------------------------------------
+
+MERCK_MALIGNANCY = (  # NCT05832827 exc-17
+    "Has a known additional malignancy that is progressing or has required active treatment within the past 3 years. "
+    "Participants with basal cell carcinoma of the skin, squamous cell carcinoma of the skin, or carcinoma in situ "
+    "(eg, breast carcinoma, cervical cancer in situ) that have undergone potentially curative therapy are not "
+    "excluded."
+)
+
+
+def test_the_trial_cancer_comes_from_the_registry_conditions() -> None:
+    from service.importer.rules.oncology import study_cancer_codes
+
+    nsclc = study_cancer_codes(["Carcinoma, Non-Small-Cell Lung", "KRAS P.G12C"])  # a biomarker is no cancer
+    assert nsclc is not None and "icd10cm:C34" in nsclc
+    assert study_cancer_codes(["Solid Tumor"]) is None  # a basket trial: its cancer could be any
+    assert study_cancer_codes(["Untreated Advanced or Recurrent Thymic Carcinomas"]) == ("icd10cm:C37",)
+    assert study_cancer_codes(["Aggressive NK Cell Leukemia"]) is None  # no codes known
+    assert study_cancer_codes(["Head and Neck Cancer", "Squamous Cell Carcinoma"]) is None  # a histology without site
+    assert study_cancer_codes(["Non-small Cell Lung Cancer", "Thyroid Cancer"]) is None  # one unknown: none
+    assert study_cancer_codes([]) is None
+
+
+def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_skin_cancers() -> None:
+    nsclc = ("icd10cm:C34",)
+    rule = structure(MERCK_MALIGNANCY, exclusion=True, study_cancer=nsclc).rule
+    assert rule is not None
+    active, recent = rule["any_of"]
+    assert "history" not in active["condition"] and recent["condition"]["history"] is True
+    assert recent["condition"]["within_days"] == 1096  # 3 years of 365.25 days
+    for body in (active["condition"], recent["condition"]):
+        assert body["codes"] == ["icd10cm:C"]
+        assert {"icd10cm:C34", "icd10cm:C44", "icd10cm:C78"} <= set(body["except"])
+    # without the note the skin cancers count
+    first = MERCK_MALIGNANCY.split(". ")[0] + "."
+    rule = structure(first, exclusion=True, study_cancer=nsclc).rule
+    assert rule is not None and "icd10cm:C44" not in rule["any_of"][0]["condition"]["except"]
+    ever = structure("Patients with a history of any malignancy are ineligible", True, study_cancer=("icd10cm:C50",))
+    assert ever.rule is not None and ever.rule["condition"]["history"] is True  # NCT02513394 exc-9
+    assert "within_days" not in ever.rule["condition"]
+
+
+@pytest.mark.parametrize(
+    ("text", "study"),
+    [
+        (MERCK_MALIGNANCY, None),  # the trial's cancer unknown: every patient would have "another" cancer
+        # NCT05879653 exc-4: more exceptions than skin and in situ ("superficial bladder cancer or other ...")
+        ("Has a known additional malignancy that is progressing or has required active therapy within the past 3 "
+         "years. Note: Participants with basal cell carcinoma of the skin, squamous cell carcinoma of the skin, "
+         "superficial bladder cancer or other cancers are not excluded.", ("icd10cm:C67",)),
+        # NCT05827016 exc-4: "unless ... free of the disease for ≥ 5 years"
+        ("Prior history of malignancies, other than MM, unless the participant has been free of the disease for "
+         "≥ 5 years", ("icd10cm:C90",)),
+        ("Other malignancies (except non-melanoma skin cancer with the disease-free survival of more than 5 years "
+         "and cervical carcinoma in situ, bladder cancer, or breast cancer)", ("icd10cm:C25",)),  # NCT06898385
+    ],
+)  # fmt: skip
+def test_other_malignancy_near_misses_stay_text(text: str, study: tuple[str, ...] | None) -> None:
+    assert structure(text, exclusion=True, study_cancer=study).rule is None
+
+
+def test_imported_other_malignancy_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, condition, patient
+
+    criteria, counts = eligibility_criteria(
+        {"eligibilityCriteria": "Exclusion Criteria:\n\n* " + MERCK_MALIGNANCY + "\n"}, ["Non-small Cell Lung Cancer"]
+    )
+    assert counts.structured == 1
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def excluded(*resources: dict[str, Any]) -> Result:
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
+    assert excluded(lung) is Result.NOT_MET  # the trial's own cancer
+    assert excluded(lung, condition(icd, "C79.31", "Secondary malignant neoplasm of brain")) is Result.NOT_MET
+    assert excluded(lung, condition(icd, "C44.31", "Basal cell carcinoma of skin of face")) is Result.NOT_MET
+    assert excluded(lung, condition(icd, "C50.911", "Malignant neoplasm of breast")) is Result.MET
+    old_breast = condition(icd, "C50.911", "Malignant neoplasm of breast", onset="2015-01-01", status="resolved",
+                           abatementDateTime="2016-01-01")  # fmt: skip
+    assert excluded(lung, old_breast) is Result.NOT_MET  # ended ten years ago
+
+
+# --- white blood cells -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "op", "value"),
+    [
+        ("WBC greater than or equal to 2500/mm^3", ">=", 2.5),  # NCT03745326 inc-11.2
+        ("White blood cell count ≥ 3.0 × 10^9/L", ">=", 3.0),
+        ("white blood cell (WBC) count of > 3000/ul", ">", 3.0),  # NCT03377387 inc-9
+    ],
+)
+def test_white_blood_cell_count_in_ten9_per_litre(text: str, op: str, value: float) -> None:
+    body = only(rule_of(text), "observation")
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:6690-2", "loinc:26464-8"], op, value,
+                                                                        "10*9/L")  # fmt: skip
+
+
+def test_white_blood_cells_with_growth_factor_support_or_in_a_differential_stay_text() -> None:
+    assert structure("WBC ≥ 3,000/mm3 without growth factor support", exclusion=False).rule is None
+    assert structure("WBC ≥ 3000/mm3 within 7 days of G-CSF", exclusion=False).rule is None
+    # a transfusion clause qualifies every blood count in the clause: none is encoded
+    assert structure("WBC ≥ 3.0 × 10^9/L and ANC ≥ 1.5 × 10^9/L (no transfusion within 14 days)", False).rule is None
+
+
+# --- coagulation, PD-L1, tuberculosis ------------------------------------------------------------
+
+
+def test_inr_and_aptt_as_ratio_seconds_or_multiples_of_uln() -> None:
+    inr, aptt = rule_of(
+        "International normalized ratio (INR) ≤1.5 and activated partial thromboplastin time (aPTT) ≤1.5 × ULN"
+    )["all_of"]
+    assert inr["observation"] == {"label": "INR", "codes": ["loinc:6301-6", "loinc:34714-6", "loinc:46418-0"],
+                                       "op": "<=", "value": 1.5, "unit": "1"}  # fmt: skip
+    assert aptt["observation"]["uln"] == 1.5 and aptt["observation"]["codes"] == ["loinc:3173-2", "loinc:14979-9"]
+    assert only(rule_of("aPTT ≤ 40 seconds"), "observation")["unit"] == "s"
+    assert only(rule_of("INR ≤ 1.5 × ULN"), "observation")["uln"] == 1.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "INR ≤ 1.5 × ULN unless the participant is receiving anticoagulant therapy",
+        "INR ≤ 1.5 × ULN (patients on warfarin: INR within the therapeutic range)",
+        "aPTT ≤ 1.5 × ULN; participants on heparin are eligible",
+        "INR ≤ 1.5 %",  # no unit an INR has
+    ],
+)
+def test_coagulation_thresholds_with_an_anticoagulant_clause_stay_text(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "bounds"),
+    [
+        ("PD-L1 TPS ≥ 50%.", [(">=", 50.0)]),
+        ("PD-L1 tumor proportion score ≥1%.", [(">=", 1.0)]),
+        ("PD-L1 expression (TPS) < 1%", [("<", 1.0)]),
+        ("PD-L1 TPS 1-49%", [(">=", 1.0), ("<=", 49.0)]),  # both bounds of the range
+    ],
+)
+def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]) -> None:
+    rule = rule_of(text)
+    bodies = [c["observation"] for c in rule["all_of"]] if "all_of" in rule else [rule["observation"]]
+    assert [(b["op"], b["value"]) for b in bodies] == bounds
+    assert all(b["codes"] == ["loinc:105304-0"] and b["unit"] == "%" for b in bodies)
+
+
+def test_pdl1_near_misses() -> None:
+    assert structure("PD-L1 CPS ≥ 10", exclusion=False).rule is None  # a combined positive score is no TPS
+    assert structure("PD-L1 expression ≥ 50%", exclusion=False).rule is None  # which score is not said
+    rule = rule_of("PD-L1 TPS ≥ 50% as determined by the 22C3 assay")  # the assay stays as a remainder
+    assert [c["key"] for c in rule["all_of"]] == ["pdl1", "rest"]
+    assert only(rule_of("PD-L1 TPS ≥ 50%", exclusion=True), "observation")["op"] == ">="  # exclusion keeps direction
+
+
+def test_a_known_history_of_active_tuberculosis_counts_a_cured_episode() -> None:
+    body = only(rule_of("Has a known history of active TB (Bacillus Tuberculosis).", exclusion=True), "condition")
+    assert body["history"] is True and "icd10cm:A15" in body["codes"]
+    assert "history" not in only(rule_of("Active pulmonary tuberculosis", exclusion=True), "condition")
+
+
+def test_a_history_of_another_primary_malignancy_within_years() -> None:
+    rule = structure("History of another primary malignancy within 5 years.", True, study_cancer=("icd10cm:C34",)).rule
+    assert rule is not None and rule["any_of"][1]["condition"]["within_days"] == 1826
+
+
+# --- immunodeficiency, immunosuppressive therapy -------------------------------------------------
+
+MERCK_IMMUNODEFICIENCY = (  # NCT05879653 exc-17
+    "Has a diagnosis of immunodeficiency or is receiving chronic systemic steroid therapy (in dosing exceeding 10 mg "
+    "daily of prednisone equivalent) or any other form of immunosuppressive therapy within 7 days prior to the first "
+    "dose of trial drug."
+)
+
+
+def test_immunodeficiency_steroids_and_immunosuppressants_each_exclude() -> None:
+    deficiency, steroids, suppressants = rule_of(MERCK_IMMUNODEFICIENCY, exclusion=True)["any_of"]
+    assert deficiency["condition"]["codes"] == [f"icd10cm:D8{n}" for n in range(5)]
+    assert "immunodeficiency" not in deficiency["condition"]["names"]  # it is in "human immunodeficiency virus"
+    assert steroids["corticosteroid_dose"] == {"op": ">", "prednisone_mg_per_day": 10, "within_days": 7}
+    assert suppressants["medication"]["codes"] == ["atc:L04"] and suppressants["medication"]["within_days"] == 7
+
+
+def test_immunosuppressive_near_misses() -> None:
+    # the HIV virus is no immunodeficiency diagnosis of this rule; HIV has its own
+    assert only(rule_of("Known human immunodeficiency virus (HIV) infection", True), "condition")["label"] == (
+        "HIV infection"
+    )
+    assert structure("Immunosuppressive therapy is allowed", exclusion=True).rule is None  # no window, an allowance
+    # NCT06411691 exc-5: what a syndrome requires is a need, not a drug given inside the autoimmune clause's window
+    assert (
+        structure(
+            "Has active autoimmune disease that has required systemic treatment in the past 5 years, or a syndrome "
+            "that requires systemic steroids or immunosuppressive agents.",
+            exclusion=True,
+        ).rule
+        is None
+    )
+
+
+# --- named drugs -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "days"),
+    [
+        ("Prior treatment with docetaxel.", "atc:L01CD02", None),
+        ("Patients who have received prior pemetrexed-based chemotherapy", "atc:L01BA04", None),
+        ("Prior treatment with docetaxel within 6 months", "atc:L01CD02", 183),  # the window is kept
+    ],
+)
+def test_a_named_drug_received_before_is_its_atc_code(text: str, code: str, days: int | None) -> None:
+    body = only(rule_of(text, exclusion=True), "medication")
+    assert body["codes"] == [code] and body.get("within_days") == days
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Previous treatment with docetaxel is allowed",  # an allowance
+        "Known hypersensitivity to pemetrexed",  # no receipt
+        "Prior pemetrexed within 21 days or 5 half-lives, whichever is shorter",  # the window depends on the drug
+    ],
+)
+def test_named_drug_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_a_named_drug_in_an_inclusion_is_not_read_as_received() -> None:
+    # "candidates for docetaxel" or "prior docetaxel" in an inclusion: the named-drug rule reads exclusions only
+    assert structure("Patients who are candidates for docetaxel", exclusion=False).rule is None
+    assert structure("Prior treatment with docetaxel", exclusion=False).rule is None
+
+
+# --- cardiovascular events -----------------------------------------------------------------------
+
+
+def test_cardiovascular_events_inside_the_window_and_the_rest_kept() -> None:
+    rule = rule_of(  # NCT06385925 exc-7
+        "Any of the following in the past 6 months: myocardial infarction, unstable angina, symptomatic congestive "
+        "heart failure, stroke or transient ischemic attack, pulmonary embolism.",
+        exclusion=True,
+    )
+    keys = [c["key"] for c in rule["any_of"]]
+    assert keys == ["mi", "unstable-angina", "stroke", "tia", "pe", "rest"]  # heart failure "symptomatic": text
+    for child in rule["any_of"][:-1]:
+        assert child["condition"]["within_days"] == 183 and child["condition"]["history"] is True
+    assert "icd10cm:I21" in rule["any_of"][0]["condition"]["codes"]
+    mi = only(rule_of("History of myocardial infarction", exclusion=True), "condition")
+    assert mi["history"] is True and "within_days" not in mi
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Heat stroke",  # no cerebrovascular event
+        "History of stroke more than 6 months ago is allowed",  # an allowance
+    ],
+)
+def test_cardiovascular_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_stroke_names_are_phrases_never_the_bare_word() -> None:
+    rule = rule_of("Myocardial infarction or stroke within 6 months prior to enrollment", exclusion=True)
+    stroke = rule["any_of"][1]["condition"]
+    assert "stroke" not in stroke["names"] and stroke["within_days"] == 183
+
+
+def test_concurrent_systemic_steroids_are_a_systemic_glucocorticoid_taken_now() -> None:
+    body = only(rule_of("Concurrent systemic steroid therapy.", exclusion=True), "medication")  # NCT03745326 exc-2
+    assert body["codes"] == ["atc:H02AB"] and body["current"] is True
+    # a dose threshold or an allowed replacement use is more than any systemic steroid: text
+    assert structure("Current use of systemic corticosteroids (> 10 mg prednisone)", exclusion=True).rule is None
+    allowed = "Concurrent systemic steroid therapy; physiologic replacement doses are allowed"
+    assert structure(allowed, exclusion=True).rule is None
+    assert structure("No concurrent systemic steroid therapy", exclusion=False).rule is None  # not read in inclusions
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Patients who had major surgery within 4 weeks must have fully recovered",
+        "Received systemic anti-cancer therapy within 28 days before the first dose",
+        "Immunosuppressive therapy within 14 days",
+    ],
+)
+def test_a_washout_class_in_an_inclusion_is_never_a_required_receipt(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not any(k in str(rule) for k in ("Major surgery", "anti-cancer drug", "Immunosuppressive"))
+
+
+def test_a_window_between_two_events_is_the_earlier_ones_only() -> None:
+    rule = rule_of("History of myocardial infarction within 6 months, or history of stroke", exclusion=True)
+    mi, rest = rule["any_of"]
+    assert mi["condition"]["within_days"] == 183
+    assert "not_computable" in rest  # the stroke ever: not narrowed to the MI's window, kept as text
