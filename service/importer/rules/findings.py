@@ -6,7 +6,7 @@ import copy
 import re
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, Rule, days_of, window_positions
+from service.importer.rules.common import DURATION, Atom, Rule, window_positions
 
 PREGNANT = re.compile(r"\bpregnant\b|\bpregnancy\b(?!\s*test)", re.IGNORECASE)
 BREASTFEEDING = re.compile(
@@ -281,8 +281,8 @@ AUTOIMMUNE_TREATED = re.compile(
     re.IGNORECASE,
 )
 # Autoimmune diseases by their own codes (the hand-checked list of NCT06494995 exc-10.1a): a record
-# holds "rheumatoid arthritis", never the parent concept. Type 1 diabetes, vitiligo and asthma are
-# not counted (insulin is replacement, not systemic treatment).
+# holds "rheumatoid arthritis", never the parent concept. Type 1 diabetes, vitiligo and asthma are not
+# in the list: the sentence names none of them, and insulin alone is replacement, not systemic treatment.
 AUTOIMMUNE: dict[str, Any] = {
     "label": "Autoimmune disease (active)",
     "codes": [
@@ -301,31 +301,28 @@ AUTOIMMUNE: dict[str, Any] = {
         "sjogren's syndrome", "sjögren's syndrome", "graves' disease", "graves disease", "psoriasis",
         "ankylosing spondylitis", "hashimoto's thyroiditis",
     ],
-    "except": ["icd10cm:E10", "snomed:46635009", "icd10cm:L80", "snomed:56727007", "icd10cm:J45"],
 }  # fmt: skip
-# Systemic treatment of an autoimmune disease: immunosuppressants (L04), systemic glucocorticoids
-# (H02AB), methotrexate (L01BA01), hydroxychloroquine (P01BA02), sulfasalazine (A07EC01), gold (M01CB).
-# Hydrocortisone and cortisone are the physiologic replacement the protocol allows: exempt.
-AUTOIMMUNE_TREATMENT: dict[str, Any] = {
-    "label": "Systemic immunosuppressive or disease-modifying treatment",
-    "codes": ["atc:L04", "atc:H02AB", "atc:L01BA01", "atc:P01BA02", "atc:A07EC01", "atc:M01CB"],
-    "names": [],
-    "except": ["atc:H02AB09", "atc:H02AB10"],
-}
 
 
 def treated_autoimmune_exclusion(text: str) -> Rule | None:
-    """Active autoimmune disease needing systemic treatment within N years: the disease is active on
-    record and a systemic immunosuppressive / disease-modifying drug was given inside the window."""
+    """Active autoimmune disease needing systemic treatment within N years. The disease is data; the
+    treatment is not: no record ties a drug to the disease it treats (a prednisone burst for COPD, a
+    dexamethasone premedication), and the replacement therapy the protocol allows (any physiologic
+    steroid dose for adrenal or pituitary insufficiency, thyroxine, insulin) cannot be told from a
+    drug list. So no autoimmune disease on record is "not met", one on record needs the site's word."""
     found = AUTOIMMUNE_TREATED.match(text)
     if not found:
         return None
-    days = days_of(found.group("count"), found.group("unit"))
-    treatment = {**copy.deepcopy(AUTOIMMUNE_TREATMENT), "within_days": days}
+    years = f"{found.group('count')} {found.group('unit')}"
     return {
         "all_of": [
             {"key": "disease", "text": "active autoimmune disease", "condition": copy.deepcopy(AUTOIMMUNE)},
-            {"key": "treatment", "text": "required systemic treatment", "medication": treatment},
+            {
+                "key": "treatment",
+                "text": text.strip(),
+                "not_computable": f"whether the disease required systemic treatment in the past {years} (replacement "
+                "therapy excepted): no record ties a drug to the disease it treats, the site confirms at screening",
+            },
         ]
     }
 
