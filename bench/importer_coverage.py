@@ -114,9 +114,12 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
         return f"latest AJCC stage group is one of {', '.join(c['stage']['allowed'])} (IV admits IVA, IVB...)"
     if "condition" in c:
         b = c["condition"]
-        when = "ever recorded (active or resolved)" if b.get("history") else "recorded as active"
+        # The evaluator's reading: with a window only the dates count (begun or ended inside it,
+        # whatever the status now); without one, "history" admits resolved records.
         if b.get("within_days"):
-            when += f", or begun/ended within the last {b['within_days']} days"
+            when = f"begun or ended within the last {b['within_days']} days (whatever its status now)"
+        else:
+            when = "ever recorded (active or resolved)" if b.get("history") else "recorded as active"
         exempt = f"; not counting {', '.join(b['except'])}" if b.get("except") else ""
         return f"has the condition '{b['label']}'{_codes(b)} {when}{exempt}"
     if "observation" in c:

@@ -320,19 +320,24 @@ def test_the_trial_cancer_comes_from_the_registry_conditions() -> None:
 
 
 def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_skin_cancers() -> None:
-    nsclc = ("icd10cm:C34",)
+    nsclc = ("icd10cm:C34", "snomed:254637007")
     rule = structure(MERCK_MALIGNANCY, exclusion=True, study_cancer=nsclc).rule
     assert rule is not None
-    active, recent = rule["any_of"]
+    cancer, progress = rule["all_of"]
+    active, recent = cancer["any_of"]
     assert "history" not in active["condition"] and recent["condition"]["history"] is True
     assert recent["condition"]["within_days"] == 1096  # 3 years of 365.25 days
     for body in (active["condition"], recent["condition"]):
-        assert body["codes"] == ["icd10cm:C"]
+        assert body["codes"][0] == "icd10cm:C"
+        assert "snomed:254837009" in body["codes"]  # a second cancer coded in SNOMED counts too (review 4242 #26)
+        assert "snomed:254637007" not in body["codes"]  # never the trial's own
         assert {"icd10cm:C34", "icd10cm:C44", "icd10cm:C78"} <= set(body["except"])
+    # "progressing or has required active treatment": not in the record, a stable cancer is recorded active too
+    assert "progressing or required active treatment within the past 3 years" in progress["not_computable"]
     # without the note the skin cancers count
     first = MERCK_MALIGNANCY.split(". ")[0] + "."
     rule = structure(first, exclusion=True, study_cancer=nsclc).rule
-    assert rule is not None and "icd10cm:C44" not in rule["any_of"][0]["condition"]["except"]
+    assert rule is not None and "icd10cm:C44" not in rule["all_of"][0]["any_of"][0]["condition"]["except"]
     ever = structure("Patients with a history of any malignancy are ineligible", True, study_cancer=("icd10cm:C50",))
     assert ever.rule is not None and ever.rule["condition"]["history"] is True  # NCT02513394 exc-9
     assert "within_days" not in ever.rule["condition"]
@@ -370,7 +375,7 @@ def test_imported_other_malignancy_decides_on_records() -> None:
     criteria, counts = eligibility_criteria(
         {"eligibilityCriteria": "Exclusion Criteria:\n\n* " + MERCK_MALIGNANCY + "\n"}, ["Non-small Cell Lung Cancer"]
     )
-    assert counts.structured == 1
+    assert counts.partly == 1  # whether it progresses or was treated stays with the site
     trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
     icd = "http://hl7.org/fhir/sid/icd-10-cm"
 
@@ -381,8 +386,17 @@ def test_imported_other_malignancy_decides_on_records() -> None:
     lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
     assert excluded(lung) is Result.NOT_MET  # the trial's own cancer
     assert excluded(lung, condition(icd, "C79.31", "Secondary malignant neoplasm of brain")) is Result.NOT_MET
+    # Review 4242 #26: the window applies (an old resolved cancer is below); one ended last year may have
+    # been treated inside it: the site confirms, never a silent verdict
+    recent_colon = condition(icd, "C18.7", "Malignant neoplasm of sigmoid colon", "2024-02-01", "resolved",
+                             abatementDateTime="2025-01-15")  # fmt: skip
+    assert excluded(lung, recent_colon) is Result.UNKNOWN
+    # a second cancer coded in SNOMED CT only is seen too
+    breast = condition("http://snomed.info/sct", "254837009", "Malignant neoplasm of breast", "2025-06-01")
+    assert excluded(lung, breast) is Result.UNKNOWN
     assert excluded(lung, condition(icd, "C44.31", "Basal cell carcinoma of skin of face")) is Result.NOT_MET
-    assert excluded(lung, condition(icd, "C50.911", "Malignant neoplasm of breast")) is Result.MET
+    # an active one may be stable under surveillance, untreated: the sentence excludes it only if progressing
+    assert excluded(lung, condition(icd, "C50.911", "Malignant neoplasm of breast")) is Result.UNKNOWN
     old_breast = condition(icd, "C50.911", "Malignant neoplasm of breast", onset="2015-01-01", status="resolved",
                            abatementDateTime="2016-01-01")  # fmt: skip
     assert excluded(lung, old_breast) is Result.NOT_MET  # ended ten years ago

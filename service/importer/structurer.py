@@ -141,7 +141,7 @@ def structure(
                 return Structured(rule, children=rule["all_of"])
         rule = other_malignancy_exclusion(text, study_cancer)
         if rule is not None:
-            return Structured(rule, children=rule.get("any_of", []))
+            return Structured(rule, children=rule.get("any_of") or rule.get("all_of", []))
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
     atoms = [a for finder in finders for a in finder(text)]
     lab_atoms, refused = find_labs(text, text)

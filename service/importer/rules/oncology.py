@@ -773,6 +773,17 @@ SKIN_AND_IN_SITU_EXEMPT = re.compile(
 )
 
 
+# Malignancies recorded in SNOMED CT (exact codes: a record's concept is matched, not its ancestors):
+# the concepts the reference lists as verified, and the site concepts of STUDY_CANCER_CODES.
+SNOMED_MALIGNANCIES = (
+    "snomed:254637007", "snomed:424132000", "snomed:425048006", "snomed:422968005", "snomed:423121009",
+    "snomed:254837009", "snomed:372137005", "snomed:363406005", "snomed:93761005", "snomed:399068003",
+    "snomed:93655004", "snomed:372244006", "snomed:449248000", "snomed:187692001", "snomed:422541001",
+    "snomed:422691006", "snomed:716659002", "snomed:307576001", "snomed:424952003", "snomed:269469005",
+    "snomed:255021005", "snomed:1197334002", "snomed:274087000",
+)  # fmt: skip
+
+
 def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -> dict[str, Any] | None:
     """Another malignancy active, or begun / ended within the window; the trial's own cancer (from the
     registry's conditions) and its metastases never count."""
@@ -780,7 +791,7 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         return None
     body: dict[str, Any] = {
         "label": "Another malignancy (not the trial's cancer)",
-        "codes": ["icd10cm:C"],
+        "codes": ["icd10cm:C", *(c for c in SNOMED_MALIGNANCIES if c not in study_codes)],
         "names": [],
         "except": [*study_codes, *ALWAYS_EXEMPT],
     }
@@ -797,9 +808,23 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
     count, unit = (found.group("count"), found.group("unit")) if found.group("count") else (
         found.group("count2"), found.group("unit2"))  # fmt: skip
     recent = {**body, "history": True, "within_days": days_of(count, unit)}
+    candidates = [
+        {"key": "active", "text": "another malignancy, active", "condition": body},
+        {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+    ]
+    if not found.group("count"):  # "other malignancy within 5 years": a cancer present or dated inside it
+        return {"any_of": candidates}
+    # "progressing or has required active treatment within the past 3 years": neither is in the record
+    # (a stable cancer under surveillance is recorded active too). A cancer neither active nor dated
+    # inside the window is neither, so it is "not met"; any other needs the site's word.
     return {
-        "any_of": [
-            {"key": "active", "text": "another malignancy, active", "condition": body},
-            {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+        "all_of": [
+            {"key": "cancer", "text": "another malignancy, active or inside the window", "any_of": candidates},
+            {
+                "key": "progress",
+                "text": text[: found.end()].strip(),
+                "not_computable": f"whether the other malignancy is progressing or required active treatment within "
+                f"the past {count} {unit}: the site confirms at screening",
+            },
         ]
     }
