@@ -368,6 +368,8 @@ def _inclusion(text: str, atoms: list[Atom], dropped: bool) -> Structured:
 
 
 def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
+    if all("not_computable" in child for child in children):
+        return Structured(None, screening=True)  # nothing in it is data: the site confirms it
     if len(children) == 1:
         only = {k: v for k, v in children[0].items() if k not in ("key", "text")}
         return Structured(only)

@@ -272,7 +272,7 @@ class TherapyClass:
     pattern: str
     codes: tuple[str, ...]
     names: tuple[str, ...]
-    kind: str = "medication"  # or "procedure"
+    kind: str = "medication"  # or "procedure"; "judgement": no data decide it, the site confirms
     needs_window: bool = False  # "radiotherapy" alone is too broad; "radiotherapy within 2 weeks" is a washout
 
 
@@ -398,20 +398,13 @@ THERAPIES = (
         "major-surgery",
         "Major surgery",
         r"\bmajor\s+(?:surgery|surgical\s+(?:procedures?|interventions?|operations?))\b",
-        # Clearly major operations (the hand-checked list of NCT05621668 exc-7.1); "major" is the
-        # investigator's call, so a biopsy or a minor procedure never counts.
-        (
-            "snomed:43075005", "snomed:64368001", "snomed:80146002", "snomed:38102005", "snomed:236886002",
-            "snomed:173171007", "snomed:52734007", "snomed:609588000", "snomed:232717009",
-        ),
-        (
-            "amputation", "wide resection", "en bloc resection", "radical resection", "thoracotomy",
-            "metastasectomy", "lobectomy", "pneumonectomy", "laparotomy", "craniotomy", "colectomy", "gastrectomy",
-            "hysterectomy", "nephrectomy", "pancreaticoduodenectomy", "esophagectomy", "hepatectomy",
-        ),
-        kind="procedure",
+        # "Major" is the investigator's call, no procedure class: a list of common operations misses a
+        # thymectomy or a gastrectomy and counts a lumpectomy (review seed 4242 #31). The site confirms.
+        (),
+        (),
+        kind="judgement",
         needs_window=True,
-    ),  # fmt: skip
+    ),
     TherapyClass(
         "cdk46",
         "CDK inhibitor",
@@ -471,6 +464,11 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 continue
             if therapy.needs_window and REQUIRED_BY.search(text, max(0, start - 60), start):
                 continue  # "a syndrome that requires systemic steroids or immunosuppressive agents": a need, no washout
+            if therapy.kind == "judgement":
+                label = therapy.label.lower()
+                reason = f"whether a {label} took place within the last {days} days is the investigator's call"
+                atoms.append(Atom(start, end, therapy.key, {"not_computable": reason}, therapy.label))
+                continue
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
             if days is not None:
                 body["within_days"] = days
