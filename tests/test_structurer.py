@@ -825,6 +825,10 @@ def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
     assert body["codes"] == ["atc:L01EF"] and "within_days" not in body
     ild = rule_of("Known history or concurrent interstitial lung disease.", exclusion=True)  # NCT06411691 exc-6
     assert ild["condition"]["history"] is True
+    # review seed 4242 #22: drug-induced ILD (J70.2 acute, J70.3 chronic, J70.4 unspecified) is the usual one
+    # after chemotherapy; without it such a patient read as not excluded
+    assert {"icd10cm:J84", "icd10cm:J70.2", "icd10cm:J70.3", "icd10cm:J70.4"} <= set(ild["condition"]["codes"])
+    assert "icd10cm:J70.0" not in ild["condition"]["codes"]  # radiation pneumonitis is another criterion's
     # a CDK inhibitor with an exception stays text
     assert structure("Prior CDK inhibitor unless given as adjuvant therapy", True).rule is None
 

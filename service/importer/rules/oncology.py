@@ -650,7 +650,9 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         history = bool(cues) and cues[-1].group("history") is not None
         body: dict[str, Any] = {
             "label": "Interstitial lung disease",
-            "codes": ["snomed:233703007", "icd10cm:J84"],
+            # J70.2-J70.4 are the drug-induced interstitial lung disorders (acute, chronic, unspecified): the
+            # usual ILD after chemotherapy or immunotherapy (the reference lists J70.4 beside J84).
+            "codes": ["snomed:233703007", "icd10cm:J84", "icd10cm:J70.2", "icd10cm:J70.3", "icd10cm:J70.4"],
             "names": ["interstitial lung disease", "pulmonary fibrosis", "interstitial pneumonia"],
         }
         if history:
