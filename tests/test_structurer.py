@@ -881,3 +881,18 @@ def test_lvef_with_its_imaging_method(text: str, exclusion: bool, op: str) -> No
 
 def test_lvef_thresholds_that_differ_by_method_stay_text() -> None:
     assert structure("LVEF ≥ 50% by echocardiogram or ≥ 45% by MUGA", exclusion=False).rule is None
+
+
+HIV_WITH_TEST = (  # NCT05879653 exc-22
+    "Has a known history of Human Immunodeficiency Virus (HIV) infection. The test should be performed within 28 "
+    "days prior to the first dose of the trial drug."
+)
+
+
+def test_a_virus_criterion_asking_for_a_test_keeps_the_test() -> None:
+    # Review seed 4242 #28: the second sentence was dropped, so a positive test without a coded diagnosis
+    # passed and an untested patient read as cleared.
+    hiv, test = rule_of(HIV_WITH_TEST, exclusion=True)["any_of"]
+    assert hiv["condition"]["label"] == "HIV infection" and hiv["condition"]["history"] is True
+    assert test["not_computable"] == "the other findings of this list are not encoded (the test it asks for)"
+    assert "any_of" not in rule_of("Known history of HIV infection", exclusion=True)  # no test asked: HIV alone

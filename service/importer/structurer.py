@@ -267,6 +267,10 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         # "HBV positive", "HBsAg-positive carriers": a positive test with no diagnosis recorded would read
         # as "no hepatitis" (a wrong eligible); the test results are not encoded, so they stay unknown.
         rest.append("a positive test result or carrier state")
+    elif virus_only and VIRUS_TEST_ASKED.search(text):
+        # "The test should be performed within 28 days prior to the first dose": a positive test with no
+        # coded diagnosis would pass, and an untested patient is not cleared.
+        rest.append("the test it asks for")
     connectors = [_connector(text[a.end : b.start]) for a, b in zip(atoms, atoms[1:], strict=False)]
     # "Pregnant women and lactating females": both groups are excluded, the 'and' lists them.
     if ("and" in connectors and not pregnancy_only) or "?" in connectors:
@@ -283,6 +287,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     return _combine("any_of", children)
 
 
+VIRUS_TEST_ASKED = re.compile(r"\btest(?:s|ing)?\b|\bscreened\b|\bserolog", re.IGNORECASE)
 VIRUS_TEST_WORDING = re.compile(
     r"\b(?:sero)?positiv|\bcarrier|\bantibod|\bantigen|\bHBsAg|\bHBcAb|\b(?:DNA|RNA)\b|\bviral load|\bdetectable",
     re.IGNORECASE,
