@@ -617,7 +617,23 @@ def find_steroid_dose(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     if days is None:
         return []
     body = {"op": ">", "prednisone_mg_per_day": int(found.group("mg")), "within_days": days}
-    return [Atom(found.start(), found.end(), "steroids", {"corticosteroid_dose": body}, "Systemic corticosteroids")]
+    rule: dict[str, Any] = {"corticosteroid_dose": body}
+    if CHRONIC.search(found.group(0)):
+        # "chronic systemic steroid therapy (> 10 mg/day) within 7 days": a dexamethasone premedication or an
+        # antiemetic course is inside the window too (review seed 4242 #29). No such dose: not met; one: the
+        # site says whether it is chronic.
+        rule = {
+            "all_of": [
+                {"key": "dose", "text": found.group(0).strip(), "corticosteroid_dose": body},
+                {"key": "chronic", "text": found.group(0).strip(),
+                 "not_computable": "whether the corticosteroid use is chronic (a short course or premedication "
+                 "is not): the site confirms at screening"},
+            ]
+        }  # fmt: skip
+    return [Atom(found.start(), found.end(), "steroids", rule, "Systemic corticosteroids")]
+
+
+CHRONIC = re.compile(r"\b(?:chronic|long[- ]term|prolonged|maintenance)\b", re.IGNORECASE)
 
 
 # --- lung conditions, transplant ----------------------------------------------------------------
@@ -677,7 +693,8 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
             "label": "Immunodeficiency",
             # ICD-10-CM D80-D84: immunodeficiencies (primary, combined, drug-induced, unspecified). HIV has
             # criteria of its own; "immunodeficiency" alone is no name (it is in "human immunodeficiency virus").
-            "codes": ["icd10cm:D80", "icd10cm:D81", "icd10cm:D82", "icd10cm:D83", "icd10cm:D84"],
+            # SNOMED 234532001 immunodeficiency disorder (seen with its display in public value sets).
+            "codes": ["icd10cm:D80", "icd10cm:D81", "icd10cm:D82", "icd10cm:D83", "icd10cm:D84", "snomed:234532001"],
             "names": [
                 "primary immunodeficiency", "common variable immunodeficiency", "severe combined immunodeficiency"
             ],  # fmt: skip
