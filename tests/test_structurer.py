@@ -592,9 +592,17 @@ def test_ldh_as_a_multiple_of_uln() -> None:
 def test_interstitial_lung_disease_and_organ_transplant() -> None:
     ild = rule_of("History of interstitial lung disease", exclusion=True)["condition"]
     assert "icd10cm:J84" in ild["codes"] and ild["history"] is True
-    assert rule_of("A history of organ transplantation；", exclusion=True)["procedure"]["codes"] == [  # NCT05438667
-        "snomed:313039003"
-    ]
+    # NCT05438667 exc-11 (review seed 4242 #30): a transplant done elsewhere is recorded as a status (Z94.x)
+    procedure, status, stem_cells = rule_of("A history of organ transplantation；", exclusion=True)["any_of"]
+    assert procedure["procedure"]["codes"] == ["snomed:313039003"]
+    assert status["condition"]["history"] is True
+    assert {"snomed:161663000", "icd10cm:Z94.0", "icd10cm:Z94.4"} <= set(status["condition"]["codes"])
+    assert "icd10cm:Z94.7" not in status["condition"]["codes"]  # a cornea is a tissue
+    # whether an allogeneic stem cell transplant is an "organ transplantation": only asked when one is on record
+    record, question = stem_cells["all_of"]
+    assert "icd10cm:Z94.84" in record["any_of"][0]["condition"]["codes"] and "allogeneic" in question["not_computable"]
+    solid = rule_of("Prior solid organ transplant", exclusion=True)["any_of"]
+    assert [c["key"] for c in solid] == ["transplant", "transplant-status"]  # "solid" says no stem cells
     # NCT05832827 exc-28: an allogeneic TISSUE transplant (stem cells, marrow) is no solid organ: a solid-organ
     # rule would call a patient after an allogeneic stem-cell transplant not excluded (seed-7 sample error)
     assert structure("Has had an allogeneic tissue/solid organ transplant", exclusion=True).rule is None

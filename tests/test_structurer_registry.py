@@ -627,3 +627,32 @@ def test_a_window_between_two_events_is_the_earlier_ones_only() -> None:
     mi, rest = rule["any_of"]
     assert mi["condition"]["within_days"] == 183
     assert "not_computable" in rest  # the stroke ever: not narrowed to the MI's window, kept as text
+
+
+def test_imported_organ_transplant_reads_the_transplant_status() -> None:
+    # Review seed 4242 #30: a kidney transplant done elsewhere is on record as Z94.0, not as the procedure.
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, condition, patient, procedure_r4
+
+    criteria, _ = eligibility_criteria({"eligibilityCriteria": "Exclusion Criteria:\n\n* A history of organ "
+                                        "transplantation\n"})  # fmt: skip
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    hypertension = condition(icd, "I10", "Essential hypertension")  # a record with conditions and procedures
+    lobectomy = procedure_r4("http://snomed.info/sct", "173171007", "Lobectomy of lung", "2025-02-20")
+    verdicts = {
+        code: next(iter(evaluate_study(trial, index_facts(parse_body(body(patient(), hypertension, lobectomy, *extra))),
+                                       dt.date(2026, 3, 1)).criteria)).result
+        for code, extra in (
+            ("kidney", [condition(icd, "Z94.0", "Kidney transplant status", status=None)]),
+            ("stem cells", [condition(icd, "Z94.84", "Stem cells transplant status", status=None)]),
+            ("none", []),
+        )
+    }  # fmt: skip
+    assert verdicts == {"kidney": Result.MET, "stem cells": Result.UNKNOWN, "none": Result.NOT_MET}

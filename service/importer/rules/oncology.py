@@ -21,9 +21,9 @@ from service.importer.rules.findings import HISTORY_CUE
 # sentence ("Not receiving radiotherapy within 14 days", "if platinum was given as adjuvant therapy").
 ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
-     "cdk46", "transplant", "kras-g12c", "anticancer", "major-surgery", "immunosuppressant", "immunodeficiency",
-     "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk", "ntrk1", "ntrk2",
-     "ntrk3"}
+     "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
+     "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
+     "ntrk1", "ntrk2", "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -702,12 +702,57 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         atoms.append(Atom(found.start(), found.end(), "immunodeficiency", {"condition": body}, "Immunodeficiency"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
-        body = {
-            "label": "Solid organ transplant",
-            "codes": ["snomed:313039003"],
-            "names": ["kidney transplant", "liver transplant", "heart transplant", "lung transplant"],
-        }
-        atoms.append(Atom(found.start(), found.end(), "transplant", {"procedure": body}, "Solid organ transplant"))
+        atoms += _transplant_atoms(found)
+    return atoms
+
+
+# A past transplant done elsewhere is usually recorded as a status, not as the procedure (review seed
+# 4242 #30): ICD-10-CM Z94.0 kidney, Z94.1 heart, Z94.2 lung, Z94.3 heart and lungs, Z94.4 liver, Z94.82
+# intestine, Z94.83 pancreas (never Z94.5-Z94.7: skin, bone, cornea are tissues); SNOMED 161663000
+# history of organ recipient (the reference).
+ORGAN_RECIPIENT = {
+    "label": "Solid organ transplant recipient",
+    "codes": ["snomed:161663000", "icd10cm:Z94.0", "icd10cm:Z94.1", "icd10cm:Z94.2", "icd10cm:Z94.3",
+              "icd10cm:Z94.4", "icd10cm:Z94.82", "icd10cm:Z94.83"],
+    "names": ["kidney transplant", "liver transplant", "heart transplant", "lung transplant"],
+    "history": True,
+}  # fmt: skip
+# Stem cells or marrow: SNOMED 234336002 (procedure), 2631000119108 / 153351000119102 (history of), ICD-10-CM
+# Z94.81 / Z94.84 (status). Whether "organ transplantation" means an allogeneic one too is the protocol's.
+STEM_CELL_TRANSPLANT = {
+    "label": "Haematopoietic stem cell transplant",
+    "codes": ["snomed:2631000119108", "snomed:153351000119102", "icd10cm:Z94.81", "icd10cm:Z94.84"],
+    "names": ["stem cell transplant", "bone marrow transplant"],
+    "history": True,
+}  # fmt: skip
+
+
+def _transplant_atoms(found: re.Match[str]) -> list[Atom]:
+    start, end = found.span()
+    procedure = {
+        "label": "Solid organ transplant",
+        "codes": ["snomed:313039003"],
+        "names": ["kidney transplant", "liver transplant", "heart transplant", "lung transplant"],
+    }
+    atoms = [
+        Atom(start, end, "transplant", {"procedure": procedure}, "Solid organ transplant"),
+        Atom(start, end, "transplant-status", {"condition": dict(ORGAN_RECIPIENT)}, "Solid organ transplant"),
+    ]
+    if not re.search(r"\bsolid\b", found.group(0), re.IGNORECASE):
+        stem_cells = {
+            "all_of": [
+                {"key": "record", "text": "a stem cell or marrow transplant on record",
+                 "any_of": [
+                     {"key": "status", "text": "stem cell transplant status", "condition": dict(STEM_CELL_TRANSPLANT)},
+                     {"key": "procedure", "text": "stem cell transplant", "procedure": {
+                         "label": "Haematopoietic stem cell transplant", "codes": ["snomed:234336002"], "names": []}},
+                 ]},
+                {"key": "allogeneic", "text": found.group(0),
+                 "not_computable": "whether an (allogeneic) stem cell transplant counts as the organ transplantation "
+                 "the protocol means: the site confirms"},
+            ]
+        }  # fmt: skip
+        atoms.append(Atom(start, end, "transplant-sct", stem_cells, "Stem cell transplant"))
     return atoms
 
 
