@@ -167,8 +167,13 @@ def test_diagnosis_names_are_phrases_that_never_match_an_in_situ_lesion() -> Non
         "Active infection requiring systemic anti-infective therapy",
     ],
 )
-def test_an_active_infection_requiring_systemic_therapy_is_a_current_systemic_anti_infective(text: str) -> None:
-    body = only(rule_of(text, exclusion=True), "medication")
+def test_an_active_infection_requiring_systemic_therapy_asks_the_site_about_a_current_anti_infective(
+    text: str,
+) -> None:
+    # Review seed 4242 #35/#47/#48: an anti-infective taken now may be prophylaxis; it never excludes by itself
+    drug, active = rule_of(text, exclusion=True)["all_of"]
+    assert "prophylaxis" in active["not_computable"]
+    body = only(drug, "medication")
     assert body["current"] is True and "within_days" not in body
     assert body["codes"] == ["atc:J01", "atc:J02", "atc:J04", "atc:J05"]
     assert "atc:J05AF" in body["except"]  # hepatitis B / HIV maintenance antivirals are no active infection
@@ -225,7 +230,9 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
         return {r.criterion.link_id: r.result for r in evaluation.criteria}
 
     on_antibiotic = results(statement_r4("J01CR02", "amoxicillin and clavulanic acid", "2026-02-25", system=ATC))
-    assert on_antibiotic["exc-1"] is Result.MET
+    assert on_antibiotic["exc-1"] is Result.UNKNOWN  # treatment or prophylaxis: the site confirms
+    on_prophylaxis = results(statement_r4("J01EE01", "sulfamethoxazole and trimethoprim", "2025-10-01", system=ATC))
+    assert on_prophylaxis["exc-1"] is Result.UNKNOWN  # never excluded for PCP prophylaxis
     on_tenofovir = results(statement_r4("J05AF07", "tenofovir disoproxil", "2025-01-01", system=ATC))
     assert on_tenofovir["exc-1"] is Result.NOT_MET  # chronic hepatitis B maintenance: no active infection
     assert results()["exc-1"] is Result.UNKNOWN  # no medication record at all says nothing either way

@@ -246,7 +246,7 @@ ACTIVE_INFECTION = re.compile(
 )
 ANTI_INFECTIVE: Rule = {
     "medication": {
-        "label": "Systemic anti-infective treatment (active infection)",
+        "label": "Systemic anti-infective treatment (current)",
         "codes": ["atc:J01", "atc:J02", "atc:J04", "atc:J05"],
         "names": [],
         "except": ["atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"],
@@ -256,10 +256,20 @@ ANTI_INFECTIVE: Rule = {
 
 
 def find_infection(text: str) -> list[Atom]:
+    """A systemic anti-infective taken now is no active infection by itself: prophylaxis and suppression
+    (co-trimoxazole for PCP, aciclovir, fluconazole, isoniazid for latent TB, nitrofurantoin for UTI) are
+    common in cancer care (review seed 4242 #35, #47, #48). None taken: not met; one taken: the site says."""
     found = ACTIVE_INFECTION.search(text)
     if not found:
         return []
-    rule = copy.deepcopy(ANTI_INFECTIVE)
+    rule = {
+        "all_of": [
+            {"key": "anti-infective", "text": found.group(0), **copy.deepcopy(ANTI_INFECTIVE)},
+            {"key": "active", "text": found.group(0),
+             "not_computable": "whether the anti-infective treats an active infection (not prophylaxis or "
+             "suppression): the site confirms at screening"},
+        ]
+    }  # fmt: skip
     return [Atom(found.start(), found.end(), "infection", rule, "Active infection on systemic treatment")]
 
 
