@@ -232,7 +232,7 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -252,6 +252,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
+        "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
         "exc-12.2b",
         "exc-13.3b",
