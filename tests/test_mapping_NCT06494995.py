@@ -208,11 +208,12 @@ def test_diagnosis_progression_and_performance_status() -> None:
 
 def test_recency_windows_of_exclusions() -> None:
     code, branches = parts(IDS, "exc-5")
-    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2"]
-    active = rule_of(IDS, "exc-5.1", ConditionRule)
-    assert active.within is None and not active.include_resolved  # active now, whenever it began
-    recent = rule_of(IDS, "exc-5.2", ConditionRule)
-    assert recent.include_resolved and recent.within is not None and recent.within.days == 1095
+    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2", "exc-5.3"]
+    for active_id, recent_id in (("exc-5.1", "exc-5.2"), ("exc-5.3a", "exc-5.3b"), ("exc-5.3c1a", "exc-5.3c1b")):
+        active = rule_of(IDS, active_id, ConditionRule)
+        assert active.within is None and not active.include_resolved  # active now, whenever it began
+        recent = rule_of(IDS, recent_id, ConditionRule)
+        assert recent.include_resolved and recent.within is not None and recent.within.days == 1095
     mi = rule_of(IDS, "exc-6c", ConditionRule)
     assert mi.within is not None and mi.within.days == 365
     code, steroid_parts = parts(IDS, "exc-7.3a")
@@ -232,7 +233,7 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -252,6 +253,8 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
+        "exc-5.3c2",  # a cancer named in general words only: the study cancer or another one
+        "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
         "exc-12.2b",
         "exc-13.3b",

@@ -468,7 +468,14 @@ class _Evaluator:
                 (self._requirement("Condition", rule.label, rule.codes),),
             )
         if undated:
-            missing = "an end date" if undated[0].first_known else "an onset, recorded or end date"
+            first = undated[0]
+            if first.onset is None and first.recorded is not None and first.abatement is None:
+                written = f"it was recorded on {first.recorded}, which is when it was written down"
+                missing = f"an onset or end date ({written})"
+            elif first.first_known:
+                missing = "an end date"
+            else:
+                missing = "an onset, recorded or end date"
             return CriterionResult(
                 criterion,
                 UNKNOWN,
@@ -505,7 +512,10 @@ class _Evaluator:
         myocardial infarction whose record was never closed is still marked active, yet it is not an
         infarction "within 1 year"; criteria about a state that persists say so with a separate
         no-window branch in the mapping. A record resolved on a date not recorded may have ended inside
-        the window ("cured more than 3 years ago" cannot be read from it): unknown.
+        the window ("cured more than 3 years ago" cannot be read from it): unknown. A resolved record
+        with no onset says only when it was written down (a past infarction transcribed at intake): its
+        recorded date does not place the event inside the window, and one that ended before the window
+        did not begin inside it.
         """
         began = condition.first_known
         if began is not None and began > self.on:
@@ -514,7 +524,13 @@ class _Evaluator:
             return MET if rule.include_resolved or condition.is_active else NOT_MET
         since = self._since(rule.within)
         ended = condition.abatement
-        if (began is not None and began >= since) or (ended is not None and since <= ended <= self.on):
+        if ended is not None and since <= ended <= self.on:
+            return MET
+        if ended is not None and ended < since:
+            return NOT_MET
+        if condition.onset is None and not condition.is_active and began is not None and began >= since:
+            return UNKNOWN
+        if began is not None and began >= since:
             return MET
         if ended is None and (began is None or not condition.is_active):
             # No date at all, or resolved on a date not recorded: it may have ended inside the window.

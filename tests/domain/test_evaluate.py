@@ -318,6 +318,16 @@ def test_condition_window_is_judged_on_dates_not_on_active_now(rules_trial: Tria
     )
     cured_when = result(evaluate(rules_trial, patient(), resolved_undated_end), "exc-other-cancer")
     assert cured_when.result is U and "without an end date" in cured_when.reason  # it may have ended in the window
+    # A resolved record with no onset, recorded recently, says when it was written down, not when it happened.
+    transcribed = condition(
+        ICD10, "C50.911", "Malignant neoplasm of breast", status="resolved", recordedDate="2025-12-01"
+    )
+    del transcribed["onsetDateTime"]
+    written_down = result(evaluate(rules_trial, patient(), transcribed), "exc-other-cancer")
+    assert written_down.result is U and "written down" in written_down.reason and "2025-12-01" in written_down.reason
+    # ... and one that ended before the window did not begin inside it, whatever its recorded date.
+    ended_before = dict(transcribed, abatementDateTime="2015-06-01")
+    assert result(evaluate(rules_trial, patient(), ended_before), "exc-other-cancer").result is N
     undated = condition(ICD10, "C50.911", "Malignant neoplasm of breast", status="active")
     del undated["onsetDateTime"]
     unplaced = result(evaluate(rules_trial, patient(), undated), "exc-other-cancer")
