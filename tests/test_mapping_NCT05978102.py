@@ -48,12 +48,16 @@ def test_age_ecog_and_life_expectancy() -> None:
 
 
 def test_solid_tumour_diagnosis_excludes_haematological_malignancy() -> None:
-    diagnosis = IDS["inc-5.1"].rule
+    diagnosis = IDS["inc-5.1a"].rule
     assert isinstance(diagnosis, ConditionRule)
     for solid in ("C34.90", "C50.911", "C18.9", "C43.9", "C49.9", "C78.00"):
         assert diagnosis.codes.matches_coding(ICD10CM, solid), solid
     for blood in ("C81.90", "C83.30", "C90.00", "C92.00"):
         assert not diagnosis.codes.matches_coding(ICD10CM, blood), blood
+    # The text branch reads names on every record: a leukaemia coded C92.30 "Myeloid sarcoma" is excepted.
+    by_name = IDS["inc-5.1b"].rule
+    assert isinstance(by_name, ConditionRule) and by_name.except_codes.matches_coding(ICD10CM, "C92.30")
+    assert "myeloid sarcoma" in by_name.except_codes.names and "cancer" in by_name.codes.names
     assert is_screening(IDS["inc-5.2"]) and is_screening(IDS["inc-5.3"])
 
 

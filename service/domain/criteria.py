@@ -88,7 +88,7 @@ def _is_word(text: str, index: int) -> bool:
 class CodeSet:
     """Codes a criterion accepts: exact codings, class prefixes (ICD-10-CM, ATC), and names.
 
-    `names` are lower-case words looked for in a record's display or text when no code matched
+    `names` are lower-case words looked for in every record's display or text, whatever its codes
     (real EHR medication and problem-list entries are often text only). `excluded` lists the members
     of a class that do not mean the criterion (talimogene laherparepvec L01XL02 in "CAR-T" L01XL):
     a record matching it is never a match, whatever else it carries (DESIGN.md §2 "code classes").
