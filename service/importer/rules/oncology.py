@@ -91,8 +91,10 @@ SOLID_SITES = tuple(f"icd10cm:C{n}" for n in range(8)) + ("icd10cm:C80",)  # C00
 # ICD-10-CM chapter codes (classes matched as prefixes); a record with the text only matches by name.
 MORE_CANCERS = (
     Cancer("pancreas", "Pancreatic cancer",
-           r"\bpancreatic (?:ductal )?(?:adenocarcinoma|cancer|carcinoma)s?(?:\s*\(PDAC\))?|\bPDAC\b"
-           r"|\b(?:adeno)?carcinoma of (?:the )?pancreas\b|\bcancer of (?:the )?pancreas\b(?!\s*(?:or|and)\b)",
+           # C25 holds every pancreatic cancer (acinar, neuroendocrine too): a named histology ("ductal
+           # adenocarcinoma", PDAC) is left outside the match, so it stays a remainder the site confirms.
+           r"\bpancreatic (?:cancer|carcinoma)s?\b|\bpancreatic(?= (?:ductal )?adenocarcinoma)"
+           r"|\bcarcinoma of (?:the )?pancreas\b|\bcancer of (?:the )?pancreas\b(?!\s*(?:or|and)\b)",
            ("icd10cm:C25",),
            ("pancreatic cancer", "pancreatic adenocarcinoma", "pancreatic ductal adenocarcinoma",
             "malignant neoplasm of pancreas", "carcinoma of pancreas")),
