@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from bench._server import EXTERNAL  # noqa: E402
 from service.importer import import_study  # noqa: E402
-from service.importer.criteria import Counts, _has_rest  # noqa: E402
+from service.importer.criteria import Counts, partly_structured  # noqa: E402
 from service.sources.ctgov import studies_in  # noqa: E402
 
 CTGOV = EXTERNAL / "ctgov" / "v2"
@@ -199,7 +199,7 @@ def main() -> None:
             kinds.update(kind_of(leaf) for leaf in leaves)
             if leaves:
                 units = _structured_units(criterion)
-                chosen_from += [(nct, c) for c in units if args.include_partly or not _fully_partly(c)]
+                chosen_from += [(nct, c) for c in units if args.include_partly or not partly_structured(c)]
     t, e = totals, totals.exclusions
     kind = "" if args.all else "oncology "
     print(f"{len(seen)} unique records, {records} {kind}imported ({no_criteria} state no criteria)")
@@ -238,11 +238,6 @@ def main() -> None:
             print(f"sample of {len(chosen)} written to {args.out}")
         else:
             print(output)
-
-
-def _fully_partly(criterion: dict[str, Any]) -> bool:
-    """True when part of the criterion is left as text (a not-computable child)."""
-    return "not_computable" in criterion or _has_rest(criterion)
 
 
 def _structured_units(criterion: dict[str, Any]) -> list[dict[str, Any]]:

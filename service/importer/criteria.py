@@ -212,7 +212,7 @@ def _leaf(item: Item, result: Structured, counts: Counts) -> dict[str, Any]:
         counts.add("text", item.exclusion)
         return {"text": text, "not_computable": result.reason or "not encoded"}
     rule = _with_ids(result.rule, item.link_id, set())
-    counts.add("partly" if _has_rest(rule) else "structured", item.exclusion)
+    counts.add("partly" if partly_structured(rule) else "structured", item.exclusion)
     return {"text": text, **rule, "machine_derived": True}
 
 
@@ -238,9 +238,12 @@ def _with_ids(rule: dict[str, Any], link_id: str, used: set[str]) -> dict[str, A
     return out
 
 
-def _has_rest(rule: dict[str, Any]) -> bool:
+def partly_structured(rule: dict[str, Any]) -> bool:
+    """Whether part of an encoded criterion is left as text (a not-computable part at any depth)."""
     return any(
-        "not_computable" in child or _has_rest(child) for key in ("all_of", "any_of") for child in rule.get(key, [])
+        "not_computable" in child or partly_structured(child)
+        for key in ("all_of", "any_of")
+        for child in rule.get(key, [])
     )
 
 
