@@ -72,8 +72,11 @@ def test_car_t_within_3_months_and_major_surgery_within_28_days() -> None:
     medication = next(r for r in car_t if isinstance(r, MedicationRule))
     assert medication.codes.matches_coding(ATC, "L01XL03")
     assert "tisagenlecleucel" in medication.codes.names
-    surgery = IDS["exc-2"].rule
+    surgery = IDS["exc-2.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
+    # A toe or finger amputation is no major surgery by itself: exc-2.2 leaves it to the investigator.
+    assert surgery.codes.excluded is not None and "toe" in surgery.codes.excluded.names
+    assert is_not_computable(IDS["exc-2.2b"])
     assert ("http://snomed.info/sct", "43075005") in surgery.codes.exact  # partial colectomy
     assert "biopsy" not in surgery.codes.names
 
