@@ -7,6 +7,7 @@ hand-written table maps unit strings EHRs send that are not UCUM ("K/uL") onto t
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import Any
 
@@ -41,6 +42,18 @@ UNIT_ALIASES: dict[str, str] = {
 }
 
 
+# UCUM arbitrary units ("not of any defined dimension", UCUM §4.2.7): each is defined only by its own
+# assay or standard, so it converts to nothing but itself. pint treats them as dimensionless, which
+# would make "1,000 {copies}/mL" equal to "1,000 [IU]/mL" (HBV DNA: 1 IU ≈ 5 copies, by assay).
+ARBITRARY_UNIT = re.compile(r"\[(?:IU|iU|arb'U|USP'U|GPL'U|MPL'U|APL'U|beth'U|anti'Xa'U|todd'U|dye'U|smgy'U|bdsk'U|"
+                            r"ka'U|knk'U|mclg'U|tb'U|CCID_50|TCID_50|EID_50|PFU|FFU|CFU|IR|BAU|AU|Amb'a'1'U|PNU|Lf|"
+                            r"D'ag'U|FEU|ELU|EU)\]")
+
+
+def _arbitrary_units(unit: str) -> list[str]:
+    return sorted(m.replace("[iU]", "[IU]") for m in ARBITRARY_UNIT.findall(unit))
+
+
 def normalise(unit: str) -> str:
     unit = unit.strip()
     return UNIT_ALIASES.get(unit, unit)
@@ -62,6 +75,8 @@ def factor(from_unit: str, to_unit: str, molar_mass: float | None = None) -> flo
         return 1.0
     if source == "1" or target == "1":
         return None
+    if _arbitrary_units(source) != _arbitrary_units(target):
+        return None  # copies/mL is no [IU]/mL, whatever pint's dimensionless reading says
     registry = _registry()
     try:
         quantity = registry.from_ucum(source) * 1.0
