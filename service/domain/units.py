@@ -45,9 +45,11 @@ UNIT_ALIASES: dict[str, str] = {
 # UCUM arbitrary units ("not of any defined dimension", UCUM §4.2.7): each is defined only by its own
 # assay or standard, so it converts to nothing but itself. pint treats them as dimensionless, which
 # would make "1,000 {copies}/mL" equal to "1,000 [IU]/mL" (HBV DNA: 1 IU ≈ 5 copies, by assay).
-ARBITRARY_UNIT = re.compile(r"\[(?:IU|iU|arb'U|USP'U|GPL'U|MPL'U|APL'U|beth'U|anti'Xa'U|todd'U|dye'U|smgy'U|bdsk'U|"
-                            r"ka'U|knk'U|mclg'U|tb'U|CCID_50|TCID_50|EID_50|PFU|FFU|CFU|IR|BAU|AU|Amb'a'1'U|PNU|Lf|"
-                            r"D'ag'U|FEU|ELU|EU)\]")
+ARBITRARY_UNIT = re.compile(
+    r"\[(?:IU|iU|arb'U|USP'U|GPL'U|MPL'U|APL'U|beth'U|anti'Xa'U|todd'U|dye'U|smgy'U|bdsk'U|"
+    r"ka'U|knk'U|mclg'U|tb'U|CCID_50|TCID_50|EID_50|PFU|FFU|CFU|IR|BAU|AU|Amb'a'1'U|PNU|Lf|"
+    r"D'ag'U|FEU|ELU|EU)\]"
+)
 
 
 def _arbitrary_units(unit: str) -> list[str]:

@@ -1,5 +1,6 @@
 """Names are found in record texts as whole words: `WholeWords` must find exactly what the plain
-regular expression `\\b(?:name|...)\\b` finds (it is only a faster way to run that search)."""
+regular expression `\\b(?:name|...)\\b` finds (it is only a faster way to run that search), except a name
+negated by the words just before it ("no leptomeningeal disease")."""
 
 from __future__ import annotations
 
@@ -45,3 +46,36 @@ def test_whole_words_examples(names: tuple[str, ...], text: str, found: bool) ->
 )
 def test_whole_words_finds_what_the_regex_finds(names: tuple[str, ...], text: str) -> None:
     assert (WholeWords(names).search(text) is None) == (regex(names).search(text) is None)
+
+
+@pytest.mark.parametrize(
+    ("names", "text"),
+    [
+        (("leptomeningeal disease",), "treated brain metastasis, stable; no leptomeningeal disease"),
+        (("breastfeeding",), "not breastfeeding"),
+        (("tuberculosis",), "no history of tuberculosis"),
+        (("cord compression",), "no evidence of cord compression on mri"),
+        (("brain metastases",), "metastatic nsclc without brain metastases"),
+        (("pregnant",), "not currently pregnant"),
+        (("malignancy",), "negative for malignancy"),
+        (("metastatic disease",), "leiomyosarcoma of thigh, no metastatic disease"),
+    ],
+)
+def test_a_name_negated_just_before_it_is_no_mention(names: tuple[str, ...], text: str) -> None:
+    assert WholeWords(names).search(text) is None
+
+
+@pytest.mark.parametrize(
+    ("names", "text"),
+    [
+        (("pregnant",), "no longer pregnant"),  # a cue must reach the name through qualifiers only
+        (("pneumonitis",), "no improvement of pneumonitis"),
+        (("pneumonia",), "no fever, pneumonia"),  # a cue does not cross a clause end
+        (("cancer",), "breast cancer, no evidence of disease"),  # the negation follows the name
+        (("pregnant",), "cannot rule out: pregnant"),
+        (("tuberculosis",), "no tb screening done; tuberculosis"),  # the same name later, not negated
+        (("hiv",), "notable hiv"),  # "not" inside a word is no cue
+    ],
+)
+def test_a_name_the_words_leave_open_is_still_a_mention(names: tuple[str, ...], text: str) -> None:
+    assert WholeWords(names).search(text) is not None
