@@ -50,6 +50,7 @@ SKIPPED_STATUSES = {
     "MedicationDispense": {"entered-in-error", "cancelled", "declined", "preparation"},
     "Immunization": {"entered-in-error", "not-done"},
 }
+UNORDERED_INTENTS = ("plan", "proposal")
 DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
 # Elements that exist in only one release: how an unlabelled body tells R4 from R5.
 R4_ONLY = {
@@ -279,6 +280,9 @@ def index_facts(bundle: PatientBundle) -> PatientFacts:
         status = resource.get("status")
         # A status of the wrong JSON type (an object, a list) is unhashable: not a 500 (found by bench/fuzz.py).
         if isinstance(status, str) and status in SKIPPED_STATUSES.get(resource_type, ()):
+            continue
+        # A planned or proposed order (a bridging regimen to start later) gives no drug and is no current therapy.
+        if resource_type == "MedicationRequest" and resource.get("intent") in UNORDERED_INTENTS:
             continue
         subject = resource.get("subject") or resource.get("patient")
         reference = subject.get("reference") if isinstance(subject, dict) else None

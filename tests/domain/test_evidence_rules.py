@@ -204,3 +204,28 @@ def test_match_grade_certain_needs_a_reviewed_mapping_and_data_beyond_demographi
     assert evaluation.verdict is Verdict.ELIGIBLE
     assert match_grade(evaluation) == grade
     assert evaluation.score == (1.0 if grade == "certain" else 0.9)
+
+
+@pytest.mark.parametrize(("intent", "expected"), [("order", M), ("plan", N), ("proposal", N)])
+def test_a_planned_or_proposed_order_gives_no_drug(intent: str, expected: Result) -> None:
+    """A bridging regimen ordered as a plan (to start after leukapheresis) is neither given nor current
+    (fresh review 2026-12-03, sarcoma WI-18); an order is."""
+    criteria = trial(
+        {
+            "id": "exc-1",
+            "exclude": True,
+            "text": "current chemotherapy",
+            "medication": {"label": "chemotherapy", "codes": ["atc:L01"], "current": True},
+        }
+    )
+    request = {
+        "resourceType": "MedicationRequest",
+        "id": "mr1",
+        "status": "active",
+        "intent": intent,
+        "medicationCodeableConcept": concept(ATC, "L01BC05", "gemcitabine"),
+        "subject": {"reference": "Patient/p1"},
+        "authoredOn": "2026-02-27",
+    }
+    other_drug = administration_r4("161", "acetaminophen", "2026-02-20")  # the bundle carries medications
+    assert result(evaluate(criteria, request, other_drug), "exc-1").result is expected
