@@ -33,6 +33,7 @@ from service.importer.rules.findings import (
     find_brain_metastases,
     find_cardiovascular,
     find_infection,
+    find_named_conditions,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
@@ -107,6 +108,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_named_drugs,
     find_cardiovascular,
     find_current_steroids,
+    find_named_conditions,
 )
 
 

@@ -380,3 +380,66 @@ def find_cardiovascular(text: str) -> list[Atom]:
             body["history"] = True
         atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
     return atoms
+
+
+# Named conditions oncology exclusions list on their own ("History of hepatic encephalopathy within the
+# past 12 months", "Phenylketonuria.", "Requires the use of home oxygen"). Each pattern is the condition's
+# name only: a qualifier the record cannot decide ("symptomatic", "uncontrolled", "clinically significant",
+# a CTCAE grade) is left over beside it, and the structurer keeps such an exclusion as text. ICD-10-CM
+# codes are matched as prefixes.
+NAMED_CONDITIONS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
+    # G95.2: other and unspecified cord compression (G95.20 unspecified, G95.29 other).
+    ("cord-compression", "Spinal cord compression", r"\bspinal cord compression\b|\bcord compression\b",
+     ["icd10cm:G95.2"], ["spinal cord compression", "cord compression"]),
+    # K76.82 (since FY2023): hepatic encephalopathy NOS, without coma, portal-systemic encephalopathy.
+    ("hepatic-encephalopathy", "Hepatic encephalopathy",
+     r"\bhepatic encephalopathy\b|\bportal[- ]?systemic encephalopathy\b|\bportosystemic encephalopathy\b",
+     ["icd10cm:K76.82"], ["hepatic encephalopathy", "portal-systemic encephalopathy", "portosystemic encephalopathy"]),
+    # I81: portal vein thrombosis (acute or chronic: one code), portal vein obstruction.
+    ("portal-vein-thrombosis", "Portal vein thrombosis", r"\bportal vein thrombosis(?:\s*\(PVT\))?",
+     ["icd10cm:I81"], ["portal vein thrombosis"]),
+    # H34.81 central, H34.83 tributary (branch) retinal vein occlusion; never H34.82 (venous engorgement).
+    ("rvo", "Retinal vein occlusion", r"\bretinal vein occlusions?(?:\s*\(RVO\))?",
+     ["icd10cm:H34.81", "icd10cm:H34.83"], ["retinal vein occlusion"]),
+    # E70.0 classical phenylketonuria, E70.1 other hyperphenylalaninaemias.
+    ("pku", "Phenylketonuria", r"\bphenylketonuria(?:\s*\(PKU\))?", ["icd10cm:E70.0", "icd10cm:E70.1"],
+     ["phenylketonuria"]),
+    ("fructose-intolerance", "Hereditary fructose intolerance", r"\bhereditary fructose intolerance\b",
+     ["icd10cm:E74.12"], ["hereditary fructose intolerance"]),
+    ("myasthenia", "Myasthenia gravis", r"\bmyasthenia gravis\b", ["icd10cm:G70.0"], ["myasthenia gravis"]),
+    # Z99.81: dependence on supplemental (long-term) oxygen.
+    ("home-oxygen", "Dependence on supplemental oxygen",
+     r"\b(?:(?:requires?|requiring|need(?:s|ing)?|dependen(?:t|ce)|on)\s+)?(?:the\s+)?(?:use\s+of\s+)?"
+     r"(?:home|long[- ]term|supplemental|continuous)\s+oxygen(?:\s+(?:therapy|supplementation))?\b",
+     ["icd10cm:Z99.81"], ["dependence on supplemental oxygen", "home oxygen", "long-term oxygen therapy"]),
+    # Z95.0: presence of cardiac pacemaker; Z95.810: presence of automatic (implantable) cardiac defibrillator.
+    ("pacemaker", "Cardiac pacemaker",
+     r"\b(?:(?:implanted|implantable)\s+(?:with\s+)?(?:an?\s+)?)?(?:cardiac\s+)?pacemakers?\b",
+     ["icd10cm:Z95.0"], ["pacemaker"]),
+    ("icd-device", "Implantable cardioverter-defibrillator",
+     r"\bimplant(?:ed|able) (?:cardioverter[- ])?defibrillators?(?:\s*\(ICD\))?", ["icd10cm:Z95.810"],
+     ["implantable cardioverter-defibrillator", "implantable cardioverter defibrillator"]),
+)  # fmt: skip
+NAMED_HISTORY = re.compile(r"\bhistory\b|\bprior\b|\bprevious(?:ly)?\b|\bever\b", re.IGNORECASE)
+
+
+def find_named_conditions(text: str) -> list[Atom]:
+    """Each named condition, active; "history of" counts a resolved one too; a window ("within the past
+    12 months") counts one begun or ended inside it (the nearest window after the name, or the only one)."""
+    windows = window_positions(text)
+    atoms: list[Atom] = []
+    for key, label, pattern, codes, names in NAMED_CONDITIONS:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": list(names)}
+        after = [days for at, days in windows if at >= found.end()]
+        days = after[0] if after else (windows[0][1] if len(windows) == 1 else None)
+        if days is not None:
+            body.update(history=True, within_days=days)
+        elif windows:
+            continue  # several windows before it: which one is its own is not said
+        elif NAMED_HISTORY.search(text):
+            body["history"] = True
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+    return atoms
