@@ -829,7 +829,10 @@ def test_pregnancy_of_women_of_childbearing_potential_is_pregnancy() -> None:
 
 
 def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
-    body = rule_of("Prior therapy with any CDK inhibitor.", exclusion=True)["medication"]  # NCT02513394 exc-2
+    # NCT02513394 exc-2 "Prior therapy with any CDK inhibitor.": blind check seed 7777 #17, CDK2/7/9 inhibitors
+    # are CDK inhibitors outside L01EF, so the bare class stays text; CDK4/6 wording is L01EF.
+    assert structure("Prior therapy with any CDK inhibitor.", exclusion=True).rule is None
+    body = rule_of("Prior therapy with any CDK4/6 inhibitor.", exclusion=True)["medication"]
     assert body["codes"] == ["atc:L01EF"] and "within_days" not in body
     ild = rule_of("Known history or concurrent interstitial lung disease.", exclusion=True)  # NCT06411691 exc-6
     assert ild["condition"]["history"] is True
@@ -838,7 +841,7 @@ def test_cdk_inhibitors_and_history_or_concurrent_ild() -> None:
     assert {"icd10cm:J84", "icd10cm:J70.2", "icd10cm:J70.3", "icd10cm:J70.4"} <= set(ild["condition"]["codes"])
     assert "icd10cm:J70.0" not in ild["condition"]["codes"]  # radiation pneumonitis is another criterion's
     # a CDK inhibitor with an exception stays text
-    assert structure("Prior CDK inhibitor unless given as adjuvant therapy", True).rule is None
+    assert structure("Prior CDK4/6 inhibitor unless given as adjuvant therapy", True).rule is None
 
 
 @pytest.mark.parametrize(

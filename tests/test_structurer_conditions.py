@@ -78,3 +78,66 @@ def test_a_qualified_named_condition_stays_text(text: str) -> None:
 def test_a_named_condition_is_no_inclusion() -> None:
     # "Patients with hepatic encephalopathy are eligible" would need the opposite reading: not encoded.
     assert structure("Phenylketonuria.", exclusion=False).rule is None
+
+
+# --- therapy classes ---------------------------------------------------------------------------
+
+
+def medication(rule: dict[str, Any]) -> dict[str, Any]:
+    assert set(rule) == {"medication"}, rule
+    body: dict[str, Any] = rule["medication"]
+    return body
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "name"),
+    [
+        # NCT05913115 exc-6
+        ("Prior treatment with any selective inhibitor of the fibroblast growth factor (FGF)-FGFR pathway",
+         "atc:L01EN", "futibatinib"),
+        ("Prior FGFR inhibitor therapy", "atc:L01EN", "erdafitinib"),
+        ("Prior treatment with anti-VEGF therapy", "atc:L01FG", "bevacizumab"),
+        ("Previous treatment with VEGFR tyrosine kinase inhibitors", "atc:L01EK", "lenvatinib"),
+        ("Has received prior therapy with an MMAE-containing ADC.", "atc:L01FX13", "vedotin"),
+        ("Prior taxane-based chemotherapy", "atc:L01CD", "docetaxel"),
+        ("Prior treatment with a KRAS inhibitor", "atc:L01XX73", "daraxonrasib"),
+        ("Prior therapy with any CDK4/6 inhibitor", "atc:L01EF", "palbociclib"),
+    ],
+)  # fmt: skip
+def test_a_prior_drug_class_is_its_atc_class_and_member_names(text: str, code: str, name: str) -> None:
+    body = medication(rule_of(text))
+    assert code in body["codes"] and name in body["names"]
+    assert "current" not in body and "within_days" not in body  # ever received
+
+
+def test_a_drug_class_washout_reads_its_window() -> None:
+    body = medication(rule_of("Prior VEGFR tyrosine kinase inhibitors within 4 weeks before the first dose"))
+    assert body["within_days"] == 28
+
+
+def test_on_antiretroviral_therapy_is_taken_now_and_hepatitis_b_nucleosides_are_no_art() -> None:
+    body = medication(rule_of("Patients on antiretroviral therapy."))  # NCT02513394 exc-11
+    assert body["current"] is True and "atc:J05AR" in body["codes"]
+    # entecavir, adefovir, telbivudine treat hepatitis B only
+    assert {"atc:J05AF08", "atc:J05AF10", "atc:J05AF11"} <= set(body["except"])
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Prior therapy with any CDK inhibitor.",  # CDK2/7/9 inhibitors are outside L01EF (seed 7777 #17)
+        "Prior anti-VEGF antibody",  # antibodies only: narrower than the class
+        "Prior treatment with KRAS G12D targeted therapy.",  # NCT06385925 exc-8: no code for the variant's drugs
+        "History of antiretroviral therapy",  # not "on" it: no current reading
+        "Prior FGFR inhibitor unless given more than 6 months ago",
+        "Prior taxane therapy is allowed",
+    ],
+)
+def test_drug_class_near_misses_stay_text(text: str) -> None:
+    assert structure(text, exclusion=True).rule is None
+
+
+def test_a_growth_factor_receptor_is_no_growth_factor_support() -> None:
+    # "growth factor" (G-CSF support) must not block lab thresholds; a receptor class is no support.
+    assert structure("ANC ≥ 1.5 x 10^9/L without growth factor support", exclusion=False).rule is None
+    assert structure("Prior fibroblast growth factor receptor inhibitor", exclusion=True).rule is not None

@@ -23,7 +23,7 @@ ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
      "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
      "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
-     "ntrk1", "ntrk2", "ntrk3"}
+     "ntrk1", "ntrk2", "ntrk3", "fgfr", "vegf", "mmae-adc", "taxane", "antiretroviral", "kras-inhibitor"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -276,6 +276,8 @@ class TherapyClass:
     names: tuple[str, ...]
     kind: str = "medication"  # or "procedure"; "judgement": no data decide it, the site confirms
     needs_window: bool = False  # "radiotherapy" alone is too broad; "radiotherapy within 2 weeks" is a washout
+    current: bool = False  # the wording says taken now ("on antiretroviral therapy"), not ever received
+    except_codes: tuple[str, ...] = ()  # class members that do not mean the class the wording names
 
 
 PD1_NAMES = (
@@ -409,10 +411,87 @@ THERAPIES = (
     ),
     TherapyClass(
         "cdk46",
-        "CDK inhibitor",
-        r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
-        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib
-        ("palbociclib", "ribociclib", "abemaciclib"),
+        "CDK4/6 inhibitor",
+        # Only CDK4/6 wording: a bare "CDK inhibitor" takes in CDK2/7/9 inhibitors (dinaciclib, samuraciclib)
+        # that L01EF does not hold, so it stays text (blind check seed 7777, item 17).
+        r"\bCDK\s?4\s?(?:/|and|or)\s?6\s?inhibitors?\b|\bcyclin[- ]dependent kinase(?:s)? 4\s?(?:/|and|or)\s?6"
+        r"(?:\s*\(CDK\s?4\s?/\s?6\))?\s+inhibitors?\b",
+        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib (trilaciclib, dalpiciclib by name)
+        ("palbociclib", "ribociclib", "abemaciclib", "dalpiciclib", "trilaciclib", "lerociclib"),
+    ),
+    TherapyClass(
+        "fgfr",
+        "FGFR inhibitor",
+        # "FGFR inhibitor", "selective FGFR1-3 inhibitor", "inhibitor of the fibroblast growth factor (FGF)-FGFR
+        # pathway". Multi-kinase drugs that touch FGFR too (lenvatinib, nintedanib) are not FGFR inhibitors.
+        r"\b(?:selective\s+)?(?:pan-?)?FGFR\s?[1-4]?(?:\s?(?:/|-|,)\s?[1-4])*\s+"
+        r"(?:tyrosine kinase\s+)?(?:inhibitors?|TKIs?)\b"
+        r"|\b(?:selective\s+)?fibroblast growth factor receptor(?:\s*\(FGFR\))?\s+(?:tyrosine kinase\s+)?inhibitors?\b"
+        r"|\b(?:selective\s+)?inhibitors?\s+of\s+the\s+(?:fibroblast growth factor\s*(?:\(FGF\))?\s*[-/]?\s*)?"
+        r"(?:FGF\s*[-/]\s*)?FGFR\s+(?:signall?ing\s+)?pathway\b",
+        # ATC L01EN: erdafitinib, pemigatinib, infigratinib, futibatinib; the others by name.
+        ("atc:L01EN",),
+        ("erdafitinib", "pemigatinib", "infigratinib", "futibatinib", "derazantinib", "rogaratinib", "bemarituzumab",
+         "lirafugratinib", "tinengotinib"),
+    ),
+    TherapyClass(
+        "vegf",
+        "Anti-VEGF / VEGFR therapy",
+        # Drugs, not antibodies only: "anti-VEGF antibody" names a narrower class and stays text.
+        r"\banti-?\s?VEGF(?:R\d?)?(?:\s*(?:/|or)\s*(?:anti-?\s?)?VEGFR\d?)?(?![\w-])(?!\s+(?:monoclonal\s+)?antibod)"
+        r"(?:\s+(?:therap(?:y|ies)|agents?|drugs?|treatments?))?"
+        r"|\bVEGF(?:R\d?)?(?:\s*(?:/|or)\s*VEGFR\d?)?[- ](?:targeted|targeting|directed)\s+"
+        r"(?:therap(?:y|ies)|agents?|drugs?)"
+        r"|\bVEGFR?\d?(?:\s*(?:/|or)\s*VEGFR\d?)?\s+(?:tyrosine kinase\s+)?(?:inhibitors?|TKIs?)\b",
+        # ATC L01FG VEGF/VEGFR antibodies, L01EK VEGFR kinase inhibitors, L01XX44 aflibercept; the
+        # multi-kinase VEGFR inhibitors (in L01EX with others) by name.
+        ("atc:L01FG", "atc:L01EK", "atc:L01XX44"),
+        ("bevacizumab", "ramucirumab", "aflibercept", "axitinib", "cediranib", "tivozanib", "fruquintinib", "sunitinib",
+         "sorafenib", "pazopanib", "regorafenib", "lenvatinib", "cabozantinib", "vandetanib", "anlotinib", "apatinib",
+         "rivoceranib", "surufatinib", "nintedanib"),
+    ),
+    TherapyClass(
+        "mmae-adc",
+        "MMAE-containing antibody-drug conjugate",
+        r"\b(?:MMAE|monomethyl auristatin E(?:\s*\(MMAE\))?)[- ](?:containing|based|conjugated|payload)\s+"
+        r"(?:ADCs?|antibody[- ]drug conjugates?(?:\s*\(ADCs?\))?)",
+        # Every "-vedotin" (the INN stem for MMAE conjugates): L01FX05 brentuximab, L01FX13 enfortumab vedotin;
+        # the others (polatuzumab, tisotumab, disitamab, telisotuzumab vedotin) match by the stem's name.
+        ("atc:L01FX05", "atc:L01FX13"),
+        ("vedotin",),
+    ),
+    TherapyClass(
+        "taxane",
+        "Taxane",
+        r"\btaxanes?\b(?:[- ](?:based|containing))?",
+        ("atc:L01CD",),  # ATC L01CD taxanes: paclitaxel, docetaxel, cabazitaxel, paclitaxel poliglumex
+        ("paclitaxel", "docetaxel", "cabazitaxel", "nab-paclitaxel"),
+    ),
+    TherapyClass(
+        "kras-inhibitor",
+        "KRAS inhibitor",
+        # Any KRAS inhibitor: G12C-selective, G12D-selective and pan-RAS. A variant-specific wording other than
+        # G12C ("KRAS G12D inhibitor") has no code and is left to text.
+        r"\b(?:pan-?)?KRAS(?![- ]?(?:p\.)?G\d)(?:[- ](?:targeted|selective|specific|directed))?"
+        r"(?:\s+small[- ]molecule)?\s+inhibitors?\b",
+        ("atc:L01XX73", "atc:L01XX77"),
+        ("sotorasib", "adagrasib", "divarasib", "olomorasib", "glecirasib", "garsorasib", "fulzerasib", "opnurasib",
+         "elironrasib", "zoldonrasib", "daraxonrasib"),
+    ),
+    TherapyClass(
+        "antiretroviral",
+        "Antiretroviral therapy (current)",
+        # Only "on / receiving / taking" it: taken now. HIV antiretrovirals: ATC J05AE protease inhibitors,
+        # J05AF nucleos(t)ide reverse transcriptase inhibitors, J05AG non-nucleosides, J05AJ integrase
+        # inhibitors, J05AR combinations.
+        r"(?:\b(?:on|receiving|taking|currently\s+(?:on|receiving|taking))\s+)(?:(?:concurrent|ongoing|current)\s+)?"
+        r"(?:highly\s+active\s+|combination\s+)?anti-?\s?retroviral\s+(?:therapy|treatment|drugs?|medications?|agents?)"
+        r"(?:\s*\((?:H?AART|c?ART)\))?",
+        ("atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"),
+        ("antiretroviral",),
+        current=True,
+        # Hepatitis B-only nucleosides are no antiretroviral therapy: adefovir, entecavir, telbivudine.
+        except_codes=("atc:J05AF08", "atc:J05AF10", "atc:J05AF11"),
     ),
     TherapyClass(
         "live-vaccine",
@@ -472,6 +551,10 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 atoms.append(Atom(start, end, therapy.key, {"not_computable": reason}, therapy.label))
                 continue
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
+            if therapy.except_codes:
+                body["except"] = list(therapy.except_codes)
+            if therapy.current:
+                body["current"] = True
             if days is not None:
                 body["within_days"] = days
             atoms.append(Atom(start, end, therapy.key, {therapy.kind: body}, therapy.label))
