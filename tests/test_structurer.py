@@ -806,10 +806,17 @@ def test_imported_live_vaccine_and_weight_rules_decide_on_records() -> None:
 
 
 def test_leptomeningeal_disease_alone_is_the_meninges_not_all_cns() -> None:
-    body = rule_of("History of leptomeningeal carcinomatosis", exclusion=True)["condition"]  # NCT05883644 exc-8
+    rule = rule_of("History of leptomeningeal carcinomatosis", exclusion=True)  # NCT05883644 exc-8
+    meninges, spinal = rule["any_of"]
+    body = meninges["condition"]
     assert body["history"] is True
     assert "icd10cm:C79.32" in body["codes"] and "icd10cm:C79.3" not in body["codes"]
-    active = rule_of("Known leptomeningeal disease", exclusion=True)["condition"]
+    # blind check seed 7777 #15: spinal leptomeningeal disease is coded C79.49 with spinal cord and nerve
+    # metastases; such a record is no "not met" and no "met" either: the site places it.
+    record, site = spinal["all_of"]
+    assert record["condition"]["codes"] == ["icd10cm:C79.49"] and record["condition"]["history"] is True
+    assert "leptomeningeal" in site["not_computable"]
+    active = rule_of("Known leptomeningeal disease", exclusion=True)["any_of"][0]["condition"]
     assert "history" not in active
     # "treated, stable" qualifiers keep the site check of the qualified CNS rule
     assert structure("Untreated leptomeningeal disease (treated disease is allowed)", True).rule is None

@@ -141,3 +141,46 @@ def test_a_growth_factor_receptor_is_no_growth_factor_support() -> None:
     # "growth factor" (G-CSF support) must not block lab thresholds; a receptor class is no support.
     assert structure("ANC ≥ 1.5 x 10^9/L without growth factor support", exclusion=False).rule is None
     assert structure("Prior fibroblast growth factor receptor inhibitor", exclusion=True).rule is not None
+
+
+# --- another malignancy ------------------------------------------------------------------------
+
+
+def test_other_than_the_trial_cancer_unless_free_for_years_is_the_window() -> None:
+    # NCT05827016 exc-4: "other than MM" is the trial's cancer; free of it ≥ 5 years = none active or ended within 5
+    text = (
+        "Prior history of malignancies, other than MM, unless the participant has been free of the disease "
+        "for ≥ 5 years"
+    )
+    rule = rule_of(text, study=("icd10cm:C90",))
+    active, recent = rule["any_of"]
+    assert "history" not in active["condition"] and recent["condition"]["within_days"] == 1826
+    assert "icd10cm:C90" in recent["condition"]["except"]
+
+
+def test_malignancies_other_than_the_disease_under_study_within_years() -> None:
+    # NCT05907980 exc-12 wording, in a trial whose cancer the registry names
+    text = "Malignancies other than disease under study within 5 years prior to Cycle 1 Day 1"
+    rule = rule_of(text, study=("icd10cm:C25",))
+    assert [child["key"] for child in rule["any_of"]] == ["active", "recent"]
+    assert rule["any_of"][1]["condition"]["within_days"] == 1826
+    # a basket trial: its own cancer is not known, so "another" cannot be told
+    assert structure("Malignancies other than disease under study within 5 years", True).rule is None
+
+
+def test_previous_or_concurrent_other_malignancy_with_cured_skin_cancers_excepted() -> None:
+    text = (  # NCT05438667 exc-6
+        "Previous or concurrent history of other malignant tumors. Exceptions include curatively treated basal cell "
+        "carcinoma of the skin, squamous cell carcinoma of the skin, or in situ cervical cancer that has undergone "
+        "potentially curative therapy;"
+    )
+    rule = rule_of(text, study=("icd10cm:C25",))
+    other, skin = rule["any_of"]
+    assert other["condition"]["history"] is True
+    assert {"icd10cm:C25", "icd10cm:C44"} <= set(other["condition"]["except"])
+    # an active skin carcinoma may be untreated yet: the site says (a resolved one is the curatively treated one)
+    record, treated = skin["all_of"]
+    assert record["condition"]["codes"] == ["icd10cm:C44"] and "history" not in record["condition"]
+    assert "curatively treated" in treated["not_computable"]
+    plain = condition(rule_of("Previous or concurrent history of other malignant tumors.", study=("icd10cm:C25",)))
+    assert plain["history"] is True and "icd10cm:C44" not in plain["except"]

@@ -158,6 +158,29 @@ BRAIN_QUALIFIER = re.compile(
 )
 
 
+# Spinal leptomeningeal metastases are coded with the other nervous system sites (C79.49: spinal cord,
+# spinal meninges, nerves), so C79.49 may or may not be leptomeningeal (blind check seed 7777, item 15).
+SPINAL_NERVOUS_SYSTEM = "icd10cm:C79.49"
+
+
+def _leptomeningeal(lepto: dict[str, Any], wording: str) -> Rule:
+    """The meningeal codes decide; a C79.49 record is for the site to place."""
+    spinal = {"label": "Secondary malignant neoplasm of other parts of nervous system",
+              "codes": [SPINAL_NERVOUS_SYSTEM], "names": [], **({"history": True} if lepto.get("history") else {})}
+    return {
+        "any_of": [
+            {"key": "meninges", "text": wording, "condition": lepto},
+            {"key": "spinal", "text": wording, "all_of": [
+                {"key": "record", "text": "a metastasis coded C79.49 (spinal cord, spinal meninges or nerves)",
+                 "condition": spinal},
+                {"key": "site", "text": wording,
+                 "not_computable": "whether the metastasis coded C79.49 is leptomeningeal (spinal meninges) rather "
+                 "than in the spinal cord or nerves: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
+
+
 def find_brain_metastases(text: str) -> list[Atom]:
     if not any(pattern.search(text) for pattern, *_ in METASTASES):
         found = LEPTOMENINGEAL.search(text)
@@ -170,7 +193,8 @@ def find_brain_metastases(text: str) -> list[Atom]:
             }  # fmt: skip
             if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
                 lepto["history"] = True
-            return [Atom(found.start(), found.end(), "lepto", {"condition": lepto}, "Leptomeningeal disease")]
+            return [Atom(found.start(), found.end(), "lepto", _leptomeningeal(lepto, found.group(0)),
+                         "Leptomeningeal disease")]
     for pattern, key, label, codes in METASTASES:
         found = pattern.search(text)
         if not found:
@@ -217,7 +241,8 @@ def qualified_cns_exclusion(text: str) -> Rule | None:
     if found[0] is not None:  # CNS: brain, meninges, spinal cord
         codes, label = ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"], "CNS metastases"
     if lepto:
-        codes += ["snomed:94246001", "icd10cm:C79.32"]
+        # C79.49 holds the spinal meninges: a record of it counts here, the status part is the site's anyway.
+        codes += ["snomed:94246001", "icd10cm:C79.32", SPINAL_NERVOUS_SYSTEM]
         names += ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis"]
         label += " or leptomeningeal disease"
     codes = list(dict.fromkeys(codes))

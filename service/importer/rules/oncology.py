@@ -899,16 +899,107 @@ OTHER_MALIGNANCY = re.compile(
     r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     + DURATION.replace("count", "count2").replace("unit", "unit2")
     + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
-    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening))?\s*[.;]?",
+    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening|cycle\s*1,?\s*day\s*1|C1D1|study\s+entry))?\s*[.;]?",
     re.IGNORECASE,
 )
 # "Patients with a history of any malignancy are ineligible": ever recorded, whenever.
 _WHO_HAS = r"^\s*(?:patients|subjects|participants)?\s*(?:with\s+)?(?:a\s+)?(?:known\s+)?"
 _INELIGIBLE = r"(?:\s+(?:are|is)\s+(?:ineligible|excluded|not\s+eligible))?\s*[.;]?\s*$"
 ANY_MALIGNANCY_EVER = re.compile(
-    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?:other\s+)?malignan(?:cy|cies)" + _INELIGIBLE,
+    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?P<other>other\s+)?malignan(?:cy|cies)"
+    + _INELIGIBLE,
     re.IGNORECASE,
 )
+# "malignancies other than the disease under study": the trial's cancer by a generic phrase; "other than MM"
+# names it (checked against the registry's conditions before it is read as "other malignancies").
+OTHER_THAN = re.compile(
+    r"\bmalignan(?:cy|cies|t\s+tumou?rs?)\s*,?\s*(?:\(\s*)?other\s+than\s+(?P<what>[^,()]{1,60}?)\s*(?:\))?\s*(?:,|(?=\s+within\b))",
+    re.IGNORECASE,
+)
+STUDY_DISEASE = re.compile(
+    r"^(?:the\s+)?(?:(?:disease|cancer|malignancy|tumou?r)s?\s+(?:under\s+study|being\s+studied|under\s+investigation|"
+    r"treated\s+in\s+this\s+(?:trial|study))|one\s+treated\s+in\s+this\s+(?:trial|study)"
+    r"|study[- ]specific\s+malignanc(?:y|ies))$",
+    re.IGNORECASE,
+)
+# Abbreviations registries use for the trial's cancer, by the diagnosis keys above.
+CANCER_ABBREVIATIONS = {"MM": "myeloma", "NSCLC": "nsclc", "CRC": "crc", "HCC": "hcc", "PDAC": "pancreas"}
+
+
+def _other_than_the_trial_cancer(text: str, study_codes: tuple[str, ...]) -> str | None:
+    """The text with "malignancies other than <the trial's cancer>" read as "other malignancies"; None when
+    the words name another cancer (or none the importer knows): then the exemption is not the trial's."""
+    found = OTHER_THAN.search(text)
+    if not found:
+        return text
+    what = found.group("what").strip()
+    key = CANCER_ABBREVIATIONS.get(what.upper()) if what.isupper() else None
+    if key is None and not STUDY_DISEASE.match(what):
+        key = next((c.key for c in CANCERS if re.fullmatch(c.pattern, what, re.IGNORECASE)), "")
+        if not key:
+            return None
+    if key and not set(STUDY_CANCER_CODES.get(key, ("?",))) <= set(study_codes):
+        return None
+    return text[: found.start()] + "other malignancies " + text[found.end() :].lstrip()
+
+
+# "Prior history of malignancies, other than MM, unless the participant has been free of the disease for
+# ≥ 5 years": another malignancy active or ended within those years.
+FREE_FOR_YEARS = re.compile(
+    r"^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:prior\s+|previous\s+)?history\s+of\s+(?:an?\s+)?other\s+"
+    r"malignan(?:cy|cies)\s*,?\s+unless\s+(?:the\s+)?(?:participant|patient|subject)s?\s+(?:has|have)\s+been\s+"
+    r"(?:free\s+of\s+(?:the\s+)?(?:disease|malignancy|cancer)|disease[- ]free)\s+for\s+"
+    r"(?:≥|>=|at\s+least|more\s+than|>|over)\s*" + DURATION + r"\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _free_for_years(text: str, study_codes: tuple[str, ...]) -> re.Match[str] | None:
+    read = _other_than_the_trial_cancer(text, study_codes)
+    return FREE_FOR_YEARS.match(read) if read else None
+
+
+# "Previous or concurrent history of other malignant tumors. Exceptions include curatively treated basal cell
+# carcinoma of the skin, squamous cell carcinoma of the skin, or in situ cervical cancer ...": ever recorded.
+PREVIOUS_OR_CONCURRENT = re.compile(
+    r"^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:previous|prior|past)\s+(?:or|and/or)\s+(?:concurrent|current|"
+    r"concomitant)\s+(?:history\s+of\s+)?(?:an?\s+)?(?:other|another|second)\s+(?:primary\s+)?"
+    r"(?:malignan(?:cy|cies)|malignant\s+(?:tumou?rs?|neoplasms?))\s*[.;]?",
+    re.IGNORECASE,
+)
+# The skin cancers excepted after "curatively treated": a resolved one is; an active one may be untreated.
+CURED_SKIN_EXCEPTED = re.compile(
+    r"^\s*Exceptions?\s+(?:include|are)\s*:?\s*(?:curatively\s+treated\s+|adequately\s+treated\s+)?"
+    r"basal\s+cell\s+carcinoma\s+of\s+the\s+skin\s*,?\s+(?:and\s+|or\s+)?squamous\s+cell\s+carcinoma\s+of\s+the\s+skin"
+    r"\s*,?\s+(?:or|and)\s+(?:in\s+situ\s+cervical\s+cancer|carcinoma\s+in\s+situ\s+of\s+the\s+cervix|cervical\s+"
+    r"carcinoma\s+in\s+situ)(?:\s+that\s+(?:has|have)\s+undergone\s+potentially\s+curative\s+therapy)?\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _previous_or_concurrent(text: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    found = PREVIOUS_OR_CONCURRENT.match(text)
+    if not found:
+        return None
+    rest = text[found.end() :]
+    if not rest.strip():
+        return {"condition": {**body, "history": True}}
+    if not CURED_SKIN_EXCEPTED.match(rest):
+        return None
+    # Cervical carcinoma in situ is D06, outside the C codes anyway. Skin cancers (C44) are exempt once
+    # resolved; an active one may not have been treated yet: the site says.
+    others = {**body, "history": True, "except": [*body["except"], "icd10cm:C44"]}
+    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
+    return {
+        "any_of": [
+            {"key": "other", "text": "another malignancy, ever recorded", "condition": others},
+            {"key": "skin", "text": rest.strip(), "all_of": [
+                {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
+                {"key": "treated", "text": rest.strip(),
+                 "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
 # The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
 # outside the C codes anyway) "that have undergone potentially curative therapy".
 SKIN_AND_IN_SITU_EXEMPT = re.compile(
@@ -942,11 +1033,37 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         "names": [],
         "except": [*study_codes, *ALWAYS_EXEMPT],
     }
-    if ANY_MALIGNANCY_EVER.match(text):
-        return {"condition": {**body, "history": True}}
-    found = OTHER_MALIGNANCY.match(text)
+    ever = ANY_MALIGNANCY_EVER.match(text)
+    if ever:
+        if ever.group("other"):
+            return {"condition": {**body, "history": True}}
+        # "a history of any malignancy": an earlier cancer of the trial's own kind counts too (a breast cancer
+        # 10 years ago in a breast cancer trial), and no record tells it from the one the trial treats
+        # (blind check seed 7777, item 37). Another cancer decides; a record of the trial's kind is for the site.
+        own = {"label": "A cancer of the trial's kind", "codes": list(study_codes), "names": [], "history": True}
+        return {
+            "any_of": [
+                {"key": "other", "text": "another malignancy, ever recorded", "condition": {**body, "history": True}},
+                {"key": "own", "text": text.strip(), "all_of": [
+                    {"key": "record", "text": "a cancer of the trial's kind on record", "condition": own},
+                    {"key": "earlier", "text": text.strip(),
+                     "not_computable": "whether a cancer of the trial's kind on record is an earlier one, not the "
+                     "one this trial treats: the site confirms at screening"},
+                ]},
+            ]
+        }  # fmt: skip
+    found = _free_for_years(text, study_codes)
+    if found is not None:
+        days = days_of(found.group("count"), found.group("unit"))
+        recent = {**body, "history": True, "within_days": days}
+        return {"any_of": [
+            {"key": "active", "text": "another malignancy, active", "condition": body},
+            {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+        ]}  # fmt: skip
+    found = OTHER_MALIGNANCY.match(_other_than_the_trial_cancer(text, study_codes) or "")
     if not found:
-        return None
+        return _previous_or_concurrent(text, body)
+    text = _other_than_the_trial_cancer(text, study_codes) or text
     rest = text[found.end() :]
     if rest.strip():
         if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
