@@ -184,3 +184,55 @@ def test_previous_or_concurrent_other_malignancy_with_cured_skin_cancers_excepte
     assert "curatively treated" in treated["not_computable"]
     plain = condition(rule_of("Previous or concurrent history of other malignant tumors.", study=("icd10cm:C25",)))
     assert plain["history"] is True and "icd10cm:C44" not in plain["except"]
+
+
+# --- lists that name one finding twice, and reference points ---------------------------------------
+
+
+def test_hiv_or_aids_related_illness_is_one_finding() -> None:
+    text = (  # NCT05913115 exc-5
+        "Known human immunodeficiency virus (HIV) or acquired immunodeficiency syndrome (AIDS)-related illness, or "
+        "known active or chronic hepatitis B or C infection"
+    )
+    rule = rule_of(text)
+    assert [child["key"] for child in rule["any_of"]] == ["hiv", "hbv", "hcv"]  # nothing left as text
+    assert "icd10cm:B20" in rule["any_of"][0]["condition"]["codes"]
+    assert condition(rule_of("Known HIV/AIDS"))["label"] == "HIV infection"
+    # "aids" in lower case is a word ("hearing aids"), never AIDS: it stays an unencoded alternative
+    assert [child["key"] for child in rule_of("HIV or hearing aids")["any_of"]] == ["hiv", "rest"]
+
+
+def test_brain_metastases_and_leptomeningeal_disease_are_both_findings() -> None:
+    rule = rule_of("Known history or evidence of brain metastases and/or leptomeningeal spread.")  # NCT06411691 exc-2
+    keys = [child["key"] for child in rule["any_of"]]
+    assert keys == ["brain-mets", "lepto"]
+    meninges = rule["any_of"][1]["any_of"][0]["condition"]
+    assert meninges["history"] is True and "icd10cm:C79.32" in meninges["codes"]
+
+
+def test_two_mentions_of_interstitial_lung_disease_are_both_read() -> None:
+    rule = rule_of("History of interstitial pneumonia or evidence of interstitial lung disease")  # NCT05832827 exc-9.1
+    assert [child["key"] for child in rule["any_of"]] == ["ild", "ild"]
+
+
+@pytest.mark.parametrize(
+    ("text", "days"),
+    [
+        # NCT05883644 exc-18: the study drugs named as the reference point are no list items
+        ("Current or prior use of immunosuppressive medication within 14 days before the first dose of durvalumab "
+         "or tremelimumab", 14),
+        ("Received antitumor drugs within 4 weeks prior to the scheduled BNCT.", 28),  # NCT05883007 exc-18
+        ("Received antitumor drugs within 21 days prior to Cycle 1 Day 1", 21),
+    ],
+)  # fmt: skip
+def test_the_treatment_start_by_another_name_is_the_reference_point(text: str, days: int) -> None:
+    rule = rule_of(text)
+    assert rule["medication"]["within_days"] == days
+
+
+def test_a_reference_point_does_not_hide_an_alternative() -> None:
+    # the "or" after the reference point still lists another finding
+    rule = rule_of(
+        "Received antitumor drugs within 4 weeks prior to the scheduled surgery or any investigational device"
+    )
+    assert "rest" in [child["key"] for child in rule["any_of"]]

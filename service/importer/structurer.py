@@ -310,6 +310,8 @@ def _segments(text: str, atoms: list[Atom]) -> list[tuple[int, int]]:
     for m in LIST_SEPARATOR.finditer(text):
         if m.start() == m.end() or depth[m.start()] > 0 or any(a.start <= m.start() < a.end for a in atoms):
             continue  # inside brackets, or inside one finding ("anti-PD-1 or anti-PD-L1 antibody")
+        if any(s.start() <= m.start() < s.end() for s in TREATMENT_START.finditer(text)):
+            continue  # "before the first dose of durvalumab or tremelimumab": the reference point, no list
         if m.start() > start:
             out.append((start, m.start()))
         start = m.end()
@@ -497,7 +499,10 @@ TREATMENT_START = re.compile(
     r"interventions?|therapy)\b"
     # "before the first dose of durvalumab or tremelimumab": the study drugs by name
     r"|\b(?:prior to|before)\s+(?:the\s+)?first\s+dose\s+of\s+[a-z][a-z0-9-]+"
-    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b",
+    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b"
+    # "prior to Cycle 1 Day 1", "before the scheduled BNCT": the study treatment's start by another name
+    r"|\b(?:prior to|before)\s+(?:the\s+)?(?:cycle\s*1,?\s*day\s*1|C1D1|day\s*1\s+of\s+cycle\s*1)\b"
+    r"|\b(?:prior to|before)\s+(?:the\s+)?scheduled\s+(?:start\s+of\s+)?[A-Za-z][\w-]*\b",
     re.IGNORECASE,
 )
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})

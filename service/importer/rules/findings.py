@@ -66,9 +66,13 @@ def find_pregnancy(text: str) -> list[Atom]:
     return atoms
 
 
+# "HIV or acquired immunodeficiency syndrome (AIDS)-related illness": AIDS is HIV disease (B20), one finding.
+_AIDS = (
+    r"(?:\s*(?:infection\s+)?(?:or|and/or|/)\s*(?:an?\s+)?(?:(?i:acquired\s+immun[eo]?\s*deficiency\s+syndrome)(?:\s*\(AIDS\))?"
+    r"|AIDS)(?:[- ](?i:related|defining)\s+(?i:illness(?:es)?|conditions?))?)?"
+)
 HIV = re.compile(
-    r"\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?",
-    re.IGNORECASE,
+    r"(?i:\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?)" + _AIDS,
 )
 HBV = re.compile(r"\bhepatitis B(?: virus)?(?:\s*\(HBV\))?|\bHBV\b|\bhep(?:atitis)?\.? B\b", re.IGNORECASE)
 HCV = re.compile(
@@ -182,28 +186,33 @@ def _leptomeningeal(lepto: dict[str, Any], wording: str) -> Rule:
 
 
 def find_brain_metastases(text: str) -> list[Atom]:
-    if not any(pattern.search(text) for pattern, *_ in METASTASES):
-        found = LEPTOMENINGEAL.search(text)
-        if found:  # "History of leptomeningeal carcinomatosis" (the meninges alone: C79.32, not all of C79.3)
-            lepto: dict[str, Any] = {
-                "label": "Leptomeningeal disease",
-                "codes": ["snomed:94246001", "snomed:94601008", "snomed:230156002", "icd10cm:C79.32"],
-                "names": ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis",
-                          "leptomeningeal carcinomatosis", "meningeal carcinomatosis"],
-            }  # fmt: skip
-            if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
-                lepto["history"] = True
-            return [Atom(found.start(), found.end(), "lepto", _leptomeningeal(lepto, found.group(0)),
-                         "Leptomeningeal disease")]
+    """Brain or CNS metastases, and leptomeningeal disease named beside or instead of them ("brain metastases
+    and/or leptomeningeal spread"); "history of" counts treated, resolved ones too."""
+    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
+    atoms: list[Atom] = []
     for pattern, key, label, codes in METASTASES:
         found = pattern.search(text)
         if not found:
             continue
         body: dict[str, Any] = {"label": label, "codes": list(codes), "names": ["brain metastases", "brain metastasis"]}
-        if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+        if history:
             body["history"] = True  # "history of brain metastases": treated, resolved ones count too
-        return [Atom(found.start(), found.end(), key, {"condition": body}, label)]
-    return []
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+        break
+    found = LEPTOMENINGEAL.search(text)
+    if found and not any(a.start <= found.start() < a.end for a in atoms):
+        # "History of leptomeningeal carcinomatosis" (the meninges alone: C79.32, not all of C79.3)
+        lepto: dict[str, Any] = {
+            "label": "Leptomeningeal disease",
+            "codes": ["snomed:94246001", "snomed:94601008", "snomed:230156002", "icd10cm:C79.32"],
+            "names": ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis",
+                      "leptomeningeal carcinomatosis", "meningeal carcinomatosis"],
+        }  # fmt: skip
+        if history:
+            lepto["history"] = True
+        atoms.append(Atom(found.start(), found.end(), "lepto", _leptomeningeal(lepto, found.group(0)),
+                          "Leptomeningeal disease"))  # fmt: skip
+    return sorted(atoms, key=lambda a: a.start)
 
 
 def qualified_cns_exclusion(text: str) -> Rule | None:

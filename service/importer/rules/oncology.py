@@ -745,9 +745,9 @@ ORGAN_TRANSPLANT = re.compile(
 
 def find_lung_and_transplant(text: str) -> list[Atom]:
     atoms: list[Atom] = []
-    found = ILD.search(text)
-    if found:
-        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+    # Each mention ("History of interstitial pneumonia or evidence of interstitial lung disease"), each with its cue.
+    for mention in ILD.finditer(text):
+        cues = list(HISTORY_CUE.finditer(text, 0, mention.start()))
         history = bool(cues) and cues[-1].group("history") is not None
         body: dict[str, Any] = {
             "label": "Interstitial lung disease",
@@ -758,7 +758,7 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         if history:
             body["history"] = True
-        atoms.append(Atom(found.start(), found.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+        atoms.append(Atom(mention.start(), mention.end(), "ild", {"condition": body}, "Interstitial lung disease"))
     found = TUBERCULOSIS.search(text)
     if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
         # Active tuberculosis only: ICD-10-CM A15, A17-A19 are tuberculosis disease (A16 is WHO ICD-10 only;
