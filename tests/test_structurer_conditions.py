@@ -236,3 +236,25 @@ def test_a_reference_point_does_not_hide_an_alternative() -> None:
         "Received antitumor drugs within 4 weeks prior to the scheduled surgery or any investigational device"
     )
     assert "rest" in [child["key"] for child in rule["any_of"]]
+
+
+# --- the trial's diagnosis ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Confirmed HCC based on histopathological findings from tumour tissue",  # NCT05883644 inc-1
+        "Histopathologically confirmed hepatocellular carcinoma",
+        "Hepatocellular carcinoma proven by histology or cytology",
+    ],
+)
+def test_how_the_diagnosis_was_made_is_no_remainder(text: str) -> None:
+    body = condition(rule_of(text, exclusion=False))
+    assert body["codes"] == ["icd10cm:C22.0"]
+
+
+def test_diagnosis_wording_beyond_the_confirmation_stays_a_remainder() -> None:
+    # "proven by imaging" is not how a recorded diagnosis is made: kept as text beside the condition
+    rule = rule_of("Hepatocellular carcinoma proven by imaging criteria", exclusion=False)
+    assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"]

@@ -118,13 +118,22 @@ MORE_CANCERS = (
 CANCERS = CANCERS + MORE_CANCERS
 # The words that say how the diagnosis was made: a recorded diagnosis stands for them.
 CONFIRMATION = re.compile(
-    r"\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
+    # "proven by histology or cytology", "based on histopathological findings from tumour tissue",
+    # "histologic documentation of": how the diagnosis was made, which a recorded diagnosis stands for.
+    r"\b(?:proven|confirmed|documented|diagnosed)\s+(?:by|on)\s+(?:histopathology|histology|cytology|pathology)"
+    r"(?:\s*(?:or|and/or|and|/)\s*(?:histopathology|histology|cytology|pathology))?"
+    r"|\bbased\s+on\s+(?:the\s+)?(?:histopatholog(?:y|ic(?:al)?)|histolog(?:y|ic(?:al)?)|patholog(?:y|ic(?:al)?))"
+    r"(?:\s+findings)?(?:\s+(?:from|of|on)\s+(?:the\s+)?(?:tumou?r\s+)?(?:tissue|biopsy|specimens?))?"
+    r"|\b(?:histopatholog(?:ic(?:al)?ly|ic(?:al)?|y))(?:\s*(?:or|and/or|and|/)\s*(?:cytologic(?:al)?ly|cytolog(?:ic(?:al)?|y)))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
+    r"(?:\s+of)?"
+    r"|\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
     r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
     r"(?:\s*\((?:histo)?patholog(?:ic(?:al)?)?ly\))?"
     r"(?:\s*(?:or|and/or|and)\s*(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))?"
-    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
