@@ -38,6 +38,11 @@ def condition(rule: dict[str, Any]) -> dict[str, Any]:
         ("History of hepatic encephalopathy within the past 12 months", "icd10cm:K76.82", True, 365),
         ("Known myasthenia gravis", "icd10cm:G70.0", False, None),
         ("Patients with a cardiac pacemaker", "icd10cm:Z95.0", False, None),
+        ("History of Stevens-Johnson syndrome or toxic epidermal necrolysis", "icd10cm:L51.2", True, None),
+        ("History of pancreatitis", "icd10cm:K85", True, None),
+        ("Liver cirrhosis", "icd10cm:K74.6", False, None),
+        ("Known seizure disorder", "icd10cm:G40", False, None),
+        ("History of epilepsy within 6 months", "icd10cm:G40", True, 183),
     ],
 )
 def test_a_named_condition_alone_is_the_condition(text: str, code: str, history: bool, within: int | None) -> None:
@@ -69,6 +74,10 @@ def test_named_conditions_beside_other_findings_are_alternatives() -> None:
         "Clinically significant retinal vein occlusion",
         "Spinal cord compression due to metastatic disease",  # the cause is not in the record
         "Retinal vein occlusion not treated with anti-VEGF therapy",
+        # "active" for a chronic disease is its activity (a flare), not the record's clinical status
+        "Active inflammatory bowel disease (e.g., Crohn's disease or ulcerative colitis)",
+        "Child-Pugh B cirrhosis",
+        "Poorly controlled epilepsy.",  # NCT05883007 exc-24
     ],
 )
 def test_a_qualified_named_condition_stays_text(text: str) -> None:

@@ -450,6 +450,25 @@ NAMED_CONDITIONS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
     ("pacemaker", "Cardiac pacemaker",
      r"\b(?:(?:implanted|implantable)\s+(?:with\s+)?(?:an?\s+)?)?(?:cardiac\s+)?pacemakers?\b",
      ["icd10cm:Z95.0"], ["pacemaker"]),
+    # L51.1 Stevens-Johnson syndrome, L51.2 toxic epidermal necrolysis, L51.3 their overlap.
+    ("sjs-ten", "Stevens-Johnson syndrome / toxic epidermal necrolysis",
+     r"\bStevens[- ]Johnson syndrome(?:\s*\(SJS\))?"
+     r"(?:\s*(?:,|or|and/or|/)\s*toxic epidermal necrolysis(?:\s*\(TEN\))?)?"
+     r"|\btoxic epidermal necrolysis(?:\s*\(TEN\))?",
+     ["icd10cm:L51.1", "icd10cm:L51.2", "icd10cm:L51.3"], ["stevens-johnson syndrome", "toxic epidermal necrolysis"]),
+    # K85 acute pancreatitis; K86.0, K86.1 chronic pancreatitis (alcohol-induced, other).
+    ("pancreatitis", "Pancreatitis", r"\b(?:acute\s+or\s+chronic\s+|chronic\s+or\s+acute\s+)?pancreatitis\b",
+     ["icd10cm:K85", "icd10cm:K86.0", "icd10cm:K86.1"], ["pancreatitis"]),
+    # K50 Crohn's disease, K51 ulcerative colitis.
+    ("ibd", "Inflammatory bowel disease",
+     r"\binflammatory bowel diseases?(?:\s*\(IBD\))?"
+     r"(?:\s*\((?:e\.g\.,?\s*|including\s+)?Crohn'?s disease(?:\s+(?:or|and)|,)\s+ulcerative colitis\))?",
+     ["icd10cm:K50", "icd10cm:K51"], ["crohn's disease", "ulcerative colitis", "inflammatory bowel disease"]),
+    # K70.3 alcoholic cirrhosis; K74.3-K74.5 biliary cirrhosis; K74.6 other and unspecified cirrhosis.
+    ("cirrhosis", "Liver cirrhosis", r"\b(?:liver|hepatic)\s+cirrhosis\b|\bcirrhosis(?:\s+of\s+the\s+liver)?\b",
+     ["icd10cm:K70.3", "icd10cm:K74.3", "icd10cm:K74.4", "icd10cm:K74.5", "icd10cm:K74.6"], ["cirrhosis"]),
+    # G40: epilepsy and recurrent seizures (a single or febrile seizure, R56, is none).
+    ("epilepsy", "Epilepsy", r"\bepilepsy\b|\bseizure disorders?\b", ["icd10cm:G40"], ["epilepsy", "seizure disorder"]),
     ("icd-device", "Implantable cardioverter-defibrillator",
      r"\bimplant(?:ed|able) (?:cardioverter[- ])?defibrillators?(?:\s*\(ICD\))?", ["icd10cm:Z95.810"],
      ["implantable cardioverter-defibrillator", "implantable cardioverter defibrillator"]),
