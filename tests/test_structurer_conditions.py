@@ -267,3 +267,13 @@ def test_diagnosis_wording_beyond_the_confirmation_stays_a_remainder() -> None:
     # "proven by imaging" is not how a recorded diagnosis is made: kept as text beside the condition
     rule = rule_of("Hepatocellular carcinoma proven by imaging criteria", exclusion=False)
     assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"]
+
+
+def test_a_later_list_item_with_its_own_severity_word_is_an_alternative_the_site_checks() -> None:
+    rule = rule_of("History of epilepsy, pancreatitis or symptomatic spinal cord compression")
+    assert [child["key"] for child in rule["any_of"]] == ["epilepsy", "pancreatitis", "rest"]
+    assert "spinal cord compression" in rule["any_of"][2]["not_computable"]
+    # a qualifier before the list may qualify every item ("uncontrolled epilepsy or pancreatitis"): text
+    assert structure("Uncontrolled epilepsy or pancreatitis", exclusion=True).rule is None
+    # any other word beside a finding still keeps the exclusion text
+    assert structure("History of epilepsy or spinal cord compression due to trauma", exclusion=True).rule is None

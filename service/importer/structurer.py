@@ -231,6 +231,8 @@ EXCEPTION_WORDS = re.compile(
     r"\b(?:allowed|permitted|eligible|acceptable|exempt|may (?:participate|be (?:enrolled|included|eligible)))\b",
     re.IGNORECASE,
 )
+# Severity words that narrow the finding they stand beside (and nothing else).
+NARROWING = re.compile(r"poorly|symptomatic|severe|uncontrolled|refractory|recurrent|acute|chronic", re.IGNORECASE)
 # Words that qualify a finding: a list item made of them narrows its neighbour, it is no alternative.
 QUALIFYING = re.compile(
     r"\b(untreated|treated|symptomatic|asymptomatic|active|inactive|stable|unstable|progressive|progressing|"
@@ -248,7 +250,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     segments = _segments(text, atoms)
     rest: list[str] = []
-    for start, end in segments:
+    for n, (start, end) in enumerate(segments):
         inside = [a for a in atoms if start <= a.start < end]
         segment = text[start:end]
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
@@ -259,6 +261,13 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+        if inside and words and n > 0 and all(QUALIFYING.fullmatch(w) or NARROWING.fullmatch(w) for w in words):
+            # "MI, unstable angina, symptomatic congestive heart failure": a later list item's own qualifier
+            # narrows its finding only (one before the list may qualify every item, so the first never counts
+            # here): the item is an alternative the site checks, the others still decide.
+            atoms = [a for a in atoms if a not in inside]
+            rest.extend(words + [a.label.lower() for a in inside])
+            continue
         if inside and words:
             return Structured(None, f"exclusion wording beyond the encoded findings ({_short(words)})")
         if not inside and words:
