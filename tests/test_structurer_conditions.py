@@ -111,6 +111,15 @@ def medication(rule: dict[str, Any]) -> dict[str, Any]:
         ("Prior taxane-based chemotherapy", "atc:L01CD", "docetaxel"),
         ("Prior treatment with a KRAS inhibitor", "atc:L01XX73", "daraxonrasib"),
         ("Prior therapy with any CDK4/6 inhibitor", "atc:L01EF", "palbociclib"),
+        ("Prior treatment with immune checkpoint inhibitors", "atc:L01FF", "ipilimumab"),
+        ("Prior anti-HER2 therapy", "atc:L01FD", "tucatinib"),
+        ("Prior treatment with an anti-EGFR monoclonal antibody", "atc:L01FE", "panitumumab"),
+        ("Prior PARP inhibitor", "atc:L01XK", "olaparib"),
+        ("Prior BRAF/MEK inhibitors", "atc:L01EE", "dabrafenib"),
+        ("Prior MEK inhibitor", "atc:L01EE", "trametinib"),
+        ("Prior treatment with a topoisomerase I inhibitor-containing ADC", "atc:L01CE", "deruxtecan"),
+        ("Prior proteasome inhibitor", "atc:L01XG", "bortezomib"),
+        ("Prior anti-CD38 antibody", "atc:L01FC", "daratumumab"),
     ],
 )  # fmt: skip
 def test_a_prior_drug_class_is_its_atc_class_and_member_names(text: str, code: str, name: str) -> None:
@@ -136,6 +145,8 @@ def test_on_antiretroviral_therapy_is_taken_now_and_hepatitis_b_nucleosides_are_
     [
         "Prior therapy with any CDK inhibitor.",  # CDK2/7/9 inhibitors are outside L01EF (seed 7777 #17)
         "Prior anti-VEGF antibody",  # antibodies only: narrower than the class
+        "Prior anti-HER2 antibody drug conjugate",
+        "Prior BRAF and MEK inhibitors",  # maybe the combination only
         "Prior treatment with KRAS G12D targeted therapy.",  # NCT06385925 exc-8: no code for the variant's drugs
         "History of antiretroviral therapy",  # not "on" it: no current reading
         "Prior FGFR inhibitor unless given more than 6 months ago",

@@ -23,7 +23,7 @@ ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
      "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
      "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
-     "ntrk1", "ntrk2", "ntrk3", "fgfr", "vegf", "mmae-adc", "taxane", "antiretroviral", "kras-inhibitor"}
+     "ntrk1", "ntrk2", "ntrk3"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -503,6 +503,86 @@ THERAPIES = (
         except_codes=("atc:J05AF08", "atc:J05AF10", "atc:J05AF11"),
     ),
     TherapyClass(
+        "checkpoint",
+        "Immune checkpoint inhibitor",
+        r"\b(?:immune[- ])?checkpoint[- ](?:inhibitors?|blockers?|blockade)(?:\s*\(ICIs?\))?",
+        # ATC L01FF PD-1/PD-L1, L01FX04 ipilimumab; the other checkpoints (CTLA-4, LAG-3, TIGIT, TIM-3) by name.
+        ("atc:L01FF", "atc:L01FX04"),
+        PD1_NAMES + ("ipilimumab", "tremelimumab", "relatlimab", "tiragolumab", "vibostolimab", "domvanalimab",
+                     "cobolimab", "favezelimab", "fianlimab", "ociperlimab"),
+    ),
+    TherapyClass(
+        "her2-targeted",
+        "HER2-targeted therapy",
+        # Drugs, not antibodies only: "anti-HER2 antibody (drug conjugate)" names a narrower class and stays text.
+        r"\b(?:anti-?\s?HER-?2|HER-?2[- ](?:targeted|targeting|directed))(?![\w-])(?!\s+(?:monoclonal\s+)?antibod)"
+        r"(?:\s+(?:therap(?:y|ies)|agents?|drugs?|treatments?))?",
+        # ATC L01FD HER2 antibodies and conjugates (trastuzumab, pertuzumab, T-DM1, T-DXd), L01EH HER2 kinase
+        # inhibitors (lapatinib, neratinib, tucatinib); the others by name.
+        ("atc:L01FD", "atc:L01EH"),
+        ("trastuzumab", "pertuzumab", "margetuximab", "lapatinib", "neratinib", "tucatinib", "pyrotinib", "zanidatamab",
+         "disitamab vedotin"),
+    ),
+    TherapyClass(
+        "anti-egfr-antibody",
+        "Anti-EGFR antibody",
+        r"\banti-?\s?EGFR\s+(?:monoclonal\s+)?antibod(?:y|ies)(?:\s*\((?:mAbs?|MoAbs?)\))?",
+        ("atc:L01FE",),  # ATC L01FE: cetuximab, panitumumab, necitumumab (amivantamab by name)
+        ("cetuximab", "panitumumab", "necitumumab", "amivantamab"),
+    ),
+    TherapyClass(
+        "parp",
+        "PARP inhibitor",
+        r"\bPARP\s?(?:1\s?/\s?2\s?)?inhibitors?(?:\s*\(PARPi\))?|\bpoly\s*\(ADP-ribose\)\s*polymerase(?:\s*\(PARP\))?\s+inhibitors?",
+        ("atc:L01XK",),  # ATC L01XK: olaparib, niraparib, rucaparib, talazoparib
+        ("olaparib", "niraparib", "rucaparib", "talazoparib", "veliparib", "pamiparib", "fuzuloparib", "senaparib",
+         "saruparib"),
+    ),
+    TherapyClass(
+        "braf-mek",
+        "BRAF or MEK inhibitor",
+        r"\bBRAF\s*(?:/|and/or|or)\s*MEK\s+inhibitors?\b",  # never "BRAF and MEK": the combination, maybe
+        ("atc:L01EC", "atc:L01EE"),  # ATC L01EC BRAF, L01EE MEK inhibitors
+        ("vemurafenib", "dabrafenib", "encorafenib", "trametinib", "cobimetinib", "binimetinib", "selumetinib"),
+    ),
+    TherapyClass(
+        "braf-inhibitor",
+        "BRAF inhibitor",
+        r"\bBRAF(?:[- ]V600E?)?\s+inhibitors?\b",
+        ("atc:L01EC",),
+        ("vemurafenib", "dabrafenib", "encorafenib"),
+    ),
+    TherapyClass(
+        "mek-inhibitor",
+        "MEK inhibitor",
+        r"(?<!/)\bMEK\s?(?:1\s?/\s?2\s?)?inhibitors?\b",
+        ("atc:L01EE",),
+        ("trametinib", "cobimetinib", "binimetinib", "selumetinib", "mirdametinib", "avutometinib"),
+    ),
+    TherapyClass(
+        "topo1",
+        "Topoisomerase I inhibitor",
+        # A topoisomerase I inhibitor payload counts ("deruxtecan", "govitecan" conjugates).
+        r"\btopoisomerase[- ](?:I|1)\s+inhibitors?(?:[- ](?:containing|based))?"
+        r"(?:\s+(?:ADCs?|antibody[- ]drug conjugates?))?",
+        ("atc:L01CE",),  # ATC L01CE: topotecan, irinotecan, belotecan
+        ("topotecan", "irinotecan", "belotecan", "deruxtecan", "govitecan", "exatecan"),
+    ),
+    TherapyClass(
+        "proteasome",
+        "Proteasome inhibitor",
+        r"\bproteasome\s+inhibitors?(?:\s*\(PIs?\))?",
+        ("atc:L01XG",),  # ATC L01XG: bortezomib, carfilzomib, ixazomib
+        ("bortezomib", "carfilzomib", "ixazomib"),
+    ),
+    TherapyClass(
+        "anti-cd38",
+        "Anti-CD38 antibody",
+        r"\banti-?\s?CD38\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|mAbs?|therap(?:y|ies)|agents?)",
+        ("atc:L01FC",),  # ATC L01FC: daratumumab, isatuximab
+        ("daratumumab", "isatuximab", "felzartamab"),
+    ),
+    TherapyClass(
         "live-vaccine",
         "Live (attenuated) vaccine",
         LIVE_VACCINE,
@@ -527,6 +607,8 @@ THERAPIES = (
         needs_window=True,  # "live vaccines are not allowed during the study" is no lookback
     ),  # fmt: skip
 )
+# Every therapy class is an oncology finding (a negated or conditional one is no requirement).
+ONCOLOGY_KEYS = ONCOLOGY_KEYS | {therapy.key for therapy in THERAPIES}
 # Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
 THERAPY_LEAD = (
     r"(?:(?:has|have|had)\s+)?(?:(?:received|undergone|been treated with|treated with)\s+)?(?:any\s+)?"
