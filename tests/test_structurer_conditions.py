@@ -288,3 +288,81 @@ def test_a_later_list_item_with_its_own_severity_word_is_an_alternative_the_site
     assert structure("Uncontrolled epilepsy or pancreatitis", exclusion=True).rule is None
     # any other word beside a finding still keeps the exclusion text
     assert structure("History of epilepsy or spinal cord compression due to trauma", exclusion=True).rule is None
+
+
+# --- the imported rules parse and decide on records --------------------------------------------
+
+IMPORTED_EXCLUSIONS = (
+    "Patients on antiretroviral therapy.",
+    "History of hepatic encephalopathy within the past 12 months",
+    "Requires the use of home oxygen.",
+    "Prior treatment with immune checkpoint inhibitors",
+    "Prior anti-HER2 therapy",
+    "History of leptomeningeal carcinomatosis",
+    "Prior treatment with any selective inhibitor of the fibroblast growth factor (FGF)-FGFR pathway",
+)
+
+
+def _verdicts(sentence: str, records: dict[str, list[Any]]) -> dict[str, Any]:
+    import datetime as dt
+
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+    from tests.builders import body, condition, patient
+
+    criteria, _ = eligibility_criteria({"eligibilityCriteria": f"Exclusion Criteria:\n\n* {sentence}\n"})
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    hypertension = condition(icd, "I10", "Essential hypertension")  # a record that holds data
+    return {
+        name: next(iter(evaluate_study(trial, index_facts(parse_body(body(patient(), hypertension, *extra))),
+                                       dt.date(2026, 3, 1)).criteria)).result
+        for name, extra in records.items()
+    }  # fmt: skip
+
+
+def test_every_new_rule_kind_parses_as_a_mapping() -> None:
+    from service.importer.criteria import eligibility_criteria
+    from service.mapping import parse_trial_criteria
+
+    text = "Exclusion Criteria:\n\n" + "".join(f"* {s}\n" for s in IMPORTED_EXCLUSIONS)
+    criteria, _ = eligibility_criteria({"eligibilityCriteria": text})
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    assert len(trial.criteria) == len(IMPORTED_EXCLUSIONS)
+
+
+def test_antiretroviral_therapy_now_decides_and_entecavir_is_no_art() -> None:
+    from service.domain.criteria import Result
+    from tests.builders import statement_r4
+
+    atc = "http://www.whocc.no/atc"
+    verdicts = _verdicts(
+        "Patients on antiretroviral therapy.",
+        {
+            "art": [statement_r4("J05AR03", "tenofovir disoproxil and emtricitabine", "2025-06-01", system=atc)],
+            "entecavir": [statement_r4("J05AF10", "entecavir", "2025-06-01", system=atc)],
+            "none": [],
+        },
+    )
+    # a record with no medication at all cannot say none is taken: unknown, never "not met"
+    assert verdicts == {"art": Result.MET, "entecavir": Result.NOT_MET, "none": Result.UNKNOWN}
+
+
+def test_hepatic_encephalopathy_inside_the_window_only() -> None:
+    from service.domain.criteria import Result
+    from tests.builders import condition
+
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    verdicts = _verdicts(
+        "History of hepatic encephalopathy within the past 12 months",
+        {
+            "recent": [condition(icd, "K76.82", "Hepatic encephalopathy", onset="2025-09-01", status="resolved",
+                                 abatementDateTime="2025-10-01")],
+            "old": [condition(icd, "K76.82", "Hepatic encephalopathy", onset="2020-01-01", status="resolved",
+                              abatementDateTime="2020-02-01")],
+            "none": [],
+        },
+    )  # fmt: skip
+    assert verdicts == {"recent": Result.MET, "old": Result.NOT_MET, "none": Result.NOT_MET}
