@@ -366,3 +366,32 @@ def test_hepatic_encephalopathy_inside_the_window_only() -> None:
         },
     )  # fmt: skip
     assert verdicts == {"recent": Result.MET, "old": Result.NOT_MET, "none": Result.NOT_MET}
+
+
+# --- named drugs -------------------------------------------------------------------------------
+
+
+def test_a_prior_named_drug_list_joined_by_or_is_each_drug() -> None:
+    rule = rule_of("Prior treatment with docetaxel or pemetrexed")
+    assert [child["medication"]["codes"] for child in rule["any_of"]] == [["atc:L01CD02"], ["atc:L01BA04"]]
+    rule = rule_of("Prior pembrolizumab, nivolumab or atezolizumab")
+    assert [child["medication"]["codes"][0] for child in rule["any_of"]] == [
+        "atc:L01FF02",
+        "atc:L01FF01",
+        "atc:L01FF05",
+    ]
+    body = medication(rule_of("Prior treatment with enfortumab vedotin within 6 months"))
+    assert body["codes"] == ["atc:L01FX13"] and body["within_days"] == 183
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Prior docetaxel and pemetrexed",  # maybe the combination only
+        "Patients who are candidates for docetaxel",  # no receipt
+        "Hypersensitivity to pembrolizumab",
+    ],
+)
+def test_named_drug_near_misses_stay_text(text: str) -> None:
+    result = structure(text, exclusion=True)
+    assert result.rule is None

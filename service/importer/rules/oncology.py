@@ -664,16 +664,27 @@ def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
 NAMED_DRUGS = {
     "docetaxel": "L01CD02", "paclitaxel": "L01CD01", "nab-paclitaxel": "L01CD01", "pemetrexed": "L01BA04",
     "gemcitabine": "L01BC05", "osimertinib": "L01EB04", "bevacizumab": "L01FG01", "ramucirumab": "L01FG02",
+    "nivolumab": "L01FF01", "pembrolizumab": "L01FF02", "durvalumab": "L01FF03", "avelumab": "L01FF04",
+    "atezolizumab": "L01FF05", "cemiplimab": "L01FF06", "ipilimumab": "L01FX04", "trastuzumab": "L01FD01",
+    "pertuzumab": "L01FD02", "cetuximab": "L01FE01", "panitumumab": "L01FE02", "sotorasib": "L01XX73",
+    "adagrasib": "L01XX77", "olaparib": "L01XK01", "gefitinib": "L01EB01", "erlotinib": "L01EB02",
+    "afatinib": "L01EB03", "crizotinib": "L01ED01", "capecitabine": "L01BC06", "fluorouracil": "L01BC02",
+    "irinotecan": "L01CE02", "cisplatin": "L01XA01", "carboplatin": "L01XA02", "oxaliplatin": "L01XA03",
+    "sorafenib": "L01EX02", "regorafenib": "L01EX05", "lenvatinib": "L01EX08", "enzalutamide": "L02BB04",
+    "abiraterone": "L02BX03", "palbociclib": "L01EF01", "ribociclib": "L01EF02", "abemaciclib": "L01EF03",
+    "enfortumab vedotin": "L01FX13",
 }  # fmt: skip
+_DRUG_NAMES = "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True))
 # Only a receipt is read ("prior treatment with docetaxel"): "candidates for docetaxel", "hypersensitivity to
 # pemetrexed" say something else and stay text.
 NAMED_DRUG = re.compile(
     r"\b(?:(?:has|have|had)\s+)?(?:(?:received|been treated with|treated with)\s+)?(?:any\s+)?"
     r"(?:prior|previous|previously)\s+(?:(?:treatment|therapy|exposure)\s+(?:with|to)\s+)?"
-    r"(?P<name>" + "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True)) + r")\b"
+    r"(?P<name>" + _DRUG_NAMES + r")\b"
     r"(?:[- ](?:based|containing))?(?:\s+(?:therapy|treatment|regimens?|chemotherapy))?",
     re.IGNORECASE,
 )
+NEXT_DRUG = re.compile(r"\s*,?\s*(?:or|and/or|,)\s*(?P<name>" + _DRUG_NAMES + r")\b", re.IGNORECASE)
 
 
 def find_named_drugs(text: str) -> list[Atom]:
@@ -683,12 +694,19 @@ def find_named_drugs(text: str) -> list[Atom]:
         return []
     atoms: list[Atom] = []
     for found in NAMED_DRUG.finditer(text):
-        name = found.group("name").lower()
-        body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
-        days = _window_for(found.end(), windows)
-        if days is not None:
-            body["within_days"] = days
-        atoms.append(Atom(found.start(), found.end(), name, {"medication": body}, name))
+        spans = [(found.start(), found.end(), found.group("name"))]
+        # "prior treatment with docetaxel or pemetrexed": the receipt covers each drug of the "or" list.
+        more = NEXT_DRUG.match(text, found.end())
+        while more:
+            spans.append((more.start("name"), more.end(), more.group("name")))
+            more = NEXT_DRUG.match(text, more.end())
+        for start, end, written in spans:
+            name = written.lower()
+            body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
+            days = _window_for(end, windows)
+            if days is not None:
+                body["within_days"] = days
+            atoms.append(Atom(start, end, name, {"medication": body}, name))
     return atoms
 
 
