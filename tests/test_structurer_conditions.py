@@ -395,3 +395,15 @@ def test_a_prior_named_drug_list_joined_by_or_is_each_drug() -> None:
 def test_named_drug_near_misses_stay_text(text: str) -> None:
     result = structure(text, exclusion=True)
     assert result.rule is None
+
+
+def test_an_allogeneic_tissue_or_solid_organ_transplant_keeps_stem_cells_and_tissue_grafts_for_the_site() -> None:
+    rule = rule_of("Has had an allogeneic tissue/solid organ transplant")  # NCT05832827 exc-28 (Merck)
+    keys = [child["key"] for child in rule["any_of"]]
+    assert keys == ["transplant", "transplant-status", "transplant-sct", "transplant-tissue"]
+    tissue = rule["any_of"][3]["all_of"]
+    assert tissue[0]["condition"]["codes"] == ["icd10cm:Z94.5", "icd10cm:Z94.6", "icd10cm:Z94.7"]
+    assert "not_computable" in tissue[1]
+    # "solid organ" alone is neither stem cells nor tissue
+    solid = rule_of("Prior solid organ transplant")
+    assert [child["key"] for child in solid["any_of"]] == ["transplant", "transplant-status"]

@@ -847,7 +847,9 @@ IMMUNODEFICIENCY = re.compile(
     re.IGNORECASE,
 )
 ORGAN_TRANSPLANT = re.compile(
-    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
+    # "an allogeneic tissue/solid organ transplant" (Merck's wording) takes in allogeneic stem cells too.
+    r"\b(?:(?:prior|previous)\s+)?(?:allogen(?:e)?ic\s+)?(?:tissue\s*(?:/|or|and/or)\s*)?(?:solid\s+)?organ\s+"
+    r"(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
 )
 
@@ -932,7 +934,7 @@ def _transplant_atoms(found: re.Match[str]) -> list[Atom]:
         Atom(start, end, "transplant", {"procedure": procedure}, "Solid organ transplant"),
         Atom(start, end, "transplant-status", {"condition": dict(ORGAN_RECIPIENT)}, "Solid organ transplant"),
     ]
-    if not re.search(r"\bsolid\b", found.group(0), re.IGNORECASE):
+    if not re.search(r"\bsolid\b", found.group(0), re.IGNORECASE) or re.search(r"\btissue\b", found.group(0), re.I):
         stem_cells = {
             "all_of": [
                 {"key": "record", "text": "a stem cell or marrow transplant on record",
@@ -947,6 +949,20 @@ def _transplant_atoms(found: re.Match[str]) -> list[Atom]:
             ]
         }  # fmt: skip
         atoms.append(Atom(start, end, "transplant-sct", stem_cells, "Stem cell transplant"))
+    if re.search(r"\btissue\b", found.group(0), re.IGNORECASE):
+        # Tissue grafts (ICD-10-CM Z94.5 skin, Z94.6 bone, Z94.7 cornea) are often the patient's own or not
+        # "allogeneic tissue" in the protocol's sense: on record, the site says.
+        tissue = {
+            "all_of": [
+                {"key": "record", "text": "a skin, bone or cornea transplant on record", "condition": {
+                    "label": "Tissue transplant status", "codes": ["icd10cm:Z94.5", "icd10cm:Z94.6", "icd10cm:Z94.7"],
+                    "names": [], "history": True}},
+                {"key": "allogeneic", "text": found.group(0),
+                 "not_computable": "whether the tissue graft is an allogeneic transplant the protocol means: the site "
+                 "confirms"},
+            ]
+        }  # fmt: skip
+        atoms.append(Atom(start, end, "transplant-tissue", tissue, "Tissue transplant"))
     return atoms
 
 
