@@ -30,8 +30,9 @@ def condition(rule: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("text", "code", "history", "within"),
     [
-        ("Phenylketonuria.", "icd10cm:E70.0", False, None),  # NCT05883007 exc-11
-        ("Hereditary fructose intolerance.", "icd10cm:E74.12", False, None),  # NCT05883007 exc-12
+        # NCT05883007 exc-11: an inborn error of metabolism lasts for life, any record of it counts
+        ("Phenylketonuria.", "icd10cm:E70.0", True, None),
+        ("Hereditary fructose intolerance.", "icd10cm:E74.12", True, None),  # NCT05883007 exc-12
         ("Requires the use of home oxygen.", "icd10cm:Z99.81", False, None),  # NCT06411691 exc-8
         ("Portal vein thrombosis", "icd10cm:I81", False, None),
         ("History of retinal vein occlusion", "icd10cm:H34.81", True, None),

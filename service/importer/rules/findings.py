@@ -473,6 +473,8 @@ NAMED_CONDITIONS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
      r"\bimplant(?:ed|able) (?:cardioverter[- ])?defibrillators?(?:\s*\(ICD\))?", ["icd10cm:Z95.810"],
      ["implantable cardioverter-defibrillator", "implantable cardioverter defibrillator"]),
 )  # fmt: skip
+# Inborn errors of metabolism last for life: a record of one counts whatever status it was given.
+LIFELONG = frozenset({"pku", "fructose-intolerance"})
 NAMED_HISTORY = re.compile(r"\bhistory\b|\bprior\b|\bprevious(?:ly)?\b|\bever\b", re.IGNORECASE)
 
 
@@ -492,7 +494,7 @@ def find_named_conditions(text: str) -> list[Atom]:
             body.update(history=True, within_days=days)
         elif windows:
             continue  # several windows before it: which one is its own is not said
-        elif NAMED_HISTORY.search(text):
+        elif NAMED_HISTORY.search(text) or key in LIFELONG:
             body["history"] = True
         atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
     return atoms
