@@ -408,3 +408,30 @@ def test_an_allogeneic_tissue_or_solid_organ_transplant_keeps_stem_cells_and_tis
     # "solid organ" alone is neither stem cells nor tissue
     solid = rule_of("Prior solid organ transplant")
     assert [child["key"] for child in solid["any_of"]] == ["transplant", "transplant-status"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # NCT05832827 exc-21, NCT05879653 exc-20 (Merck)
+        "Has a history of (non-infectious) pneumonitis/interstitial lung disease that required steroids or has "
+        "current pneumonitis/interstitial lung disease.",
+        "Has a history of (non-infectious) pneumonitis that required steroids or has current pneumonitis",
+    ],
+)
+def test_pneumonitis_that_required_steroids_or_current_pneumonitis(text: str) -> None:
+    rule = rule_of(text)
+    current, past = rule["any_of"]
+    assert "history" not in current["condition"] and "icd10cm:J70.0" in current["condition"]["codes"]
+    record, steroids = past["all_of"]
+    assert record["condition"]["history"] is True and "required steroids" in steroids["not_computable"]
+    # "pneumonitis" alone is no name: viral pneumonitis is an infection
+    assert "pneumonitis" not in current["condition"]["names"]
+
+
+def test_pneumonitis_with_more_words_stays_text() -> None:
+    text = (
+        "Has a history of (non-infectious) pneumonitis that required steroids or has current pneumonitis. "
+        "Patients with radiation pneumonitis are allowed."
+    )
+    assert structure(text, exclusion=True).rule is None

@@ -56,6 +56,7 @@ from service.importer.rules.oncology import (
     find_steroid_dose,
     find_therapies,
     other_malignancy_exclusion,
+    pneumonitis_exclusion,
 )
 from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
@@ -141,7 +142,7 @@ def structure(
             rule = whole(text)
             if rule is not None:
                 return Structured(rule, children=rule["all_of"])
-        rule = other_malignancy_exclusion(text, study_cancer)
+        rule = pneumonitis_exclusion(text) or other_malignancy_exclusion(text, study_cancer)
         if rule is not None:
             return Structured(rule, children=rule.get("any_of") or rule.get("all_of", []))
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS

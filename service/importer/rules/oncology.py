@@ -1217,3 +1217,40 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
             },
         ]
     }
+
+
+# Merck's wording: "Has a history of (non-infectious) pneumonitis/interstitial lung disease that required
+# steroids or has current pneumonitis/interstitial lung disease." Read whole: a current one is data; whether
+# a past one required steroids is not (no record ties a steroid course to the pneumonitis it treated).
+PNEUMONITIS_STEROIDS = re.compile(
+    r"^\s*(?:(?:has|have)\s+)?(?:a\s+)?(?:known\s+)?history\s+of\s+\(?non-?infectious\)?\s+pneumonitis"
+    r"(?:\s*(?:/|or|and/or)\s*interstitial\s+lung\s+disease)?\s+(?:\(ILD\)\s+)?that\s+required\s+(?:systemic\s+)?"
+    r"(?:cortico)?steroids\s*,?\s*(?:or\s+)?(?:(?:has|have)\s+)?current\s+pneumonitis"
+    r"(?:\s*(?:/|or|and/or)\s*interstitial\s+lung\s+disease)?\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+# Non-infectious pneumonitis and ILD: J84 ILD, J70.0 / J70.1 radiation pneumonitis (acute, chronic), J70.2-J70.4
+# drug-induced interstitial lung disorders. Names are phrases: "pneumonitis" alone is infectious too.
+PNEUMONITIS: dict[str, Any] = {
+    "label": "Non-infectious pneumonitis or interstitial lung disease",
+    "codes": ["snomed:233703007", "icd10cm:J84", "icd10cm:J70.0", "icd10cm:J70.1", "icd10cm:J70.2", "icd10cm:J70.3",
+              "icd10cm:J70.4"],
+    "names": ["interstitial lung disease", "non-infectious pneumonitis", "radiation pneumonitis",
+              "drug-induced pneumonitis", "immune-mediated pneumonitis"],
+}  # fmt: skip
+
+
+def pneumonitis_exclusion(text: str) -> dict[str, Any] | None:
+    if not PNEUMONITIS_STEROIDS.match(text):
+        return None
+    return {
+        "any_of": [
+            {"key": "current", "text": "current pneumonitis/interstitial lung disease", "condition": dict(PNEUMONITIS)},
+            {"key": "past", "text": text.strip(), "all_of": [
+                {"key": "record", "text": "pneumonitis/interstitial lung disease on record",
+                 "condition": {**PNEUMONITIS, "history": True}},
+                {"key": "steroids", "text": text.strip(),
+                 "not_computable": "whether the past pneumonitis required steroids: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
