@@ -435,3 +435,18 @@ def test_pneumonitis_with_more_words_stays_text() -> None:
         "Patients with radiation pneumonitis are allowed."
     )
     assert structure(text, exclusion=True).rule is None
+
+
+def test_a_cause_narrowing_a_later_item_keeps_it_for_the_site() -> None:
+    # NCT05879978 exc-4: the cause of the cord compression is not in the record
+    rule = rule_of("Known leptomeningeal disease or spinal cord compression due to metastatic disease")
+    assert [child["key"] for child in rule["any_of"]] == ["lepto", "rest"]
+
+
+def test_an_example_in_brackets_is_no_finding_of_its_own() -> None:
+    text = (  # NCT06008288 exc-2
+        "History of interstitial lung disease, non-infectious pneumonia, or uncontrolled lung disease (including "
+        "pulmonary fibrosis, acute lung disease, etc.) with clinical symptoms."
+    )
+    rule = rule_of(text)
+    assert [child["key"] for child in rule["any_of"]] == ["ild", "rest"]

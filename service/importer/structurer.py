@@ -233,7 +233,12 @@ EXCEPTION_WORDS = re.compile(
     re.IGNORECASE,
 )
 # Severity words that narrow the finding they stand beside (and nothing else).
-NARROWING = re.compile(r"poorly|symptomatic|severe|uncontrolled|refractory|recurrent|acute|chronic", re.IGNORECASE)
+# "spinal cord compression due to metastatic disease": a cause narrows it the same way.
+NARROWING = re.compile(
+    r"poorly|symptomatic|severe|uncontrolled|refractory|recurrent|acute|chronic|due|metastatic|metastases|malignant|"
+    r"malignancy|disease",
+    re.IGNORECASE,
+)
 # Words that qualify a finding: a list item made of them narrows its neighbour, it is no alternative.
 QUALIFYING = re.compile(
     r"\b(untreated|treated|symptomatic|asymptomatic|active|inactive|stable|unstable|progressive|progressing|"

@@ -858,6 +858,8 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
     atoms: list[Atom] = []
     # Each mention ("History of interstitial pneumonia or evidence of interstitial lung disease"), each with its cue.
     for mention in ILD.finditer(text):
+        if atoms and text.count("(", 0, mention.start()) > text.count(")", 0, mention.start()):
+            continue  # an example in brackets ("lung disease (including pulmonary fibrosis, ...)") is no finding
         cues = list(HISTORY_CUE.finditer(text, 0, mention.start()))
         history = bool(cues) and cues[-1].group("history") is not None
         body: dict[str, Any] = {
