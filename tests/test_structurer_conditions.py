@@ -450,3 +450,13 @@ def test_an_example_in_brackets_is_no_finding_of_its_own() -> None:
     )
     rule = rule_of(text)
     assert [child["key"] for child in rule["any_of"]] == ["ild", "rest"]
+
+
+def test_primary_immunodeficiency_with_its_example_and_history() -> None:
+    text = "Any form of primary immunodeficiency (such as Severe Combined Immunodeficiency Disease)."
+    body = condition(rule_of(text))
+    assert "icd10cm:D81" in body["codes"] and "history" not in body  # NCT03745326 exc-4
+    # "primary": immunodeficiency due to drugs or to other conditions is secondary
+    assert body["except"] == ["icd10cm:D84.81", "icd10cm:D84.82"]
+    assert condition(rule_of("History of active primary immunodeficiency"))["history"] is True  # NCT05883644 exc-7
+    assert "except" not in condition(rule_of("Known immunodeficiency"))

@@ -843,7 +843,10 @@ TUBERCULOSIS = re.compile(
     re.IGNORECASE,
 )
 IMMUNODEFICIENCY = re.compile(
-    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)",
+    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:active\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)"
+    # "(such as Severe Combined Immunodeficiency Disease)": the example is one of the codes (D81)
+    r"(?:\s*\((?:such\s+as|e\.g\.,?|eg,?|including)\s+severe\s+combined\s+immunodeficiency(?:\s+disease)?"
+    r"(?:\s*\(SCID\))?\))?",
     re.IGNORECASE,
 )
 ORGAN_TRANSPLANT = re.compile(
@@ -897,6 +900,12 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
                 "primary immunodeficiency", "common variable immunodeficiency", "severe combined immunodeficiency"
             ],  # fmt: skip
         }
+        if re.search(r"\bprimary\b", found.group(0), re.IGNORECASE):
+            # D84.81 (due to conditions classified elsewhere) and D84.82 (due to drugs) are secondary.
+            body["except"] = ["icd10cm:D84.81", "icd10cm:D84.82"]
+        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+        if cues and cues[-1].group("history") is not None:
+            body["history"] = True  # "History of (active) primary immunodeficiency": ever recorded
         atoms.append(Atom(found.start(), found.end(), "immunodeficiency", {"condition": body}, "Immunodeficiency"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
