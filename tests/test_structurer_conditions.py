@@ -460,3 +460,34 @@ def test_primary_immunodeficiency_with_its_example_and_history() -> None:
     assert body["except"] == ["icd10cm:D84.81", "icd10cm:D84.82"]
     assert condition(rule_of("History of active primary immunodeficiency"))["history"] is True  # NCT05883644 exc-7
     assert "except" not in condition(rule_of("Known immunodeficiency"))
+
+
+# --- washouts that depend on the drug's half-lives ---------------------------------------------
+
+
+def test_whichever_is_shorter_decides_only_outside_the_stated_days() -> None:
+    text = (  # NCT06385925 exc-2
+        "Prior systemic anti-cancer treatment within 21 days or 5 half-lives (whichever is shorter will be used as "
+        "the criteria) prior to the first dose of study drug."
+    )
+    window, half_lives = rule_of(text)["all_of"]  # none inside 21 days: not met; one inside: the site checks
+    assert window["medication"]["within_days"] == 21 and "half-lives" in half_lives["not_computable"]
+
+
+def test_whichever_is_longer_decides_inside_the_stated_days() -> None:
+    rule = rule_of("Received systemic anticancer therapy within 28 days or 5 half-lives, whichever is longer, before "
+                   "the first dose")  # fmt: skip
+    window, half_lives = rule["any_of"]
+    assert window["medication"]["within_days"] == 28 and "not_computable" in half_lives
+
+
+def test_a_half_life_clause_does_not_swallow_the_next_item() -> None:
+    rule = rule_of("Received systemic anticancer therapy within 28 days or 5 half-lives, whichever is shorter, or "
+                   "radiotherapy within 2 weeks")  # fmt: skip
+    assert [child["key"] for child in rule["any_of"]] == ["anticancer-hl", "rest"]
+    assert "radiotherapy" in rule["any_of"][1]["not_computable"]
+    # a half-life washout is never a required receipt in an inclusion
+    assert (
+        structure("Systemic anticancer therapy within 28 days or 5 half-lives, whichever is shorter", False).rule
+        is None
+    )

@@ -90,9 +90,9 @@ def test_anticancer_drugs_inside_the_window_are_atc_l01_and_l02(text: str, days:
 @pytest.mark.parametrize(
     "text",
     [
-        # NCT06385925 exc-2: the window depends on the drug's half-life, whichever is shorter
-        "Prior systemic anti-cancer treatment within 21 days or 5 half-lives (whichever is shorter will be used as "
-        "the criteria) prior to the first dose of study drug.",
+        # NCT06385925 exc-2 "... within 21 days or 5 half-lives (whichever is shorter ...)" is read now, with the
+        # half-lives for the site (tests/test_structurer_conditions.py); without "whichever" it stays text
+        "Prior systemic anti-cancer treatment within 21 days or 5 half-lives prior to the first dose of study drug.",
         "Anti-cancer therapy within 28 days prior to the first dose",  # may mean radiotherapy or surgery too
         "Ongoing anticancer therapy.",  # NCT05786924: no window
         # NCT05907980: joined with an investigational therapy by 'and'

@@ -77,7 +77,7 @@ WASHOUT_ONLY = frozenset({"major-surgery", "anticancer", "immunosuppressant"})
 
 
 def _inclusion_therapies(text: str) -> list[Atom]:
-    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY]
+    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY and not a.key.endswith("-hl")]
 
 
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (

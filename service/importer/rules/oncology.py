@@ -632,7 +632,10 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
             days = _window_for(end, windows)
-            if (therapy.needs_window and days is None) or (days is not None and drug_dependent):
+            if days is not None and drug_dependent:
+                atoms += _half_life_washout(text, therapy, start, end, days)
+                continue
+            if therapy.needs_window and days is None:
                 continue
             if therapy.needs_window and REQUIRED_BY.search(text, max(0, start - 60), start):
                 continue  # "a syndrome that requires systemic steroids or immunosuppressive agents": a need, no washout
@@ -650,6 +653,31 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 body["within_days"] = days
             atoms.append(Atom(start, end, therapy.key, {therapy.kind: body}, therapy.label))
     return atoms
+
+
+# "within 21 days or 5 half-lives (whichever is shorter)": the clause after the washout.
+HALF_LIFE_CLAUSE = re.compile(
+    r"[^.;]{0,40}?\bhalf[- ]?li(?:fe|ves)\b[^.;]{0,40}?\bwhichever\s+is\s+(?:the\s+)?(?P<which>shorter|longer)\b"
+    r"(?:\s+will\s+be\s+used(?:\s+as\s+the\s+criteri(?:a|on))?)?\s*\)?",
+    re.IGNORECASE,
+)
+
+
+def _half_life_washout(text: str, therapy: TherapyClass, start: int, end: int, days: int) -> list[Atom]:
+    """A drug's half-lives are not in the record. "Whichever is shorter": none inside the stated days is
+    "not met", one inside is for the site; "whichever is longer": one inside the days is "met"."""
+    clause = HALF_LIFE_CLAUSE.match(text, end)
+    if therapy.kind != "medication" or clause is None:
+        return []
+    shorter = clause.group("which").lower() == "shorter"
+    body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names),
+                            "within_days": days}
+    part = {"key": "half-lives", "text": text[start : clause.end()].strip(),
+            "not_computable": f"the drug's own half-lives may make the window {'shorter' if shorter else 'longer'} "
+            f"than {days} days: the site checks the dates"}
+    rule = {"all_of" if shorter else "any_of": [
+        {"key": "window", "text": text[start:end].strip(), "medication": body}, part]}  # fmt: skip
+    return [Atom(start, clause.end(), therapy.key + "-hl", rule, therapy.label)]
 
 
 def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
