@@ -491,3 +491,36 @@ def test_a_half_life_clause_does_not_swallow_the_next_item() -> None:
         structure("Systemic anticancer therapy within 28 days or 5 half-lives, whichever is shorter", False).rule
         is None
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "codes"),
+    [
+        ("Histologically confirmed ovarian cancer", ["icd10cm:C56"]),  # never the tube or peritoneum
+        ("Histologically or cytologically confirmed ovarian, fallopian tube, or primary peritoneal cancer",
+         ["icd10cm:C56", "icd10cm:C57.0", "icd10cm:C48.1", "icd10cm:C48.2"]),
+        ("Histologically confirmed endometrial cancer", ["icd10cm:C54.1"]),
+        ("Histologically confirmed cervical cancer", ["icd10cm:C53"]),
+        ("Histologically confirmed thyroid cancer", ["icd10cm:C73"]),
+        ("Histologically confirmed biliary tract cancer (BTC)", ["icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"]),
+    ],
+)  # fmt: skip
+def test_a_cancer_named_by_its_site_is_the_site_code(text: str, codes: list[str]) -> None:
+    assert condition(rule_of(text, exclusion=False))["codes"] == codes
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Histologically confirmed high-grade serous ovarian cancer",  # the histology is no site code
+        "Malignant pleural mesothelioma",  # C45 holds the peritoneal one too
+        "Differentiated thyroid cancer",
+    ],
+)
+def test_a_histology_or_subsite_beside_the_site_stays_a_remainder(text: str) -> None:
+    rule = rule_of(text, exclusion=False)
+    assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"]
+
+
+def test_cervical_carcinoma_in_situ_is_no_cervical_cancer() -> None:
+    assert structure("Histologically confirmed cervical carcinoma in situ", exclusion=False).rule is None

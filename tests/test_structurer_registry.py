@@ -329,7 +329,9 @@ def test_the_trial_cancer_comes_from_the_registry_conditions() -> None:
     assert study_cancer_codes(["Untreated Advanced or Recurrent Thymic Carcinomas"]) == ("icd10cm:C37",)
     assert study_cancer_codes(["Aggressive NK Cell Leukemia"]) is None  # no codes known
     assert study_cancer_codes(["Head and Neck Cancer", "Squamous Cell Carcinoma"]) is None  # a histology without site
-    assert study_cancer_codes(["Non-small Cell Lung Cancer", "Thyroid Cancer"]) is None  # one unknown: none
+    assert study_cancer_codes(["Non-small Cell Lung Cancer", "Glioblastoma"]) is None  # one unknown: none
+    both = study_cancer_codes(["Non-small Cell Lung Cancer", "Thyroid Cancer"])
+    assert both is not None and {"icd10cm:C34", "icd10cm:C73"} <= set(both)
     assert study_cancer_codes([]) is None
 
 

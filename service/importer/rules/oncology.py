@@ -111,6 +111,28 @@ MORE_CANCERS = (
            ("malignant melanoma", "melanoma of skin", "cutaneous melanoma")),  # never "melanoma in situ"
     Cancer("myeloma", "Multiple myeloma", r"\bmultiple myeloma(?:\s*\(MM\))?", ("icd10cm:C90.0",),
            ("multiple myeloma",)),
+    # Cancers named by their site (a site code says the site, not a histology: "serous", "squamous" stay text).
+    Cancer("ovarian-tube-peritoneal", "Ovarian, fallopian tube or primary peritoneal cancer",
+           r"\bovarian(?:\s*,)?\s+fallopian tube(?:\s*,)?\s+(?:and/)?or\s+primary peritoneal (?:cancer|carcinoma)s?\b",
+           ("icd10cm:C56", "icd10cm:C57.0", "icd10cm:C48.1", "icd10cm:C48.2"),
+           ("ovarian cancer", "malignant neoplasm of ovary", "fallopian tube cancer", "primary peritoneal carcinoma")),
+    Cancer("ovarian", "Ovarian cancer", r"\bovarian (?:cancer|carcinoma)s?\b|\bcarcinoma of (?:the )?ovary\b",
+           ("icd10cm:C56",), ("ovarian cancer", "ovarian carcinoma", "malignant neoplasm of ovary")),
+    Cancer("endometrial", "Endometrial cancer", r"\bendometrial (?:cancer|carcinoma)s?\b", ("icd10cm:C54.1",),
+           ("endometrial cancer", "endometrial carcinoma", "malignant neoplasm of endometrium")),
+    Cancer("cervical", "Cervical cancer",  # never "cervical carcinoma in situ" (D06)
+           r"\b(?:cervical|uterine cervix) (?:cancer|carcinoma)s?\b(?!\s+in\s+situ)|\b(?:carcinoma|cancer) of (?:the )?"
+           r"(?:uterine )?cervix\b(?!\s+in\s+situ)",
+           ("icd10cm:C53",), ("cervical cancer", "malignant neoplasm of cervix uteri")),
+    Cancer("esophageal", "Esophageal cancer", r"\b(?:o?esophageal) (?:cancer|carcinoma)s?\b(?!\s*(?:/|or|and))",
+           ("icd10cm:C15",), ("esophageal cancer", "oesophageal cancer", "malignant neoplasm of esophagus")),
+    Cancer("thyroid", "Thyroid cancer", r"\bthyroid (?:cancer|carcinoma)s?\b", ("icd10cm:C73",),
+           ("thyroid cancer", "malignant neoplasm of thyroid gland")),
+    Cancer("mesothelioma", "Mesothelioma", r"\b(?:malignant\s+)?mesotheliomas?\b", ("icd10cm:C45",),
+           ("mesothelioma",)),
+    Cancer("biliary", "Biliary tract cancer", r"\bbiliary tract (?:cancer|carcinoma)s?(?:\s*\(BTC\))?",
+           ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"), ("biliary tract cancer", "cholangiocarcinoma",
+                                                           "gallbladder cancer")),
     # Any primary or secondary malignancy outside the lymphoid/haematopoietic chapter (C81-C96).
     Cancer("solid", "Malignant solid tumour", r"\b(?:malignant\s+)?solid (?:tumou?r|malignanc(?:y|ies)|cancer)s?\b",
            SOLID_SITES, ("solid tumor", "solid tumour")),  # never "carcinoma" alone: carcinoma in situ is none
@@ -1021,6 +1043,14 @@ STUDY_CANCER_CODES = {
     "gastric": ("icd10cm:C16", "icd10cm:C15"),
     "melanoma": ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
     "myeloma": ("icd10cm:C90",),
+    "ovarian-tube-peritoneal": ("icd10cm:C56", "icd10cm:C57.0", "icd10cm:C48.1", "icd10cm:C48.2"),
+    "ovarian": ("icd10cm:C56",),
+    "endometrial": ("icd10cm:C54",),
+    "cervical": ("icd10cm:C53",),
+    "esophageal": ("icd10cm:C15", "icd10cm:C16.0"),
+    "thyroid": ("icd10cm:C73",),
+    "mesothelioma": ("icd10cm:C45",),
+    "biliary": ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"),
 }  # fmt: skip
 # Registry conditions the diagnosis rule does not read, with the sites that record them (ICD-10-CM).
 STUDY_CANCER_SITES = (
