@@ -1047,7 +1047,7 @@ STUDY_CANCER_CODES = {
     "ovarian": ("icd10cm:C56",),
     "endometrial": ("icd10cm:C54",),
     "cervical": ("icd10cm:C53",),
-    "esophageal": ("icd10cm:C15", "icd10cm:C16.0"),
+    "esophageal": ("icd10cm:C15",),
     "thyroid": ("icd10cm:C73",),
     "mesothelioma": ("icd10cm:C45",),
     "biliary": ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"),
