@@ -524,3 +524,21 @@ def test_a_histology_or_subsite_beside_the_site_stays_a_remainder(text: str) -> 
 
 def test_cervical_carcinoma_in_situ_is_no_cervical_cancer() -> None:
     assert structure("Histologically confirmed cervical carcinoma in situ", exclusion=False).rule is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Prior taxane therapy is not required",
+        "Patients may have received prior PARP inhibitor",
+        "Prior anti-HER2 therapy is optional",
+    ],
+)
+def test_a_permitted_prior_therapy_is_no_required_one(text: str) -> None:
+    # read as required, a patient without it would be wrongly ineligible
+    assert structure(text, exclusion=False).rule is None
+
+
+def test_a_required_prior_therapy_stays_required() -> None:
+    body = rule_of("Must have received prior anti-HER2 therapy", exclusion=False)["medication"]
+    assert "atc:L01FD" in body["codes"]

@@ -188,8 +188,20 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
         if start <= atom.start < end:
             sentence = text[start:end]
             before = text[start : atom.start]
-            return bool(NEGATION.search(before) or CONDITIONAL.search(sentence) or EXCEPTION_WORDS.search(sentence))
+            return bool(
+                NEGATION.search(before)
+                or CONDITIONAL.search(sentence)
+                or EXCEPTION_WORDS.search(sentence)
+                or PERMISSIVE.search(sentence)
+            )
     return False
+
+
+# "Prior taxane therapy is not required", "Patients may have received a PARP inhibitor": a permission, no
+# requirement.
+PERMISSIVE = re.compile(
+    r"\bmay\b|\bnot\s+(?:required|necessary|mandatory|needed)\b|\boptional\b|\bcan\s+(?:have|be)\b", re.IGNORECASE
+)
 
 
 _CARDIAC_IMAGING = (
