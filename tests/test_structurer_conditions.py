@@ -41,6 +41,8 @@ def condition(rule: dict[str, Any]) -> dict[str, Any]:
         ("Patients with a cardiac pacemaker", "icd10cm:Z95.0", False, None),
         ("History of Stevens-Johnson syndrome or toxic epidermal necrolysis", "icd10cm:L51.2", True, None),
         ("History of pancreatitis", "icd10cm:K85", True, None),
+        ("History of acute pancreatitis within 1 year", "icd10cm:K85", True, 365),
+        ("History of acute or chronic pancreatitis", "icd10cm:K86.1", True, None),
         ("Liver cirrhosis", "icd10cm:K74.6", False, None),
         ("Known seizure disorder", "icd10cm:G40", False, None),
         ("History of epilepsy within 6 months", "icd10cm:G40", True, 183),

@@ -457,8 +457,13 @@ NAMED_CONDITIONS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
      r"|\btoxic epidermal necrolysis(?:\s*\(TEN\))?",
      ["icd10cm:L51.1", "icd10cm:L51.2", "icd10cm:L51.3"], ["stevens-johnson syndrome", "toxic epidermal necrolysis"]),
     # K85 acute pancreatitis; K86.0, K86.1 chronic pancreatitis (alcohol-induced, other).
-    ("pancreatitis", "Pancreatitis", r"\b(?:acute\s+or\s+chronic\s+|chronic\s+or\s+acute\s+)?pancreatitis\b",
+    ("pancreatitis", "Pancreatitis",
+     r"\b(?:acute\s+or\s+chronic\s+|chronic\s+or\s+acute\s+)pancreatitis\b|(?<!acute )(?<!chronic )\bpancreatitis\b",
      ["icd10cm:K85", "icd10cm:K86.0", "icd10cm:K86.1"], ["pancreatitis"]),
+    ("acute-pancreatitis", "Acute pancreatitis", r"(?<!or )\bacute pancreatitis\b", ["icd10cm:K85"],
+     ["acute pancreatitis"]),
+    ("chronic-pancreatitis", "Chronic pancreatitis", r"(?<!or )\bchronic pancreatitis\b",
+     ["icd10cm:K86.0", "icd10cm:K86.1"], ["chronic pancreatitis"]),
     # K50 Crohn's disease, K51 ulcerative colitis.
     ("ibd", "Inflammatory bowel disease",
      r"\binflammatory bowel diseases?(?:\s*\(IBD\))?"
