@@ -33,6 +33,7 @@ from service.importer.rules.findings import (
     find_brain_metastases,
     find_cardiovascular,
     find_infection,
+    find_named_conditions,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
@@ -55,6 +56,7 @@ from service.importer.rules.oncology import (
     find_steroid_dose,
     find_therapies,
     other_malignancy_exclusion,
+    pneumonitis_exclusion,
 )
 from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
 
@@ -75,7 +77,7 @@ WASHOUT_ONLY = frozenset({"major-surgery", "anticancer", "immunosuppressant"})
 
 
 def _inclusion_therapies(text: str) -> list[Atom]:
-    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY]
+    return [a for a in _therapies(text) if a.key not in WASHOUT_ONLY and not a.key.endswith("-hl")]
 
 
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
@@ -107,6 +109,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_named_drugs,
     find_cardiovascular,
     find_current_steroids,
+    find_named_conditions,
 )
 
 
@@ -139,7 +142,7 @@ def structure(
             rule = whole(text)
             if rule is not None:
                 return Structured(rule, children=rule["all_of"])
-        rule = other_malignancy_exclusion(text, study_cancer)
+        rule = pneumonitis_exclusion(text) or other_malignancy_exclusion(text, study_cancer)
         if rule is not None:
             return Structured(rule, children=rule.get("any_of") or rule.get("all_of", []))
     finders = EXCLUSION_FINDERS if exclusion else INCLUSION_FINDERS
@@ -185,8 +188,20 @@ def _negated_or_conditional(text: str, atom: Atom) -> bool:
         if start <= atom.start < end:
             sentence = text[start:end]
             before = text[start : atom.start]
-            return bool(NEGATION.search(before) or CONDITIONAL.search(sentence) or EXCEPTION_WORDS.search(sentence))
+            return bool(
+                NEGATION.search(before)
+                or CONDITIONAL.search(sentence)
+                or EXCEPTION_WORDS.search(sentence)
+                or PERMISSIVE.search(sentence)
+            )
     return False
+
+
+# "Prior taxane therapy is not required", "Patients may have received a PARP inhibitor": a permission, no
+# requirement.
+PERMISSIVE = re.compile(
+    r"\bmay\b|\bnot\s+(?:required|necessary|mandatory|needed)\b|\boptional\b|\bcan\s+(?:have|be)\b", re.IGNORECASE
+)
 
 
 _CARDIAC_IMAGING = (
@@ -229,6 +244,13 @@ EXCEPTION_WORDS = re.compile(
     r"\b(?:allowed|permitted|eligible|acceptable|exempt|may (?:participate|be (?:enrolled|included|eligible)))\b",
     re.IGNORECASE,
 )
+# Severity words that narrow the finding they stand beside (and nothing else).
+# "spinal cord compression due to metastatic disease": a cause narrows it the same way.
+NARROWING = re.compile(
+    r"poorly|symptomatic|severe|uncontrolled|refractory|recurrent|acute|chronic|due|metastatic|metastases|malignant|"
+    r"malignancy|disease",
+    re.IGNORECASE,
+)
 # Words that qualify a finding: a list item made of them narrows its neighbour, it is no alternative.
 QUALIFYING = re.compile(
     r"\b(untreated|treated|symptomatic|asymptomatic|active|inactive|stable|unstable|progressive|progressing|"
@@ -246,7 +268,7 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     pregnancy_only = all(a.key in ("pregnant", "breastfeeding", "hcg") for a in atoms)
     segments = _segments(text, atoms)
     rest: list[str] = []
-    for start, end in segments:
+    for n, (start, end) in enumerate(segments):
         inside = [a for a in atoms if start <= a.start < end]
         segment = text[start:end]
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
@@ -257,6 +279,13 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+        if inside and words and n > 0 and all(QUALIFYING.fullmatch(w) or NARROWING.fullmatch(w) for w in words):
+            # "MI, unstable angina, symptomatic congestive heart failure": a later list item's own qualifier
+            # narrows its finding only (one before the list may qualify every item, so the first never counts
+            # here): the item is an alternative the site checks, the others still decide.
+            atoms = [a for a in atoms if a not in inside]
+            rest.extend(words + [a.label.lower() for a in inside])
+            continue
         if inside and words:
             return Structured(None, f"exclusion wording beyond the encoded findings ({_short(words)})")
         if not inside and words:
@@ -308,6 +337,8 @@ def _segments(text: str, atoms: list[Atom]) -> list[tuple[int, int]]:
     for m in LIST_SEPARATOR.finditer(text):
         if m.start() == m.end() or depth[m.start()] > 0 or any(a.start <= m.start() < a.end for a in atoms):
             continue  # inside brackets, or inside one finding ("anti-PD-1 or anti-PD-L1 antibody")
+        if any(s.start() <= m.start() < s.end() for s in TREATMENT_START.finditer(text)):
+            continue  # "before the first dose of durvalumab or tremelimumab": the reference point, no list
         if m.start() > start:
             out.append((start, m.start()))
         start = m.end()
@@ -495,7 +526,10 @@ TREATMENT_START = re.compile(
     r"interventions?|therapy)\b"
     # "before the first dose of durvalumab or tremelimumab": the study drugs by name
     r"|\b(?:prior to|before)\s+(?:the\s+)?first\s+dose\s+of\s+[a-z][a-z0-9-]+"
-    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b",
+    r"(?:\s+(?:or|and|and/or)\s+[a-z][a-z0-9-]+)?\b"
+    # "prior to Cycle 1 Day 1", "before the scheduled BNCT": the study treatment's start by another name
+    r"|\b(?:prior to|before)\s+(?:the\s+)?(?:cycle\s*1,?\s*day\s*1|C1D1|day\s*1\s+of\s+cycle\s*1)\b"
+    r"|\b(?:prior to|before)\s+(?:the\s+)?scheduled\s+(?:start\s+of\s+)?[A-Za-z][\w-]*\b",
     re.IGNORECASE,
 )
 SEX_WORDS = frozenset({"male", "males", "female", "females", "women", "woman", "men", "man"})

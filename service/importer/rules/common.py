@@ -47,7 +47,9 @@ CONDITIONAL = re.compile(
     re.IGNORECASE,
 )
 SUPPORT = re.compile(
-    r"transfus|growth factor|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
+    # A growth factor receptor a drug class names (fibroblast, epidermal, vascular endothelial) is no support.
+    r"transfus|(?<!fibroblast )(?<!epidermal )(?<!endothelial )(?<!platelet-derived )growth factor(?!\s*(?:\(\w+\)\s*)?"
+    r"(?:-\s*)?(?:FGFR|receptor))|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
     r"\bepo\b|thrombopoietin|\bsupport\b|stimulating (?:factor|agent)",
     re.IGNORECASE,
 )

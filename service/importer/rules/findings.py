@@ -66,9 +66,13 @@ def find_pregnancy(text: str) -> list[Atom]:
     return atoms
 
 
+# "HIV or acquired immunodeficiency syndrome (AIDS)-related illness": AIDS is HIV disease (B20), one finding.
+_AIDS = (
+    r"(?:\s*(?:infection\s+)?(?:or|and/or|/)\s*(?:an?\s+)?(?:(?i:acquired\s+immun[eo]?\s*deficiency\s+syndrome)(?:\s*\(AIDS\))?"
+    r"|AIDS)(?:[- ](?i:related|defining)\s+(?i:illness(?:es)?|conditions?))?)?"
+)
 HIV = re.compile(
-    r"\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?",
-    re.IGNORECASE,
+    r"(?i:\bHIV(?:[- ]?1)?\b(?:\s*(?:1/2|1 and 2))?|\bhuman immunodeficiency virus(?:\s*\(HIV(?:-1)?\))?)" + _AIDS,
 )
 HBV = re.compile(r"\bhepatitis B(?: virus)?(?:\s*\(HBV\))?|\bHBV\b|\bhep(?:atitis)?\.? B\b", re.IGNORECASE)
 HCV = re.compile(
@@ -158,28 +162,57 @@ BRAIN_QUALIFIER = re.compile(
 )
 
 
+# Spinal leptomeningeal metastases are coded with the other nervous system sites (C79.49: spinal cord,
+# spinal meninges, nerves), so C79.49 may or may not be leptomeningeal (blind check seed 7777, item 15).
+SPINAL_NERVOUS_SYSTEM = "icd10cm:C79.49"
+
+
+def _leptomeningeal(lepto: dict[str, Any], wording: str) -> Rule:
+    """The meningeal codes decide; a C79.49 record is for the site to place."""
+    spinal = {"label": "Secondary malignant neoplasm of other parts of nervous system",
+              "codes": [SPINAL_NERVOUS_SYSTEM], "names": [], **({"history": True} if lepto.get("history") else {})}
+    return {
+        "any_of": [
+            {"key": "meninges", "text": wording, "condition": lepto},
+            {"key": "spinal", "text": wording, "all_of": [
+                {"key": "record", "text": "a metastasis coded C79.49 (spinal cord, spinal meninges or nerves)",
+                 "condition": spinal},
+                {"key": "site", "text": wording,
+                 "not_computable": "whether the metastasis coded C79.49 is leptomeningeal (spinal meninges) rather "
+                 "than in the spinal cord or nerves: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
+
+
 def find_brain_metastases(text: str) -> list[Atom]:
-    if not any(pattern.search(text) for pattern, *_ in METASTASES):
-        found = LEPTOMENINGEAL.search(text)
-        if found:  # "History of leptomeningeal carcinomatosis" (the meninges alone: C79.32, not all of C79.3)
-            lepto: dict[str, Any] = {
-                "label": "Leptomeningeal disease",
-                "codes": ["snomed:94246001", "snomed:94601008", "snomed:230156002", "icd10cm:C79.32"],
-                "names": ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis",
-                          "leptomeningeal carcinomatosis", "meningeal carcinomatosis"],
-            }  # fmt: skip
-            if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
-                lepto["history"] = True
-            return [Atom(found.start(), found.end(), "lepto", {"condition": lepto}, "Leptomeningeal disease")]
+    """Brain or CNS metastases, and leptomeningeal disease named beside or instead of them ("brain metastases
+    and/or leptomeningeal spread"); "history of" counts treated, resolved ones too."""
+    history = bool(re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE))
+    atoms: list[Atom] = []
     for pattern, key, label, codes in METASTASES:
         found = pattern.search(text)
         if not found:
             continue
         body: dict[str, Any] = {"label": label, "codes": list(codes), "names": ["brain metastases", "brain metastasis"]}
-        if re.search(r"\bhistory\b|\bprevious\b|\bprior\b", text, re.IGNORECASE):
+        if history:
             body["history"] = True  # "history of brain metastases": treated, resolved ones count too
-        return [Atom(found.start(), found.end(), key, {"condition": body}, label)]
-    return []
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+        break
+    found = LEPTOMENINGEAL.search(text)
+    if found and not any(a.start <= found.start() < a.end for a in atoms):
+        # "History of leptomeningeal carcinomatosis" (the meninges alone: C79.32, not all of C79.3)
+        lepto: dict[str, Any] = {
+            "label": "Leptomeningeal disease",
+            "codes": ["snomed:94246001", "snomed:94601008", "snomed:230156002", "icd10cm:C79.32"],
+            "names": ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis",
+                      "leptomeningeal carcinomatosis", "meningeal carcinomatosis"],
+        }  # fmt: skip
+        if history:
+            lepto["history"] = True
+        atoms.append(Atom(found.start(), found.end(), "lepto", _leptomeningeal(lepto, found.group(0)),
+                          "Leptomeningeal disease"))  # fmt: skip
+    return sorted(atoms, key=lambda a: a.start)
 
 
 def qualified_cns_exclusion(text: str) -> Rule | None:
@@ -217,7 +250,8 @@ def qualified_cns_exclusion(text: str) -> Rule | None:
     if found[0] is not None:  # CNS: brain, meninges, spinal cord
         codes, label = ["snomed:94225005", "icd10cm:C79.3", "icd10cm:C79.4"], "CNS metastases"
     if lepto:
-        codes += ["snomed:94246001", "icd10cm:C79.32"]
+        # C79.49 holds the spinal meninges: a record of it counts here, the status part is the site's anyway.
+        codes += ["snomed:94246001", "icd10cm:C79.32", SPINAL_NERVOUS_SYSTEM]
         names += ["leptomeningeal metastases", "leptomeningeal disease", "carcinomatous meningitis"]
         label += " or leptomeningeal disease"
     codes = list(dict.fromkeys(codes))
@@ -377,6 +411,95 @@ def find_cardiovascular(text: str) -> list[Atom]:
         elif windows:
             continue  # several windows, none after it: which one is its own is not said
         elif history:
+            body["history"] = True
+        atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
+    return atoms
+
+
+# Named conditions oncology exclusions list on their own ("History of hepatic encephalopathy within the
+# past 12 months", "Phenylketonuria.", "Requires the use of home oxygen"). Each pattern is the condition's
+# name only: a qualifier the record cannot decide ("symptomatic", "uncontrolled", "clinically significant",
+# a CTCAE grade) is left over beside it, and the structurer keeps such an exclusion as text. ICD-10-CM
+# codes are matched as prefixes.
+NAMED_CONDITIONS: tuple[tuple[str, str, str, list[str], list[str]], ...] = (
+    # G95.2: other and unspecified cord compression (G95.20 unspecified, G95.29 other).
+    ("cord-compression", "Spinal cord compression", r"\bspinal cord compression\b|\bcord compression\b",
+     ["icd10cm:G95.2"], ["spinal cord compression", "cord compression"]),
+    # K76.82 (since FY2023): hepatic encephalopathy NOS, without coma, portal-systemic encephalopathy.
+    ("hepatic-encephalopathy", "Hepatic encephalopathy",
+     r"\bhepatic encephalopathy\b|\bportal[- ]?systemic encephalopathy\b|\bportosystemic encephalopathy\b",
+     ["icd10cm:K76.82"], ["hepatic encephalopathy", "portal-systemic encephalopathy", "portosystemic encephalopathy"]),
+    # I81: portal vein thrombosis (acute or chronic: one code), portal vein obstruction.
+    ("portal-vein-thrombosis", "Portal vein thrombosis", r"\bportal vein thrombosis(?:\s*\(PVT\))?",
+     ["icd10cm:I81"], ["portal vein thrombosis"]),
+    # H34.81 central, H34.83 tributary (branch) retinal vein occlusion; never H34.82 (venous engorgement).
+    ("rvo", "Retinal vein occlusion", r"\bretinal vein occlusions?(?:\s*\(RVO\))?",
+     ["icd10cm:H34.81", "icd10cm:H34.83"], ["retinal vein occlusion"]),
+    # E70.0 classical phenylketonuria, E70.1 other hyperphenylalaninaemias.
+    ("pku", "Phenylketonuria", r"\bphenylketonuria(?:\s*\(PKU\))?", ["icd10cm:E70.0", "icd10cm:E70.1"],
+     ["phenylketonuria"]),
+    ("fructose-intolerance", "Hereditary fructose intolerance", r"\bhereditary fructose intolerance\b",
+     ["icd10cm:E74.12"], ["hereditary fructose intolerance"]),
+    ("myasthenia", "Myasthenia gravis", r"\bmyasthenia gravis\b", ["icd10cm:G70.0"], ["myasthenia gravis"]),
+    # Z99.81: dependence on supplemental (long-term) oxygen.
+    ("home-oxygen", "Dependence on supplemental oxygen",
+     r"\b(?:(?:requires?|requiring|need(?:s|ing)?|dependen(?:t|ce)|on)\s+)?(?:the\s+)?(?:use\s+of\s+)?"
+     r"(?:home|long[- ]term|supplemental|continuous)\s+oxygen(?:\s+(?:therapy|supplementation))?\b",
+     ["icd10cm:Z99.81"], ["dependence on supplemental oxygen", "home oxygen", "long-term oxygen therapy"]),
+    # Z95.0: presence of cardiac pacemaker; Z95.810: presence of automatic (implantable) cardiac defibrillator.
+    ("pacemaker", "Cardiac pacemaker",
+     r"\b(?:(?:implanted|implantable)\s+(?:with\s+)?(?:an?\s+)?)?(?:cardiac\s+)?pacemakers?\b",
+     ["icd10cm:Z95.0"], ["pacemaker"]),
+    # L51.1 Stevens-Johnson syndrome, L51.2 toxic epidermal necrolysis, L51.3 their overlap.
+    ("sjs-ten", "Stevens-Johnson syndrome / toxic epidermal necrolysis",
+     r"\bStevens[- ]Johnson syndrome(?:\s*\(SJS\))?"
+     r"(?:\s*(?:,|or|and/or|/)\s*toxic epidermal necrolysis(?:\s*\(TEN\))?)?"
+     r"|\btoxic epidermal necrolysis(?:\s*\(TEN\))?",
+     ["icd10cm:L51.1", "icd10cm:L51.2", "icd10cm:L51.3"], ["stevens-johnson syndrome", "toxic epidermal necrolysis"]),
+    # K85 acute pancreatitis; K86.0, K86.1 chronic pancreatitis (alcohol-induced, other).
+    ("pancreatitis", "Pancreatitis",
+     r"\b(?:acute\s+or\s+chronic\s+|chronic\s+or\s+acute\s+)pancreatitis\b|(?<!acute )(?<!chronic )\bpancreatitis\b",
+     ["icd10cm:K85", "icd10cm:K86.0", "icd10cm:K86.1"], ["pancreatitis"]),
+    ("acute-pancreatitis", "Acute pancreatitis", r"(?<!or )\bacute pancreatitis\b", ["icd10cm:K85"],
+     ["acute pancreatitis"]),
+    ("chronic-pancreatitis", "Chronic pancreatitis", r"(?<!or )\bchronic pancreatitis\b",
+     ["icd10cm:K86.0", "icd10cm:K86.1"], ["chronic pancreatitis"]),
+    # K50 Crohn's disease, K51 ulcerative colitis.
+    ("ibd", "Inflammatory bowel disease",
+     r"\binflammatory bowel diseases?(?:\s*\(IBD\))?"
+     r"(?:\s*\((?:e\.g\.,?\s*|including\s+)?Crohn'?s disease(?:\s+(?:or|and)|,)\s+ulcerative colitis\))?",
+     ["icd10cm:K50", "icd10cm:K51"], ["crohn's disease", "ulcerative colitis", "inflammatory bowel disease"]),
+    # K70.3 alcoholic cirrhosis; K74.3-K74.5 biliary cirrhosis; K74.6 other and unspecified cirrhosis.
+    ("cirrhosis", "Liver cirrhosis", r"\b(?:liver|hepatic)\s+cirrhosis\b|\bcirrhosis(?:\s+of\s+the\s+liver)?\b",
+     ["icd10cm:K70.3", "icd10cm:K74.3", "icd10cm:K74.4", "icd10cm:K74.5", "icd10cm:K74.6"], ["cirrhosis"]),
+    # G40: epilepsy and recurrent seizures (a single or febrile seizure, R56, is none).
+    ("epilepsy", "Epilepsy", r"\bepilepsy\b|\bseizure disorders?\b", ["icd10cm:G40"], ["epilepsy", "seizure disorder"]),
+    ("icd-device", "Implantable cardioverter-defibrillator",
+     r"\bimplant(?:ed|able) (?:cardioverter[- ])?defibrillators?(?:\s*\(ICD\))?", ["icd10cm:Z95.810"],
+     ["implantable cardioverter-defibrillator", "implantable cardioverter defibrillator"]),
+)  # fmt: skip
+# Inborn errors of metabolism last for life: a record of one counts whatever status it was given.
+LIFELONG = frozenset({"pku", "fructose-intolerance"})
+NAMED_HISTORY = re.compile(r"\bhistory\b|\bprior\b|\bprevious(?:ly)?\b|\bever\b", re.IGNORECASE)
+
+
+def find_named_conditions(text: str) -> list[Atom]:
+    """Each named condition, active; "history of" counts a resolved one too; a window ("within the past
+    12 months") counts one begun or ended inside it (the nearest window after the name, or the only one)."""
+    windows = window_positions(text)
+    atoms: list[Atom] = []
+    for key, label, pattern, codes, names in NAMED_CONDITIONS:
+        found = re.search(pattern, text, re.IGNORECASE)
+        if not found:
+            continue
+        body: dict[str, Any] = {"label": label, "codes": list(codes), "names": list(names)}
+        after = [days for at, days in windows if at >= found.end()]
+        days = after[0] if after else (windows[0][1] if len(windows) == 1 else None)
+        if days is not None:
+            body.update(history=True, within_days=days)
+        elif windows:
+            continue  # several windows before it: which one is its own is not said
+        elif NAMED_HISTORY.search(text) or key in LIFELONG:
             body["history"] = True
         atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
     return atoms

@@ -111,6 +111,28 @@ MORE_CANCERS = (
            ("malignant melanoma", "melanoma of skin", "cutaneous melanoma")),  # never "melanoma in situ"
     Cancer("myeloma", "Multiple myeloma", r"\bmultiple myeloma(?:\s*\(MM\))?", ("icd10cm:C90.0",),
            ("multiple myeloma",)),
+    # Cancers named by their site (a site code says the site, not a histology: "serous", "squamous" stay text).
+    Cancer("ovarian-tube-peritoneal", "Ovarian, fallopian tube or primary peritoneal cancer",
+           r"\bovarian(?:\s*,)?\s+fallopian tube(?:\s*,)?\s+(?:and/)?or\s+primary peritoneal (?:cancer|carcinoma)s?\b",
+           ("icd10cm:C56", "icd10cm:C57.0", "icd10cm:C48.1", "icd10cm:C48.2"),
+           ("ovarian cancer", "malignant neoplasm of ovary", "fallopian tube cancer", "primary peritoneal carcinoma")),
+    Cancer("ovarian", "Ovarian cancer", r"\bovarian (?:cancer|carcinoma)s?\b|\bcarcinoma of (?:the )?ovary\b",
+           ("icd10cm:C56",), ("ovarian cancer", "ovarian carcinoma", "malignant neoplasm of ovary")),
+    Cancer("endometrial", "Endometrial cancer", r"\bendometrial (?:cancer|carcinoma)s?\b", ("icd10cm:C54.1",),
+           ("endometrial cancer", "endometrial carcinoma", "malignant neoplasm of endometrium")),
+    Cancer("cervical", "Cervical cancer",  # never "cervical carcinoma in situ" (D06)
+           r"\b(?:cervical|uterine cervix) (?:cancer|carcinoma)s?\b(?!\s+in\s+situ)|\b(?:carcinoma|cancer) of (?:the )?"
+           r"(?:uterine )?cervix\b(?!\s+in\s+situ)",
+           ("icd10cm:C53",), ("cervical cancer", "malignant neoplasm of cervix uteri")),
+    Cancer("esophageal", "Esophageal cancer", r"\b(?:o?esophageal) (?:cancer|carcinoma)s?\b(?!\s*(?:/|or|and))",
+           ("icd10cm:C15",), ("esophageal cancer", "oesophageal cancer", "malignant neoplasm of esophagus")),
+    Cancer("thyroid", "Thyroid cancer", r"\bthyroid (?:cancer|carcinoma)s?\b", ("icd10cm:C73",),
+           ("thyroid cancer", "malignant neoplasm of thyroid gland")),
+    Cancer("mesothelioma", "Mesothelioma", r"\b(?:malignant\s+)?mesotheliomas?\b", ("icd10cm:C45",),
+           ("mesothelioma",)),
+    Cancer("biliary", "Biliary tract cancer", r"\bbiliary tract (?:cancer|carcinoma)s?(?:\s*\(BTC\))?",
+           ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"), ("biliary tract cancer", "cholangiocarcinoma",
+                                                           "gallbladder cancer")),
     # Any primary or secondary malignancy outside the lymphoid/haematopoietic chapter (C81-C96).
     Cancer("solid", "Malignant solid tumour", r"\b(?:malignant\s+)?solid (?:tumou?r|malignanc(?:y|ies)|cancer)s?\b",
            SOLID_SITES, ("solid tumor", "solid tumour")),  # never "carcinoma" alone: carcinoma in situ is none
@@ -118,13 +140,22 @@ MORE_CANCERS = (
 CANCERS = CANCERS + MORE_CANCERS
 # The words that say how the diagnosis was made: a recorded diagnosis stands for them.
 CONFIRMATION = re.compile(
-    r"\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
+    # "proven by histology or cytology", "based on histopathological findings from tumour tissue",
+    # "histologic documentation of": how the diagnosis was made, which a recorded diagnosis stands for.
+    r"\b(?:proven|confirmed|documented|diagnosed)\s+(?:by|on)\s+(?:histopathology|histology|cytology|pathology)"
+    r"(?:\s*(?:or|and/or|and|/)\s*(?:histopathology|histology|cytology|pathology))?"
+    r"|\bbased\s+on\s+(?:the\s+)?(?:histopatholog(?:y|ic(?:al)?)|histolog(?:y|ic(?:al)?)|patholog(?:y|ic(?:al)?))"
+    r"(?:\s+findings)?(?:\s+(?:from|of|on)\s+(?:the\s+)?(?:tumou?r\s+)?(?:tissue|biopsy|specimens?))?"
+    r"|\b(?:histopatholog(?:ic(?:al)?ly|ic(?:al)?|y))(?:\s*(?:or|and/or|and|/)\s*(?:cytologic(?:al)?ly|cytolog(?:ic(?:al)?|y)))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
+    r"(?:\s+of)?"
+    r"|\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
     r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
     r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
     r"(?:\s*\((?:histo)?patholog(?:ic(?:al)?)?ly\))?"
     r"(?:\s*(?:or|and/or|and)\s*(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))?"
-    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence))?"
+    r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
@@ -276,6 +307,8 @@ class TherapyClass:
     names: tuple[str, ...]
     kind: str = "medication"  # or "procedure"; "judgement": no data decide it, the site confirms
     needs_window: bool = False  # "radiotherapy" alone is too broad; "radiotherapy within 2 weeks" is a washout
+    current: bool = False  # the wording says taken now ("on antiretroviral therapy"), not ever received
+    except_codes: tuple[str, ...] = ()  # class members that do not mean the class the wording names
 
 
 PD1_NAMES = (
@@ -409,10 +442,167 @@ THERAPIES = (
     ),
     TherapyClass(
         "cdk46",
-        "CDK inhibitor",
-        r"\bCDK\s?(?:4\s?/\s?6\s?)?inhibitors?\b|\bcyclin[- ]dependent kinase (?:4\s?/\s?6\s?)?inhibitors?\b",
-        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib
-        ("palbociclib", "ribociclib", "abemaciclib"),
+        "CDK4/6 inhibitor",
+        # Only CDK4/6 wording: a bare "CDK inhibitor" takes in CDK2/7/9 inhibitors (dinaciclib, samuraciclib)
+        # that L01EF does not hold, so it stays text (blind check seed 7777, item 17).
+        r"\bCDK\s?4\s?(?:/|and|or)\s?6\s?inhibitors?\b|\bcyclin[- ]dependent kinase(?:s)? 4\s?(?:/|and|or)\s?6"
+        r"(?:\s*\(CDK\s?4\s?/\s?6\))?\s+inhibitors?\b",
+        ("atc:L01EF",),  # ATC L01EF: palbociclib, ribociclib, abemaciclib (trilaciclib, dalpiciclib by name)
+        ("palbociclib", "ribociclib", "abemaciclib", "dalpiciclib", "trilaciclib", "lerociclib"),
+    ),
+    TherapyClass(
+        "fgfr",
+        "FGFR inhibitor",
+        # "FGFR inhibitor", "selective FGFR1-3 inhibitor", "inhibitor of the fibroblast growth factor (FGF)-FGFR
+        # pathway". Multi-kinase drugs that touch FGFR too (lenvatinib, nintedanib) are not FGFR inhibitors.
+        r"\b(?:selective\s+)?(?:pan-?)?FGFR\s?[1-4]?(?:\s?(?:/|-|,)\s?[1-4])*\s+"
+        r"(?:tyrosine kinase\s+)?(?:inhibitors?|TKIs?)\b"
+        r"|\b(?:selective\s+)?fibroblast growth factor receptor(?:\s*\(FGFR\))?\s+(?:tyrosine kinase\s+)?inhibitors?\b"
+        r"|\b(?:selective\s+)?inhibitors?\s+of\s+the\s+(?:fibroblast growth factor\s*(?:\(FGF\))?\s*[-/]?\s*)?"
+        r"(?:FGF\s*[-/]\s*)?FGFR\s+(?:signall?ing\s+)?pathway\b",
+        # ATC L01EN: erdafitinib, pemigatinib, infigratinib, futibatinib; the others by name.
+        ("atc:L01EN",),
+        ("erdafitinib", "pemigatinib", "infigratinib", "futibatinib", "derazantinib", "rogaratinib", "bemarituzumab",
+         "lirafugratinib", "tinengotinib"),
+    ),
+    TherapyClass(
+        "vegf",
+        "Anti-VEGF / VEGFR therapy",
+        # Drugs, not antibodies only: "anti-VEGF antibody" names a narrower class and stays text.
+        r"\banti-?\s?VEGF(?:R\d?)?(?:\s*(?:/|or)\s*(?:anti-?\s?)?VEGFR\d?)?(?![\w-])(?!\s+(?:monoclonal\s+)?antibod)"
+        r"(?:\s+(?:therap(?:y|ies)|agents?|drugs?|treatments?))?"
+        r"|\bVEGF(?:R\d?)?(?:\s*(?:/|or)\s*VEGFR\d?)?[- ](?:targeted|targeting|directed)\s+"
+        r"(?:therap(?:y|ies)|agents?|drugs?)"
+        r"|\bVEGFR?\d?(?:\s*(?:/|or)\s*VEGFR\d?)?\s+(?:tyrosine kinase\s+)?(?:inhibitors?|TKIs?)\b",
+        # ATC L01FG VEGF/VEGFR antibodies, L01EK VEGFR kinase inhibitors, L01XX44 aflibercept; the
+        # multi-kinase VEGFR inhibitors (in L01EX with others) by name.
+        ("atc:L01FG", "atc:L01EK", "atc:L01XX44"),
+        ("bevacizumab", "ramucirumab", "aflibercept", "axitinib", "cediranib", "tivozanib", "fruquintinib", "sunitinib",
+         "sorafenib", "pazopanib", "regorafenib", "lenvatinib", "cabozantinib", "vandetanib", "anlotinib", "apatinib",
+         "rivoceranib", "surufatinib", "nintedanib"),
+    ),
+    TherapyClass(
+        "mmae-adc",
+        "MMAE-containing antibody-drug conjugate",
+        r"\b(?:MMAE|monomethyl auristatin E(?:\s*\(MMAE\))?)[- ](?:containing|based|conjugated|payload)\s+"
+        r"(?:ADCs?|antibody[- ]drug conjugates?(?:\s*\(ADCs?\))?)",
+        # Every "-vedotin" (the INN stem for MMAE conjugates): L01FX05 brentuximab, L01FX13 enfortumab vedotin;
+        # the others (polatuzumab, tisotumab, disitamab, telisotuzumab vedotin) match by the stem's name.
+        ("atc:L01FX05", "atc:L01FX13"),
+        ("vedotin",),
+    ),
+    TherapyClass(
+        "taxane",
+        "Taxane",
+        r"\btaxanes?\b(?:[- ](?:based|containing))?",
+        ("atc:L01CD",),  # ATC L01CD taxanes: paclitaxel, docetaxel, cabazitaxel, paclitaxel poliglumex
+        ("paclitaxel", "docetaxel", "cabazitaxel", "nab-paclitaxel"),
+    ),
+    TherapyClass(
+        "kras-inhibitor",
+        "KRAS inhibitor",
+        # Any KRAS inhibitor: G12C-selective, G12D-selective and pan-RAS. A variant-specific wording other than
+        # G12C ("KRAS G12D inhibitor") has no code and is left to text.
+        r"\b(?:pan-?)?KRAS(?![- ]?(?:p\.)?G\d)(?:[- ](?:targeted|selective|specific|directed))?"
+        r"(?:\s+small[- ]molecule)?\s+inhibitors?\b",
+        ("atc:L01XX73", "atc:L01XX77"),
+        ("sotorasib", "adagrasib", "divarasib", "olomorasib", "glecirasib", "garsorasib", "fulzerasib", "opnurasib",
+         "elironrasib", "zoldonrasib", "daraxonrasib"),
+    ),
+    TherapyClass(
+        "antiretroviral",
+        "Antiretroviral therapy (current)",
+        # Only "on / receiving / taking" it: taken now. HIV antiretrovirals: ATC J05AE protease inhibitors,
+        # J05AF nucleos(t)ide reverse transcriptase inhibitors, J05AG non-nucleosides, J05AJ integrase
+        # inhibitors, J05AR combinations.
+        r"(?:\b(?:on|receiving|taking|currently\s+(?:on|receiving|taking))\s+)(?:(?:concurrent|ongoing|current)\s+)?"
+        r"(?:highly\s+active\s+|combination\s+)?anti-?\s?retroviral\s+(?:therapy|treatment|drugs?|medications?|agents?)"
+        r"(?:\s*\((?:H?AART|c?ART)\))?",
+        ("atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"),
+        ("antiretroviral",),
+        current=True,
+        # Hepatitis B-only nucleosides are no antiretroviral therapy: adefovir, entecavir, telbivudine.
+        except_codes=("atc:J05AF08", "atc:J05AF10", "atc:J05AF11"),
+    ),
+    TherapyClass(
+        "checkpoint",
+        "Immune checkpoint inhibitor",
+        r"\b(?:immune[- ])?checkpoint[- ](?:inhibitors?|blockers?|blockade)(?:\s*\(ICIs?\))?",
+        # ATC L01FF PD-1/PD-L1, L01FX04 ipilimumab; the other checkpoints (CTLA-4, LAG-3, TIGIT, TIM-3) by name.
+        ("atc:L01FF", "atc:L01FX04"),
+        PD1_NAMES + ("ipilimumab", "tremelimumab", "relatlimab", "tiragolumab", "vibostolimab", "domvanalimab",
+                     "cobolimab", "favezelimab", "fianlimab", "ociperlimab"),
+    ),
+    TherapyClass(
+        "her2-targeted",
+        "HER2-targeted therapy",
+        # Drugs, not antibodies only: "anti-HER2 antibody (drug conjugate)" names a narrower class and stays text.
+        r"\b(?:anti-?\s?HER-?2|HER-?2[- ](?:targeted|targeting|directed))(?![\w-])(?!\s+(?:monoclonal\s+)?antibod)"
+        r"(?:\s+(?:therap(?:y|ies)|agents?|drugs?|treatments?))?",
+        # ATC L01FD HER2 antibodies and conjugates (trastuzumab, pertuzumab, T-DM1, T-DXd), L01EH HER2 kinase
+        # inhibitors (lapatinib, neratinib, tucatinib); the others by name.
+        ("atc:L01FD", "atc:L01EH"),
+        ("trastuzumab", "pertuzumab", "margetuximab", "lapatinib", "neratinib", "tucatinib", "pyrotinib", "zanidatamab",
+         "disitamab vedotin"),
+    ),
+    TherapyClass(
+        "anti-egfr-antibody",
+        "Anti-EGFR antibody",
+        r"\banti-?\s?EGFR\s+(?:monoclonal\s+)?antibod(?:y|ies)(?:\s*\((?:mAbs?|MoAbs?)\))?",
+        ("atc:L01FE",),  # ATC L01FE: cetuximab, panitumumab, necitumumab (amivantamab by name)
+        ("cetuximab", "panitumumab", "necitumumab", "amivantamab"),
+    ),
+    TherapyClass(
+        "parp",
+        "PARP inhibitor",
+        r"\bPARP\s?(?:1\s?/\s?2\s?)?inhibitors?(?:\s*\(PARPi\))?|\bpoly\s*\(ADP-ribose\)\s*polymerase(?:\s*\(PARP\))?\s+inhibitors?",
+        ("atc:L01XK",),  # ATC L01XK: olaparib, niraparib, rucaparib, talazoparib
+        ("olaparib", "niraparib", "rucaparib", "talazoparib", "veliparib", "pamiparib", "fuzuloparib", "senaparib",
+         "saruparib"),
+    ),
+    TherapyClass(
+        "braf-mek",
+        "BRAF or MEK inhibitor",
+        r"\bBRAF\s*(?:/|and/or|or)\s*MEK\s+inhibitors?\b",  # never "BRAF and MEK": the combination, maybe
+        ("atc:L01EC", "atc:L01EE"),  # ATC L01EC BRAF, L01EE MEK inhibitors
+        ("vemurafenib", "dabrafenib", "encorafenib", "trametinib", "cobimetinib", "binimetinib", "selumetinib"),
+    ),
+    TherapyClass(
+        "braf-inhibitor",
+        "BRAF inhibitor",
+        r"\bBRAF(?:[- ]V600E?)?\s+inhibitors?\b",
+        ("atc:L01EC",),
+        ("vemurafenib", "dabrafenib", "encorafenib"),
+    ),
+    TherapyClass(
+        "mek-inhibitor",
+        "MEK inhibitor",
+        r"(?<!/)\bMEK\s?(?:1\s?/\s?2\s?)?inhibitors?\b",
+        ("atc:L01EE",),
+        ("trametinib", "cobimetinib", "binimetinib", "selumetinib", "mirdametinib", "avutometinib"),
+    ),
+    TherapyClass(
+        "topo1",
+        "Topoisomerase I inhibitor",
+        # A topoisomerase I inhibitor payload counts ("deruxtecan", "govitecan" conjugates).
+        r"\btopoisomerase[- ](?:I|1)\s+inhibitors?(?:[- ](?:containing|based))?"
+        r"(?:\s+(?:ADCs?|antibody[- ]drug conjugates?))?",
+        ("atc:L01CE",),  # ATC L01CE: topotecan, irinotecan, belotecan
+        ("topotecan", "irinotecan", "belotecan", "deruxtecan", "govitecan", "exatecan"),
+    ),
+    TherapyClass(
+        "proteasome",
+        "Proteasome inhibitor",
+        r"\bproteasome\s+inhibitors?(?:\s*\(PIs?\))?",
+        ("atc:L01XG",),  # ATC L01XG: bortezomib, carfilzomib, ixazomib
+        ("bortezomib", "carfilzomib", "ixazomib"),
+    ),
+    TherapyClass(
+        "anti-cd38",
+        "Anti-CD38 antibody",
+        r"\banti-?\s?CD38\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|mAbs?|therap(?:y|ies)|agents?)",
+        ("atc:L01FC",),  # ATC L01FC: daratumumab, isatuximab
+        ("daratumumab", "isatuximab", "felzartamab"),
     ),
     TherapyClass(
         "live-vaccine",
@@ -439,6 +629,8 @@ THERAPIES = (
         needs_window=True,  # "live vaccines are not allowed during the study" is no lookback
     ),  # fmt: skip
 )
+# Every therapy class is an oncology finding (a negated or conditional one is no requirement).
+ONCOLOGY_KEYS = ONCOLOGY_KEYS | {therapy.key for therapy in THERAPIES}
 # Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
 THERAPY_LEAD = (
     r"(?:(?:has|have|had)\s+)?(?:(?:received|undergone|been treated with|treated with)\s+)?(?:any\s+)?"
@@ -462,7 +654,10 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
             days = _window_for(end, windows)
-            if (therapy.needs_window and days is None) or (days is not None and drug_dependent):
+            if days is not None and drug_dependent:
+                atoms += _half_life_washout(text, therapy, start, end, days)
+                continue
+            if therapy.needs_window and days is None:
                 continue
             if therapy.needs_window and REQUIRED_BY.search(text, max(0, start - 60), start):
                 continue  # "a syndrome that requires systemic steroids or immunosuppressive agents": a need, no washout
@@ -472,10 +667,39 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 atoms.append(Atom(start, end, therapy.key, {"not_computable": reason}, therapy.label))
                 continue
             body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
+            if therapy.except_codes:
+                body["except"] = list(therapy.except_codes)
+            if therapy.current:
+                body["current"] = True
             if days is not None:
                 body["within_days"] = days
             atoms.append(Atom(start, end, therapy.key, {therapy.kind: body}, therapy.label))
     return atoms
+
+
+# "within 21 days or 5 half-lives (whichever is shorter)": the clause after the washout.
+HALF_LIFE_CLAUSE = re.compile(
+    r"[^.;]{0,40}?\bhalf[- ]?li(?:fe|ves)\b[^.;]{0,40}?\bwhichever\s+is\s+(?:the\s+)?(?P<which>shorter|longer)\b"
+    r"(?:\s+will\s+be\s+used(?:\s+as\s+the\s+criteri(?:a|on))?)?\s*\)?",
+    re.IGNORECASE,
+)
+
+
+def _half_life_washout(text: str, therapy: TherapyClass, start: int, end: int, days: int) -> list[Atom]:
+    """A drug's half-lives are not in the record. "Whichever is shorter": none inside the stated days is
+    "not met", one inside is for the site; "whichever is longer": one inside the days is "met"."""
+    clause = HALF_LIFE_CLAUSE.match(text, end)
+    if therapy.kind != "medication" or clause is None:
+        return []
+    shorter = clause.group("which").lower() == "shorter"
+    body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names),
+                            "within_days": days}
+    part = {"key": "half-lives", "text": text[start : clause.end()].strip(),
+            "not_computable": f"the drug's own half-lives may make the window {'shorter' if shorter else 'longer'} "
+            f"than {days} days: the site checks the dates"}
+    rule = {"all_of" if shorter else "any_of": [
+        {"key": "window", "text": text[start:end].strip(), "medication": body}, part]}  # fmt: skip
+    return [Atom(start, clause.end(), therapy.key + "-hl", rule, therapy.label)]
 
 
 def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
@@ -490,16 +714,27 @@ def _window_for(offset: int, windows: list[tuple[int, int]]) -> int | None:
 NAMED_DRUGS = {
     "docetaxel": "L01CD02", "paclitaxel": "L01CD01", "nab-paclitaxel": "L01CD01", "pemetrexed": "L01BA04",
     "gemcitabine": "L01BC05", "osimertinib": "L01EB04", "bevacizumab": "L01FG01", "ramucirumab": "L01FG02",
+    "nivolumab": "L01FF01", "pembrolizumab": "L01FF02", "durvalumab": "L01FF03", "avelumab": "L01FF04",
+    "atezolizumab": "L01FF05", "cemiplimab": "L01FF06", "ipilimumab": "L01FX04", "trastuzumab": "L01FD01",
+    "pertuzumab": "L01FD02", "cetuximab": "L01FE01", "panitumumab": "L01FE02", "sotorasib": "L01XX73",
+    "adagrasib": "L01XX77", "olaparib": "L01XK01", "gefitinib": "L01EB01", "erlotinib": "L01EB02",
+    "afatinib": "L01EB03", "crizotinib": "L01ED01", "capecitabine": "L01BC06", "fluorouracil": "L01BC02",
+    "irinotecan": "L01CE02", "cisplatin": "L01XA01", "carboplatin": "L01XA02", "oxaliplatin": "L01XA03",
+    "sorafenib": "L01EX02", "regorafenib": "L01EX05", "lenvatinib": "L01EX08", "enzalutamide": "L02BB04",
+    "abiraterone": "L02BX03", "palbociclib": "L01EF01", "ribociclib": "L01EF02", "abemaciclib": "L01EF03",
+    "enfortumab vedotin": "L01FX13",
 }  # fmt: skip
+_DRUG_NAMES = "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True))
 # Only a receipt is read ("prior treatment with docetaxel"): "candidates for docetaxel", "hypersensitivity to
 # pemetrexed" say something else and stay text.
 NAMED_DRUG = re.compile(
     r"\b(?:(?:has|have|had)\s+)?(?:(?:received|been treated with|treated with)\s+)?(?:any\s+)?"
     r"(?:prior|previous|previously)\s+(?:(?:treatment|therapy|exposure)\s+(?:with|to)\s+)?"
-    r"(?P<name>" + "|".join(re.escape(n) for n in sorted(NAMED_DRUGS, key=len, reverse=True)) + r")\b"
+    r"(?P<name>" + _DRUG_NAMES + r")\b"
     r"(?:[- ](?:based|containing))?(?:\s+(?:therapy|treatment|regimens?|chemotherapy))?",
     re.IGNORECASE,
 )
+NEXT_DRUG = re.compile(r"\s*,?\s*(?:or|and/or|,)\s*(?P<name>" + _DRUG_NAMES + r")\b", re.IGNORECASE)
 
 
 def find_named_drugs(text: str) -> list[Atom]:
@@ -509,12 +744,19 @@ def find_named_drugs(text: str) -> list[Atom]:
         return []
     atoms: list[Atom] = []
     for found in NAMED_DRUG.finditer(text):
-        name = found.group("name").lower()
-        body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
-        days = _window_for(found.end(), windows)
-        if days is not None:
-            body["within_days"] = days
-        atoms.append(Atom(found.start(), found.end(), name, {"medication": body}, name))
+        spans = [(found.start(), found.end(), found.group("name"))]
+        # "prior treatment with docetaxel or pemetrexed": the receipt covers each drug of the "or" list.
+        more = NEXT_DRUG.match(text, found.end())
+        while more:
+            spans.append((more.start("name"), more.end(), more.group("name")))
+            more = NEXT_DRUG.match(text, more.end())
+        for start, end, written in spans:
+            name = written.lower()
+            body: dict[str, Any] = {"label": name.capitalize(), "codes": [f"atc:{NAMED_DRUGS[name]}"], "names": [name]}
+            days = _window_for(end, windows)
+            if days is not None:
+                body["within_days"] = days
+            atoms.append(Atom(start, end, name, {"medication": body}, name))
     return atoms
 
 
@@ -651,20 +893,27 @@ TUBERCULOSIS = re.compile(
     re.IGNORECASE,
 )
 IMMUNODEFICIENCY = re.compile(
-    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)",
+    r"\b(?:(?:a\s+)?diagnosis\s+of\s+)?(?:active\s+)?(?:(?:primary|known)\s+)?immunodeficiency\b(?!\s+virus)(?!\s+syndrome)"
+    # "(such as Severe Combined Immunodeficiency Disease)": the example is one of the codes (D81)
+    r"(?:\s*\((?:such\s+as|e\.g\.,?|eg,?|including)\s+severe\s+combined\s+immunodeficiency(?:\s+disease)?"
+    r"(?:\s*\(SCID\))?\))?",
     re.IGNORECASE,
 )
 ORGAN_TRANSPLANT = re.compile(
-    r"\b(?:(?:prior|previous)\s+)?(?:allogeneic\s+)?(?:solid\s+)?organ\s+(?:transplant(?:ation)?s?|recipients?)\b",
+    # "an allogeneic tissue/solid organ transplant" (Merck's wording) takes in allogeneic stem cells too.
+    r"\b(?:(?:prior|previous)\s+)?(?:allogen(?:e)?ic\s+)?(?:tissue\s*(?:/|or|and/or)\s*)?(?:solid\s+)?organ\s+"
+    r"(?:transplant(?:ation)?s?|recipients?)\b",
     re.IGNORECASE,
 )
 
 
 def find_lung_and_transplant(text: str) -> list[Atom]:
     atoms: list[Atom] = []
-    found = ILD.search(text)
-    if found:
-        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+    # Each mention ("History of interstitial pneumonia or evidence of interstitial lung disease"), each with its cue.
+    for mention in ILD.finditer(text):
+        if atoms and text.count("(", 0, mention.start()) > text.count(")", 0, mention.start()):
+            continue  # an example in brackets ("lung disease (including pulmonary fibrosis, ...)") is no finding
+        cues = list(HISTORY_CUE.finditer(text, 0, mention.start()))
         history = bool(cues) and cues[-1].group("history") is not None
         body: dict[str, Any] = {
             "label": "Interstitial lung disease",
@@ -675,7 +924,7 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         if history:
             body["history"] = True
-        atoms.append(Atom(found.start(), found.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+        atoms.append(Atom(mention.start(), mention.end(), "ild", {"condition": body}, "Interstitial lung disease"))
     found = TUBERCULOSIS.search(text)
     if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
         # Active tuberculosis only: ICD-10-CM A15, A17-A19 are tuberculosis disease (A16 is WHO ICD-10 only;
@@ -701,6 +950,12 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
                 "primary immunodeficiency", "common variable immunodeficiency", "severe combined immunodeficiency"
             ],  # fmt: skip
         }
+        if re.search(r"\bprimary\b", found.group(0), re.IGNORECASE):
+            # D84.81 (due to conditions classified elsewhere) and D84.82 (due to drugs) are secondary.
+            body["except"] = ["icd10cm:D84.81", "icd10cm:D84.82"]
+        cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
+        if cues and cues[-1].group("history") is not None:
+            body["history"] = True  # "History of (active) primary immunodeficiency": ever recorded
         atoms.append(Atom(found.start(), found.end(), "immunodeficiency", {"condition": body}, "Immunodeficiency"))
     found = ORGAN_TRANSPLANT.search(text)
     if found:
@@ -740,7 +995,7 @@ def _transplant_atoms(found: re.Match[str]) -> list[Atom]:
         Atom(start, end, "transplant", {"procedure": procedure}, "Solid organ transplant"),
         Atom(start, end, "transplant-status", {"condition": dict(ORGAN_RECIPIENT)}, "Solid organ transplant"),
     ]
-    if not re.search(r"\bsolid\b", found.group(0), re.IGNORECASE):
+    if not re.search(r"\bsolid\b", found.group(0), re.IGNORECASE) or re.search(r"\btissue\b", found.group(0), re.I):
         stem_cells = {
             "all_of": [
                 {"key": "record", "text": "a stem cell or marrow transplant on record",
@@ -755,6 +1010,20 @@ def _transplant_atoms(found: re.Match[str]) -> list[Atom]:
             ]
         }  # fmt: skip
         atoms.append(Atom(start, end, "transplant-sct", stem_cells, "Stem cell transplant"))
+    if re.search(r"\btissue\b", found.group(0), re.IGNORECASE):
+        # Tissue grafts (ICD-10-CM Z94.5 skin, Z94.6 bone, Z94.7 cornea) are often the patient's own or not
+        # "allogeneic tissue" in the protocol's sense: on record, the site says.
+        tissue = {
+            "all_of": [
+                {"key": "record", "text": "a skin, bone or cornea transplant on record", "condition": {
+                    "label": "Tissue transplant status", "codes": ["icd10cm:Z94.5", "icd10cm:Z94.6", "icd10cm:Z94.7"],
+                    "names": [], "history": True}},
+                {"key": "allogeneic", "text": found.group(0),
+                 "not_computable": "whether the tissue graft is an allogeneic transplant the protocol means: the site "
+                 "confirms"},
+            ]
+        }  # fmt: skip
+        atoms.append(Atom(start, end, "transplant-tissue", tissue, "Tissue transplant"))
     return atoms
 
 
@@ -774,6 +1043,14 @@ STUDY_CANCER_CODES = {
     "gastric": ("icd10cm:C16", "icd10cm:C15"),
     "melanoma": ("icd10cm:C43", "snomed:93655004", "snomed:372244006"),
     "myeloma": ("icd10cm:C90",),
+    "ovarian-tube-peritoneal": ("icd10cm:C56", "icd10cm:C57.0", "icd10cm:C48.1", "icd10cm:C48.2"),
+    "ovarian": ("icd10cm:C56",),
+    "endometrial": ("icd10cm:C54",),
+    "cervical": ("icd10cm:C53",),
+    "esophageal": ("icd10cm:C15",),
+    "thyroid": ("icd10cm:C73",),
+    "mesothelioma": ("icd10cm:C45",),
+    "biliary": ("icd10cm:C22.1", "icd10cm:C23", "icd10cm:C24"),
 }  # fmt: skip
 # Registry conditions the diagnosis rule does not read, with the sites that record them (ICD-10-CM).
 STUDY_CANCER_SITES = (
@@ -816,16 +1093,107 @@ OTHER_MALIGNANCY = re.compile(
     r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     + DURATION.replace("count", "count2").replace("unit", "unit2")
     + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
-    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening))?\s*[.;]?",
+    r"|enrol(?:l)?ment|randomi[sz]ation|registration|screening|cycle\s*1,?\s*day\s*1|C1D1|study\s+entry))?\s*[.;]?",
     re.IGNORECASE,
 )
 # "Patients with a history of any malignancy are ineligible": ever recorded, whenever.
 _WHO_HAS = r"^\s*(?:patients|subjects|participants)?\s*(?:with\s+)?(?:a\s+)?(?:known\s+)?"
 _INELIGIBLE = r"(?:\s+(?:are|is)\s+(?:ineligible|excluded|not\s+eligible))?\s*[.;]?\s*$"
 ANY_MALIGNANCY_EVER = re.compile(
-    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?:other\s+)?malignan(?:cy|cies)" + _INELIGIBLE,
+    _WHO_HAS + r"(?:prior\s+|previous\s+)?history\s+of\s+(?:any\s+)?(?P<other>other\s+)?malignan(?:cy|cies)"
+    + _INELIGIBLE,
     re.IGNORECASE,
 )
+# "malignancies other than the disease under study": the trial's cancer by a generic phrase; "other than MM"
+# names it (checked against the registry's conditions before it is read as "other malignancies").
+OTHER_THAN = re.compile(
+    r"\bmalignan(?:cy|cies|t\s+tumou?rs?)\s*,?\s*(?:\(\s*)?other\s+than\s+(?P<what>[^,()]{1,60}?)\s*(?:\))?\s*(?:,|(?=\s+within\b))",
+    re.IGNORECASE,
+)
+STUDY_DISEASE = re.compile(
+    r"^(?:the\s+)?(?:(?:disease|cancer|malignancy|tumou?r)s?\s+(?:under\s+study|being\s+studied|under\s+investigation|"
+    r"treated\s+in\s+this\s+(?:trial|study))|one\s+treated\s+in\s+this\s+(?:trial|study)"
+    r"|study[- ]specific\s+malignanc(?:y|ies))$",
+    re.IGNORECASE,
+)
+# Abbreviations registries use for the trial's cancer, by the diagnosis keys above.
+CANCER_ABBREVIATIONS = {"MM": "myeloma", "NSCLC": "nsclc", "CRC": "crc", "HCC": "hcc", "PDAC": "pancreas"}
+
+
+def _other_than_the_trial_cancer(text: str, study_codes: tuple[str, ...]) -> str | None:
+    """The text with "malignancies other than <the trial's cancer>" read as "other malignancies"; None when
+    the words name another cancer (or none the importer knows): then the exemption is not the trial's."""
+    found = OTHER_THAN.search(text)
+    if not found:
+        return text
+    what = found.group("what").strip()
+    key = CANCER_ABBREVIATIONS.get(what.upper()) if what.isupper() else None
+    if key is None and not STUDY_DISEASE.match(what):
+        key = next((c.key for c in CANCERS if re.fullmatch(c.pattern, what, re.IGNORECASE)), "")
+        if not key:
+            return None
+    if key and not set(STUDY_CANCER_CODES.get(key, ("?",))) <= set(study_codes):
+        return None
+    return text[: found.start()] + "other malignancies " + text[found.end() :].lstrip()
+
+
+# "Prior history of malignancies, other than MM, unless the participant has been free of the disease for
+# ≥ 5 years": another malignancy active or ended within those years.
+FREE_FOR_YEARS = re.compile(
+    r"^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:prior\s+|previous\s+)?history\s+of\s+(?:an?\s+)?other\s+"
+    r"malignan(?:cy|cies)\s*,?\s+unless\s+(?:the\s+)?(?:participant|patient|subject)s?\s+(?:has|have)\s+been\s+"
+    r"(?:free\s+of\s+(?:the\s+)?(?:disease|malignancy|cancer)|disease[- ]free)\s+for\s+"
+    r"(?:≥|>=|at\s+least|more\s+than|>|over)\s*" + DURATION + r"\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _free_for_years(text: str, study_codes: tuple[str, ...]) -> re.Match[str] | None:
+    read = _other_than_the_trial_cancer(text, study_codes)
+    return FREE_FOR_YEARS.match(read) if read else None
+
+
+# "Previous or concurrent history of other malignant tumors. Exceptions include curatively treated basal cell
+# carcinoma of the skin, squamous cell carcinoma of the skin, or in situ cervical cancer ...": ever recorded.
+PREVIOUS_OR_CONCURRENT = re.compile(
+    r"^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:previous|prior|past)\s+(?:or|and/or)\s+(?:concurrent|current|"
+    r"concomitant)\s+(?:history\s+of\s+)?(?:an?\s+)?(?:other|another|second)\s+(?:primary\s+)?"
+    r"(?:malignan(?:cy|cies)|malignant\s+(?:tumou?rs?|neoplasms?))\s*[.;]?",
+    re.IGNORECASE,
+)
+# The skin cancers excepted after "curatively treated": a resolved one is; an active one may be untreated.
+CURED_SKIN_EXCEPTED = re.compile(
+    r"^\s*Exceptions?\s+(?:include|are)\s*:?\s*(?:curatively\s+treated\s+|adequately\s+treated\s+)?"
+    r"basal\s+cell\s+carcinoma\s+of\s+the\s+skin\s*,?\s+(?:and\s+|or\s+)?squamous\s+cell\s+carcinoma\s+of\s+the\s+skin"
+    r"\s*,?\s+(?:or|and)\s+(?:in\s+situ\s+cervical\s+cancer|carcinoma\s+in\s+situ\s+of\s+the\s+cervix|cervical\s+"
+    r"carcinoma\s+in\s+situ)(?:\s+that\s+(?:has|have)\s+undergone\s+potentially\s+curative\s+therapy)?\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+
+
+def _previous_or_concurrent(text: str, body: dict[str, Any]) -> dict[str, Any] | None:
+    found = PREVIOUS_OR_CONCURRENT.match(text)
+    if not found:
+        return None
+    rest = text[found.end() :]
+    if not rest.strip():
+        return {"condition": {**body, "history": True}}
+    if not CURED_SKIN_EXCEPTED.match(rest):
+        return None
+    # Cervical carcinoma in situ is D06, outside the C codes anyway. Skin cancers (C44) are exempt once
+    # resolved; an active one may not have been treated yet: the site says.
+    others = {**body, "history": True, "except": [*body["except"], "icd10cm:C44"]}
+    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
+    return {
+        "any_of": [
+            {"key": "other", "text": "another malignancy, ever recorded", "condition": others},
+            {"key": "skin", "text": rest.strip(), "all_of": [
+                {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
+                {"key": "treated", "text": rest.strip(),
+                 "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
 # The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
 # outside the C codes anyway) "that have undergone potentially curative therapy".
 SKIN_AND_IN_SITU_EXEMPT = re.compile(
@@ -859,11 +1227,37 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         "names": [],
         "except": [*study_codes, *ALWAYS_EXEMPT],
     }
-    if ANY_MALIGNANCY_EVER.match(text):
-        return {"condition": {**body, "history": True}}
-    found = OTHER_MALIGNANCY.match(text)
+    ever = ANY_MALIGNANCY_EVER.match(text)
+    if ever:
+        if ever.group("other"):
+            return {"condition": {**body, "history": True}}
+        # "a history of any malignancy": an earlier cancer of the trial's own kind counts too (a breast cancer
+        # 10 years ago in a breast cancer trial), and no record tells it from the one the trial treats
+        # (blind check seed 7777, item 37). Another cancer decides; a record of the trial's kind is for the site.
+        own = {"label": "A cancer of the trial's kind", "codes": list(study_codes), "names": [], "history": True}
+        return {
+            "any_of": [
+                {"key": "other", "text": "another malignancy, ever recorded", "condition": {**body, "history": True}},
+                {"key": "own", "text": text.strip(), "all_of": [
+                    {"key": "record", "text": "a cancer of the trial's kind on record", "condition": own},
+                    {"key": "earlier", "text": text.strip(),
+                     "not_computable": "whether a cancer of the trial's kind on record is an earlier one, not the "
+                     "one this trial treats: the site confirms at screening"},
+                ]},
+            ]
+        }  # fmt: skip
+    found = _free_for_years(text, study_codes)
+    if found is not None:
+        days = days_of(found.group("count"), found.group("unit"))
+        recent = {**body, "history": True, "within_days": days}
+        return {"any_of": [
+            {"key": "active", "text": "another malignancy, active", "condition": body},
+            {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
+        ]}  # fmt: skip
+    found = OTHER_MALIGNANCY.match(_other_than_the_trial_cancer(text, study_codes) or "")
     if not found:
-        return None
+        return _previous_or_concurrent(text, body)
+    text = _other_than_the_trial_cancer(text, study_codes) or text
     rest = text[found.end() :]
     if rest.strip():
         if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
@@ -892,3 +1286,40 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
             },
         ]
     }
+
+
+# Merck's wording: "Has a history of (non-infectious) pneumonitis/interstitial lung disease that required
+# steroids or has current pneumonitis/interstitial lung disease." Read whole: a current one is data; whether
+# a past one required steroids is not (no record ties a steroid course to the pneumonitis it treated).
+PNEUMONITIS_STEROIDS = re.compile(
+    r"^\s*(?:(?:has|have)\s+)?(?:a\s+)?(?:known\s+)?history\s+of\s+\(?non-?infectious\)?\s+pneumonitis"
+    r"(?:\s*(?:/|or|and/or)\s*interstitial\s+lung\s+disease)?\s+(?:\(ILD\)\s+)?that\s+required\s+(?:systemic\s+)?"
+    r"(?:cortico)?steroids\s*,?\s*(?:or\s+)?(?:(?:has|have)\s+)?current\s+pneumonitis"
+    r"(?:\s*(?:/|or|and/or)\s*interstitial\s+lung\s+disease)?\s*[.;]?\s*$",
+    re.IGNORECASE,
+)
+# Non-infectious pneumonitis and ILD: J84 ILD, J70.0 / J70.1 radiation pneumonitis (acute, chronic), J70.2-J70.4
+# drug-induced interstitial lung disorders. Names are phrases: "pneumonitis" alone is infectious too.
+PNEUMONITIS: dict[str, Any] = {
+    "label": "Non-infectious pneumonitis or interstitial lung disease",
+    "codes": ["snomed:233703007", "icd10cm:J84", "icd10cm:J70.0", "icd10cm:J70.1", "icd10cm:J70.2", "icd10cm:J70.3",
+              "icd10cm:J70.4"],
+    "names": ["interstitial lung disease", "non-infectious pneumonitis", "radiation pneumonitis",
+              "drug-induced pneumonitis", "immune-mediated pneumonitis"],
+}  # fmt: skip
+
+
+def pneumonitis_exclusion(text: str) -> dict[str, Any] | None:
+    if not PNEUMONITIS_STEROIDS.match(text):
+        return None
+    return {
+        "any_of": [
+            {"key": "current", "text": "current pneumonitis/interstitial lung disease", "condition": dict(PNEUMONITIS)},
+            {"key": "past", "text": text.strip(), "all_of": [
+                {"key": "record", "text": "pneumonitis/interstitial lung disease on record",
+                 "condition": {**PNEUMONITIS, "history": True}},
+                {"key": "steroids", "text": text.strip(),
+                 "not_computable": "whether the past pneumonitis required steroids: the site confirms at screening"},
+            ]},
+        ]
+    }  # fmt: skip
