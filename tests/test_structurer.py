@@ -904,3 +904,94 @@ def test_a_virus_criterion_asking_for_a_test_keeps_the_test() -> None:
     assert hiv["condition"]["label"] == "HIV infection" and hiv["condition"]["history"] is True
     assert test["not_computable"] == "the other findings of this list are not encoded (the test it asks for)"
     assert "any_of" not in rule_of("Known history of HIV infection", exclusion=True)  # no test asked: HIV alone
+
+
+# --- ECG, vital signs and urine measures (issue 11, measures round) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "code", "op", "value", "unit"),
+    [
+        ("QTc interval > 480 msec", True, "loinc:8636-3", ">", 480.0, "ms"),
+        ("Corrected QT interval (QTc) > 470 milliseconds", True, "loinc:8636-3", ">", 470.0, "ms"),
+        ("QTc ≤ 470 ms", False, "loinc:8636-3", "<=", 470.0, "ms"),
+        ("Oxygen saturation (SpO2) ≥ 92%", False, "loinc:59408-5", ">=", 92.0, "%"),
+        ("HbA1c ≥ 8%", True, "loinc:4548-4", ">=", 8.0, "%"),
+        ("Hemoglobin A1c (HbA1c) < 8.0%", False, "loinc:4548-4", "<", 8.0, "%"),
+        ("Urine protein ≥ 1 g/24 hours", True, "loinc:2889-4", ">=", 1.0, "g/d"),
+        ("Proteinuria > 1000 mg/24 h", True, "loinc:2889-4", ">", 1.0, "g/d"),
+        ("Systolic blood pressure > 160 mmHg", True, "loinc:8480-6", ">", 160.0, "mm[Hg]"),
+    ],
+)
+def test_ecg_vital_sign_and_urine_thresholds(
+    text: str, exclusion: bool, code: str, op: str, value: float, unit: str
+) -> None:
+    body = observation(rule_of(text, exclusion))
+    assert code in body["codes"]
+    assert (body["op"], body["value"], body["unit"]) == (op, value, unit)
+
+
+def test_hba1c_is_never_read_as_haemoglobin_nor_in_ifcc_units() -> None:
+    body = observation(rule_of("Hemoglobin A1c (HbA1c) < 8.0%"))
+    assert "loinc:718-7" not in body["codes"]
+    # IFCC mmol/mol is no linear multiple of the NGSP percent: such a code would convert wrongly
+    assert "loinc:59261-8" not in body["codes"]
+    assert structure("HbA1c > 64 mmol/mol", exclusion=True).rule is None
+
+
+def test_a_blood_pressure_pair_is_both_bounds_in_an_inclusion_and_either_in_an_exclusion() -> None:
+    inclusion = rule_of("Blood pressure ≤ 140/90 mmHg")
+    bounds = {(observation(c)["codes"][0], observation(c)["op"], observation(c)["value"]) for c in inclusion["all_of"]}
+    assert bounds == {
+        ("loinc:8480-6", "<=", 140.0),
+        ("loinc:8462-4", "<=", 90.0),
+    }
+    exclusion = rule_of("Blood pressure > 150/100 mmHg", exclusion=True)
+    assert {(observation(c)["codes"][0], observation(c)["value"]) for c in exclusion["any_of"]} == {
+        ("loinc:8480-6", 150.0),
+        ("loinc:8462-4", 100.0),
+    }
+    # the readings define "uncontrolled hypertension"; either one beyond its bound excludes
+    defined = rule_of("Uncontrolled hypertension defined as SBP > 160 mmHg or DBP > 100 mmHg", exclusion=True)
+    assert [c["key"] for c in defined["any_of"]] == ["sbp", "dbp"]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("QTcF > 470 ms", "Fridericia: no code tells it from the machine's (Bazett) QTc"),
+        (
+            "Mean QT interval corrected for heart rate using Fridericia's formula (QTcF) ≥470 ms calculated from 3 "
+            "electrocardiograms.",  # NCT06008288 exc-4
+            "Fridericia",
+        ),
+        ("QTc > 450 ms in males or > 470 ms in females", "bounds that differ by sex"),
+        (
+            "QTc interval >450 ms for men or 470 ms for women, or known history of QTc prolongation or Torsades de "
+            "Pointes.",  # NCT03377387 exc-5
+            "bounds that differ by sex, and a history",
+        ),
+        ("History of QTc prolongation", "no threshold"),
+        ("Urine protein to creatinine ratio > 1 g/g", "a ratio is not the 24-hour protein"),
+        ("Proteinuria ≥ 2+ on dipstick", "a dipstick grade is no amount"),
+        (
+            "Uncontrolled hypertension (systolic blood pressure > 150 mmHg or diastolic blood pressure > 100 mmHg "
+            "despite optimal medical treatment)",
+            "the treatment the readings are taken on",
+        ),
+        ("Poorly controlled hypertension.", "no threshold"),  # NCT05883007 exc-6
+    ],
+)
+def test_measure_lookalikes_stay_text(text: str, why: str) -> None:
+    assert structure(text, exclusion=True).rule is None, why
+
+
+def test_a_saturation_on_room_air_is_decided_only_by_a_reading_beyond_its_bound() -> None:
+    # NCT06411691 exc-7: on supplemental oxygen the saturation reads higher, so a value below 95% excludes
+    # whatever the patient breathed, one above it is unknown
+    exclusion = rule_of("Has a pulse oximetry < 95% on room air.", exclusion=True)
+    kinds = [("observation" in c, "not_computable" in c) for c in exclusion["any_of"]]
+    assert kinds == [(True, False), (False, True)]
+    assert observation(exclusion["any_of"][0])["codes"] == ["loinc:59408-5", "loinc:2708-6"]
+    inclusion = rule_of("Oxygen saturation ≥ 92% on room air")
+    assert [("observation" in c, "not_computable" in c) for c in inclusion["all_of"]] == [(True, False), (False, True)]

@@ -117,6 +117,39 @@ def structure(
     heading_window: int | None = None,
     study_cancer: tuple[str, ...] | None = None,
 ) -> Structured:
+    """Structure one criterion (see `_structure`); a saturation "on room air" keeps that condition as a
+    not-computable part. A value on supplemental oxygen reads higher than on room air, so a recorded value
+    below the bound settles it either way and one above it stays unknown: an exclusion "SpO2 < 95% on
+    room air" is any_of [SpO2 < 95%, unknown], an inclusion "≥ 92% on room air" all_of [SpO2 ≥ 92%, unknown]."""
+    room_air = ROOM_AIR.search(text) if SATURATION.search(text) else None
+    if room_air is None:
+        return _structure(text, exclusion, context_reason, heading_window, study_cancer)
+    blanked = text[: room_air.start()] + " " * len(room_air.group(0)) + text[room_air.end() :]
+    result = _structure(blanked, exclusion, context_reason, heading_window, study_cancer)
+    if result.rule is None:
+        return result
+    caveat = {
+        "key": "room-air",
+        "text": room_air.group(0).strip(),
+        "not_computable": "whether the saturation was measured on room air (on supplemental oxygen it reads higher)",
+    }
+    combination = "any_of" if exclusion else "all_of"
+    alone = set(result.rule) == {combination}
+    children = result.rule[combination] if alone else [{"key": "sat", "text": text, **result.rule}]
+    return _combine(combination, [*children, caveat])
+
+
+SATURATION = re.compile(r"oxygen saturation|pulse oximetry|\bSpO2\b|\bSaO2\b", re.IGNORECASE)
+ROOM_AIR = re.compile(r"\s*\b(?:on|at|in|breathing)\s+(?:ambient\s+)?room air\b", re.IGNORECASE)
+
+
+def _structure(
+    text: str,
+    exclusion: bool,
+    context_reason: str | None = None,
+    heading_window: int | None = None,
+    study_cancer: tuple[str, ...] | None = None,
+) -> Structured:
     """Structure one criterion. `context_reason` (cohort heading, OR sibling...) forbids encoding;
     `heading_window` is the lookback window a list heading states for the items under it;
     `study_cancer` the codes of the trial's own cancer ("another malignancy" is any other).
@@ -131,6 +164,8 @@ def structure(
     text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
     # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
     text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    # "Uncontrolled hypertension (systolic > 150 mmHg or diastolic > 100 mmHg)": the readings define the term.
+    text = HYPERTENSION_DEFINED.sub(lambda m: " " * len(m.group("term")) + m.group(0)[len(m.group("term")) :], text)
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -196,6 +231,13 @@ _CARDIAC_IMAGING = (
 CARDIAC_IMAGING_METHOD = re.compile(
     rf"\b(?:as\s+)?(?:measured|assessed|determined|evaluated|documented)\s+(?:by|on|with|using)\s+{_CARDIAC_IMAGING}"
     rf"(?:\s*(?:,|or|and/or)\s*{_CARDIAC_IMAGING})*",
+    re.IGNORECASE,
+)
+# A hypertension term followed at once by the blood pressure bounds that define it.
+HYPERTENSION_DEFINED = re.compile(
+    r"(?P<term>\b(?:uncontrolled|poorly controlled|inadequately controlled|not well controlled)\s+"
+    r"(?:arterial\s+)?hypertension\s*(?:,\s*)?(?:defined as|i\.e\.,?|:)?)"
+    r"(?=\s*\(?\s*(?:systolic|diastolic|SBP|DBP|blood pressure|BP)\b)",
     re.IGNORECASE,
 )
 # Taking part in another interventional study, or receiving an investigational agent, is known to the
