@@ -225,7 +225,6 @@ def test_creatinine_clearance_uses_cockcroft_gault_only_when_the_protocol_names_
             "normalised eGFR-like clearance, conditional",
         ),  # NCT02513394
         ("Hemoglobin A1c (HbA1c) ≥8% or HbA1c 7% to <8%", "HbA1c is not hemoglobin"),  # NCT05879653
-        ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "liver-metastasis exception"),
         ("Less than 50 years of age at the time of migraine onset.", "age at onset, not today"),  # NCT05861427
         ("Age ≥18 years (or per national guidelines).", "alternative age rule"),  # NCT02513394
         # The registry's minimumAge of both is 18/20: "greater than"/"over" is meant inclusively here.
@@ -995,3 +994,86 @@ def test_a_saturation_on_room_air_is_decided_only_by_a_reading_beyond_its_bound(
     assert observation(exclusion["any_of"][0])["codes"] == ["loinc:59408-5", "loinc:2708-6"]
     inclusion = rule_of("Oxygen saturation ≥ 92% on room air")
     assert [("observation" in c, "not_computable" in c) for c in inclusion["all_of"]] == [(True, False), (False, True)]
+
+
+# --- a relaxed lab bound for patients with a named condition ------------------------------------
+
+AST_ALT_LIVER = (  # NCT03377387 inc-10
+    "Non-hematologic parameters: bilirubin ≤ 1.5 mg/dl, AST/ALT ≤ 3.0 x upper limit of normal (ULN) "
+    "(≤ 5.0 x ULN if liver metastases are involved)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "condition_code", "strict", "relaxed"),
+    [
+        (AST_ALT_LIVER, "ast", "icd10cm:C78.7", 3.0, 5.0),
+        ("AST and ALT ≤ 2.5 × ULN, or ≤ 5 × ULN in patients with liver metastases", "alt", "icd10cm:C78.7", 2.5, 5.0),
+        (
+            "Total bilirubin ≤ 1.5 × ULN (≤ 3 × ULN for patients with Gilbert's syndrome)",
+            "tbil",
+            "icd10cm:E80.4",
+            1.5,
+            3.0,
+        ),
+        # formerly kept as text (a liver-metastasis exception); now read with its condition
+        ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "ast", "icd10cm:C78.7", 2.5, 5.0),
+    ],
+)
+def test_a_relaxed_bound_needs_the_condition_it_names(
+    text: str, key: str, condition_code: str, strict: float, relaxed: float
+) -> None:
+    rule = rule_of(text)
+    children = rule.get("all_of", [{"key": key, **rule}])
+    either = next(c for c in children if c["key"] == key)["any_of"]
+    assert observation(either[0])["uln"] == strict
+    condition, bound = either[1]["all_of"]
+    assert condition_code in condition["condition"]["codes"] and "history" not in condition["condition"]
+    assert (observation(bound)["op"], observation(bound)["uln"]) == ("<=", relaxed)
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "why"),
+    [
+        ("ALT ≤ 3 × ULN (≤ 5 × ULN for patients with Gilbert's syndrome)", False, "Gilbert's relaxes bilirubin only"),
+        ("AST ≤ 3 × ULN (≤ 1.5 × ULN if liver metastases)", False, "stricter, not relaxed: any_of would drop it"),
+        ("AST ≤ 3 × ULN (≤ 200 U/L if liver metastases)", False, "another kind of bound"),
+        ("Hemoglobin ≥ 9 g/dL (≤ 5 × ULN if liver metastases)", False, "not a bound of this analyte"),
+        ("AST > 3 × ULN (> 5 × ULN if liver metastases)", True, "an exclusion needs the reverse logic"),
+        (
+            "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who must "
+            "have a total bilirubin < 3.0 mg/dL.",  # NCT03745326 inc-12.3
+            False,
+            "the exception is worded apart from its bound",
+        ),
+    ],
+)
+def test_relaxed_bound_near_misses_stay_text(text: str, exclusion: bool, why: str) -> None:
+    assert structure(text, exclusion).rule is None, why
+
+
+def test_an_imported_liver_metastasis_exception_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, condition, observation, patient
+
+    criteria, _ = eligibility_criteria(
+        {"eligibilityCriteria": "Inclusion Criteria:\n\n* AST ≤ 3 × ULN (≤ 5 × ULN if liver metastases are present)"}
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def verdict(ast: float, *conditions: dict[str, Any]) -> Result:
+        resources = [patient(), observation("1920-8", "2026-02-20", ast, "U/L", high=40), *conditions]
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(*resources))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    lung = condition(icd, "C34.90", "Malignant neoplasm of lung")
+    liver = condition(icd, "C78.7", "Secondary malignant neoplasm of liver")
+    assert verdict(100.0, lung) is Result.MET  # 2.5 × ULN
+    assert verdict(160.0, lung) is Result.NOT_MET  # 4 × ULN, no liver metastases on record
+    assert verdict(160.0, lung, liver) is Result.MET
+    assert verdict(240.0, lung, liver) is Result.NOT_MET  # 6 × ULN

@@ -38,7 +38,7 @@ from service.importer.rules.findings import (
     qualified_cns_exclusion,
     treated_autoimmune_exclusion,
 )
-from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
+from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs, lab_exceptions, with_exception
 from service.importer.rules.oncology import (
     CONFIRMATION,
     LIVE_VACCINE,
@@ -166,6 +166,11 @@ def _structure(
     text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
     # "Uncontrolled hypertension (systolic > 150 mmHg or diastolic > 100 mmHg)": the readings define the term.
     text = HYPERTENSION_DEFINED.sub(lambda m: " " * len(m.group("term")) + m.group(0)[len(m.group("term")) :], text)
+    # An inclusion's relaxed bound ("≤ 5 × ULN if liver metastases") joins its threshold below. In an
+    # exclusion the same words would need the reverse logic (a strict bound that excludes only without
+    # the condition): they stay a qualifying clause there, and the criterion text.
+    exceptions = [] if exclusion else lab_exceptions(text)
+    text = _blank(text, [(e.start, e.end) for e in exceptions])
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -202,6 +207,11 @@ def _structure(
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
+    if exceptions:
+        relaxed = [with_exception(a, exceptions, text) if a in lab_atoms else a for a in atoms]
+        if any(a is None for a in relaxed) or sum(a.rule.keys() == {"any_of"} for a in relaxed if a) < len(exceptions):
+            return Structured(None, "a relaxed lab bound the importer cannot tie to its threshold")
+        atoms = [a for a in relaxed if a is not None]
     atoms = [a for a in atoms if not _negated_or_conditional(text, a)]
     if not atoms:
         return Structured(None, "the findings sit in a negated or conditional sentence the importer does not encode")
@@ -572,3 +582,10 @@ def _window(text: str) -> int | None:
 
 def _short(words: list[str]) -> str:
     return " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the spans replaced by spaces (offsets hold)."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text

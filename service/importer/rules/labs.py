@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from service.importer.rules.common import COMP, NUMBER, Atom, Rule, number, op_of
 
@@ -351,3 +352,83 @@ def _pressure_pair(start: int, end: int, found: re.Match[str]) -> list[Atom]:
         body = {"label": label, "codes": [code], "op": op, "value": float(value), "unit": "mm[Hg]"}
         out.append(Atom(a, b, key, {"observation": body}, label))
     return out
+
+
+# --- a relaxed bound for patients with a named condition ----------------------------------------
+# "AST/ALT ≤ 3 × ULN (≤ 5 × ULN if liver metastases are present)", "total bilirubin ≤ 1.5 × ULN
+# (< 3 × ULN for patients with Gilbert's syndrome)": the protocol's own exception, written right after
+# the bound it relaxes. Read as any_of [bound, all_of [the condition, relaxed bound]]: with no record
+# of the condition only the strict bound decides, as the words say.
+LIVER_METASTASES = {
+    "label": "Liver metastases",
+    "codes": ["icd10cm:C78.7", "snomed:94381002"],
+    "names": ["liver metastases", "liver metastasis", "hepatic metastases", "hepatic metastasis"],
+}
+GILBERT = {"label": "Gilbert syndrome", "codes": ["icd10cm:E80.4"], "names": ["gilbert syndrome", "gilbert's syndrome"]}
+# Which analytes each exception may relax (a Gilbert exception on a transaminase is no exception we read).
+RELAXES = {
+    "liver": (LIVER_METASTASES, frozenset({"ast", "alt", "alp", "tbil"})),
+    "gilbert": (GILBERT, frozenset({"tbil"})),
+}
+LAB_EXCEPTION = re.compile(
+    r"[\s,;]*[(（]?\s*(?:or\s+)?(?P<bound>" + COMP + r"\s*" + NUMBER + r"[^()（）;,<>≤≥]{0,30}?)\s*,?\s*"
+    r"(?:if|for|in|with)\s+(?:(?:patients|subjects|participants|those|cases)\s+)?(?:(?:with|who have|having)\s+)?"
+    r"(?:(?:the\s+)?presence of\s+|case of\s+|documented\s+|known\s+|confirmed\s+|evidence of\s+)*"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement"
+    r"|metastatic (?:liver|hepatic) disease)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"(?:\s+(?:are|is)\s+(?:involved|present|documented))?\s*[)）]?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LabException:
+    start: int
+    end: int
+    kind: str  # a RELAXES key
+    bound: str  # "≤ 5 × ULN", "< 3.0 mg/dL"
+
+
+def lab_exceptions(text: str) -> list[LabException]:
+    """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
+    return [
+        LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
+        for m in LAB_EXCEPTION.finditer(text)
+    ]
+
+
+def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Atom | None:
+    """The atom with the exception written right after it, unchanged without one; None when the
+    exception cannot be read for this analyte (the criterion then stays text)."""
+    found = next((e for e in exceptions if e.start >= atom.end and not text[atom.end : e.start].strip(" ,;")), None)
+    if found is None:
+        return atom
+    condition, analytes = RELAXES[found.kind]
+    if atom.key not in analytes or "observation" not in atom.rule:
+        return None
+    relaxed = [a for a in find_labs(f"{atom.label} {found.bound}", "")[0] if a.key == atom.key]
+    if len(relaxed) != 1:
+        return None
+    body = dict(relaxed[0].rule["observation"])
+    if not _looser(atom.rule["observation"], body):
+        return None  # a stricter or other-kind bound is no relaxation: any_of would drop it
+    if "window_days" in atom.rule["observation"]:
+        body["window_days"] = atom.rule["observation"]["window_days"]
+    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
+    exception = {
+        "key": f"{atom.key}-{found.kind}",
+        "text": f"{found.bound} for {condition['label']}",
+        "all_of": [
+            {"key": found.kind, "text": condition["label"], "condition": dict(condition)},
+            {"key": f"{atom.key}-relaxed", "text": found.bound, "observation": body},
+        ],
+    }
+    return Atom(atom.start, found.end, atom.key, {"any_of": [strict, exception]}, atom.label)
+
+
+def _looser(strict: dict[str, Any], relaxed: dict[str, Any]) -> bool:
+    """The relaxed bound points the same way, in the same terms (×ULN or the same unit), and admits more."""
+    kind = "uln" if "uln" in strict else "value"
+    if kind not in relaxed or strict["op"][0] != relaxed["op"][0] or strict.get("unit") != relaxed.get("unit"):
+        return False
+    return bool(relaxed[kind] > strict[kind]) if strict["op"][0] == "<" else bool(relaxed[kind] < strict[kind])
