@@ -579,7 +579,8 @@ def test_gene_biomarkers_without_a_specific_variant() -> None:
     tests = [leaf["test"] for leaf in leaves(rule_of("Known EGFR mutation or ALK rearrangement", exclusion=True))]
     assert [(t["gene"], t["result"]) for t in tests] == [("EGFR", "positive"), ("ALK", "positive")]
     assert rule_of("EGFR wild-type")["test"]["result"] == "negative"
-    assert structure("KRAS G12C mutation", exclusion=False).rule is None  # any KRAS variant is not G12C
+    # any KRAS variant is not G12C: the change is required by name (test_a_named_protein_change_...)
+    assert rule_of("KRAS G12C mutation")["test"]["variant"] == "G12C"
     assert structure("Known EGFR sensitizing mutation", exclusion=True).rule is None
 
 
@@ -1077,3 +1078,67 @@ def test_an_imported_liver_metastasis_exception_decides_on_records() -> None:
     assert verdict(160.0, lung) is Result.NOT_MET  # 4 × ULN, no liver metastases on record
     assert verdict(160.0, lung, liver) is Result.MET
     assert verdict(240.0, lung, liver) is Result.NOT_MET  # 6 × ULN
+
+
+
+# --- one named protein change of a gene ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gene", "change"),
+    [
+        (  # NCT04956640 inc-2: the specimens are where it was found, not alternatives
+            "Patients must have disease with evidence of KRAS G12C mutation in tumor tissue or circulating tumor "
+            "deoxyribonucleic acid (DNA).",
+            "KRAS",
+            "G12C",
+        ),
+        ("Documented KRAS p.G12C mutation", "KRAS", "G12C"),
+        ("Tumor harboring a KRAS G12D mutation", "KRAS", "G12D"),
+        ("KRAS-G12V mutation", "KRAS", "G12V"),
+        ("BRAF V600E mutation", "BRAF", "V600E"),
+        ("EGFR L858R mutation", "EGFR", "L858R"),
+    ],
+)
+def test_a_named_protein_change_is_a_variant_test(text: str, gene: str, change: str) -> None:
+    body = rule_of(text)["test"]
+    assert (body["gene"], body["variant"], body["result"]) == (gene, change, "positive")
+    assert body["codes"] == ["loinc:69548-6"]
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "why"),
+    [
+        ("Advanced NSCLC with KRAS non-G12C mutations", False, "every KRAS change but G12C"),
+        ("BRAF V600E/K mutation", False, "two changes"),
+        ("KRAS G12V or G12D mutations", False, "the second change names no gene of its own"),
+        ("Prior treatment with KRAS G12D targeted therapy.", True, "a drug aimed at the change"),
+        ("Received a KRAS G12C-specific T cell receptor therapy", True, "a therapy aimed at the change"),
+    ],
+)
+def test_protein_change_near_misses_are_no_variant_test(text: str, exclusion: bool, why: str) -> None:
+    rule = structure(text, exclusion).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "variant" in leaf.get("test", {})], why
+
+
+def test_an_imported_variant_criterion_is_unknown_on_a_report_that_names_no_change() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    criteria, _ = eligibility_criteria({"eligibilityCriteria": "Inclusion Criteria:\n\n* KRAS G12C mutation"})
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+
+    def verdict(text: str) -> Result:
+        report = observation("69548-6", "2026-01-05", "positive")
+        report["code"] = {**concept("http://loinc.org", "69548-6"), "text": text}
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), report))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    # the change named only in the code text, as many EHR exports send it
+    assert verdict("KRAS p.G12C mutation analysis") is Result.MET
+    assert verdict("KRAS mutation analysis") is Result.UNKNOWN
+    assert verdict("KRAS p.G12D mutation analysis") is Result.UNKNOWN

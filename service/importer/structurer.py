@@ -41,9 +41,11 @@ from service.importer.rules.findings import (
 from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs, lab_exceptions, with_exception
 from service.importer.rules.oncology import (
     CONFIRMATION,
+    GENE_VARIANT,
     LIVE_VACCINE,
     NEGATION,
     ONCOLOGY_KEYS,
+    POSITIVE_GENE,
     find_biomarkers,
     find_current_steroids,
     find_diagnosis,
@@ -171,6 +173,9 @@ def _structure(
     # the condition): they stay a qualifying clause there, and the criterion text.
     exceptions = [] if exclusion else lab_exceptions(text)
     text = _blank(text, [(e.start, e.end) for e in exceptions])
+    if GENE_VARIANT.search(text) or POSITIVE_GENE.search(text):
+        # "KRAS G12C mutation in tumor tissue or circulating tumor DNA": where it was found, no alternative.
+        text = SPECIMEN.sub(lambda m: " " * len(m.group(0)), text)
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -241,6 +246,17 @@ _CARDIAC_IMAGING = (
 CARDIAC_IMAGING_METHOD = re.compile(
     rf"\b(?:as\s+)?(?:measured|assessed|determined|evaluated|documented)\s+(?:by|on|with|using)\s+{_CARDIAC_IMAGING}"
     rf"(?:\s*(?:,|or|and/or)\s*{_CARDIAC_IMAGING})*",
+    re.IGNORECASE,
+)
+# The specimen a variant was found in: tissue, blood, plasma, ctDNA (a liquid biopsy counts as much).
+_SAMPLE = (
+    r"(?:(?:archival|fresh|primary|metastatic)\s+)?(?:tumou?r\s+)?(?:tissue|biopsy|specimens?|samples?)"
+    r"|(?:peripheral\s+)?blood|plasma|liquid biopsy"
+    r"|(?:circulating\s+)?tumou?r\s+(?:DNA|deoxyribonucleic acid)(?:\s*\((?:ct)?DNA\))?|ctDNA|cfDNA"
+)
+SPECIMEN = re.compile(
+    rf"\b(?:as\s+)?(?:detected\s+|determined\s+|identified\s+|confirmed\s+)?(?:in|from|on|by)\s+(?:the\s+)?(?:{_SAMPLE})"
+    rf"(?:\s*(?:,|or|and/or|and)\s*(?:{_SAMPLE}))*",
     re.IGNORECASE,
 )
 # A hypertension term followed at once by the blood pressure bounds that define it.

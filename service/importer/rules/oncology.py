@@ -536,10 +536,54 @@ NEGATIVE_GENE = re.compile(
 HGNC = {"HER2": "ERBB2"}
 
 
+# "KRAS G12C mutation", "KRAS p.G12C-mutated", "harboring a BRAF V600E mutation", "G12D mutated KRAS": one
+# protein change of a gene. Not "KRAS non-G12C", "BRAF V600E/K" (two changes), nor a drug aimed at it
+# ("KRAS G12C inhibitor", "G12D targeted therapy").
+VARIANT_GENES = r"KRAS|NRAS|HRAS|BRAF|EGFR|PIK3CA|IDH1|IDH2|ERBB2|HER2"
+_CHANGE = r"(?:p\.)?(?P<change>[ACDEFGHIKLMNPQRSTVWY]\d{1,4}[ACDEFGHIKLMNPQRSTVWY])"
+GENE_VARIANT = re.compile(
+    rf"(?<![\w-])(?:(?P<gene>{VARIANT_GENES})[\s:-]*(?:gene\s+)?{_CHANGE}(?![\w/])"
+    r"(?:[\s-]*(?:mutations?|mutated|mutants?|variants?|alterations?|substitutions?|positive|\(\+\)|\+))?"
+    + rf"|{_CHANGE.replace('change', 'change2')}[\s-]*(?:mutated|mutant|positive)\s+(?P<gene2>{VARIANT_GENES})\b)"
+    r"(?!\s*[-/]?\s*(?:inhibitors?|targeted|targeting|directed|small[- ]molecule|therap|treatment|drugs?|agents?"
+    r"|specific|selective|covalent|degraders?|vaccine|TCR|T[- ]cell))",
+    re.IGNORECASE,
+)
+NOT_THE_CHANGE = re.compile(r"\bnon[- ]?$|\bother than\s*$|\bexcept\s*$|\bwithout\s*(?:an?\s+)?$", re.IGNORECASE)
+
+
+def find_variants(text: str) -> list[Atom]:
+    """One named protein change: a `test` of the gene's variant report that must name it (`variant`)."""
+    atoms: list[Atom] = []
+    for found in GENE_VARIANT.finditer(text):
+        if NOT_THE_CHANGE.search(text[max(0, found.start() - 12) : found.start()]):
+            continue
+        gene = (found.group("gene") or found.group("gene2")).upper()
+        gene = HGNC.get(gene, gene)
+        change = (found.group("change") or found.group("change2")).upper()
+        body = {
+            "label": f"{gene} {change}",
+            "codes": ["loinc:69548-6"],
+            "result": "positive",
+            "gene": gene,
+            "variant": change,
+        }
+        atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": body}, f"{gene} {change}"))
+    return atoms
+
+
 def find_biomarkers(text: str) -> list[Atom]:
-    """A gene named without a specific variant: any reported variant of it reads positive."""
-    if SPECIFIC_VARIANT.search(text) or re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I):
-        return []  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+    """A gene named without a specific variant: any reported variant of it reads positive; one protein
+    change named: that change (find_variants)."""
+    variants = find_variants(text)
+    outside = text
+    for atom in variants:  # the named changes themselves are no narrower wording
+        outside = outside[: atom.start] + " " * (atom.end - atom.start) + outside[atom.end :]
+    narrower = re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I)
+    if SPECIFIC_VARIANT.search(outside) or narrower:
+        return variants  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+    if variants:
+        return variants
     atoms: list[Atom] = []
     for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative")):
         for found in pattern.finditer(text):
