@@ -1142,3 +1142,34 @@ def test_an_imported_variant_criterion_is_unknown_on_a_report_that_names_no_chan
     assert verdict("KRAS p.G12C mutation analysis") is Result.MET
     assert verdict("KRAS mutation analysis") is Result.UNKNOWN
     assert verdict("KRAS p.G12D mutation analysis") is Result.UNKNOWN
+
+
+# --- pregnancy tests with a window in hours -----------------------------------------------------
+
+WOCBP_URINE_TEST = (  # NCT05832827 exc-5 (the wording of many MSD protocols)
+    "A WOCBP who has a positive urine pregnancy test within 72 hours prior to registration (see Appendix 3). If the "
+    "urine test is positive or cannot be confirmed as negative, a serum pregnancy test will be required"
+)
+
+
+def test_a_positive_pregnancy_test_keeps_its_window_in_hours_as_whole_days() -> None:
+    body = rule_of(WOCBP_URINE_TEST, exclusion=True)["test"]
+    assert (body["codes"], body["result"], body["window_days"]) == (["loinc:2106-3", "loinc:2118-8"], "positive", 3)
+    assert rule_of("Positive pregnancy test within 48 hours before the first dose", exclusion=True)["test"][
+        "window_days"
+    ] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("A WOCBP who has a positive urine pregnancy test within 36 hours prior to registration", "no whole day"),
+        (
+            "A WOCBP who has a positive urine pregnancy test within 72 hours prior to registration. A serum pregnancy "
+            "test will be required if the investigator considers it necessary, unless exempt",
+            "an exception beside the procedure",
+        ),
+    ],
+)
+def test_pregnancy_test_near_misses_stay_text(text: str, why: str) -> None:
+    assert structure(text, exclusion=True).rule is None, why

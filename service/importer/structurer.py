@@ -166,6 +166,8 @@ def _structure(
     text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
     # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
     text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    # "(see Appendix 3)", and how a positive urine test is confirmed: references and procedure, no criterion.
+    text = PROCEDURE_NOTE.sub(lambda m: " " * len(m.group(0)), text)
     # "Uncontrolled hypertension (systolic > 150 mmHg or diastolic > 100 mmHg)": the readings define the term.
     text = HYPERTENSION_DEFINED.sub(lambda m: " " * len(m.group("term")) + m.group(0)[len(m.group("term")) :], text)
     # An inclusion's relaxed bound ("≤ 5 × ULN if liver metastases") joins its threshold below. In an
@@ -212,6 +214,8 @@ def _structure(
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
+            elif atom.key == "hcg":  # "a positive pregnancy test within 72 hours": the protocol's own window
+                atom.rule["test"]["window_days"] = window
     if exceptions:
         relaxed = [with_exception(a, exceptions, text) if a in lab_atoms else a for a in atoms]
         if any(a is None for a in relaxed) or sum(a.rule.keys() == {"any_of"} for a in relaxed if a) < len(exceptions):
@@ -257,6 +261,14 @@ _SAMPLE = (
 SPECIMEN = re.compile(
     rf"\b(?:as\s+)?(?:detected\s+|determined\s+|identified\s+|confirmed\s+)?(?:in|from|on|by)\s+(?:the\s+)?(?:{_SAMPLE})"
     rf"(?:\s*(?:,|or|and/or|and)\s*(?:{_SAMPLE}))*",
+    re.IGNORECASE,
+)
+PROCEDURE_NOTE = re.compile(
+    r"\(\s*(?:see|refer to|as (?:defined|described) in|per)\s+(?:the\s+)?(?:protocol\s+)?"
+    r"(?:appendix|section|table|attachment|annex)\s*[\w.]{1,6}\s*\)"
+    # the confirmation step of a urine test, nothing else in the sentence (an exception beside it must stay)
+    r"|\bif the urine (?:pregnancy )?test is positive or (?:cannot|can ?not) be confirmed as negative,?\s*"
+    r"a serum pregnancy test will be (?:required|performed)\s*[.;]?(?=\s*$)",
     re.IGNORECASE,
 )
 # A hypertension term followed at once by the blood pressure bounds that define it.
