@@ -119,26 +119,36 @@ def structure(
     heading_window: int | None = None,
     study_cancer: tuple[str, ...] | None = None,
 ) -> Structured:
-    """Structure one criterion (see `_structure`); a saturation "on room air" keeps that condition as a
-    not-computable part. A value on supplemental oxygen reads higher than on room air, so a recorded value
-    below the bound settles it either way and one above it stays unknown: an exclusion "SpO2 < 95% on
-    room air" is any_of [SpO2 < 95%, unknown], an inclusion "≥ 92% on room air" all_of [SpO2 ≥ 92%, unknown]."""
-    room_air = ROOM_AIR.search(text) if SATURATION.search(text) else None
-    if room_air is None:
-        return _structure(text, exclusion, context_reason, heading_window, study_cancer)
-    blanked = text[: room_air.start()] + " " * len(room_air.group(0)) + text[room_air.end() :]
-    result = _structure(blanked, exclusion, context_reason, heading_window, study_cancer)
-    if result.rule is None:
-        return result
-    caveat = {
-        "key": "room-air",
-        "text": room_air.group(0).strip(),
-        "not_computable": "whether the saturation was measured on room air (on supplemental oxygen it reads higher)",
-    }
-    combination = "any_of" if exclusion else "all_of"
-    alone = set(result.rule) == {combination}
-    children = result.rule[combination] if alone else [{"key": "sat", "text": text, **result.rule}]
-    return _combine(combination, [*children, caveat])
+    """Structure one criterion (see `_structure`), keeping a condition of the measurement as a
+    not-computable part beside the threshold:
+
+    - a saturation "on room air": on supplemental oxygen it reads higher, so a recorded value below the
+      bound settles it either way and one above it stays unknown. An exclusion "SpO2 < 95% on room air"
+      is any_of [SpO2 < 95%, unknown], an inclusion "≥ 92% on room air" all_of [SpO2 ≥ 92%, unknown];
+    - a transfusion an inclusion permits ("Hb > 8 g/dL; subjects may be transfused to reach this
+      cut-off"): a value above the bound meets it, one below may still be raised, so any_of [Hb, unknown].
+    """
+    caveats = (
+        (ROOM_AIR if SATURATION.search(text) else None, "any_of" if exclusion else "all_of", ROOM_AIR_REASON),
+        (None if exclusion else TRANSFUSION_ALLOWED, "any_of", TRANSFUSION_REASON),
+    )
+    for pattern, combination, reason in caveats:
+        found = pattern.search(text) if pattern else None
+        if found is None:
+            continue
+        blanked = text[: found.start()] + " " * len(found.group(0)) + text[found.end() :]
+        result = _structure(blanked, exclusion, context_reason, heading_window, study_cancer)
+        if result.rule is None:
+            return result
+        caveat = {"key": "caveat", "text": found.group(0).strip(" ;,.()"), "not_computable": reason}
+        alone = set(result.rule) == {combination}
+        children = result.rule[combination] if alone else [{"key": "value", "text": text, **result.rule}]
+        return _combine(combination, [*children, caveat])
+    return _structure(text, exclusion, context_reason, heading_window, study_cancer)
+
+
+ROOM_AIR_REASON = "whether the saturation was measured on room air (on supplemental oxygen it reads higher)"
+TRANSFUSION_REASON = "whether a transfusion the protocol permits would raise the value to the bound"
 
 
 SATURATION = re.compile(r"oxygen saturation|pulse oximetry|\bSpO2\b|\bSaO2\b", re.IGNORECASE)
@@ -261,6 +271,15 @@ _SAMPLE = (
 SPECIMEN = re.compile(
     rf"\b(?:as\s+)?(?:detected\s+|determined\s+|identified\s+|confirmed\s+)?(?:in|from|on|by)\s+(?:the\s+)?(?:{_SAMPLE})"
     rf"(?:\s*(?:,|or|and/or|and)\s*(?:{_SAMPLE}))*",
+    re.IGNORECASE,
+)
+# A transfusion the protocol permits, said on its own (no window, no "without", no exception).
+TRANSFUSION_ALLOWED = re.compile(
+    r"\(\s*(?:transfusions?\s+(?:is|are)\s+(?:allowed|permitted|acceptable)|may have been transfused"
+    r"|(?:with or without|after) (?:a\s+)?(?:blood\s+|red (?:blood )?cell\s+)?transfusions?)\s*\)"
+    r"|[;,.]?\s*(?:\b(?:red (?:blood )?cell\s+|blood\s+)?transfusions?\s+(?:is|are)\s+(?:allowed|permitted)"
+    r"|\b(?:subjects|patients|participants)\s+may\s+(?:be|have been)\s+transfused(?:\s+to\s+(?:reach|meet|achieve)"
+    r"\s+th(?:is|e)\s+(?:cut-?off|level|threshold|value|requirement|criterion))?)\s*[.;]?(?=\s*$)",
     re.IGNORECASE,
 )
 PROCEDURE_NOTE = re.compile(

@@ -159,7 +159,7 @@ FILLER = frozenset(
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
     year years yrs previous previously past obtaining inclusive birth from concurrent entry use administration
-    harboring harbouring carrying disease tumor tumour tumors tumours mutation mutations
+    per harboring harbouring carrying disease tumor tumour tumors tumours mutation mutations
     non-hematologic non-haematologic non-hematological non-haematological chemistry biochemistry hematology haematology
     """.split()  # noqa: SIM905
 )

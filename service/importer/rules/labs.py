@@ -97,7 +97,9 @@ ANALYTES = (
     Analyte(
         "crcl",
         "Creatinine clearance",
-        r"creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b",
+        # "measured or calculated": the measured (2164-2) and the calculated (35591-7) codes are both listed
+        r"(?:(?:measured|calculated)\s+or\s+(?:measured|calculated)\s+)?"
+        r"(?:creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b)",
         ("loinc:2164-2", "loinc:35591-7"),
         (
             (
@@ -389,11 +391,21 @@ class LabException:
     bound: str  # "≤ 5 × ULN", "< 3.0 mg/dL"
 
 
+# The same, condition first: "(patients with Gilbert's syndrome: ≤ 3 × ULN)".
+LAB_EXCEPTION_CONDITION_FIRST = re.compile(
+    r"[\s,;]*[(（]\s*(?:for\s+|in\s+)?(?:patients|subjects|participants)\s+with\s+(?:documented\s+|known\s+)?"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"\s*[:,]?\s*(?P<bound>" + COMP + r"\s*" + NUMBER + r"[^()（）;,<>≤≥]{0,30}?)\s*[)）]",
+    re.IGNORECASE,
+)
+
+
 def lab_exceptions(text: str) -> list[LabException]:
     """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
     return [
         LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
-        for m in LAB_EXCEPTION.finditer(text)
+        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST)
+        for m in pattern.finditer(text)
     ]
 
 
