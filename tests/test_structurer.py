@@ -1211,3 +1211,35 @@ def test_organ_function_list_items_with_permitted_transfusion_and_relaxed_bounds
 )
 def test_qualified_transfusion_or_two_conditions_stay_text(text: str) -> None:
     assert structure(text, exclusion=False).rule is None
+
+
+# --- HER2 status ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "result"),
+    [
+        ("Known positivity for human epidermal growth factor receptor 2 (HER2)", True, "positive"),  # NCT05913115
+        ("HER2-negative breast cancer", False, "negative"),
+        ("HER2-positive metastatic breast cancer", False, "positive"),
+    ],
+)
+def test_her2_status_is_a_test_of_the_ihc_and_ish_reports(text: str, exclusion: bool, result: str) -> None:
+    tests = [leaf["test"] for leaf in leaves(rule_of(text, exclusion)) if "test" in leaf]
+    assert [(t["label"], t["result"]) for t in tests] == [("HER2 status", result)]
+    assert {"loinc:48676-1", "loinc:85319-2", "loinc:85318-4"} <= set(tests[0]["codes"])
+    assert "gene" not in tests[0]  # a status, not a variant report
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HER2-low breast cancer",  # a subset of negative by IHC score
+        "HER2 mutation",  # an ERBB2 variant, not the IHC/ISH status
+        "Documented HER2 overexpression (immunohistochemistry (IHC) 3+ or gene-amplified tumor with fluorescence in "
+        "situ hybridization (FISH) ratio of ≥ 2.0.",  # NCT03377387 inc-3: its own scores
+    ],
+)
+def test_her2_scores_low_or_mutations_are_no_status(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("label") == "HER2 status"]

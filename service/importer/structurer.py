@@ -50,6 +50,7 @@ from service.importer.rules.oncology import (
     find_current_steroids,
     find_diagnosis,
     find_extent,
+    find_her2_status,
     find_lung_and_transplant,
     find_named_drugs,
     find_pdl1,
@@ -90,6 +91,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_extent,
     find_stage,
     find_biomarkers,
+    find_her2_status,
     find_pdl1,
     _inclusion_therapies,
 )
@@ -102,6 +104,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_viruses,
     find_brain_metastases,
     find_biomarkers,
+    find_her2_status,
     _therapies,
     find_lung_and_transplant,
     find_infection,
@@ -486,7 +489,7 @@ TRIGGERS = (
     (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
     (
         re.compile(
-            r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
+            r"marrow|transfus|growth factor(?! receptor)|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),

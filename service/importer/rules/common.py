@@ -47,7 +47,7 @@ CONDITIONAL = re.compile(
     re.IGNORECASE,
 )
 SUPPORT = re.compile(
-    r"transfus|growth factor|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
+    r"transfus|growth factor(?! receptor)|g-?csf|gm-?csf|filgrastim|pegfilgrastim|colony[- ]stimulating|erythropoie|"
     r"\bepo\b|thrombopoietin|\bsupport\b|stimulating (?:factor|agent)",
     re.IGNORECASE,
 )

@@ -596,6 +596,34 @@ def find_biomarkers(text: str) -> list[Atom]:
     return atoms
 
 
+# HER2 status as IHC/ISH report it (not an ERBB2 mutation): "HER2-positive", "HER2 negative", "HER2
+# overexpression", "positivity for human epidermal growth factor receptor 2 (HER2)". Not "HER2-low" /
+# "ultralow" (a subset of negative by IHC score), nor a status with its own score or ratio beside it.
+_HER2 = r"(?:human epidermal growth factor receptor[- ]2\s*\(HER-?2\)|HER-?2(?:/neu)?|ERBB2)"
+HER2_STATUS = re.compile(
+    rf"\b{_HER2}[\s-]*(?:status[\s:-]*)?(?P<result>positive|positivity|negative|negativity|overexpress(?:ion|ing|ed)"
+    r"|amplified|amplification)\b(?![- ]?(?:low|ultra))"
+    rf"|\b(?P<result2>positive|positivity|negative)\s+(?:for|of)\s+{_HER2}(?![\w-])",
+    re.IGNORECASE,
+)
+HER2_OTHER_MEASURE = re.compile(
+    r"\bHER-?2[- ]?(?:low|ultra|mutat|mutant|exon|variant|alteration)|\bIHC\s*[0-3]\+|\bISH\b|\bFISH\b", re.IGNORECASE
+)
+HER2_CODES = ["loinc:48676-1", "loinc:85319-2", "loinc:85318-4", "loinc:18474-7"]
+
+
+def find_her2_status(text: str) -> list[Atom]:
+    if HER2_OTHER_MEASURE.search(text):
+        return []  # a score, ratio or mutation: another measure than the status
+    atoms: list[Atom] = []
+    for found in HER2_STATUS.finditer(text):
+        word = (found.group("result") or found.group("result2")).lower()
+        result = "negative" if word.startswith("negativ") else "positive"
+        body = {"label": "HER2 status", "codes": list(HER2_CODES), "result": result}
+        atoms.append(Atom(found.start(), found.end(), "her2", {"test": body}, f"HER2 {result}"))
+    return atoms
+
+
 # PD-L1 tumour proportion score, only when the wording says TPS (a combined positive score, CPS, or
 # an immune-cell score is another measure): LOINC 105304-0, in percent of tumour cells.
 PDL1_TPS = re.compile(
