@@ -1243,3 +1243,54 @@ def test_her2_status_is_a_test_of_the_ihc_and_ish_reports(text: str, exclusion: 
 def test_her2_scores_low_or_mutations_are_no_status(text: str) -> None:
     rule = structure(text, exclusion=False).rule
     assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("label") == "HER2 status"]
+
+
+# --- an inclusion's negative pregnancy test for women of childbearing potential -----------------
+
+
+def test_a_negative_pregnancy_test_for_wocbp_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    wording = (
+        "Women of childbearing potential must have a negative serum pregnancy test within 7 days prior to the first "
+        "dose of study treatment."
+    )
+    criteria, counts = eligibility_criteria({"eligibilityCriteria": f"Inclusion Criteria:\n\n* {wording}"})
+    assert counts.partly == 1  # childbearing potential stays the site's to confirm
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    snomed = "http://snomed.info/sct"
+
+    def verdict(gender: str, *resources: dict[str, Any]) -> Result:
+        facts = index_facts(parse_body(body(patient(gender=gender), *resources)))
+        evaluation = evaluate_study(trial, facts, dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    def hcg(when: str, code: str, display: str) -> dict[str, Any]:
+        return observation("2106-3", when, concept(snomed, code, display))
+
+    assert verdict("male") is Result.MET
+    assert verdict("female", hcg("2026-02-27", "260385009", "Negative")) is Result.MET
+    assert verdict("female", hcg("2026-02-10", "260385009", "Negative")) is Result.UNKNOWN  # older than 7 days
+    assert verdict("female") is Result.UNKNOWN
+    assert verdict("female", hcg("2026-02-27", "10828004", "Positive")) is Result.UNKNOWN  # never eligible
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Negative pregnancy test (serum) for women of childbearing potential.", "no window: none is safe to assume"),
+        (
+            "Women of childbearing potential with a negative pregnancy test within 7 days, unless surgically sterile",
+            "an exception",
+        ),
+        ("Women of childbearing potential must not have a negative pregnancy test within 7 days", "a negation"),
+    ],
+)
+def test_negative_pregnancy_test_near_misses_are_not_encoded(text: str, why: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("result") == "negative"], why

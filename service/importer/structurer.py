@@ -33,6 +33,7 @@ from service.importer.rules.findings import (
     find_brain_metastases,
     find_cardiovascular,
     find_infection,
+    find_negative_pregnancy_test,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
@@ -93,6 +94,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_biomarkers,
     find_her2_status,
     find_pdl1,
+    find_negative_pregnancy_test,
     _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
