@@ -1110,7 +1110,7 @@ def test_a_named_protein_change_is_a_variant_test(text: str, gene: str, change: 
     [
         ("Advanced NSCLC with KRAS non-G12C mutations", False, "every KRAS change but G12C"),
         ("BRAF V600E/K mutation", False, "two changes"),
-        ("KRAS G12V or G12D mutations", False, "the second change names no gene of its own"),
+        ("KRAS G12C and G12D mutations", False, "'and' between changes: both, or either?"),
         ("Prior treatment with KRAS G12D targeted therapy.", True, "a drug aimed at the change"),
         ("Received a KRAS G12C-specific T cell receptor therapy", True, "a therapy aimed at the change"),
     ],
@@ -1294,3 +1294,10 @@ def test_a_negative_pregnancy_test_for_wocbp_decides_on_records() -> None:
 def test_negative_pregnancy_test_near_misses_are_not_encoded(text: str, why: str) -> None:
     rule = structure(text, exclusion=False).rule
     assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("result") == "negative"], why
+
+
+def test_two_changes_of_one_gene_joined_by_or_are_alternatives() -> None:
+    rule = rule_of("KRAS G12V or G12D mutations")
+    assert [(c["test"]["gene"], c["test"]["variant"]) for c in rule["any_of"]] == [("KRAS", "G12V"), ("KRAS", "G12D")]
+    assert structure("Prior KRAS G12C or G12D inhibitor", exclusion=True).rule is None  # a drug aimed at them
+    assert structure("KRAS G12C, G12D or G12V mutation", exclusion=False).rule is None  # list logic not read

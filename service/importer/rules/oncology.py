@@ -552,23 +552,48 @@ GENE_VARIANT = re.compile(
 NOT_THE_CHANGE = re.compile(r"\bnon[- ]?$|\bother than\s*$|\bexcept\s*$|\bwithout\s*(?:an?\s+)?$", re.IGNORECASE)
 
 
+# A second change of the same gene joined by "or" ("KRAS G12V or G12D mutations"): alternatives.
+_ONE_CHANGE = r"[ACDEFGHIKLMNPQRSTVWY]\d{1,4}[ACDEFGHIKLMNPQRSTVWY]"  # one-letter amino acids around a position
+OR_CHANGE = re.compile(
+    rf"\s+or\s+(?:p\.)?(?P<change>{_ONE_CHANGE})(?![\w/])"
+    r"(?:[\s-]*(?:mutations?|mutated|mutants?|variants?|alterations?|substitutions?|positive))?",
+    re.IGNORECASE,
+)
+OTHER_LIST_CHANGE = re.compile(rf"\s*(?:,|\band\b|\band/or\b|/)\s*(?:p\.)?{_ONE_CHANGE}\b", re.IGNORECASE)
+AIMED_AT = re.compile(
+    r"\s*[-/]?\s*(?:inhibitors?|targeted|targeting|directed|small[- ]molecule|therap|treatment|drugs?|agents?"
+    r"|specific|selective|covalent|degraders?|vaccine|TCR|T[- ]cell)",
+    re.IGNORECASE,
+)
+
+
 def find_variants(text: str) -> list[Atom]:
-    """One named protein change: a `test` of the gene's variant report that must name it (`variant`)."""
+    """One named protein change: a `test` of the gene's variant report that must name it (`variant`);
+    "KRAS G12V or G12D" gives one test per change (the structurer reads the "or")."""
     atoms: list[Atom] = []
     for found in GENE_VARIANT.finditer(text):
         if NOT_THE_CHANGE.search(text[max(0, found.start() - 12) : found.start()]):
             continue
         gene = (found.group("gene") or found.group("gene2")).upper()
         gene = HGNC.get(gene, gene)
-        change = (found.group("change") or found.group("change2")).upper()
-        body = {
-            "label": f"{gene} {change}",
-            "codes": ["loinc:69548-6"],
-            "result": "positive",
-            "gene": gene,
-            "variant": change,
-        }
-        atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": body}, f"{gene} {change}"))
+        spans = [(found.start(), found.end(), (found.group("change") or found.group("change2")).upper())]
+        more = OR_CHANGE.match(text, found.end()) if found.group("gene") else None
+        while more:
+            spans.append((more.start("change"), more.end(), more.group("change").upper()))
+            more = OR_CHANGE.match(text, more.end())
+        if len(spans) > 1 and AIMED_AT.match(text, spans[-1][1]):
+            continue  # "KRAS G12C or G12D inhibitor": a drug, not the tumour's variant
+        if OTHER_LIST_CHANGE.match(text, spans[-1][1]):
+            continue  # "G12C and G12D", "G12C, G12D or G12V": a list whose logic is not read
+        for start, end, change in spans:
+            body = {
+                "label": f"{gene} {change}",
+                "codes": ["loinc:69548-6"],
+                "result": "positive",
+                "gene": gene,
+                "variant": change,
+            }
+            atoms.append(Atom(start, end, gene.lower(), {"test": body}, f"{gene} {change}"))
     return atoms
 
 
