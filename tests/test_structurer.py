@@ -1301,3 +1301,11 @@ def test_two_changes_of_one_gene_joined_by_or_are_alternatives() -> None:
     assert [(c["test"]["gene"], c["test"]["variant"]) for c in rule["any_of"]] == [("KRAS", "G12V"), ("KRAS", "G12D")]
     assert structure("Prior KRAS G12C or G12D inhibitor", exclusion=True).rule is None  # a drug aimed at them
     assert structure("KRAS G12C, G12D or G12V mutation", exclusion=False).rule is None  # list logic not read
+
+
+def test_a_qtc_on_a_single_ecg_is_the_threshold_and_a_mean_of_several_stays_text() -> None:
+    assert observation(rule_of("QTc > 470 ms on screening ECG", exclusion=True))["value"] == 470.0
+    assert observation(rule_of("QTc interval > 480 msec on a 12-lead electrocardiogram", exclusion=True))["op"] == ">"
+    mean = "Mean resting corrected QT interval (QTc) > 470 msec obtained from 3 ECGs"
+    assert structure(mean, exclusion=True).rule is None  # the mean of a triplicate is not one recorded value
+    assert structure("Mean QTc ≤ 470 ms", exclusion=False).rule is None  # nor as a necessary part of an inclusion

@@ -181,6 +181,8 @@ def _structure(
     text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
     # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
     text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    # "QTc > 470 ms on the screening ECG": where a single QTc is read (a mean of several is another measure).
+    text = ECG_METHOD.sub(lambda m: " " * len(m.group(0)), text)
     # "(see Appendix 3)", and how a positive urine test is confirmed: references and procedure, no criterion.
     text = PROCEDURE_NOTE.sub(lambda m: " " * len(m.group(0)), text)
     # "Uncontrolled hypertension (systolic > 150 mmHg or diastolic > 100 mmHg)": the readings define the term.
@@ -300,6 +302,11 @@ HYPERTENSION_DEFINED = re.compile(
     r"(?P<term>\b(?:uncontrolled|poorly controlled|inadequately controlled|not well controlled)\s+"
     r"(?:arterial\s+)?hypertension\s*(?:,\s*)?(?:defined as|i\.e\.,?|:)?)"
     r"(?=\s*\(?\s*(?:systolic|diastolic|SBP|DBP|blood pressure|BP)\b)",
+    re.IGNORECASE,
+)
+ECG_METHOD = re.compile(
+    r"\b(?:on|by|at)\s+(?:an?\s+|the\s+)?(?:(?:screening|baseline|resting|single|standard)\s+)*"
+    r"(?:12-lead\s+)?(?:ECG|EKG|electrocardiogram)\b(?!s)(?:\s*\((?:ECG|EKG)\))?",
     re.IGNORECASE,
 )
 # Taking part in another interventional study, or receiving an investigational agent, is known to the

@@ -220,6 +220,9 @@ ANALYTES = (
     Analyte("bp", "Blood pressure", r"(?:arterial\s+)?blood pressure|\bBP\b", ("loinc:85354-9",), ()),
 )
 SEX_WORDS = re.compile(r"\b(?:wom[ae]n|m[ae]n|(?:fe)?males?)\b", re.IGNORECASE)
+QT_MEAN = re.compile(
+    r"\b(?:mean|average|averaged|triplicate)\b|\b(?:3|three)\s+(?:ECGs|EKGs|electrocardiograms)\b", re.IGNORECASE
+)
 QT_FORMULA = re.compile(r"fridericia|bazett|\bQTc[FB]\b", re.IGNORECASE)
 # "Blood pressure ≤ 140/90 mmHg": the systolic and the diastolic bound, each its own threshold.
 BLOOD_PRESSURE_PAIR = re.compile(
@@ -275,6 +278,9 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
             continue
         if any(a.key == "qtc" for a in members) and SEX_WORDS.search(criterion):
             refused.append("QTc bounds that differ by sex")
+            continue
+        if any(a.key == "qtc" for a in members) and QT_MEAN.search(criterion):
+            refused.append("a mean QTc of several ECGs is not one recorded value")
             continue
         tail = text[end:]
         pressure = BLOOD_PRESSURE_PAIR.match(tail) if any(a.key == "bp" for a in members) else None
