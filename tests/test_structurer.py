@@ -1309,3 +1309,18 @@ def test_a_qtc_on_a_single_ecg_is_the_threshold_and_a_mean_of_several_stays_text
     mean = "Mean resting corrected QT interval (QTc) > 470 msec obtained from 3 ECGs"
     assert structure(mean, exclusion=True).rule is None  # the mean of a triplicate is not one recorded value
     assert structure("Mean QTc ≤ 470 ms", exclusion=False).rule is None  # nor as a necessary part of an inclusion
+
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tumors must not be HER2-positive",
+        "No known KRAS G12C mutation",
+        "Patients without a BRAF V600E mutation",
+        "Women of childbearing potential must not have a negative pregnancy test within 7 days",
+    ],
+)
+def test_a_negated_status_variant_or_test_is_never_required(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "test" in leaf]

@@ -23,7 +23,7 @@ ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
      "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
      "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
-     "ntrk1", "ntrk2", "ntrk3"}
+     "ntrk1", "ntrk2", "ntrk3", "nras", "hras", "pik3ca", "idh1", "idh2", "erbb2", "her2", "hcg-negative"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
