@@ -1324,3 +1324,14 @@ def test_a_qtc_on_a_single_ecg_is_the_threshold_and_a_mean_of_several_stays_text
 def test_a_negated_status_variant_or_test_is_never_required(text: str) -> None:
     rule = structure(text, exclusion=False).rule
     assert rule is None or not [leaf for leaf in leaves(rule) if "test" in leaf]
+
+
+def test_the_dipstick_note_of_a_24_hour_protein_exclusion_is_procedure() -> None:
+    # NCT05832827 exc-6 (lenvatinib protocols): the dipstick only decides who is collected for 24 hours
+    text = (
+        "Has urine protein ≥1 g/24 hours Note: Participants with proteinuria ≥2+ (≥100 mg/dL) on urine dipstick "
+        "testing (urinalysis) will undergo 24-hour urine collection for quantitative assessment of proteinuria"
+    )
+    body = observation(rule_of(text, exclusion=True))
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:2889-4"], ">=", 1.0, "g/d")
+    assert structure(text + ". Participants with proteinuria < 2 g may be enrolled", exclusion=True).rule is None

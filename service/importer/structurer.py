@@ -292,6 +292,10 @@ TRANSFUSION_ALLOWED = re.compile(
 PROCEDURE_NOTE = re.compile(
     r"\(\s*(?:see|refer to|as (?:defined|described) in|per)\s+(?:the\s+)?(?:protocol\s+)?"
     r"(?:appendix|section|table|attachment|annex)\s*[\w.]{1,6}\s*\)"
+    # a dipstick that triggers the 24-hour collection the threshold is read from (lenvatinib protocols)
+    r"|\bNote:?\s*(?:participants|patients|subjects)\s+with\s+proteinuria\s*[≥>]=?\s*[1-4]\+\s*(?:\([^()]{0,20}\)\s*)?"
+    r"on\s+(?:a\s+)?urine\s+dipstick(?:\s+testing)?(?:\s*\(urinalysis\))?\s+will\s+undergo\s+(?:a\s+)?24[- ]hour\s+"
+    r"urine\s+collection\s+for\s+(?:the\s+)?quantitative\s+assessment\s+of\s+proteinuria\s*\.?(?=\s*$)"
     # the confirmation step of a urine test, nothing else in the sentence (an exception beside it must stay)
     r"|\bif the urine (?:pregnancy )?test is positive or (?:cannot|can ?not) be confirmed as negative,?\s*"
     r"a serum pregnancy test will be (?:required|performed)\s*[.;]?(?=\s*$)",
