@@ -1335,3 +1335,24 @@ def test_the_dipstick_note_of_a_24_hour_protein_exclusion_is_procedure() -> None
     body = observation(rule_of(text, exclusion=True))
     assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:2889-4"], ">=", 1.0, "g/d")
     assert structure(text + ". Participants with proteinuria < 2 g may be enrolled", exclusion=True).rule is None
+
+
+@pytest.mark.parametrize(
+    "text", ["Patients with known EGFR, ALK, or ROS1 genomic alterations", "Known EGFR/ALK/ROS1 alterations"]
+)
+def test_genes_sharing_one_noun_are_any_of_their_variant_tests(text: str) -> None:
+    rule = rule_of(text, exclusion=True)
+    assert [(c["test"]["gene"], c["test"]["result"]) for c in rule["any_of"]] == [
+        ("EGFR", "positive"),
+        ("ALK", "positive"),
+        ("ROS1", "positive"),
+    ]
+    # in an inclusion the list is one alternative, never each gene required (all_of)
+    assert set(rule_of(text.replace("Known ", ""))) == {"any_of"}
+
+
+def test_alk_positive_is_a_variant_and_gene_lists_joined_by_and_stay_text() -> None:
+    assert rule_of("ALK-positive", exclusion=True)["test"]["gene"] == "ALK"
+    assert structure("Known EGFR and ALK mutations", exclusion=True).rule is None  # both, or either?
+    assert structure("EGFR-positive", exclusion=True).rule is None  # may be IHC overexpression
+    assert structure("No EGFR, ALK or ROS1 alterations", exclusion=False).rule is None

@@ -23,7 +23,7 @@ ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
      "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
      "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
-     "ntrk1", "ntrk2", "ntrk3", "nras", "hras", "pik3ca", "idh1", "idh2", "erbb2", "her2", "hcg-negative"}
+     "ntrk1", "ntrk2", "ntrk3", "nras", "hras", "pik3ca", "idh1", "idh2", "erbb2", "her2", "hcg-negative", "genes"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -609,15 +609,40 @@ def find_biomarkers(text: str) -> list[Atom]:
         return variants  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
     if variants:
         return variants
-    atoms: list[Atom] = []
-    for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative")):
+    atoms = _gene_lists(text)
+    for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative"), (FUSION_POSITIVE, "positive")):
         for found in pattern.finditer(text):
+            if any(a.start <= found.start() < a.end for a in atoms):
+                continue  # inside a gene list already read
             gene = (found.groupdict().get("gene") or found.groupdict().get("gene2") or "").upper()
             gene = HGNC.get(gene, gene)
             if gene in ("ERBB2", "MET"):
                 continue  # HER2 is read from IHC/ISH as often as from variants; MET amplification is no variant
-            body = {"label": f"{gene} variant", "codes": ["loinc:69548-6"], "result": result, "gene": gene}
-            atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": body}, f"{gene} {result}"))
+            atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": _gene_test(gene, result)}, gene))
+    return atoms
+
+
+def _gene_test(gene: str, result: str) -> dict[str, Any]:
+    return {"label": f"{gene} variant", "codes": ["loinc:69548-6"], "result": result, "gene": gene}
+
+
+# "ALK-positive", "ROS1-positive": the rearranged kinases (not "EGFR-positive", which may mean IHC overexpression).
+FUSION_POSITIVE = re.compile(r"\b(?P<gene>ALK|ROS1|RET|NTRK[123]?)[- ]positive\b(?![- ]?(?:negative|status))", re.I)
+# Genes sharing one noun: "EGFR, ALK, or ROS1 genomic alterations", "EGFR/ALK/ROS1 alterations": any of them.
+_LISTED = r"(?:EGFR|ALK|ROS1|KRAS|BRAF|RET|NTRK[123]?)"
+GENE_LIST = re.compile(
+    rf"\b{_LISTED}(?:\s*(?:,|/|\bor\b|\band/or\b|,\s*or\b|,\s*and/or\b)\s*{_LISTED})+"
+    r"\s+(?:genomic\s+|genetic\s+|gene\s+)?(?:mutations?|alterations?|aberrations?)\b",
+    re.IGNORECASE,
+)
+
+
+def _gene_lists(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    for found in GENE_LIST.finditer(text):
+        genes = list(dict.fromkeys(g.upper() for g in re.findall(_LISTED, found.group(0), re.IGNORECASE)))
+        children = [{"key": g.lower(), "text": g, "test": _gene_test(g, "positive")} for g in genes]
+        atoms.append(Atom(found.start(), found.end(), "genes", {"any_of": children}, "/".join(genes)))
     return atoms
 
 
