@@ -1356,3 +1356,10 @@ def test_alk_positive_is_a_variant_and_gene_lists_joined_by_and_stay_text() -> N
     assert structure("Known EGFR and ALK mutations", exclusion=True).rule is None  # both, or either?
     assert structure("EGFR-positive", exclusion=True).rule is None  # may be IHC overexpression
     assert structure("No EGFR, ALK or ROS1 alterations", exclusion=False).rule is None
+
+
+def test_a_window_said_of_a_plan_is_not_the_pregnancy_tests() -> None:
+    text = "Positive pregnancy test or breastfeeding within the past 6 months"
+    rule = rule_of(text, exclusion=True)
+    test = next(leaf["test"] for leaf in leaves(rule) if "test" in leaf)
+    assert test["window_days"] == 28  # the default, not 6 months

@@ -231,7 +231,9 @@ def _structure(
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
-            elif atom.key == "hcg":  # "a positive pregnancy test within 72 hours": the protocol's own window
+            elif atom.key == "hcg" and windows_in(text[atom.end : atom.end + 12]) == {window}:
+                # "a positive pregnancy test within 72 hours": the window said of the test itself, not of a
+                # plan ("or planning to become pregnant within 6 months")
                 atom.rule["test"]["window_days"] = window
     if exceptions:
         relaxed = [with_exception(a, exceptions, text) if a in lab_atoms else a for a in atoms]
