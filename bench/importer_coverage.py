@@ -135,6 +135,8 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
     if "test" in c:
         b = c["test"]
         gene = f" (gene {b['gene']})" if b.get("gene") else ""
+        if b.get("variant"):
+            gene = f" (gene {b['gene']}, change {b['variant']}: a positive report not naming it is unknown)"
         return f"latest '{b['label']}'{gene}{_codes(b)} test reads {b['result']}{_window(b.get('window_days'))}"
     if "medication" in c:
         b = c["medication"]

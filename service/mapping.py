@@ -41,6 +41,7 @@ from service.errors import MappingError
 
 LINK_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-]{0,63}$")
 STAGE = re.compile(r"^(0|I|II|III|IV)[A-D]?$")
+PROTEIN_CHANGE = re.compile(r"[ACDEFGHIKLMNPQRSTVWY]\d{1,4}[ACDEFGHIKLMNPQRSTVWY]")
 COMMON_KEYS = {"id", "text", "exclude", "note", "machine_derived"}
 RULE_KEYS = (
     "age", "sex", "condition", "stage", "observation", "test", "medication", "procedure",
@@ -206,7 +207,8 @@ class _Parser:
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
-        _only(spec, {"label", "codes", "names", "except", "result", "window_days", "gene", "decides_alone"}, where)
+        fields = {"label", "codes", "names", "except", "result", "window_days", "gene", "variant", "decides_alone"}
+        _only(spec, fields, where)
         expect = spec.get("result")
         if expect not in ("positive", "negative"):
             raise MappingError(f"{where}: result must be positive or negative")
@@ -220,6 +222,9 @@ class _Parser:
         window = _window(spec.get("window_days"))
         if decides_alone and window is None:
             raise MappingError(f"{where}: a result that decides alone needs window_days")
+        variant = spec.get("variant")
+        if variant is not None and (spec.get("gene") is None or not PROTEIN_CHANGE.fullmatch(str(variant))):
+            raise MappingError(f"{where}: variant must be a one-letter protein change (G12C, V600E) of the gene named")
         return TestRule(
             label=_str(spec, "label"),
             codes=codes,
@@ -227,6 +232,7 @@ class _Parser:
             window=window,
             gene=spec.get("gene"),
             decides_alone=decides_alone,
+            variant=variant,
         )
 
     def _medication(self, spec: Mapping[str, Any], where: str) -> MedicationRule:

@@ -208,7 +208,6 @@ def test_creatinine_clearance_uses_cockcroft_gault_only_when_the_protocol_names_
         ("Platelet transfusion within 7 days prior to enrollment", "no threshold at all"),
         ("Hemoglobin ≥ 9 g/dL without transfusion within 14 days", "transfusion qualifier"),
         ("ANC > 1000/mm^3 without the support of filgrastim", "growth-factor qualifier"),  # NCT03745326
-        ("Hemoglobin > 8.0 g/dL. Subjects may be transfused to reach this cut-off.", "transfusion"),  # NCT03745326
         (
             "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who "
             "must have a total bilirubin < 3.0 mg/dL.",
@@ -225,7 +224,6 @@ def test_creatinine_clearance_uses_cockcroft_gault_only_when_the_protocol_names_
             "normalised eGFR-like clearance, conditional",
         ),  # NCT02513394
         ("Hemoglobin A1c (HbA1c) ≥8% or HbA1c 7% to <8%", "HbA1c is not hemoglobin"),  # NCT05879653
-        ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "liver-metastasis exception"),
         ("Less than 50 years of age at the time of migraine onset.", "age at onset, not today"),  # NCT05861427
         ("Age ≥18 years (or per national guidelines).", "alternative age rule"),  # NCT02513394
         # The registry's minimumAge of both is 18/20: "greater than"/"over" is meant inclusively here.
@@ -580,7 +578,8 @@ def test_gene_biomarkers_without_a_specific_variant() -> None:
     tests = [leaf["test"] for leaf in leaves(rule_of("Known EGFR mutation or ALK rearrangement", exclusion=True))]
     assert [(t["gene"], t["result"]) for t in tests] == [("EGFR", "positive"), ("ALK", "positive")]
     assert rule_of("EGFR wild-type")["test"]["result"] == "negative"
-    assert structure("KRAS G12C mutation", exclusion=False).rule is None  # any KRAS variant is not G12C
+    # any KRAS variant is not G12C: the change is required by name (test_a_named_protein_change_...)
+    assert rule_of("KRAS G12C mutation")["test"]["variant"] == "G12C"
     assert structure("Known EGFR sensitizing mutation", exclusion=True).rule is None
 
 
@@ -916,3 +915,463 @@ def test_a_virus_criterion_asking_for_a_test_keeps_the_test() -> None:
     assert hiv["condition"]["label"] == "HIV infection" and hiv["condition"]["history"] is True
     assert test["not_computable"] == "the other findings of this list are not encoded (the test it asks for)"
     assert "any_of" not in rule_of("Known history of HIV infection", exclusion=True)  # no test asked: HIV alone
+
+
+# --- ECG, vital signs and urine measures (issue 11, measures round) ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "code", "op", "value", "unit"),
+    [
+        ("QTc interval > 480 msec", True, "loinc:8636-3", ">", 480.0, "ms"),
+        ("Corrected QT interval (QTc) > 470 milliseconds", True, "loinc:8636-3", ">", 470.0, "ms"),
+        ("QTc ≤ 470 ms", False, "loinc:8636-3", "<=", 470.0, "ms"),
+        ("Oxygen saturation (SpO2) ≥ 92%", False, "loinc:59408-5", ">=", 92.0, "%"),
+        ("HbA1c ≥ 8%", True, "loinc:4548-4", ">=", 8.0, "%"),
+        ("Hemoglobin A1c (HbA1c) < 8.0%", False, "loinc:4548-4", "<", 8.0, "%"),
+        ("Urine protein ≥ 1 g/24 hours", True, "loinc:2889-4", ">=", 1.0, "g/d"),
+        ("Proteinuria > 1000 mg/24 h", True, "loinc:2889-4", ">", 1.0, "g/d"),
+        ("Systolic blood pressure > 160 mmHg", True, "loinc:8480-6", ">", 160.0, "mm[Hg]"),
+    ],
+)
+def test_ecg_vital_sign_and_urine_thresholds(
+    text: str, exclusion: bool, code: str, op: str, value: float, unit: str
+) -> None:
+    body = observation(rule_of(text, exclusion))
+    assert code in body["codes"]
+    assert (body["op"], body["value"], body["unit"]) == (op, value, unit)
+
+
+def test_hba1c_is_never_read_as_haemoglobin_nor_in_ifcc_units() -> None:
+    body = observation(rule_of("Hemoglobin A1c (HbA1c) < 8.0%"))
+    assert "loinc:718-7" not in body["codes"]
+    # IFCC mmol/mol is no linear multiple of the NGSP percent: such a code would convert wrongly
+    assert "loinc:59261-8" not in body["codes"]
+    assert structure("HbA1c > 64 mmol/mol", exclusion=True).rule is None
+
+
+def test_a_blood_pressure_pair_is_both_bounds_in_an_inclusion_and_either_in_an_exclusion() -> None:
+    inclusion = rule_of("Blood pressure ≤ 140/90 mmHg")
+    bounds = {(observation(c)["codes"][0], observation(c)["op"], observation(c)["value"]) for c in inclusion["all_of"]}
+    assert bounds == {
+        ("loinc:8480-6", "<=", 140.0),
+        ("loinc:8462-4", "<=", 90.0),
+    }
+    exclusion = rule_of("Blood pressure > 150/100 mmHg", exclusion=True)
+    assert {(observation(c)["codes"][0], observation(c)["value"]) for c in exclusion["any_of"]} == {
+        ("loinc:8480-6", 150.0),
+        ("loinc:8462-4", 100.0),
+    }
+    # the readings define "uncontrolled hypertension"; either one beyond its bound excludes
+    defined = rule_of("Uncontrolled hypertension defined as SBP > 160 mmHg or DBP > 100 mmHg", exclusion=True)
+    assert [c["key"] for c in defined["any_of"]] == ["sbp", "dbp"]
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("QTcF > 470 ms", "Fridericia: no code tells it from the machine's (Bazett) QTc"),
+        (
+            "Mean QT interval corrected for heart rate using Fridericia's formula (QTcF) ≥470 ms calculated from 3 "
+            "electrocardiograms.",  # NCT06008288 exc-4
+            "Fridericia",
+        ),
+        ("QTc > 450 ms in males or > 470 ms in females", "bounds that differ by sex"),
+        (
+            "QTc interval >450 ms for men or 470 ms for women, or known history of QTc prolongation or Torsades de "
+            "Pointes.",  # NCT03377387 exc-5
+            "bounds that differ by sex, and a history",
+        ),
+        ("History of QTc prolongation", "no threshold"),
+        ("Urine protein to creatinine ratio > 1 g/g", "a ratio is not the 24-hour protein"),
+        ("Proteinuria ≥ 2+ on dipstick", "a dipstick grade is no amount"),
+        (
+            "Uncontrolled hypertension (systolic blood pressure > 150 mmHg or diastolic blood pressure > 100 mmHg "
+            "despite optimal medical treatment)",
+            "the treatment the readings are taken on",
+        ),
+        ("Poorly controlled hypertension.", "no threshold"),  # NCT05883007 exc-6
+    ],
+)
+def test_measure_lookalikes_stay_text(text: str, why: str) -> None:
+    assert structure(text, exclusion=True).rule is None, why
+
+
+def test_a_saturation_on_room_air_is_decided_only_by_a_reading_beyond_its_bound() -> None:
+    # NCT06411691 exc-7: on supplemental oxygen the saturation reads higher, so a value below 95% excludes
+    # whatever the patient breathed, one above it is unknown
+    exclusion = rule_of("Has a pulse oximetry < 95% on room air.", exclusion=True)
+    kinds = [("observation" in c, "not_computable" in c) for c in exclusion["any_of"]]
+    assert kinds == [(True, False), (False, True)]
+    assert observation(exclusion["any_of"][0])["codes"] == ["loinc:59408-5", "loinc:2708-6"]
+    inclusion = rule_of("Oxygen saturation ≥ 92% on room air")
+    assert [("observation" in c, "not_computable" in c) for c in inclusion["all_of"]] == [(True, False), (False, True)]
+
+
+# --- a relaxed lab bound for patients with a named condition ------------------------------------
+
+AST_ALT_LIVER = (  # NCT03377387 inc-10
+    "Non-hematologic parameters: bilirubin ≤ 1.5 mg/dl, AST/ALT ≤ 3.0 x upper limit of normal (ULN) "
+    "(≤ 5.0 x ULN if liver metastases are involved)"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "condition_code", "strict", "relaxed"),
+    [
+        (AST_ALT_LIVER, "ast", "icd10cm:C78.7", 3.0, 5.0),
+        ("AST and ALT ≤ 2.5 × ULN, or ≤ 5 × ULN in patients with liver metastases", "alt", "icd10cm:C78.7", 2.5, 5.0),
+        (
+            "Total bilirubin ≤ 1.5 × ULN (≤ 3 × ULN for patients with Gilbert's syndrome)",
+            "tbil",
+            "icd10cm:E80.4",
+            1.5,
+            3.0,
+        ),
+        # formerly kept as text (a liver-metastasis exception); now read with its condition
+        ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "ast", "icd10cm:C78.7", 2.5, 5.0),
+    ],
+)
+def test_a_relaxed_bound_needs_the_condition_it_names(
+    text: str, key: str, condition_code: str, strict: float, relaxed: float
+) -> None:
+    rule = rule_of(text)
+    children = rule.get("all_of", [{"key": key, **rule}])
+    either = next(c for c in children if c["key"] == key)["any_of"]
+    assert observation(either[0])["uln"] == strict
+    condition, bound = either[1]["all_of"]
+    assert condition_code in condition["condition"]["codes"] and "history" not in condition["condition"]
+    assert (observation(bound)["op"], observation(bound)["uln"]) == ("<=", relaxed)
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "why"),
+    [
+        ("ALT ≤ 3 × ULN (≤ 5 × ULN for patients with Gilbert's syndrome)", False, "Gilbert's relaxes bilirubin only"),
+        ("AST ≤ 3 × ULN (≤ 1.5 × ULN if liver metastases)", False, "stricter, not relaxed: any_of would drop it"),
+        ("AST ≤ 3 × ULN (≤ 200 U/L if liver metastases)", False, "another kind of bound"),
+        ("Hemoglobin ≥ 9 g/dL (≤ 5 × ULN if liver metastases)", False, "not a bound of this analyte"),
+        ("AST > 3 × ULN (> 5 × ULN if liver metastases)", True, "an exclusion needs the reverse logic"),
+        (
+            "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who must "
+            "have a total bilirubin < 3.0 mg/dL.",  # NCT03745326 inc-12.3
+            False,
+            "the exception is worded apart from its bound",
+        ),
+    ],
+)
+def test_relaxed_bound_near_misses_stay_text(text: str, exclusion: bool, why: str) -> None:
+    assert structure(text, exclusion).rule is None, why
+
+
+def test_an_imported_liver_metastasis_exception_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, condition, observation, patient
+
+    criteria, _ = eligibility_criteria(
+        {"eligibilityCriteria": "Inclusion Criteria:\n\n* AST ≤ 3 × ULN (≤ 5 × ULN if liver metastases are present)"}
+    )
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+
+    def verdict(ast: float, *conditions: dict[str, Any]) -> Result:
+        resources = [patient(), observation("1920-8", "2026-02-20", ast, "U/L", high=40), *conditions]
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(*resources))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    lung = condition(icd, "C34.90", "Malignant neoplasm of lung")
+    liver = condition(icd, "C78.7", "Secondary malignant neoplasm of liver")
+    assert verdict(100.0, lung) is Result.MET  # 2.5 × ULN
+    assert verdict(160.0, lung) is Result.NOT_MET  # 4 × ULN, no liver metastases on record
+    assert verdict(160.0, lung, liver) is Result.MET
+    assert verdict(240.0, lung, liver) is Result.NOT_MET  # 6 × ULN
+
+
+
+# --- one named protein change of a gene ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gene", "change"),
+    [
+        (  # NCT04956640 inc-2: the specimens are where it was found, not alternatives
+            "Patients must have disease with evidence of KRAS G12C mutation in tumor tissue or circulating tumor "
+            "deoxyribonucleic acid (DNA).",
+            "KRAS",
+            "G12C",
+        ),
+        ("Documented KRAS p.G12C mutation", "KRAS", "G12C"),
+        ("Tumor harboring a KRAS G12D mutation", "KRAS", "G12D"),
+        ("KRAS-G12V mutation", "KRAS", "G12V"),
+        ("BRAF V600E mutation", "BRAF", "V600E"),
+        ("EGFR L858R mutation", "EGFR", "L858R"),
+    ],
+)
+def test_a_named_protein_change_is_a_variant_test(text: str, gene: str, change: str) -> None:
+    body = rule_of(text)["test"]
+    assert (body["gene"], body["variant"], body["result"]) == (gene, change, "positive")
+    assert body["codes"] == ["loinc:69548-6"]
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "why"),
+    [
+        ("Advanced NSCLC with KRAS non-G12C mutations", False, "every KRAS change but G12C"),
+        ("BRAF V600E/K mutation", False, "two changes"),
+        ("KRAS G12C and G12D mutations", False, "'and' between changes: both, or either?"),
+        ("Prior treatment with KRAS G12D targeted therapy.", True, "a drug aimed at the change"),
+        ("Received a KRAS G12C-specific T cell receptor therapy", True, "a therapy aimed at the change"),
+    ],
+)
+def test_protein_change_near_misses_are_no_variant_test(text: str, exclusion: bool, why: str) -> None:
+    rule = structure(text, exclusion).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "variant" in leaf.get("test", {})], why
+
+
+def test_an_imported_variant_criterion_is_unknown_on_a_report_that_names_no_change() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    criteria, _ = eligibility_criteria({"eligibilityCriteria": "Inclusion Criteria:\n\n* KRAS G12C mutation"})
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+
+    def verdict(text: str) -> Result:
+        report = observation("69548-6", "2026-01-05", "positive")
+        report["code"] = {**concept("http://loinc.org", "69548-6"), "text": text}
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), report))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    # the change named only in the code text, as many EHR exports send it
+    assert verdict("KRAS p.G12C mutation analysis") is Result.MET
+    assert verdict("KRAS mutation analysis") is Result.UNKNOWN
+    assert verdict("KRAS p.G12D mutation analysis") is Result.UNKNOWN
+
+
+# --- pregnancy tests with a window in hours -----------------------------------------------------
+
+WOCBP_URINE_TEST = (  # NCT05832827 exc-5 (the wording of many MSD protocols)
+    "A WOCBP who has a positive urine pregnancy test within 72 hours prior to registration (see Appendix 3). If the "
+    "urine test is positive or cannot be confirmed as negative, a serum pregnancy test will be required"
+)
+
+
+def test_a_positive_pregnancy_test_keeps_its_window_in_hours_as_whole_days() -> None:
+    body = rule_of(WOCBP_URINE_TEST, exclusion=True)["test"]
+    assert (body["codes"], body["result"], body["window_days"]) == (["loinc:2106-3", "loinc:2118-8"], "positive", 3)
+    assert rule_of("Positive pregnancy test within 48 hours before the first dose", exclusion=True)["test"][
+        "window_days"
+    ] == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("A WOCBP who has a positive urine pregnancy test within 36 hours prior to registration", "no whole day"),
+        (
+            "A WOCBP who has a positive urine pregnancy test within 72 hours prior to registration. A serum pregnancy "
+            "test will be required if the investigator considers it necessary, unless exempt",
+            "an exception beside the procedure",
+        ),
+    ],
+)
+def test_pregnancy_test_near_misses_stay_text(text: str, why: str) -> None:
+    assert structure(text, exclusion=True).rule is None, why
+
+
+# --- organ-function list items (issue 11, measures round) ---------------------------------------
+
+
+def test_organ_function_list_items_with_permitted_transfusion_and_relaxed_bounds() -> None:
+    items = [
+        "Absolute neutrophil count (ANC) ≥1.5 × 10^9/L",
+        "Hemoglobin ≥9 g/dL (may have been transfused)",
+        "Hemoglobin > 8.0 g/dL. Subjects may be transfused to reach this cut-off.",  # NCT03745326 inc-11.4
+        "Total bilirubin ≤1.5 × ULN (patients with Gilbert's syndrome: ≤3 × ULN)",
+        "Measured or calculated creatinine clearance ≥ 60 mL/min",
+        "Calculated creatinine clearance (CrCl) ≥ 50 mL/min per Cockcroft-Gault",
+    ]
+    text = "Inclusion Criteria:\n\n* Adequate organ function as defined below:\n" + "\n".join(f"  * {i}" for i in items)
+    criteria, counts = eligibility_criteria({"eligibilityCriteria": text})
+    # a permitted transfusion may still raise a low value: only a value above the bound decides (partly)
+    assert (counts.structured, counts.partly, counts.text) == (len(items) - 2, 2, 0)
+    children = criteria[0]["all_of"]
+    for transfusable in children[1:3]:
+        value, caveat = transfusable["any_of"]
+        assert observation(value)["codes"] == ["loinc:718-7"] and "transfusion" in caveat["not_computable"]
+    gilbert = children[3]["any_of"][1]["all_of"]
+    assert gilbert[0]["condition"]["codes"] == ["icd10cm:E80.4"] and observation(gilbert[1])["uln"] == 3.0
+    assert observation(children[4])["codes"] == ["loinc:2164-2", "loinc:35591-7"]
+    assert children[5]["creatinine_clearance"] == {"op": ">=", "value": 50.0}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hemoglobin ≥ 9 g/dL without transfusion within 14 days",
+        "Hemoglobin ≥ 9 g/dL (transfusion is allowed if more than 2 weeks before the first dose)",
+        "Hemoglobin ≥ 9 g/dL; transfusion within 7 days is not allowed",
+        "Alkaline phosphatase ≤ 2.5 × ULN (≤ 5 × ULN if liver or bone metastases)",
+    ],
+)
+def test_qualified_transfusion_or_two_conditions_stay_text(text: str) -> None:
+    assert structure(text, exclusion=False).rule is None
+
+
+# --- HER2 status ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion", "result"),
+    [
+        ("Known positivity for human epidermal growth factor receptor 2 (HER2)", True, "positive"),  # NCT05913115
+        ("HER2-negative breast cancer", False, "negative"),
+        ("HER2-positive metastatic breast cancer", False, "positive"),
+    ],
+)
+def test_her2_status_is_a_test_of_the_ihc_and_ish_reports(text: str, exclusion: bool, result: str) -> None:
+    tests = [leaf["test"] for leaf in leaves(rule_of(text, exclusion)) if "test" in leaf]
+    assert [(t["label"], t["result"]) for t in tests] == [("HER2 status", result)]
+    assert {"loinc:48676-1", "loinc:85319-2", "loinc:85318-4"} <= set(tests[0]["codes"])
+    assert "gene" not in tests[0]  # a status, not a variant report
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "HER2-low breast cancer",  # a subset of negative by IHC score
+        "HER2 mutation",  # an ERBB2 variant, not the IHC/ISH status
+        "Documented HER2 overexpression (immunohistochemistry (IHC) 3+ or gene-amplified tumor with fluorescence in "
+        "situ hybridization (FISH) ratio of ≥ 2.0.",  # NCT03377387 inc-3: its own scores
+    ],
+)
+def test_her2_scores_low_or_mutations_are_no_status(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("label") == "HER2 status"]
+
+
+# --- an inclusion's negative pregnancy test for women of childbearing potential -----------------
+
+
+def test_a_negative_pregnancy_test_for_wocbp_decides_on_records() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    wording = (
+        "Women of childbearing potential must have a negative serum pregnancy test within 7 days prior to the first "
+        "dose of study treatment."
+    )
+    criteria, counts = eligibility_criteria({"eligibilityCriteria": f"Inclusion Criteria:\n\n* {wording}"})
+    assert counts.partly == 1  # childbearing potential stays the site's to confirm
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+    snomed = "http://snomed.info/sct"
+
+    def verdict(gender: str, *resources: dict[str, Any]) -> Result:
+        facts = index_facts(parse_body(body(patient(gender=gender), *resources)))
+        evaluation = evaluate_study(trial, facts, dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "inc-1")
+
+    def hcg(when: str, code: str, display: str) -> dict[str, Any]:
+        return observation("2106-3", when, concept(snomed, code, display))
+
+    assert verdict("male") is Result.MET
+    assert verdict("female", hcg("2026-02-27", "260385009", "Negative")) is Result.MET
+    assert verdict("female", hcg("2026-02-10", "260385009", "Negative")) is Result.UNKNOWN  # older than 7 days
+    assert verdict("female") is Result.UNKNOWN
+    assert verdict("female", hcg("2026-02-27", "10828004", "Positive")) is Result.UNKNOWN  # never eligible
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("Negative pregnancy test (serum) for women of childbearing potential.", "no window: none is safe to assume"),
+        (
+            "Women of childbearing potential with a negative pregnancy test within 7 days, unless surgically sterile",
+            "an exception",
+        ),
+        ("Women of childbearing potential must not have a negative pregnancy test within 7 days", "a negation"),
+    ],
+)
+def test_negative_pregnancy_test_near_misses_are_not_encoded(text: str, why: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if leaf.get("test", {}).get("result") == "negative"], why
+
+
+def test_two_changes_of_one_gene_joined_by_or_are_alternatives() -> None:
+    rule = rule_of("KRAS G12V or G12D mutations")
+    assert [(c["test"]["gene"], c["test"]["variant"]) for c in rule["any_of"]] == [("KRAS", "G12V"), ("KRAS", "G12D")]
+    assert structure("Prior KRAS G12C or G12D inhibitor", exclusion=True).rule is None  # a drug aimed at them
+    assert structure("KRAS G12C, G12D or G12V mutation", exclusion=False).rule is None  # list logic not read
+
+
+def test_a_qtc_on_a_single_ecg_is_the_threshold_and_a_mean_of_several_stays_text() -> None:
+    assert observation(rule_of("QTc > 470 ms on screening ECG", exclusion=True))["value"] == 470.0
+    assert observation(rule_of("QTc interval > 480 msec on a 12-lead electrocardiogram", exclusion=True))["op"] == ">"
+    mean = "Mean resting corrected QT interval (QTc) > 470 msec obtained from 3 ECGs"
+    assert structure(mean, exclusion=True).rule is None  # the mean of a triplicate is not one recorded value
+    assert structure("Mean QTc ≤ 470 ms", exclusion=False).rule is None  # nor as a necessary part of an inclusion
+
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Tumors must not be HER2-positive",
+        "No known KRAS G12C mutation",
+        "Patients without a BRAF V600E mutation",
+        "Women of childbearing potential must not have a negative pregnancy test within 7 days",
+    ],
+)
+def test_a_negated_status_variant_or_test_is_never_required(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "test" in leaf]
+
+
+def test_the_dipstick_note_of_a_24_hour_protein_exclusion_is_procedure() -> None:
+    # NCT05832827 exc-6 (lenvatinib protocols): the dipstick only decides who is collected for 24 hours
+    text = (
+        "Has urine protein ≥1 g/24 hours Note: Participants with proteinuria ≥2+ (≥100 mg/dL) on urine dipstick "
+        "testing (urinalysis) will undergo 24-hour urine collection for quantitative assessment of proteinuria"
+    )
+    body = observation(rule_of(text, exclusion=True))
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (["loinc:2889-4"], ">=", 1.0, "g/d")
+    assert structure(text + ". Participants with proteinuria < 2 g may be enrolled", exclusion=True).rule is None
+
+
+@pytest.mark.parametrize(
+    "text", ["Patients with known EGFR, ALK, or ROS1 genomic alterations", "Known EGFR/ALK/ROS1 alterations"]
+)
+def test_genes_sharing_one_noun_are_any_of_their_variant_tests(text: str) -> None:
+    rule = rule_of(text, exclusion=True)
+    assert [(c["test"]["gene"], c["test"]["result"]) for c in rule["any_of"]] == [
+        ("EGFR", "positive"),
+        ("ALK", "positive"),
+        ("ROS1", "positive"),
+    ]
+    # in an inclusion the list is one alternative, never each gene required (all_of)
+    assert set(rule_of(text.replace("Known ", ""))) == {"any_of"}
+
+
+def test_alk_positive_is_a_variant_and_gene_lists_joined_by_and_stay_text() -> None:
+    assert rule_of("ALK-positive", exclusion=True)["test"]["gene"] == "ALK"
+    assert structure("Known EGFR and ALK mutations", exclusion=True).rule is None  # both, or either?
+    assert structure("EGFR-positive", exclusion=True).rule is None  # may be IHC overexpression
+    assert structure("No EGFR, ALK or ROS1 alterations", exclusion=False).rule is None
+
+
+def test_a_window_said_of_a_plan_is_not_the_pregnancy_tests() -> None:
+    text = "Positive pregnancy test or breastfeeding within the past 6 months"
+    rule = rule_of(text, exclusion=True)
+    test = next(leaf["test"] for leaf in leaves(rule) if "test" in leaf)
+    assert test["window_days"] == 28  # the default, not 6 months

@@ -238,7 +238,9 @@ class ObservationRule:
 @dataclass(frozen=True)
 class TestRule:
     """A qualitative result (HIV test, pregnancy test, BRAF mutation): does the latest result in
-    the window read `expect` (positive | negative)? `gene` restricts variant reports to a gene.
+    the window read `expect` (positive | negative)? `gene` restricts variant reports to a gene, and
+    `variant` (a protein change such as G12C, with `gene`) to that change: a report of the gene that
+    reads positive but does not name the change ("KRAS mutated") leaves it unknown.
 
     `decides_alone`: the result is the definition of the criterion (detectable HBV DNA is active
     replication), so it is one path among others: with no result in the window this path is not-met
@@ -251,6 +253,7 @@ class TestRule:
     window: Window | None = None
     gene: str | None = None
     decides_alone: bool = False
+    variant: str | None = None  # a protein change ("G12C"): a positive report must name it, see evaluate._test
 
 
 @dataclass(frozen=True)

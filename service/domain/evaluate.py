@@ -53,7 +53,14 @@ from service.domain.facts import (
     Value,
     matches,
 )
-from service.domain.values import SCORE_UNITS, gene_tokens, numeric_value, qualitative_value, stage_of
+from service.domain.values import (
+    SCORE_UNITS,
+    gene_tokens,
+    names_variant,
+    numeric_value,
+    qualitative_value,
+    stage_of,
+)
 
 MET, NOT_MET, UNKNOWN = Result.MET, Result.NOT_MET, Result.UNKNOWN
 
@@ -677,6 +684,15 @@ class _Evaluator:
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
         reading = qualitative_value(fact)
+        if rule.variant and reading == "positive" and not names_variant(_report_texts(fact), rule.variant):
+            # "KRAS mutated" or another KRAS change: whether the named change is among them is not recorded.
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} positive on {fact.when}, but the report does not name {rule.gene} {rule.variant}.",
+                (fact.ref,),
+                requirement,
+            )
         result = MET if reading == rule.expect else NOT_MET
         window_text = f" (latest result within {rule.window.describe()})" if rule.window else " (latest on record)"
         return CriterionResult(
@@ -1054,6 +1070,12 @@ def _is_progression(value: Value) -> bool:
         return True
     text = (value.text or "").lower()
     return bool(re.search(r"progress|worsen", text)) and "no progress" not in text
+
+
+def _report_texts(fact: ObservationFact) -> list[str]:
+    """The words and codes of a variant report: its code text, value and every component value."""
+    values = [fact.value, *(component.value for component in fact.components)]
+    return [fact.text] + [v.text or "" for v in values] + [code for v in values for _, code in v.concept]
 
 
 def _concerns_gene(fact: ObservationFact, gene: str) -> bool:

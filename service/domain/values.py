@@ -123,3 +123,18 @@ def gene_tokens(gene: str) -> tuple[str, ...]:
     if gene.upper() in HGNC_IDS:
         tokens.append(HGNC_IDS[gene.upper()].lower())
     return tuple(tokens)
+
+
+# One-letter → three-letter amino acid codes (HGVS protein notation: p.G12C = p.Gly12Cys).
+AMINO_ACIDS = {
+    "A": "Ala", "C": "Cys", "D": "Asp", "E": "Glu", "F": "Phe", "G": "Gly", "H": "His", "I": "Ile", "K": "Lys",
+    "L": "Leu", "M": "Met", "N": "Asn", "P": "Pro", "Q": "Gln", "R": "Arg", "S": "Ser", "T": "Thr", "V": "Val",
+    "W": "Trp", "Y": "Tyr",
+}  # fmt: skip
+
+
+def names_variant(texts: list[str], variant: str) -> bool:
+    """Whether any of the report's texts names the protein change ("G12C", "p.G12C", "p.Gly12Cys")."""
+    three = f"{AMINO_ACIDS[variant[0]]}{variant[1:-1]}{AMINO_ACIDS[variant[-1]]}"
+    pattern = re.compile(rf"(?<![A-Za-z0-9])(?:p\.\(?)?(?:{variant}|{three})(?![A-Za-z0-9])", re.IGNORECASE)
+    return any(pattern.search(text) for text in texts)

@@ -61,6 +61,12 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
         "does not count",
     ),
     ("gene", "string", "Test: the HGNC symbol of the gene a variant report must concern"),
+    (
+        "variant",
+        "string",
+        "Test: the protein change (one-letter, e.g. G12C) a positive variant report must name; one that names "
+        "none leaves the criterion unknown",
+    ),
     ("therapy", "CodeableConcept", "Progression: the therapy after whose last dose progression is looked for"),
     (
         "withinDaysAfterLastDose",

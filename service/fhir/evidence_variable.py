@@ -278,6 +278,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
         parts.append({"url": "kind", "valueCode": "test"})
         if rule.gene:
             parts.append({"url": "gene", "valueString": rule.gene})
+        if rule.variant:
+            parts.append({"url": "variant", "valueString": rule.variant})
         parts.extend(_except_parts(rule.codes.excluded))
         if rule.decides_alone:
             parts.append({"url": "decidesAlone", "valueBoolean": True})

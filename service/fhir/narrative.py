@@ -137,7 +137,7 @@ def rule_in_words(characteristic: Json) -> str:
     if rule.get("kind") == "medication" and rule.get("current"):
         sentence += ", currently taken"
     if rule.get("gene"):
-        sentence += f", gene {rule['gene']}"
+        sentence += f", gene {rule['gene']}" + (f" {rule['variant']}" if rule.get("variant") else "")
     if "therapy" in rule:
         sentence += f", after {_concept_words(rule['therapy'])}"
     if "withinDaysAfterLastDose" in rule:

@@ -34,21 +34,25 @@ from service.importer.rules.findings import (
     find_cardiovascular,
     find_infection,
     find_named_conditions,
+    find_negative_pregnancy_test,
     find_pregnancy,
     find_viruses,
     qualified_cns_exclusion,
     treated_autoimmune_exclusion,
 )
-from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs
+from service.importer.rules.labs import ANALYTES, TRANSAMINASES, find_labs, lab_exceptions, with_exception
 from service.importer.rules.oncology import (
     CONFIRMATION,
+    GENE_VARIANT,
     LIVE_VACCINE,
     NEGATION,
     ONCOLOGY_KEYS,
+    POSITIVE_GENE,
     find_biomarkers,
     find_current_steroids,
     find_diagnosis,
     find_extent,
+    find_her2_status,
     find_lung_and_transplant,
     find_named_drugs,
     find_pdl1,
@@ -90,7 +94,9 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_extent,
     find_stage,
     find_biomarkers,
+    find_her2_status,
     find_pdl1,
+    find_negative_pregnancy_test,
     _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
@@ -102,6 +108,7 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_viruses,
     find_brain_metastases,
     find_biomarkers,
+    find_her2_status,
     _therapies,
     find_lung_and_transplant,
     find_infection,
@@ -114,6 +121,49 @@ EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
 
 
 def structure(
+    text: str,
+    exclusion: bool,
+    context_reason: str | None = None,
+    heading_window: int | None = None,
+    study_cancer: tuple[str, ...] | None = None,
+) -> Structured:
+    """Structure one criterion (see `_structure`), keeping a condition of the measurement as a
+    not-computable part beside the threshold:
+
+    - a saturation "on room air": on supplemental oxygen it reads higher, so a recorded value below the
+      bound settles it either way and one above it stays unknown. An exclusion "SpO2 < 95% on room air"
+      is any_of [SpO2 < 95%, unknown], an inclusion "≥ 92% on room air" all_of [SpO2 ≥ 92%, unknown];
+    - a transfusion an inclusion permits ("Hb > 8 g/dL; subjects may be transfused to reach this
+      cut-off"): a value above the bound meets it, one below may still be raised, so any_of [Hb, unknown].
+    """
+    caveats = (
+        (ROOM_AIR if SATURATION.search(text) else None, "any_of" if exclusion else "all_of", ROOM_AIR_REASON),
+        (None if exclusion else TRANSFUSION_ALLOWED, "any_of", TRANSFUSION_REASON),
+    )
+    for pattern, combination, reason in caveats:
+        found = pattern.search(text) if pattern else None
+        if found is None:
+            continue
+        blanked = text[: found.start()] + " " * len(found.group(0)) + text[found.end() :]
+        result = _structure(blanked, exclusion, context_reason, heading_window, study_cancer)
+        if result.rule is None:
+            return result
+        caveat = {"key": "caveat", "text": found.group(0).strip(" ;,.()"), "not_computable": reason}
+        alone = set(result.rule) == {combination}
+        children = result.rule[combination] if alone else [{"key": "value", "text": text, **result.rule}]
+        return _combine(combination, [*children, caveat])
+    return _structure(text, exclusion, context_reason, heading_window, study_cancer)
+
+
+ROOM_AIR_REASON = "whether the saturation was measured on room air (on supplemental oxygen it reads higher)"
+TRANSFUSION_REASON = "whether a transfusion the protocol permits would raise the value to the bound"
+
+
+SATURATION = re.compile(r"oxygen saturation|pulse oximetry|\bSpO2\b|\bSaO2\b", re.IGNORECASE)
+ROOM_AIR = re.compile(r"\s*\b(?:on|at|in|breathing)\s+(?:ambient\s+)?room air\b", re.IGNORECASE)
+
+
+def _structure(
     text: str,
     exclusion: bool,
     context_reason: str | None = None,
@@ -134,6 +184,20 @@ def structure(
     text = re.sub(r"\bbecause\b[^.;]*", lambda m: " " * len(m.group(0)), text, flags=re.IGNORECASE)
     # "LVEF ≥ 50% measured by MUGA or echocardiogram": how it is measured, not alternative criteria.
     text = CARDIAC_IMAGING_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    # "QTc > 470 ms on the screening ECG": where a single QTc is read (a mean of several is another measure).
+    text = ECG_METHOD.sub(lambda m: " " * len(m.group(0)), text)
+    # "(see Appendix 3)", and how a positive urine test is confirmed: references and procedure, no criterion.
+    text = PROCEDURE_NOTE.sub(lambda m: " " * len(m.group(0)), text)
+    # "Uncontrolled hypertension (systolic > 150 mmHg or diastolic > 100 mmHg)": the readings define the term.
+    text = HYPERTENSION_DEFINED.sub(lambda m: " " * len(m.group("term")) + m.group(0)[len(m.group("term")) :], text)
+    # An inclusion's relaxed bound ("≤ 5 × ULN if liver metastases") joins its threshold below. In an
+    # exclusion the same words would need the reverse logic (a strict bound that excludes only without
+    # the condition): they stay a qualifying clause there, and the criterion text.
+    exceptions = [] if exclusion else lab_exceptions(text)
+    text = _blank(text, [(e.start, e.end) for e in exceptions])
+    if GENE_VARIANT.search(text) or POSITIVE_GENE.search(text):
+        # "KRAS G12C mutation in tumor tissue or circulating tumor DNA": where it was found, no alternative.
+        text = SPECIMEN.sub(lambda m: " " * len(m.group(0)), text)
     if re.search(LIVE_VACCINE, text, re.IGNORECASE):
         # "Administration of killed vaccines is allowed" restates that only live vaccines count: no exception.
         text = NON_LIVE_VACCINES_ALLOWED.sub(lambda m: " " * len(m.group(0)), text)
@@ -170,6 +234,15 @@ def structure(
         for atom in atoms:
             if "observation" in atom.rule:
                 atom.rule["observation"]["window_days"] = window
+            elif atom.key == "hcg" and windows_in(text[atom.end : atom.end + 12]) == {window}:
+                # "a positive pregnancy test within 72 hours": the window said of the test itself, not of a
+                # plan ("or planning to become pregnant within 6 months")
+                atom.rule["test"]["window_days"] = window
+    if exceptions:
+        relaxed = [with_exception(a, exceptions, text) if a in lab_atoms else a for a in atoms]
+        if any(a is None for a in relaxed) or sum(a.rule.keys() == {"any_of"} for a in relaxed if a) < len(exceptions):
+            return Structured(None, "a relaxed lab bound the importer cannot tie to its threshold")
+        atoms = [a for a in relaxed if a is not None]
     atoms = [a for a in atoms if not _negated_or_conditional(text, a)]
     if not atoms:
         return Structured(None, "the findings sit in a negated or conditional sentence the importer does not encode")
@@ -211,6 +284,50 @@ _CARDIAC_IMAGING = (
 CARDIAC_IMAGING_METHOD = re.compile(
     rf"\b(?:as\s+)?(?:measured|assessed|determined|evaluated|documented)\s+(?:by|on|with|using)\s+{_CARDIAC_IMAGING}"
     rf"(?:\s*(?:,|or|and/or)\s*{_CARDIAC_IMAGING})*",
+    re.IGNORECASE,
+)
+# The specimen a variant was found in: tissue, blood, plasma, ctDNA (a liquid biopsy counts as much).
+_SAMPLE = (
+    r"(?:(?:archival|fresh|primary|metastatic)\s+)?(?:tumou?r\s+)?(?:tissue|biopsy|specimens?|samples?)"
+    r"|(?:peripheral\s+)?blood|plasma|liquid biopsy"
+    r"|(?:circulating\s+)?tumou?r\s+(?:DNA|deoxyribonucleic acid)(?:\s*\((?:ct)?DNA\))?|ctDNA|cfDNA"
+)
+SPECIMEN = re.compile(
+    rf"\b(?:as\s+)?(?:detected\s+|determined\s+|identified\s+|confirmed\s+)?(?:in|from|on|by)\s+(?:the\s+)?(?:{_SAMPLE})"
+    rf"(?:\s*(?:,|or|and/or|and)\s*(?:{_SAMPLE}))*",
+    re.IGNORECASE,
+)
+# A transfusion the protocol permits, said on its own (no window, no "without", no exception).
+TRANSFUSION_ALLOWED = re.compile(
+    r"\(\s*(?:transfusions?\s+(?:is|are)\s+(?:allowed|permitted|acceptable)|may have been transfused"
+    r"|(?:with or without|after) (?:a\s+)?(?:blood\s+|red (?:blood )?cell\s+)?transfusions?)\s*\)"
+    r"|[;,.]?\s*(?:\b(?:red (?:blood )?cell\s+|blood\s+)?transfusions?\s+(?:is|are)\s+(?:allowed|permitted)"
+    r"|\b(?:subjects|patients|participants)\s+may\s+(?:be|have been)\s+transfused(?:\s+to\s+(?:reach|meet|achieve)"
+    r"\s+th(?:is|e)\s+(?:cut-?off|level|threshold|value|requirement|criterion))?)\s*[.;]?(?=\s*$)",
+    re.IGNORECASE,
+)
+PROCEDURE_NOTE = re.compile(
+    r"\(\s*(?:see|refer to|as (?:defined|described) in|per)\s+(?:the\s+)?(?:protocol\s+)?"
+    r"(?:appendix|section|table|attachment|annex)\s*[\w.]{1,6}\s*\)"
+    # a dipstick that triggers the 24-hour collection the threshold is read from (lenvatinib protocols)
+    r"|\bNote:?\s*(?:participants|patients|subjects)\s+with\s+proteinuria\s*[≥>]=?\s*[1-4]\+\s*(?:\([^()]{0,20}\)\s*)?"
+    r"on\s+(?:a\s+)?urine\s+dipstick(?:\s+testing)?(?:\s*\(urinalysis\))?\s+will\s+undergo\s+(?:a\s+)?24[- ]hour\s+"
+    r"urine\s+collection\s+for\s+(?:the\s+)?quantitative\s+assessment\s+of\s+proteinuria\s*\.?(?=\s*$)"
+    # the confirmation step of a urine test, nothing else in the sentence (an exception beside it must stay)
+    r"|\bif the urine (?:pregnancy )?test is positive or (?:cannot|can ?not) be confirmed as negative,?\s*"
+    r"a serum pregnancy test will be (?:required|performed)\s*[.;]?(?=\s*$)",
+    re.IGNORECASE,
+)
+# A hypertension term followed at once by the blood pressure bounds that define it.
+HYPERTENSION_DEFINED = re.compile(
+    r"(?P<term>\b(?:uncontrolled|poorly controlled|inadequately controlled|not well controlled)\s+"
+    r"(?:arterial\s+)?hypertension\s*(?:,\s*)?(?:defined as|i\.e\.,?|:)?)"
+    r"(?=\s*\(?\s*(?:systolic|diastolic|SBP|DBP|blood pressure|BP)\b)",
+    re.IGNORECASE,
+)
+ECG_METHOD = re.compile(
+    r"\b(?:on|by|at)\s+(?:an?\s+|the\s+)?(?:(?:screening|baseline|resting|single|standard)\s+)*"
+    r"(?:12-lead\s+)?(?:ECG|EKG|electrocardiogram)\b(?!s)(?:\s*\((?:ECG|EKG)\))?",
     re.IGNORECASE,
 )
 # Taking part in another interventional study, or receiving an investigational agent, is known to the
@@ -418,7 +535,7 @@ TRIGGERS = (
     (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
     (
         re.compile(
-            r"marrow|transfus|growth factor|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
+            r"marrow|transfus|growth factor(?! receptor)|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
@@ -564,3 +681,10 @@ def _window(text: str) -> int | None:
 
 def _short(words: list[str]) -> str:
     return " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the spans replaced by spaces (offsets hold)."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text

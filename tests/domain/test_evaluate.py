@@ -427,3 +427,61 @@ def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> No
     )
     readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
     assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}
+
+
+def _kras_report(value: dict[str, Any], *changes: str) -> dict[str, Any]:
+    """A KRAS variant report (69548-6) with the gene studied and, when given, its amino acid change (48005-3)."""
+    gene = {"code": concept(LOINC, "48018-6"), "valueCodeableConcept": concept(HGNC_GENE_ID, "HGNC:6407", "KRAS")}
+    components = [gene] + [{"code": concept(LOINC, "48005-3"), "valueCodeableConcept": {"text": c}} for c in changes]
+    return observation("69548-6", "2025-05-01", value, component=components)
+
+
+def test_a_variant_rule_is_met_only_by_a_report_naming_the_change() -> None:
+    from service.mapping import parse_trial_criteria
+
+    criteria = parse_trial_criteria(
+        {
+            "criteria": [
+                {
+                    "id": "inc-g12c",
+                    "text": "KRAS G12C mutation",
+                    "test": {
+                        "label": "KRAS G12C",
+                        "codes": ["loinc:69548-6"],
+                        "result": "positive",
+                        "gene": "KRAS",
+                        "variant": "G12C",
+                    },
+                }
+            ]
+        },
+        "NCT-test",
+        "variant",
+    )
+
+    def g12c(*resources: dict[str, Any]) -> Result:
+        evaluation = evaluate_study(criteria, index_facts(parse_body(body(patient(), *resources))), ON)
+        return result(evaluation, "inc-g12c").result
+
+    present = concept(LOINC, "LA9633-4", "Present")
+    assert g12c(_kras_report(present, "p.G12C")) is M
+    assert g12c(_kras_report(present, "p.Gly12Cys")) is M  # three-letter HGVS
+    assert g12c(_kras_report(present, "p.G12D")) is U  # another change: a second one is not ruled out
+    only_mutated = g12c(_kras_report(present))  # "KRAS mutated": which change is not recorded
+    assert only_mutated is U
+    assert g12c(_kras_report(concept(LOINC, "LA9634-2", "Absent"))) is N  # no KRAS variant: no G12C
+    assert g12c(_kras_report(present, "p.G12CX")) is U  # no partial-token match
+    assert g12c() is U
+
+
+@pytest.mark.parametrize("variant", ["g12c", "G12", "KRAS G12C", "Gly12Cys"])
+def test_a_variant_must_be_a_one_letter_protein_change(variant: str) -> None:
+    from service.errors import MappingError
+    from service.mapping import parse_trial_criteria
+
+    spec = {"label": "KRAS", "codes": ["loinc:69548-6"], "result": "positive", "gene": "KRAS", "variant": variant}
+    with pytest.raises(MappingError):
+        parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "test": spec}]}, "NCT-test", "variant")
+    no_gene = {k: v for k, v in spec.items() if k != "gene"} | {"variant": "G12C"}
+    with pytest.raises(MappingError):
+        parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "test": no_gene}]}, "NCT-test", "variant")

@@ -107,7 +107,9 @@ DAYS_PER = {"day": 1.0, "week": 7.0, "wk": 7.0, "month": 30.44, "year": 365.25, 
 WITHIN_DAYS = re.compile(
     r"\b(?:within|during|in)\s+(?:the\s+)?(?:last\s+|past\s+|previous\s+|prior\s+|preceding\s+)?" + DURATION
     + r"|(?:≤|<=|<|less than|fewer than)\s*" + DURATION.replace("count", "count2").replace("unit", "unit2")
-    + r"(?=\s+(?:prior|before|preceding|of)\b)",
+    + r"(?=\s+(?:prior|before|preceding|of)\b)"
+    # "within 72 hours" (pregnancy tests): whole days only; 36 hours is no whole-day window and stays text
+    + r"|\bwithin\s+(?:the\s+)?(?:last\s+|past\s+)?(?P<hours>24|48|72|96|120|144|168)[\s-]*(?:hours?|hrs?|h)\b",
     re.IGNORECASE,
 )  # fmt: skip
 
@@ -129,6 +131,9 @@ def window_positions(text: str) -> list[tuple[int, int]]:
     """(offset, days) of each lookback window the wording states, in order."""
     found = []
     for m in WITHIN_DAYS.finditer(text):
+        if m.group("hours"):
+            found.append((m.start(), int(m.group("hours")) // 24))
+            continue
         count, unit = (m.group("count"), m.group("unit")) if m.group("count") else (m.group("count2"), m.group("unit2"))
         found.append((m.start(), days_of(count, unit)))
     return found
@@ -156,6 +161,8 @@ FILLER = frozenset(
     signing start status study subject subjects test tests that the thrombocytopenia time to total
     treatment under value values viral virus viruses visit which who will with within woman women
     year years yrs previous previously past obtaining inclusive birth from concurrent entry use administration
+    per harboring harbouring carrying disease tumor tumour tumors tumours mutation mutations
+    non-hematologic non-haematologic non-hematological non-haematological chemistry biochemistry hematology haematology
     """.split()  # noqa: SIM905
 )
 

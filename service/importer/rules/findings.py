@@ -503,3 +503,61 @@ def find_named_conditions(text: str) -> list[Atom]:
             body["history"] = True
         atoms.append(Atom(found.start(), found.end(), key, {"condition": body}, label))
     return atoms
+
+
+# --- an inclusion's negative pregnancy test for women of childbearing potential -----------------
+# "Women of childbearing potential must have a negative serum pregnancy test within 7 days", "Negative
+# pregnancy test (serum) for WOCBP". Who can become pregnant is a stand-in no data decide (mappings/README):
+# any_of [NOT (female AND childbearing potential unknown), negative hCG inside the window]. A man meets it,
+# a woman with a negative test in the window meets it, anyone else stays unknown.
+WOCBP = re.compile(
+    r"\b(?:(?:women|woman|females?|female (?:patients?|participants?|subjects?))\s+(?:of|with)\s+"
+    r"(?:child-?\s?bearing|reproductive)\s+(?:potential|age|capacity)|WOCBP)\b(?:\s*\(WOCBP\))?",
+    re.IGNORECASE,
+)
+NEGATIVE_PREGNANCY_TEST = re.compile(
+    r"\bnegative\s+(?:(?:serum|urine|urinary|blood|serum or urine|urine or serum|highly sensitive)\s+)?"
+    r"(?:\(?(?:β|beta)[- ]?h?CG\)?\s+)?pregnancy test(?:\s*\((?:serum|urine|serum or urine)\))?"
+    r"|\bpregnancy test\s+(?:must|should)\s+be\s+negative\b",
+    re.IGNORECASE,
+)
+# Only filler may sit between the group and the test ("must have a", "for"), nothing that changes it.
+_BETWEEN = re.compile(r"^[\s,:]*(?:(?:must|should|will|need to|needs to|have|has|had|a|an|for|who|are|is|to)\s+)*$")
+
+
+def find_negative_pregnancy_test(text: str) -> list[Atom]:
+    group, test = WOCBP.search(text), NEGATIVE_PREGNANCY_TEST.search(text)
+    if group is None or test is None:
+        return []
+    first, second = sorted((group, test), key=lambda m: m.start())
+    if not _BETWEEN.match(text[first.end() : second.start()]):
+        return []
+    windows = window_positions(text)
+    if len(windows) != 1:
+        return []  # how recent the negative test must be is the protocol's to say: no default is safe
+    body: dict[str, Any] = {
+        "label": "Pregnancy test (hCG)",
+        "codes": ["loinc:2106-3", "loinc:2118-8"],
+        "result": "negative",
+        "window_days": windows[0][1],
+    }
+    rule: Rule = {
+        "any_of": [
+            {
+                "key": "not-wocbp",
+                "text": group.group(0),
+                "exclude": True,
+                "all_of": [
+                    {"key": "female", "text": group.group(0), "sex": "female"},
+                    {
+                        "key": "potential",
+                        "text": group.group(0),
+                        "not_computable": "whether she can become pregnant (childbearing potential as the protocol "
+                        "defines it)",
+                    },
+                ],
+            },
+            {"key": "hcg", "text": test.group(0), "test": body},
+        ]
+    }
+    return [Atom(first.start(), second.end(), "hcg-negative", rule, "Negative pregnancy test")]

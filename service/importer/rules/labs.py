@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from service.importer.rules.common import COMP, NUMBER, Atom, Rule, number, op_of
 
@@ -22,6 +23,8 @@ class Analyte:
 PER_MM3 = r"(?:cells\s*)?/\s*(?:mm\s*\^?\s*3|mm³|µl|μl|ul|cmm|cumm)"
 TEN9_L = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:9|⁹)\s*/\s*l\b"
 TEN3_UL = r"(?:x|×|\*|X)?\s*10\s*(?:\^|\*\*|e)?\s*(?:3|³)\s*(?:cells\s*)?/\s*(?:µl|μl|ul|mm\s*\^?\s*3|mm³)"
+PER_DAY = r"\s*(?:/|per)\s*(?:24\s*h(?:ours?|rs?)?|day|d)\b"  # "g/24 hours", "mg per day"
+MM_HG = r"mm\s*Hg\b"
 COUNT_UNITS = (
     (TEN9_L, "10*9/L", 1.0, (0.0, 0.0)),
     (TEN3_UL, "10*9/L", 1.0, (0.0, 0.0)),
@@ -94,7 +97,9 @@ ANALYTES = (
     Analyte(
         "crcl",
         "Creatinine clearance",
-        r"creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b",
+        # "measured or calculated": the measured (2164-2) and the calculated (35591-7) codes are both listed
+        r"(?:(?:measured|calculated)\s+or\s+(?:measured|calculated)\s+)?"
+        r"(?:creatinine clearance|\bCrCl\b|\bCLcr\b|\bCCr\b)",
         ("loinc:2164-2", "loinc:35591-7"),
         (
             (
@@ -162,6 +167,67 @@ ANALYTES = (
             (r"g\s*/\s*l\b", "g/L", 1.0, (15.0, 60.0)),
         ),
     ),
+    # ECG and vital-sign measures an oncology protocol bounds. The QT correction formula matters (a
+    # Bazett QTc runs below a Fridericia one in bradycardia), and no code in common use tells them
+    # apart: only a QTc that names no formula is read as LOINC 8636-3 (find_labs refuses QTcF/QTcB).
+    Analyte(
+        "qtc",
+        "QTc interval",
+        r"\bQTc[FB]?\b(?:\s+interval)?|corrected QT(?:\s+interval)?"
+        r"|QT(?:\s+interval)?\s+corrected(?:\s+for heart rate)?",
+        ("loinc:8636-3",),
+        ((r"(?:ms|msec|milliseconds?)\b", "ms", 1.0, (300.0, 700.0)),),
+    ),
+    Analyte(
+        "spo2",
+        "Oxygen saturation (pulse oximetry)",
+        r"(?:peripheral |arterial )?(?:blood )?oxygen saturation(?:\s+by pulse oximetry)?|pulse oximetry"
+        r"|\bSpO2\b|\bSaO2\b",
+        ("loinc:59408-5", "loinc:2708-6"),
+        ((r"%", "%", 1.0, (70.0, 100.0)),),
+    ),
+    Analyte(
+        "hba1c",
+        "Hemoglobin A1c",
+        r"(?:ha?emoglobin|\bHg?b)\s*A1c\b|\bA1c\b|glyc(?:ated|osylated) ha?emoglobin(?:\s*A1c)?",
+        # NGSP percent only: IFCC mmol/mol (59261-8) is no linear multiple of it, so it is not listed.
+        ("loinc:4548-4", "loinc:17856-6"),
+        ((r"%", "%", 1.0, (4.0, 20.0)),),
+    ),
+    Analyte(
+        "uprot",
+        "Protein in 24 hour urine",
+        r"(?:24[- ]?h(?:ou)?r?s?\s+)?urin(?:e|ary) protein(?!\s*(?:/|-|to|:)\s*creatinine)(?:\s+excretion)?"
+        r"|proteinuria(?!\s*(?:/|-|to|:)\s*creatinine)",
+        ("loinc:2889-4",),
+        ((rf"g{PER_DAY}", "g/d", 1.0, (0.1, 10.0)), (rf"mg{PER_DAY}", "g/d", 0.001, (0.1, 10.0))),
+    ),
+    Analyte(
+        "sbp",
+        "Systolic blood pressure",
+        r"systolic(?:\s+blood\s+pressure|\s+BP)?|\bSBP\b",
+        ("loinc:8480-6",),
+        ((MM_HG, "mm[Hg]", 1.0, (70.0, 250.0)),),
+    ),
+    Analyte(
+        "dbp",
+        "Diastolic blood pressure",
+        r"diastolic(?:\s+blood\s+pressure|\s+BP)?|\bDBP\b",
+        ("loinc:8462-4",),
+        ((MM_HG, "mm[Hg]", 1.0, (40.0, 150.0)),),
+    ),
+    # "Blood pressure ≤ 140/90 mmHg" only (find_labs reads the pair); no single threshold of its own.
+    Analyte("bp", "Blood pressure", r"(?:arterial\s+)?blood pressure|\bBP\b", ("loinc:85354-9",), ()),
+)
+SEX_WORDS = re.compile(r"\b(?:wom[ae]n|m[ae]n|(?:fe)?males?)\b", re.IGNORECASE)
+QT_MEAN = re.compile(
+    r"\b(?:mean|average|averaged|triplicate)\b|\b(?:3|three)\s+(?:ECGs|EKGs|electrocardiograms)\b", re.IGNORECASE
+)
+QT_FORMULA = re.compile(r"fridericia|bazett|\bQTc[FB]\b", re.IGNORECASE)
+# "Blood pressure ≤ 140/90 mmHg": the systolic and the diastolic bound, each its own threshold.
+BLOOD_PRESSURE_PAIR = re.compile(
+    rf"\s*(?:\((?:BP)\)\s*)?(?:of\s+|must be\s+|:\s*)?{COMP}\s*(?P<sys>\d{{2,3}})\s*/\s*(?P<dia>\d{{2,3}})\s*mm\s*Hg\b",
+    re.IGNORECASE,
 )
 TRANSAMINASES = re.compile(r"\b(?:liver )?transaminases\b", re.IGNORECASE)
 ULN = (
@@ -170,7 +236,8 @@ ULN = (
 )
 SEPARATOR = r"(?:\s*\([^()<>≤≥\d]{1,12}\))?\s*(?:/|,|and/or|and|or|&)\s*"
 LEAD = (
-    r"(?:\s*[(\[][^()\[\]<>≤≥\d]{1,12}[)\]])?"
+    # an alias in brackets: "(ANC)", "(SpO2)", "(HbA1c)"
+    r"(?:\s*[(\[](?:[^()\[\]<>≤≥\d]{1,12}|[A-Za-z][A-Za-z0-9]{1,8})[)\]])?"
     r"(?:\s*(?:count|counts|level|levels|value|values|concentration|of|must be|should be|is|:))*\s*"
 )
 
@@ -204,8 +271,22 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
     atoms: list[Atom] = []
     refused: list[str] = []
     cockcroft = bool(re.search(r"cockcroft|\bC-?G\b", criterion, re.IGNORECASE))
+    named_formula = bool(QT_FORMULA.search(criterion))
     for start, end, members in groups:
+        if named_formula and any(a.key == "qtc" for a in members):
+            refused.append("a QTc by a named correction formula (Fridericia, Bazett): no code tells it from another")
+            continue
+        if any(a.key == "qtc" for a in members) and SEX_WORDS.search(criterion):
+            refused.append("QTc bounds that differ by sex")
+            continue
+        if any(a.key == "qtc" for a in members) and QT_MEAN.search(criterion):
+            refused.append("a mean QTc of several ECGs is not one recorded value")
+            continue
         tail = text[end:]
+        pressure = BLOOD_PRESSURE_PAIR.match(tail) if any(a.key == "bp" for a in members) else None
+        if pressure:
+            atoms.extend(_pressure_pair(start, end, pressure))
+            continue
         m = re.match(rf"{LEAD}{COMP}\s*{NUMBER}?\s*", tail, re.IGNORECASE)
         if not m:
             continue
@@ -264,3 +345,108 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
                 rule = {"observation": body}
             atoms.append(Atom(start, finish, analyte.key, rule, analyte.label))
     return atoms, refused
+
+
+def _pressure_pair(start: int, end: int, found: re.Match[str]) -> list[Atom]:
+    """Two atoms side by side (systolic up to the slash, diastolic after it): in an inclusion both
+    bounds hold (all_of), in an exclusion either reading beyond its bound is hypertension (any_of)."""
+    op = op_of(found.group("op"))
+    slash = end + found.start("dia")
+    out = []
+    for key, label, code, value, (a, b) in (
+        ("sbp", "Systolic blood pressure", "loinc:8480-6", found.group("sys"), (start, slash)),
+        ("dbp", "Diastolic blood pressure", "loinc:8462-4", found.group("dia"), (slash, end + found.end())),
+    ):
+        body = {"label": label, "codes": [code], "op": op, "value": float(value), "unit": "mm[Hg]"}
+        out.append(Atom(a, b, key, {"observation": body}, label))
+    return out
+
+
+# --- a relaxed bound for patients with a named condition ----------------------------------------
+# "AST/ALT ≤ 3 × ULN (≤ 5 × ULN if liver metastases are present)", "total bilirubin ≤ 1.5 × ULN
+# (< 3 × ULN for patients with Gilbert's syndrome)": the protocol's own exception, written right after
+# the bound it relaxes. Read as any_of [bound, all_of [the condition, relaxed bound]]: with no record
+# of the condition only the strict bound decides, as the words say.
+LIVER_METASTASES = {
+    "label": "Liver metastases",
+    "codes": ["icd10cm:C78.7", "snomed:94381002"],
+    "names": ["liver metastases", "liver metastasis", "hepatic metastases", "hepatic metastasis"],
+}
+GILBERT = {"label": "Gilbert syndrome", "codes": ["icd10cm:E80.4"], "names": ["gilbert syndrome", "gilbert's syndrome"]}
+# Which analytes each exception may relax (a Gilbert exception on a transaminase is no exception we read).
+RELAXES = {
+    "liver": (LIVER_METASTASES, frozenset({"ast", "alt", "alp", "tbil"})),
+    "gilbert": (GILBERT, frozenset({"tbil"})),
+}
+LAB_EXCEPTION = re.compile(
+    r"[\s,;]*[(（]?\s*(?:or\s+)?(?P<bound>" + COMP + r"\s*" + NUMBER + r"[^()（）;,<>≤≥]{0,30}?)\s*,?\s*"
+    r"(?:if|for|in|with)\s+(?:(?:patients|subjects|participants|those|cases)\s+)?(?:(?:with|who have|having)\s+)?"
+    r"(?:(?:the\s+)?presence of\s+|case of\s+|documented\s+|known\s+|confirmed\s+|evidence of\s+)*"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s|liver involvement|hepatic involvement"
+    r"|metastatic (?:liver|hepatic) disease)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"(?:\s+(?:are|is)\s+(?:involved|present|documented))?\s*[)）]?",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class LabException:
+    start: int
+    end: int
+    kind: str  # a RELAXES key
+    bound: str  # "≤ 5 × ULN", "< 3.0 mg/dL"
+
+
+# The same, condition first: "(patients with Gilbert's syndrome: ≤ 3 × ULN)".
+LAB_EXCEPTION_CONDITION_FIRST = re.compile(
+    r"[\s,;]*[(（]\s*(?:for\s+|in\s+)?(?:patients|subjects|participants)\s+with\s+(?:documented\s+|known\s+)?"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"\s*[:,]?\s*(?P<bound>" + COMP + r"\s*" + NUMBER + r"[^()（）;,<>≤≥]{0,30}?)\s*[)）]",
+    re.IGNORECASE,
+)
+
+
+def lab_exceptions(text: str) -> list[LabException]:
+    """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
+    return [
+        LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
+        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST)
+        for m in pattern.finditer(text)
+    ]
+
+
+def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Atom | None:
+    """The atom with the exception written right after it, unchanged without one; None when the
+    exception cannot be read for this analyte (the criterion then stays text)."""
+    found = next((e for e in exceptions if e.start >= atom.end and not text[atom.end : e.start].strip(" ,;")), None)
+    if found is None:
+        return atom
+    condition, analytes = RELAXES[found.kind]
+    if atom.key not in analytes or "observation" not in atom.rule:
+        return None
+    relaxed = [a for a in find_labs(f"{atom.label} {found.bound}", "")[0] if a.key == atom.key]
+    if len(relaxed) != 1:
+        return None
+    body = dict(relaxed[0].rule["observation"])
+    if not _looser(atom.rule["observation"], body):
+        return None  # a stricter or other-kind bound is no relaxation: any_of would drop it
+    if "window_days" in atom.rule["observation"]:
+        body["window_days"] = atom.rule["observation"]["window_days"]
+    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
+    exception = {
+        "key": f"{atom.key}-{found.kind}",
+        "text": f"{found.bound} for {condition['label']}",
+        "all_of": [
+            {"key": found.kind, "text": condition["label"], "condition": dict(condition)},
+            {"key": f"{atom.key}-relaxed", "text": found.bound, "observation": body},
+        ],
+    }
+    return Atom(atom.start, found.end, atom.key, {"any_of": [strict, exception]}, atom.label)
+
+
+def _looser(strict: dict[str, Any], relaxed: dict[str, Any]) -> bool:
+    """The relaxed bound points the same way, in the same terms (×ULN or the same unit), and admits more."""
+    kind = "uln" if "uln" in strict else "value"
+    if kind not in relaxed or strict["op"][0] != relaxed["op"][0] or strict.get("unit") != relaxed.get("unit"):
+        return False
+    return bool(relaxed[kind] > strict[kind]) if strict["op"][0] == "<" else bool(relaxed[kind] < strict[kind])

@@ -23,7 +23,7 @@ ONCOLOGY_KEYS = frozenset(
     {"dx", "extent", "stage", "pd1", "ctla4", "platinum", "egfr-tki", "alk-tki", "radiotherapy", "chemo", "ild",
      "cdk46", "transplant", "transplant-status", "transplant-sct", "kras-g12c", "anticancer", "major-surgery",
      "immunosuppressant", "immunodeficiency", "steroids", "tb", "egfr", "alk", "ros1", "kras", "braf", "ret", "ntrk",
-     "ntrk1", "ntrk2", "ntrk3"}
+     "ntrk1", "ntrk2", "ntrk3", "nras", "hras", "pik3ca", "idh1", "idh2", "erbb2", "her2", "hcg-negative", "genes"}
 )  # fmt: skip
 NEGATION = re.compile(r"\b(?:no|not|without|never|free of|absence of|nor|none|cannot|lack of|unless|except)\b", re.I)
 
@@ -778,19 +778,141 @@ NEGATIVE_GENE = re.compile(
 HGNC = {"HER2": "ERBB2"}
 
 
-def find_biomarkers(text: str) -> list[Atom]:
-    """A gene named without a specific variant: any reported variant of it reads positive."""
-    if SPECIFIC_VARIANT.search(text) or re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I):
-        return []  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+# "KRAS G12C mutation", "KRAS p.G12C-mutated", "harboring a BRAF V600E mutation", "G12D mutated KRAS": one
+# protein change of a gene. Not "KRAS non-G12C", "BRAF V600E/K" (two changes), nor a drug aimed at it
+# ("KRAS G12C inhibitor", "G12D targeted therapy").
+VARIANT_GENES = r"KRAS|NRAS|HRAS|BRAF|EGFR|PIK3CA|IDH1|IDH2|ERBB2|HER2"
+_CHANGE = r"(?:p\.)?(?P<change>[ACDEFGHIKLMNPQRSTVWY]\d{1,4}[ACDEFGHIKLMNPQRSTVWY])"
+GENE_VARIANT = re.compile(
+    rf"(?<![\w-])(?:(?P<gene>{VARIANT_GENES})[\s:-]*(?:gene\s+)?{_CHANGE}(?![\w/])"
+    r"(?:[\s-]*(?:mutations?|mutated|mutants?|variants?|alterations?|substitutions?|positive|\(\+\)|\+))?"
+    + rf"|{_CHANGE.replace('change', 'change2')}[\s-]*(?:mutated|mutant|positive)\s+(?P<gene2>{VARIANT_GENES})\b)"
+    r"(?!\s*[-/]?\s*(?:inhibitors?|targeted|targeting|directed|small[- ]molecule|therap|treatment|drugs?|agents?"
+    r"|specific|selective|covalent|degraders?|vaccine|TCR|T[- ]cell))",
+    re.IGNORECASE,
+)
+NOT_THE_CHANGE = re.compile(r"\bnon[- ]?$|\bother than\s*$|\bexcept\s*$|\bwithout\s*(?:an?\s+)?$", re.IGNORECASE)
+
+
+# A second change of the same gene joined by "or" ("KRAS G12V or G12D mutations"): alternatives.
+_ONE_CHANGE = r"[ACDEFGHIKLMNPQRSTVWY]\d{1,4}[ACDEFGHIKLMNPQRSTVWY]"  # one-letter amino acids around a position
+OR_CHANGE = re.compile(
+    rf"\s+or\s+(?:p\.)?(?P<change>{_ONE_CHANGE})(?![\w/])"
+    r"(?:[\s-]*(?:mutations?|mutated|mutants?|variants?|alterations?|substitutions?|positive))?",
+    re.IGNORECASE,
+)
+OTHER_LIST_CHANGE = re.compile(rf"\s*(?:,|\band\b|\band/or\b|/)\s*(?:p\.)?{_ONE_CHANGE}\b", re.IGNORECASE)
+AIMED_AT = re.compile(
+    r"\s*[-/]?\s*(?:inhibitors?|targeted|targeting|directed|small[- ]molecule|therap|treatment|drugs?|agents?"
+    r"|specific|selective|covalent|degraders?|vaccine|TCR|T[- ]cell)",
+    re.IGNORECASE,
+)
+
+
+def find_variants(text: str) -> list[Atom]:
+    """One named protein change: a `test` of the gene's variant report that must name it (`variant`);
+    "KRAS G12V or G12D" gives one test per change (the structurer reads the "or")."""
     atoms: list[Atom] = []
-    for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative")):
+    for found in GENE_VARIANT.finditer(text):
+        if NOT_THE_CHANGE.search(text[max(0, found.start() - 12) : found.start()]):
+            continue
+        gene = (found.group("gene") or found.group("gene2")).upper()
+        gene = HGNC.get(gene, gene)
+        spans = [(found.start(), found.end(), (found.group("change") or found.group("change2")).upper())]
+        more = OR_CHANGE.match(text, found.end()) if found.group("gene") else None
+        while more:
+            spans.append((more.start("change"), more.end(), more.group("change").upper()))
+            more = OR_CHANGE.match(text, more.end())
+        if len(spans) > 1 and AIMED_AT.match(text, spans[-1][1]):
+            continue  # "KRAS G12C or G12D inhibitor": a drug, not the tumour's variant
+        if OTHER_LIST_CHANGE.match(text, spans[-1][1]):
+            continue  # "G12C and G12D", "G12C, G12D or G12V": a list whose logic is not read
+        for start, end, change in spans:
+            body = {
+                "label": f"{gene} {change}",
+                "codes": ["loinc:69548-6"],
+                "result": "positive",
+                "gene": gene,
+                "variant": change,
+            }
+            atoms.append(Atom(start, end, gene.lower(), {"test": body}, f"{gene} {change}"))
+    return atoms
+
+
+def find_biomarkers(text: str) -> list[Atom]:
+    """A gene named without a specific variant: any reported variant of it reads positive; one protein
+    change named: that change (find_variants)."""
+    variants = find_variants(text)
+    outside = text
+    for atom in variants:  # the named changes themselves are no narrower wording
+        outside = outside[: atom.start] + " " * (atom.end - atom.start) + outside[atom.end :]
+    narrower = re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I)
+    if SPECIFIC_VARIANT.search(outside) or narrower:
+        return variants  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+    if variants:
+        return variants
+    atoms = _gene_lists(text)
+    for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative"), (FUSION_POSITIVE, "positive")):
         for found in pattern.finditer(text):
+            if any(a.start <= found.start() < a.end for a in atoms):
+                continue  # inside a gene list already read
             gene = (found.groupdict().get("gene") or found.groupdict().get("gene2") or "").upper()
             gene = HGNC.get(gene, gene)
             if gene in ("ERBB2", "MET"):
                 continue  # HER2 is read from IHC/ISH as often as from variants; MET amplification is no variant
-            body = {"label": f"{gene} variant", "codes": ["loinc:69548-6"], "result": result, "gene": gene}
-            atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": body}, f"{gene} {result}"))
+            atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": _gene_test(gene, result)}, gene))
+    return atoms
+
+
+def _gene_test(gene: str, result: str) -> dict[str, Any]:
+    return {"label": f"{gene} variant", "codes": ["loinc:69548-6"], "result": result, "gene": gene}
+
+
+# "ALK-positive", "ROS1-positive": the rearranged kinases (not "EGFR-positive", which may mean IHC overexpression).
+FUSION_POSITIVE = re.compile(r"\b(?P<gene>ALK|ROS1|RET|NTRK[123]?)[- ]positive\b(?![- ]?(?:negative|status))", re.I)
+# Genes sharing one noun: "EGFR, ALK, or ROS1 genomic alterations", "EGFR/ALK/ROS1 alterations": any of them.
+_LISTED = r"(?:EGFR|ALK|ROS1|KRAS|BRAF|RET|NTRK[123]?)"
+GENE_LIST = re.compile(
+    rf"\b{_LISTED}(?:\s*(?:,|/|\bor\b|\band/or\b|,\s*or\b|,\s*and/or\b)\s*{_LISTED})+"
+    r"\s+(?:genomic\s+|genetic\s+|gene\s+)?(?:mutations?|alterations?|aberrations?)\b",
+    re.IGNORECASE,
+)
+
+
+def _gene_lists(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    for found in GENE_LIST.finditer(text):
+        genes = list(dict.fromkeys(g.upper() for g in re.findall(_LISTED, found.group(0), re.IGNORECASE)))
+        children = [{"key": g.lower(), "text": g, "test": _gene_test(g, "positive")} for g in genes]
+        atoms.append(Atom(found.start(), found.end(), "genes", {"any_of": children}, "/".join(genes)))
+    return atoms
+
+
+# HER2 status as IHC/ISH report it (not an ERBB2 mutation): "HER2-positive", "HER2 negative", "HER2
+# overexpression", "positivity for human epidermal growth factor receptor 2 (HER2)". Not "HER2-low" /
+# "ultralow" (a subset of negative by IHC score), nor a status with its own score or ratio beside it.
+_HER2 = r"(?:human epidermal growth factor receptor[- ]2\s*\(HER-?2\)|HER-?2(?:/neu)?|ERBB2)"
+HER2_STATUS = re.compile(
+    rf"\b{_HER2}[\s-]*(?:status[\s:-]*)?(?P<result>positive|positivity|negative|negativity|overexpress(?:ion|ing|ed)"
+    r"|amplified|amplification)\b(?![- ]?(?:low|ultra))"
+    rf"|\b(?P<result2>positive|positivity|negative)\s+(?:for|of)\s+{_HER2}(?![\w-])",
+    re.IGNORECASE,
+)
+HER2_OTHER_MEASURE = re.compile(
+    r"\bHER-?2[- ]?(?:low|ultra|mutat|mutant|exon|variant|alteration)|\bIHC\s*[0-3]\+|\bISH\b|\bFISH\b", re.IGNORECASE
+)
+HER2_CODES = ["loinc:48676-1", "loinc:85319-2", "loinc:85318-4", "loinc:18474-7"]
+
+
+def find_her2_status(text: str) -> list[Atom]:
+    if HER2_OTHER_MEASURE.search(text):
+        return []  # a score, ratio or mutation: another measure than the status
+    atoms: list[Atom] = []
+    for found in HER2_STATUS.finditer(text):
+        word = (found.group("result") or found.group("result2")).lower()
+        result = "negative" if word.startswith("negativ") else "positive"
+        body = {"label": "HER2 status", "codes": list(HER2_CODES), "result": result}
+        atoms.append(Atom(found.start(), found.end(), "her2", {"test": body}, f"HER2 {result}"))
     return atoms
 
 
