@@ -240,12 +240,12 @@ def validation_problem(resource: Json, release: str, max_depth: int = DEFAULT_MA
             return _VALIDATED[key]
     # A resource shaped like one already found valid is valid (service.fhir.shapes says why that is exact).
     resource_shape = shape(resource, release)
-    shape_key = (max_depth, resource_shape)
+    shape_key = (max_depth, resource_shape) if resource_shape is not None else None
     with _VALIDATED_LOCK:
-        known_valid = resource_shape is not None and shape_key in _VALID_SHAPES
+        known_valid = shape_key is not None and shape_key in _VALID_SHAPES
     problem = None if known_valid else _validate(resource, release, max_depth)
     with _VALIDATED_LOCK:
-        if problem is None and resource_shape is not None:
+        if problem is None and shape_key is not None:
             _VALID_SHAPES.add(shape_key)
         _VALIDATED[key] = problem
         if len(_VALIDATED) > VALIDATION_CACHE_SIZE:

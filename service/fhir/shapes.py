@@ -4,14 +4,16 @@ Rule: a resource's validity is a function of its structure (keys, nesting, JSON 
 of it and of each contained resource) and of how each primitive leaf fares under its element's own
 validator (accepted or not, and whether it becomes None, as the choice and required-element checks read
 presence). `shape` computes exactly that, from the models' own field types, so a resource shaped like
-one already validated as valid is valid without building the models (~0.5 ms a resource; computing the
-shape costs a tenth of it). Only shapes proven valid are remembered: an invalid resource is always
+one already validated as valid is valid without building the models (~0.5 ms a resource; the shape
+costs a fraction of it, and a record's thousands of resources have a few dozen shapes). Only digests of
+shapes proven valid are remembered: an invalid resource is always
 validated in full, so its message is the models' own. Anything the walk does not understand (an
 unknown element, a string where an object is expected) has no shape and is validated in full.
 """
 
 from __future__ import annotations
 
+import hashlib
 import types
 import typing
 from collections import OrderedDict
@@ -19,6 +21,7 @@ from collections.abc import Iterable
 from functools import cache, lru_cache
 from typing import Any
 
+import orjson
 from fhir_core.types import FhirBase, FhirElementOrResourceBase
 from pydantic import TypeAdapter, ValidationError
 
@@ -83,10 +86,10 @@ def _primitive(adapter: TypeAdapter[Any], value_type: Any, value: Any) -> tuple[
 def _leaf(adapter: TypeAdapter[Any], value: Any) -> Shape:
     if isinstance(value, dict | list):
         raise NoShape  # a primitive element given an object or array (or fhir_comments as a list): rare
-    if isinstance(value, str) and len(value) > MEMO_STRING_LENGTH:  # a narrative: not kept in the memo
-        return (str, _primitive.__wrapped__(adapter, str, value))
     value_type: Any = type(value)
-    return (value_type, _primitive(adapter, value_type, value))
+    if value_type is str and len(value) > MEMO_STRING_LENGTH:  # a narrative: not kept in the memo
+        return ("str", *_primitive.__wrapped__(adapter, str, value))
+    return (value_type.__name__, *_primitive(adapter, value_type, value))
 
 
 def _shape(value: Any, kind: Kind, release: str) -> Any:
@@ -124,20 +127,22 @@ def _shape(value: Any, kind: Kind, release: str) -> Any:
     return tuple(parts)
 
 
-def shape(resource: dict[str, Any], release: str) -> Shape | None:
-    """The resource's validation shape for `release` ("R4" → R4B models, "R5"), or None (no shape)."""
+def shape(resource: dict[str, Any], release: str) -> bytes | None:
+    """A digest of the resource's validation shape for `release` ("R4" → R4B models, "R5"), or None (no
+    shape). A digest, not the shape: a remembered shape then costs 16 bytes, however large the resource."""
     try:
-        return (release, _shape(resource, ("resource",), release))
-    except (NoShape, RecursionError):
+        walked = _shape(resource, ("resource",), release)
+        return hashlib.blake2b(orjson.dumps((release, walked)), digest_size=16).digest()
+    except (NoShape, RecursionError, orjson.JSONEncodeError):  # orjson: nested past its 254 levels
         return None
 
 
 class ValidShapes:
-    """The shapes of resources validated as valid, at most `size` of them (least recently used out)."""
+    """The shape digests of resources validated as valid, at most `size` of them (least recently used out)."""
 
     def __init__(self, size: int = VALID_SHAPES_SIZE) -> None:
         self.size = size
-        self.shapes: OrderedDict[Shape, None] = OrderedDict()
+        self.shapes: OrderedDict[tuple[int, bytes], None] = OrderedDict()
 
     def __contains__(self, key: object) -> bool:
         if key in self.shapes:
@@ -145,7 +150,7 @@ class ValidShapes:
             return True
         return False
 
-    def add(self, key: Shape) -> None:
+    def add(self, key: tuple[int, bytes]) -> None:
         self.shapes[key] = None
         if len(self.shapes) > self.size:
             self.shapes.popitem(last=False)
