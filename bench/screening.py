@@ -112,14 +112,16 @@ def main() -> None:
         # joined), with the engine call replaced by a no-op: what the backend adds around the engine.
         engine = group.screen_patient
         group.screen_patient = lambda resources, trials, on, release: []  # type: ignore[assignment]
+        cpu = _cpu_seconds()
         try:
             stubbed = run_local(job)
         finally:
             group.screen_patient = engine
-        machinery = stubbed.seconds
+        machinery, machinery_cpu = stubbed.seconds, _cpu_seconds() - cpu
         print(
             f"local, engine stubbed out: {machinery:.1f} s = {machinery / bare:.2f}x the bare loop "
-            f"(partition {stubbed.phases['partition']:.1f} s, group + parse {stubbed.phases['screen']:.1f} s)"
+            f"(partition {stubbed.phases['partition']:.1f} s, group + parse {stubbed.phases['screen']:.1f} s); "
+            f"CPU time {machinery_cpu:.1f} s = {machinery_cpu / bare_cpu:.2f}x the bare loop's"
         )
         cpu = _cpu_seconds()
         outcome = run_local(job)

@@ -35,6 +35,7 @@ from service.domain.facts import (
 )
 from service.errors import FhirError, Issue
 from service.fhir.models import DEFAULT_MAX_DEPTH, InvalidResource, validate
+from service.fhir.shapes import ValidShapes, shape
 
 Json = dict[str, Any]
 
@@ -238,8 +239,15 @@ def validation_problem(resource: Json, release: str, max_depth: int = DEFAULT_MA
         if key in _VALIDATED:
             _VALIDATED.move_to_end(key)
             return _VALIDATED[key]
-    problem = _validate(resource, release, max_depth)
+    # A resource shaped like one already found valid is valid (service.fhir.shapes says why that is exact).
+    resource_shape = shape(resource, release)
+    shape_key = (max_depth, resource_shape) if resource_shape is not None else None
     with _VALIDATED_LOCK:
+        known_valid = shape_key is not None and shape_key in _VALID_SHAPES
+    problem = None if known_valid else _validate(resource, release, max_depth)
+    with _VALIDATED_LOCK:
+        if problem is None and shape_key is not None:
+            _VALID_SHAPES.add(shape_key)
         _VALIDATED[key] = problem
         if len(_VALIDATED) > VALIDATION_CACHE_SIZE:
             _VALIDATED.popitem(last=False)
@@ -256,11 +264,13 @@ def _validate(resource: Json, release: str, max_depth: int) -> str | None:
 
 _VALIDATED: OrderedDict[tuple[str, int, bytes], str | None] = OrderedDict()
 _VALIDATED_LOCK = threading.Lock()
+_VALID_SHAPES = ValidShapes()
 
 
 def clear_validation_cache() -> None:
     with _VALIDATED_LOCK:
         _VALIDATED.clear()
+        _VALID_SHAPES.clear()
 
 
 # --- facts ---------------------------------------------------------------------------------------
