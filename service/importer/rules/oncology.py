@@ -284,16 +284,18 @@ LIVE_VACCINE = (
 # and live zoster (J07BK02); never J07BK03 (recombinant zoster, not live). CVX (CDC table): OPV 02,
 # MMR 03, M/R 04, measles 05, rubella 06, mumps 07, BCG 19, varicella 21, oral typhoid 25, yellow
 # fever 37, rubella/mumps 38, adenovirus oral 54/55/143, rotavirus 74/116/119/122, vaccinia 75,
-# VEE live 80, MMRV 94, LAIV 111/149, H1N1 nasal 125, zoster live 121 (never 187, recombinant).
+# VEE live 80, MMRV 94, LAIV 111/149, H1N1 nasal 125, zoster live 121 (never 187, recombinant), yellow
+# fever 183/184 (every yellow fever vaccine is live), cholera live oral 174, Ebola Zaire live 204; ATC
+# J07BH02 rotavirus pentavalent live (blind check seed 2031 #4, #49).
 LIVE_VACCINE_CODES = tuple(
     [f"atc:{c}" for c in (
         "J07AE02", "J07AP01", "J07BA03", "J07BB03", "J07BD01", "J07BD51", "J07BD52", "J07BD53", "J07BD54",
         "J07BE01", "J07BF01", "J07BF02", "J07BF04", "J07BH01", "J07BJ01", "J07BJ51", "J07BK01", "J07BL01",
-        "J07AN01", "J07BK02",
+        "J07AN01", "J07BK02", "J07BH02",
     )]
     + [f"cvx:{c}" for c in (
         "02", "03", "04", "05", "06", "07", "19", "21", "25", "37", "38", "54", "55", "143", "74", "116", "119",
-        "122", "75", "80", "94", "111", "149", "125", "121",
+        "122", "75", "80", "94", "111", "149", "125", "121", "183", "184", "174", "204",
     )]
 )  # fmt: skip
 
@@ -519,10 +521,14 @@ THERAPIES = (
         r"(?:highly\s+active\s+|combination\s+)?anti-?\s?retroviral\s+(?:therapy|treatment|drugs?|medications?|agents?)"
         r"(?:\s*\((?:H?AART|c?ART)\))?",
         ("atc:J05AE", "atc:J05AF", "atc:J05AG", "atc:J05AJ", "atc:J05AR"),
-        ("antiretroviral",),
+        # HIV antiretrovirals outside those groups (entry, attachment and capsid inhibitors), by name.
+        ("antiretroviral", "maraviroc", "enfuvirtide", "fostemsavir", "ibalizumab", "lenacapavir"),
         current=True,
-        # Hepatitis B-only nucleosides are no antiretroviral therapy: adefovir, entecavir, telbivudine.
-        except_codes=("atc:J05AF08", "atc:J05AF10", "atc:J05AF11"),
+        # No antiretroviral therapy: the hepatitis B-only nucleosides adefovir, entecavir, telbivudine; the
+        # nucleosides also given alone for hepatitis B (lamivudine, tenofovir disoproxil / alafenamide: an HIV
+        # regimen always adds another class); nirmatrelvir + ritonavir, a COVID-19 course (seed 2031 #23).
+        except_codes=("atc:J05AF08", "atc:J05AF10", "atc:J05AF11", "atc:J05AF05", "atc:J05AF07", "atc:J05AF13",
+                      "atc:J05AE30"),
     ),
     TherapyClass(
         "checkpoint",
@@ -645,6 +651,9 @@ HALF_LIVES = re.compile(r"\bhalf[- ]?li(?:fe|ves)\b|\bwhichever\b", re.IGNORECAS
 SPECIFIC_VARIANT = re.compile(r"\b[A-Z]\d{2,4}[A-Z]\b|\bexon\s*\d+|\bfusion\b|\bdeletion\b", re.IGNORECASE)
 
 
+STEROID_WORDS = re.compile(r"steroid|cortico|prednis|dexametha", re.IGNORECASE)
+
+
 def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     """Prior therapy classes; `windows` are (offset, days) of the stated lookback windows."""
     atoms: list[Atom] = []
@@ -673,7 +682,17 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 body["current"] = True
             if days is not None:
                 body["within_days"] = days
-            atoms.append(Atom(start, end, therapy.key, {therapy.kind: body}, therapy.label))
+            rule: dict[str, Any] = {therapy.kind: body}
+            if therapy.key == "immunosuppressant" and not STEROID_WORDS.search(text):
+                # "Immunosuppressive medication" includes systemic corticosteroids at immunosuppressive doses,
+                # which the sentence gives no dose for: they stay for the site (seed 2031 #38).
+                rule = {"any_of": [
+                    {"key": "l04", "text": text[start:end].strip(), **rule},
+                    {"key": "steroids", "text": text[start:end].strip(),
+                     "not_computable": "whether systemic corticosteroids taken in the window count as "
+                     "immunosuppressive medication (the dose) is for the site"},
+                ]}  # fmt: skip
+            atoms.append(Atom(start, end, therapy.key, rule, therapy.label))
     return atoms
 
 
@@ -1056,6 +1075,14 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
             "codes": ["snomed:56717001", "icd10cm:A15", "icd10cm:A17", "icd10cm:A18", "icd10cm:A19"],
             "names": ["tuberculosis"],
         }
+        if re.search(r"\bpulmonary\b", found.group(0), re.IGNORECASE):
+            # Pulmonary only (seed 2031 #20): A15 respiratory tuberculosis, A19 miliary (it involves the lungs),
+            # SNOMED 154283005 pulmonary tuberculosis; a TB lymphadenitis (A18.2) is not it.
+            body = {
+                "label": "Active pulmonary tuberculosis",
+                "codes": ["snomed:154283005", "icd10cm:A15", "icd10cm:A19"],
+                "names": ["pulmonary tuberculosis", "tuberculosis of lung", "miliary tuberculosis"],
+            }
         cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
         if cues and cues[-1].group("history") is not None:
             body["history"] = True  # "known history of active TB": an episode of active disease, cured or not
@@ -1073,8 +1100,10 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
             ],  # fmt: skip
         }
         if re.search(r"\bprimary\b", found.group(0), re.IGNORECASE):
-            # D84.81 (due to conditions classified elsewhere) and D84.82 (due to drugs) are secondary.
-            body["except"] = ["icd10cm:D84.81", "icd10cm:D84.82"]
+            # Primary only (seed 2031 #2): D80-D83, D84.0 (LFA-1 defect) and D84.1 (complement defects). D84.8x
+            # (due to conditions or drugs, other) and D84.9 ("immunocompromised NOS", common after chemotherapy)
+            # are no primary immunodeficiency, nor is the general SNOMED immunodeficiency disorder.
+            body["codes"] = [f"icd10cm:{code}" for code in ("D80", "D81", "D82", "D83", "D84.0", "D84.1")]
         cues = list(HISTORY_CUE.finditer(text, 0, found.start()))
         if cues and cues[-1].group("history") is not None:
             body["history"] = True  # "History of (active) primary immunodeficiency": ever recorded
