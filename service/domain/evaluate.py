@@ -70,7 +70,7 @@ class DataRequirement:
     until: dt.date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CriterionResult:
     criterion: Criterion
     result: Result
@@ -85,12 +85,34 @@ class CriterionResult:
     # A screening confirmation, or a combination of nothing else: skipped by the logic.
     screening_only: bool = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "effective", self.result.negated() if self.criterion.exclude else self.result)
-        screening_only = isinstance(self.criterion.rule, ScreeningConfirmation) or (
-            bool(self.children) and all(c.screening_only for c in self.children)
+    def __init__(
+        self,
+        criterion: Criterion,
+        result: Result,
+        reason: str,
+        evidence: tuple[str, ...] = (),
+        requirements: tuple[DataRequirement, ...] = (),
+        children: tuple[CriterionResult, ...] = (),
+    ) -> None:
+        effective = result
+        if criterion.exclude:
+            effective = NOT_MET if result is MET else MET if result is NOT_MET else UNKNOWN
+        screening_only = isinstance(criterion.rule, ScreeningConfirmation) or (
+            bool(children) and all([child.screening_only for child in children])
         )
-        object.__setattr__(self, "screening_only", screening_only)
+        # Still frozen to every caller; made with one write of the instance dict instead of the eight
+        # object.__setattr__ calls of a generated frozen __init__: every node of every answer is one of
+        # these (~180 per study), and that took half the cost of making one (issue 12, HTTP throughput).
+        self.__dict__.update(
+            criterion=criterion,
+            result=result,
+            reason=reason,
+            evidence=evidence,
+            requirements=requirements,
+            children=children,
+            effective=effective,
+            screening_only=screening_only,
+        )
 
     def walk(self) -> Iterable[CriterionResult]:
         yield self
