@@ -115,9 +115,12 @@ class CriterionResult:
         )
 
     def walk(self) -> Iterable[CriterionResult]:
-        yield self
-        for child in self.children:
-            yield from child.walk()
+        """This result and every one under it, parents first, in order (one generator, not one per level)."""
+        stack = [self]
+        while stack:
+            result = stack.pop()
+            yield result
+            stack.extend(reversed(result.children))
 
 
 class Verdict(Enum):
@@ -207,11 +210,13 @@ class StudyEvaluation:
 
 
 def _open_requirements(result: CriterionResult) -> Iterable[DataRequirement]:
-    if result.result is not UNKNOWN:
-        return
-    yield from result.requirements
-    for child in result.children:
-        yield from _open_requirements(child)
+    """The requirements of the unknowns not under a decided parent, parents first, in order."""
+    stack = [result]
+    while stack:
+        unknown = stack.pop()
+        if unknown.result is UNKNOWN:
+            yield from unknown.requirements
+            stack.extend(reversed(unknown.children))
 
 
 class EvaluationDateOutOfRange(ValueError):
