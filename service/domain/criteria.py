@@ -141,6 +141,11 @@ class CodeSet:
         return prefixes is not None and code.replace(".", "").startswith(prefixes)
 
     def all_codings(self) -> tuple[Coding, ...]:
+        return self._all_codings
+
+    @cached_property
+    def _all_codings(self) -> tuple[Coding, ...]:
+        # Sorted once per code set: every unknown's data requirement lists them (issue 12, per-request cost).
         return tuple(sorted(self.exact)) + self.prefixes
 
     def __bool__(self) -> bool:
