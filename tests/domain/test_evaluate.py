@@ -427,3 +427,25 @@ def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> No
     )
     readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
     assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}
+
+
+def test_quantitative_hcg_reads_positive_negative_or_equivocal(rules_trial: Trial) -> None:
+    """A serum hCG reported as a number: < 5 m[IU]/mL negative, >= 25 positive, between equivocal (None)."""
+    from service.domain.values import qualitative_value
+
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation("21198-7", "2026-02-20", 1450, "m[IU]/mL"),
+                observation("19080-1", "2026-02-21", 2, "[IU]/L"),
+                observation("21198-7", "2026-02-22", 12, "m[IU]/mL"),
+                observation(
+                    "19080-1", "2026-02-23", 5, None, valueQuantity={"value": 5, "comparator": "<", "unit": "mIU/mL"}
+                ),
+                observation("19080-1", "2026-02-24", 1450, "furlongs"),
+            )
+        )
+    )
+    readings = [(f.when, qualitative_value(f)) for f in facts.observations]
+    assert [r for _, r in sorted(readings, key=lambda x: str(x[0]))] == ["positive", "negative", None, "negative", None]
