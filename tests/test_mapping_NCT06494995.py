@@ -214,8 +214,9 @@ def test_recency_windows_of_exclusions() -> None:
         assert active.within is None and not active.include_resolved  # active now, whenever it began
         recent = rule_of(IDS, recent_id, ConditionRule)
         assert recent.include_resolved and recent.within is not None and recent.within.days == 1095
-    mi = rule_of(IDS, "exc-6c", ConditionRule)
-    assert mi.within is not None and mi.within.days == 365
+    for mi_id in ("exc-6c1", "exc-6c2"):  # coded and named infarctions: both within a year
+        mi = rule_of(IDS, mi_id, ConditionRule)
+        assert mi.within is not None and mi.within.days == 365
     code, steroid_parts = parts(IDS, "exc-7.3a")
     assert code is CombinationCode.ALL_OF
     steroid = rule_of(IDS, "exc-7.3a1", CorticosteroidDoseRule)
@@ -233,7 +234,7 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
