@@ -209,7 +209,8 @@ def test_diagnosis_progression_and_performance_status() -> None:
 def test_recency_windows_of_exclusions() -> None:
     code, branches = parts(IDS, "exc-5")
     assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2", "exc-5.3"]
-    for active_id, recent_id in (("exc-5.1", "exc-5.2"), ("exc-5.3a", "exc-5.3b"), ("exc-5.3c1a", "exc-5.3c1b")):
+    pairs = (("exc-5.1a1", "exc-5.2a"), ("exc-5.1a2", "exc-5.2b"), ("exc-5.3a", "exc-5.3b"), ("exc-5.3c1a", "exc-5.3c1b"))
+    for active_id, recent_id in pairs:
         active = rule_of(IDS, active_id, ConditionRule)
         assert active.within is None and not active.include_resolved  # active now, whenever it began
         recent = rule_of(IDS, recent_id, ConditionRule)
@@ -254,6 +255,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
+        "exc-5.1b",  # another cancer still recorded active that began more than 3 years ago: present or never closed
         "exc-5.3c2",  # a cancer named in general words only: the study cancer or another one
         "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
