@@ -209,7 +209,12 @@ def test_diagnosis_progression_and_performance_status() -> None:
 def test_recency_windows_of_exclusions() -> None:
     code, branches = parts(IDS, "exc-5")
     assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2", "exc-5.3"]
-    pairs = (("exc-5.1a1", "exc-5.2a"), ("exc-5.1a2", "exc-5.2b"), ("exc-5.3a", "exc-5.3b"), ("exc-5.3c1a", "exc-5.3c1b"))
+    pairs = (
+        ("exc-5.1a1", "exc-5.2a"),
+        ("exc-5.1a2", "exc-5.2b"),
+        ("exc-5.3a", "exc-5.3b"),
+        ("exc-5.3c1a", "exc-5.3c1b"),
+    )
     for active_id, recent_id in pairs:
         active = rule_of(IDS, active_id, ConditionRule)
         assert active.within is None and not active.include_resolved  # active now, whenever it began
