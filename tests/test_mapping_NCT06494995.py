@@ -261,6 +261,8 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
         "exc-5.1b",  # another cancer still recorded active that began more than 3 years ago: present or never closed
+        "exc-2.1b2",  # a cord compression still recorded active that began more than 90 days ago
+        "exc-6b2b",  # an unstable angina still recorded active that began more than 90 days ago
         "exc-5.3c2",  # a cancer named in general words only: the study cancer or another one
         "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
