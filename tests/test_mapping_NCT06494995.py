@@ -240,7 +240,7 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1a"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -263,6 +263,8 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-5.1b",  # another cancer still recorded active that began more than 3 years ago: present or never closed
         "exc-2.1b2",  # a cord compression still recorded active that began more than 90 days ago
         "exc-6b2b",  # an unstable angina still recorded active that began more than 90 days ago
+        "exc-16.1b3",  # a pregnancy still recorded active that began more than 300 days ago, no negative hCG
+        "exc-16.2b2",  # a lactation still recorded active that began more than 2 years ago
         "exc-5.3c2",  # a cancer named in general words only: the study cancer or another one
         "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
