@@ -28,10 +28,11 @@ NEGATIVE_CODES = frozenset(
 )
 # Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not.
 VIRAL_LOAD_CODES = frozenset({"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8"})
-# Quantitative serum hCG (LOINC 19080-1 hCG, 21198-7 beta-hCG, [Units/volume]): most serum pregnancy
-# tests are reported as a number. Below 5 m[IU]/mL is negative, 25 or more positive (the usual cut-offs
-# of qualitative tests); in between is equivocal (early pregnancy or assay noise) and reads as None.
-HCG_QUANTITY_CODES = frozenset({"19080-1", "21198-7"})
+# Quantitative serum hCG (LOINC 19080-1 hCG, 21198-7 beta-hCG, [Units/volume]; 2119-6 hCG [Moles/volume],
+# which sites also send with IU units): most serum pregnancy tests are reported as a number. Below
+# 5 m[IU]/mL is negative, 25 or more positive (the usual cut-offs of qualitative tests); in between is
+# equivocal (early pregnancy or assay noise) and a unit not convertible to m[IU]/mL (pmol/L) reads as None.
+HCG_QUANTITY_CODES = frozenset({"19080-1", "21198-7", "2119-6"})
 HCG_NEGATIVE_BELOW = 5.0
 HCG_POSITIVE_FROM = 25.0
 NEGATIVE_WORDS = re.compile(r"\b(negative|not detected|undetected|non-?reactive|absent|neg)\b")

@@ -444,8 +444,18 @@ def test_quantitative_hcg_reads_positive_negative_or_equivocal(rules_trial: Tria
                     "19080-1", "2026-02-23", 5, None, valueQuantity={"value": 5, "comparator": "<", "unit": "mIU/mL"}
                 ),
                 observation("19080-1", "2026-02-24", 1450, "furlongs"),
+                observation("2119-6", "2026-02-25", 1450, "m[IU]/mL"),
+                observation("2119-6", "2026-02-26", 3.6, "pmol/L"),
             )
         )
     )
     readings = [(f.when, qualitative_value(f)) for f in facts.observations]
-    assert [r for _, r in sorted(readings, key=lambda x: str(x[0]))] == ["positive", "negative", None, "negative", None]
+    assert [r for _, r in sorted(readings, key=lambda x: str(x[0]))] == [
+        "positive",
+        "negative",
+        None,
+        "negative",
+        None,
+        "positive",
+        None,
+    ]
