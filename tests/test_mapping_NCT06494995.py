@@ -173,7 +173,8 @@ def test_screening_confirmations_are_where_no_record_can_decide() -> None:
 
 def test_diagnosis_progression_and_performance_status() -> None:
     code, branches = parts(IDS, "inc-3")
-    assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["inc-3.1", "inc-3.2", "inc-3.3"]
+    assert code is CombinationCode.ANY_OF
+    assert [c.link_id for c in branches] == ["inc-3.1", "inc-3.2", "inc-3.3", "inc-3.4"]
     # Squamous histology comes from the diagnosis itself, never from a site code (fresh review, inc-3.1).
     histology = rule_of(IDS, "inc-3.1", ConditionRule)
     assert not histology.codes.prefixes and (SNOMED, "716659002") in histology.codes.exact
@@ -209,13 +210,20 @@ def test_diagnosis_progression_and_performance_status() -> None:
 def test_recency_windows_of_exclusions() -> None:
     code, branches = parts(IDS, "exc-5")
     assert code is CombinationCode.ANY_OF and [c.link_id for c in branches] == ["exc-5.1", "exc-5.2", "exc-5.3"]
-    for active_id, recent_id in (("exc-5.1", "exc-5.2"), ("exc-5.3a", "exc-5.3b"), ("exc-5.3c1a", "exc-5.3c1b")):
+    pairs = (
+        ("exc-5.1a1", "exc-5.2a"),
+        ("exc-5.1a2", "exc-5.2b"),
+        ("exc-5.3a", "exc-5.3b"),
+        ("exc-5.3c1a", "exc-5.3c1b"),
+    )
+    for active_id, recent_id in pairs:
         active = rule_of(IDS, active_id, ConditionRule)
         assert active.within is None and not active.include_resolved  # active now, whenever it began
         recent = rule_of(IDS, recent_id, ConditionRule)
         assert recent.include_resolved and recent.within is not None and recent.within.days == 1095
-    mi = rule_of(IDS, "exc-6c", ConditionRule)
-    assert mi.within is not None and mi.within.days == 365
+    for mi_id in ("exc-6c1", "exc-6c2"):  # coded and named infarctions: both within a year
+        mi = rule_of(IDS, mi_id, ConditionRule)
+        assert mi.within is not None and mi.within.days == 365
     code, steroid_parts = parts(IDS, "exc-7.3a")
     assert code is CombinationCode.ALL_OF
     steroid = rule_of(IDS, "exc-7.3a1", CorticosteroidDoseRule)
@@ -233,7 +241,7 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1"):
+    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1a"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -245,6 +253,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
     assert reasons == {
         "inc-3.2b",  # squamous histology of a neck-node carcinoma of unknown primary
         "inc-3.3b",  # squamous histology of a cancer coded by its head-and-neck site only
+        "inc-3.4b",  # a cancer recorded in words the mapping does not read: the study cancer or not
         "inc-11.1a2b2",  # childbearing potential of a woman with no menopause / sterility / positive hCG on record
         "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
         "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
@@ -253,6 +262,11 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
+        "exc-5.1b",  # another cancer still recorded active that began more than 3 years ago: present or never closed
+        "exc-2.1b2",  # a cord compression still recorded active that began more than 90 days ago
+        "exc-6b2b",  # an unstable angina still recorded active that began more than 90 days ago
+        "exc-16.1b3",  # a pregnancy still recorded active that began more than 300 days ago, no negative hCG
+        "exc-16.2b2",  # a lactation still recorded active that began more than 2 years ago
         "exc-5.3c2",  # a cancer named in general words only: the study cancer or another one
         "exc-11.1c2",  # confirmation of a reactive HIV screening test
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant

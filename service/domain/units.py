@@ -28,6 +28,8 @@ UNIT_ALIASES: dict[str, str] = {
     "10^12/L": "10*12/L",
     "IU/mL": "[IU]/mL",
     "IU/L": "[IU]/L",
+    "mIU/mL": "m[IU]/mL",  # serum hCG
+    "mIU/L": "m[IU]/L",
     "copies/mL": "{copies}/mL",
     "cells/uL": "{cells}/uL",
     "mL/min/1.73m2": "mL/min/{1.73_m2}",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from service.domain import units
 from service.domain.criteria import SNOMED, CodeSet
 from service.domain.facts import ObservationFact, Quantity, Value
 
@@ -27,6 +28,13 @@ NEGATIVE_CODES = frozenset(
 )
 # Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not.
 VIRAL_LOAD_CODES = frozenset({"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8"})
+# Quantitative serum hCG (LOINC 19080-1 hCG, 21198-7 beta-hCG, [Units/volume]; 2119-6 hCG [Moles/volume],
+# which sites also send with IU units): most serum pregnancy tests are reported as a number. Below
+# 5 m[IU]/mL is negative, 25 or more positive (the usual cut-offs of qualitative tests); in between is
+# equivocal (early pregnancy or assay noise) and a unit not convertible to m[IU]/mL (pmol/L) reads as None.
+HCG_QUANTITY_CODES = frozenset({"19080-1", "21198-7", "2119-6"})
+HCG_NEGATIVE_BELOW = 5.0
+HCG_POSITIVE_FROM = 25.0
 NEGATIVE_WORDS = re.compile(r"\b(negative|not detected|undetected|non-?reactive|absent|neg)\b")
 POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos)\b")
 INDETERMINATE_WORDS = re.compile(r"\b(indeterminate|equivocal|inconclusive|borderline|unknown)\b")
@@ -90,12 +98,27 @@ def qualitative_value(fact: ObservationFact) -> str | None:
         if value.quantity.comparator in ("<", "<=") or value.quantity.value == 0:
             return "negative"
         return "positive" if value.quantity.comparator is None else None
+    if value.quantity is not None and any(code in HCG_QUANTITY_CODES for _, code in fact.codes):
+        return _hcg_reading(value.quantity)
     text = (value.text or "").lower()
     if text and not INDETERMINATE_WORDS.search(text):
         if NEGATIVE_WORDS.search(text):
             return "negative"
         if POSITIVE_WORDS.search(text):
             return "positive"
+    return None
+
+
+def _hcg_reading(quantity: Quantity) -> str | None:
+    """'negative' below 5 m[IU]/mL, 'positive' from 25; equivocal values and unknown units read None."""
+    amount = units.convert(quantity.value, quantity.unit, "m[IU]/mL")
+    if amount is None:
+        return None
+    below = amount <= HCG_NEGATIVE_BELOW if quantity.comparator in ("<", "<=") else amount < HCG_NEGATIVE_BELOW
+    if below and quantity.comparator != ">" and quantity.comparator != ">=":
+        return "negative"
+    if amount >= HCG_POSITIVE_FROM and quantity.comparator in (None, ">", ">="):
+        return "positive"
     return None
 
 

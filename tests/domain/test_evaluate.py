@@ -485,3 +485,35 @@ def test_a_variant_must_be_a_one_letter_protein_change(variant: str) -> None:
     no_gene = {k: v for k, v in spec.items() if k != "gene"} | {"variant": "G12C"}
     with pytest.raises(MappingError):
         parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "test": no_gene}]}, "NCT-test", "variant")
+
+
+def test_quantitative_hcg_reads_positive_negative_or_equivocal(rules_trial: Trial) -> None:
+    """A serum hCG reported as a number: < 5 m[IU]/mL negative, >= 25 positive, between equivocal (None)."""
+    from service.domain.values import qualitative_value
+
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation("21198-7", "2026-02-20", 1450, "m[IU]/mL"),
+                observation("19080-1", "2026-02-21", 2, "[IU]/L"),
+                observation("21198-7", "2026-02-22", 12, "m[IU]/mL"),
+                observation(
+                    "19080-1", "2026-02-23", 5, None, valueQuantity={"value": 5, "comparator": "<", "unit": "mIU/mL"}
+                ),
+                observation("19080-1", "2026-02-24", 1450, "furlongs"),
+                observation("2119-6", "2026-02-25", 1450, "m[IU]/mL"),
+                observation("2119-6", "2026-02-26", 3.6, "pmol/L"),
+            )
+        )
+    )
+    readings = [(f.when, qualitative_value(f)) for f in facts.observations]
+    assert [r for _, r in sorted(readings, key=lambda x: str(x[0]))] == [
+        "positive",
+        "negative",
+        None,
+        "negative",
+        None,
+        "positive",
+        None,
+    ]
