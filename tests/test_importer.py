@@ -330,9 +330,10 @@ def test_report_counts_the_registry_fields_apart_and_exclusions_separately() -> 
         )
     )
     counts = result.counts
-    assert (counts.found, counts.structured, counts.text, counts.registry) == (4, 3, 1, 1)
+    # "Histologically confirmed NSCLC": the diagnosis is computed, the histology confirmed at screening (partly)
+    assert (counts.found, counts.structured, counts.partly, counts.text, counts.registry) == (4, 2, 1, 1, 1)
     assert counts.exclusions == {"found": 2, "structured": 1, "partly": 0, "screening": 0, "text": 1}
-    assert result.report().startswith("NCT09000002: 4 criteria found in the text, 3 fully structured")
+    assert result.report().startswith("NCT09000002: 4 criteria found in the text, 2 fully structured, 1 partly")
     for criterion in result.document["criteria"]:
         assert criterion.get("machine_derived") or "not_computable" in criterion
     assert result.document["status"] == "draft"

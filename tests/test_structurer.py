@@ -547,9 +547,9 @@ def test_confirmed_nsclc_is_the_diagnosis_and_the_extent_a_named_site_check() ->
     assert not any(c.startswith("icd10cm:C34") for c in by_key["dx"]["condition"]["codes"])  # C34 holds SCLC too
     assert by_key["stage"]["stage"]["allowed"] == ["IIIB", "IIIC", "IV"]
     assert "locally advanced or metastatic" in by_key["extent"]["not_computable"]
-    assert rule_of("Histologically or cytologically documented non-small cell lung cancer") == {
-        "condition": by_key["dx"]["condition"]
-    }
+    assert by_key["confirmation"]["screening"] is True  # how the diagnosis was made: the pathology report
+    documented = rule_of("Histologically or cytologically documented non-small cell lung cancer")["all_of"]
+    assert documented[0]["condition"] == by_key["dx"]["condition"] and documented[1]["key"] == "confirmation"
 
 
 def test_small_cell_or_mixed_histology_is_not_nsclc() -> None:
@@ -623,7 +623,7 @@ def test_a_negated_or_conditional_therapy_in_an_inclusion_is_not_required(text: 
 
 
 def test_the_trial_diagnosis_must_be_active_not_only_ever_recorded() -> None:
-    assert "history" not in rule_of("Histologically confirmed breast cancer")["condition"]
+    assert "history" not in rule_of("Histologically confirmed breast cancer")["all_of"][0]["condition"]
 
 
 def test_systemic_corticosteroids_above_a_prednisone_equivalent_dose_inside_the_window() -> None:

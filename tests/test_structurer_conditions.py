@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from service.importer.structurer import structure
+from tests.test_structurer_registry import without_confirmation
 
 
 def rule_of(text: str, exclusion: bool = True, study: tuple[str, ...] | None = None) -> dict[str, Any]:
     result = structure(text, exclusion, study_cancer=study)
     assert result.rule is not None, result.reason
-    return result.rule
+    return without_confirmation(result.rule)
 
 
 def condition(rule: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,20 @@ from service.importer.structurer import structure
 def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
     result = structure(text, exclusion)
     assert result.rule is not None, result.reason
-    return result.rule
+    return without_confirmation(result.rule)
+
+
+def without_confirmation(rule: dict[str, Any]) -> dict[str, Any]:
+    """An inclusion's "histologically confirmed <diagnosis>": the diagnosis, and how it was made confirmed at
+    screening (blind check seed 5150 #9); the diagnosis alone when nothing else is beside it."""
+    children = rule.get("all_of", [])
+    if not children or children[-1].get("key") != "confirmation":
+        return rule
+    assert children[-1]["screening"] is True
+    rest = children[:-1]
+    if len(rest) == 1:
+        return {k: v for k, v in rest[0].items() if k not in ("key", "text")}
+    return {"all_of": rest}
 
 
 def only(rule: dict[str, Any], key: str) -> dict[str, Any]:

@@ -239,9 +239,10 @@ def _with_ids(rule: dict[str, Any], link_id: str, used: set[str]) -> dict[str, A
 
 
 def partly_structured(rule: dict[str, Any]) -> bool:
-    """Whether part of an encoded criterion is left as text (a not-computable part at any depth)."""
+    """Whether part of an encoded criterion is left as text or to the site (a not-computable part or a screening
+    confirmation at any depth)."""
     return any(
-        "not_computable" in child or partly_structured(child)
+        "not_computable" in child or "screening" in child or partly_structured(child)
         for key in ("all_of", "any_of")
         for child in rule.get(key, [])
     )

