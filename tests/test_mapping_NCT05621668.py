@@ -188,10 +188,18 @@ def test_exclusion_windows_and_codes() -> None:
     uterine = IDS["exc-10.2a"].rule
     assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
     assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
-    for link_id in ("exc-5.3", "exc-11.1", "exc-12.1a", "exc-13"):
+    for link_id in ("exc-5.3", "exc-11.1a", "exc-12.1a", "exc-13"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
+    # Entries left active for years: a pregnancy begun > 300 days ago is over; old lactation, unstable
+    # angina, cord compression and C79.49 nervous-system metastases leave their criterion unknown.
+    pregnancy = IDS["exc-11.1b"].rule
+    assert isinstance(pregnancy, ConditionRule) and pregnancy.within is not None and pregnancy.within.days == 300
+    for link_id in ("exc-11.2b2", "exc-8.4b2", "exc-2.3b", "exc-2.4b"):
+        assert isinstance(IDS[link_id].rule, NotComputable), link_id
+    leptomeningeal = IDS["exc-2.2"].rule
+    assert isinstance(leptomeningeal, ConditionRule) and not leptomeningeal.codes.matches_coding(ICD10CM, "C79.49")
     hcv = [c.rule for c in leaves(IDS["exc-12.2b"])]
     assert all(isinstance(r, QualitativeTest) and r.expect == "positive" for r in hcv) and len(hcv) == 2
 
