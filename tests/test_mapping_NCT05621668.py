@@ -159,7 +159,7 @@ def test_prior_therapy_and_washouts() -> None:
     assert isinstance(IDS["inc-5.2"].rule, NotComputable)
     washout = IDS["inc-6.1"]
     assert washout.exclude and isinstance(washout.rule, MedicationRule)
-    assert washout.rule.within is not None and washout.rule.within.days == 21
+    assert washout.rule.within is not None and washout.rule.within.days == 20  # 3 weeks elapsed on day 21
     assert washout.rule.codes.matches_coding("http://www.whocc.no/atc", "L01DB01")  # doxorubicin
     # Cytotoxics with common low-dose non-cancer uses (methotrexate for arthritis) leave it unknown, never decided.
     assert washout.rule.codes.excluded is not None
@@ -168,7 +168,7 @@ def test_prior_therapy_and_washouts() -> None:
     assert isinstance(low_dose, MedicationRule) and low_dose.codes.matches_coding("http://www.whocc.no/atc", "L01BA01")
     assert IDS["inc-6.3"].exclude and isinstance(IDS["inc-6.3b"].rule, NotComputable)
     targeted = IDS["inc-6.2a"].rule
-    assert isinstance(targeted, MedicationRule) and targeted.within is not None and targeted.within.days == 21
+    assert isinstance(targeted, MedicationRule) and targeted.within is not None and targeted.within.days == 20
     assert all(is_screening(c) for c in parts(IDS, "inc-7")[1]) and len(parts(IDS, "inc-7")[1]) == 4
 
 
@@ -188,10 +188,18 @@ def test_exclusion_windows_and_codes() -> None:
     uterine = IDS["exc-10.2a"].rule
     assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
     assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
-    for link_id in ("exc-5.3", "exc-11.1", "exc-12.1a", "exc-13"):
+    for link_id in ("exc-5.3", "exc-11.1a", "exc-12.1a", "exc-13"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
+    # Entries left active for years: a pregnancy begun > 300 days ago is over; old lactation, unstable
+    # angina, cord compression and C79.49 nervous-system metastases leave their criterion unknown.
+    pregnancy = IDS["exc-11.1b"].rule
+    assert isinstance(pregnancy, ConditionRule) and pregnancy.within is not None and pregnancy.within.days == 300
+    for link_id in ("exc-11.2b2", "exc-8.4b2", "exc-2.3b", "exc-2.4b"):
+        assert isinstance(IDS[link_id].rule, NotComputable), link_id
+    leptomeningeal = IDS["exc-2.2"].rule
+    assert isinstance(leptomeningeal, ConditionRule) and not leptomeningeal.codes.matches_coding(ICD10CM, "C79.49")
     hcv = [c.rule for c in leaves(IDS["exc-12.2b"])]
     assert all(isinstance(r, QualitativeTest) and r.expect == "positive" for r in hcv) and len(hcv) == 2
 

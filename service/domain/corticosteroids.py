@@ -37,9 +37,11 @@ GLUCOCORTICOIDS: tuple[Glucocorticoid, ...] = (
     _drug("deflazacort", None, "H02AB13", 6),
 )
 
-# Routes that are not systemic: the protocols exempt inhaled and topical steroids.
+# Routes that are not systemic: the protocols exempt inhaled and topical steroids, and an intravitreal
+# injection (bevacizumab for macular degeneration) is no systemic anticancer therapy.
 NON_SYSTEMIC_ROUTE_WORDS = (
     "inhal",
+    "intravitreal",
     "topical",
     "cutaneous",
     "nasal",
@@ -60,6 +62,7 @@ NON_SYSTEMIC_ROUTE_CODES = frozenset(
         "359540000",  # cutaneous
         "46713006",  # nasal
         "54485002",  # ophthalmic
+        "418401004",  # intravitreal
         "10547007",  # otic
         "12130007",  # intra-articular
         "37161004",  # rectal

@@ -12,8 +12,11 @@ from service.domain import units
 from service.domain.criteria import SNOMED, CodeSet
 from service.domain.facts import ObservationFact, Quantity, Value
 
-# LOINC answer codes of the ECOG performance status (LL529-9).
+# LOINC answer codes of the ECOG performance status (LL529-9) and of the NYHA functional class
+# (88020-3, class I-IV): both are charted as answers far more often than as numbers.
 ECOG_ANSWERS = {"LA9622-7": 0, "LA9623-5": 1, "LA9624-3": 2, "LA9625-0": 3, "LA9626-8": 4, "LA9627-6": 5}
+NYHA_ANSWERS = {"LA28404-4": 1, "LA28405-1": 2, "LA28406-9": 3, "LA28407-7": 4}
+ORDINAL_ANSWERS = ECOG_ANSWERS | NYHA_ANSWERS
 # Plausible ranges of the performance scores; values outside are data errors, not results.
 SCORE_RANGES = {"89247-1": (0, 5), "89243-0": (0, 100), "C38144": (0, 100)}
 SCORE_UNITS = frozenset({"1", "%", "{score}", "", "score", "{ratio}"})
@@ -75,8 +78,8 @@ def _number(value: Value) -> Quantity | None:
     if value.integer is not None:
         return Quantity(float(value.integer), "1")
     for _, code in value.concept:
-        if code in ECOG_ANSWERS:
-            return Quantity(float(ECOG_ANSWERS[code]), "1")
+        if code in ORDINAL_ANSWERS:
+            return Quantity(float(ORDINAL_ANSWERS[code]), "1")
     if value.text:
         match = NUMBER.match(value.text.lower())
         if match and not re.match(r"^\s*[<>≤≥]", value.text):

@@ -259,6 +259,9 @@ def test_corticosteroid_dose_in_prednisone_equivalents(rules_trial: Trial) -> No
     inhaled = [{**daily[0], "route": concept(SNOMED, "18679011000001101", "Inhalation")}]
     budesonide_like = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=inhaled)
     assert result(evaluate(rules_trial, patient(), budesonide_like), "exc-steroids").result is N
+    intravitreal = [{**daily[0], "route": concept(SNOMED, "418401004", "Intravitreal route")}]
+    ocular_implant = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=intravitreal)
+    assert result(evaluate(rules_trial, patient(), ocular_implant), "exc-steroids").result is N
     no_dose = statement_r4("8640", "prednisone", "2026-02-20")
     assert result(evaluate(rules_trial, patient(), no_dose), "exc-steroids").result is U
     old = statement_r4("3264", "dexamethasone", "2025-12-01", "2026-01-01", dosage=daily)

@@ -229,3 +229,13 @@ def test_a_planned_or_proposed_order_gives_no_drug(intent: str, expected: Result
     }
     other_drug = administration_r4("161", "acetaminophen", "2026-02-20")  # the bundle carries medications
     assert result(evaluate(criteria, request, other_drug), "exc-1").result is expected
+
+
+def test_a_nyha_class_charted_as_a_loinc_answer_is_its_class_number() -> None:
+    """NYHA functional class (88020-3) arrives as an answer code (LA28406-9 "Class III"), rarely as a number."""
+    nyha = {"label": "NYHA", "codes": ["loinc:88020-3"], "op": ">=", "value": 2, "unit": "1"}
+    criteria = trial({"id": "nyha", "text": "NYHA II-IV", "observation": nyha})
+    class_iii = observation("88020-3", "2026-02-20", concept("http://loinc.org", "LA28406-9", "Class III"))
+    assert result(evaluate(criteria, class_iii), "nyha").result is Result.MET
+    class_i = observation("88020-3", "2026-02-20", concept("http://loinc.org", "LA28404-4", "Class I"))
+    assert result(evaluate(criteria, class_i), "nyha").result is Result.NOT_MET
