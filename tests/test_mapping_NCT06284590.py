@@ -156,8 +156,10 @@ def test_exclusion_conditions_are_coded_broadly() -> None:
     uveal = IDS["exc-3"].rule
     assert isinstance(uveal, ConditionRule) and uveal.include_resolved
     assert uveal.codes.matches_coding(ICD10CM, "C69.30")
-    lepto = IDS["exc-2"].rule
+    lepto = IDS["exc-2.1"].rule
     assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(ICD10CM, "C79.32")
+    # C79.49 (spinal cord, nerve roots ...) is not necessarily leptomeningeal: only with the investigator (unknown)
+    assert not lepto.codes.matches_coding(ICD10CM, "C79.49") and is_not_computable(IDS["exc-2.2b"])
     hiv = IDS["exc-4.2"].rule
     assert isinstance(hiv, ConditionRule) and hiv.codes.matches_coding(ICD10CM, "B20")
 
