@@ -69,13 +69,15 @@ def test_diagnosis_and_stage() -> None:
 
 
 def test_anti_pd1_exposure_doses_and_progression_window() -> None:
-    for link_id in ("inc-3", "inc-4"):
+    for link_id in ("inc-3", "inc-4.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, MedicationRule)
         assert rule.codes.matches_coding(ATC, "L01FF02")  # pembrolizumab via the class
         assert (RXNORM, "1597876") in rule.codes.exact  # nivolumab
-    doses = IDS["inc-4"].rule
+    doses = IDS["inc-4.1"].rule
     assert isinstance(doses, MedicationRule) and doses.min_doses == 2
+    # "before your cancer started growing again": the count alone never meets inc-4 (doses after the progression)
+    assert IDS["inc-4"].rule.code is CombinationCode.ALL_OF and is_not_computable(IDS["inc-4.2"])
     progression = IDS["inc-5"].rule
     assert isinstance(progression, ProgressionAfterTherapyRule)
     assert progression.within_days == 84  # "within 12 weeks"
@@ -94,6 +96,8 @@ def test_braf_is_conditional_with_refusal_not_computable() -> None:
     assert any(m.codes.matches_coding(ATC, "L01EC02") for m in meds)  # dabrafenib
     assert any(m.codes.matches_coding(ATC, "L01EE01") for m in meds)  # trametinib
     assert is_not_computable(IDS["inc-6.2.1.2"])  # "declined"
+    # "and then": the order BRAF/MEK before anti-PD-1 is no screening item (skipped inside a combination)
+    assert is_not_computable(IDS["inc-6.2.2"])
 
 
 def test_organ_function_has_no_invented_thresholds() -> None:
@@ -152,8 +156,10 @@ def test_exclusion_conditions_are_coded_broadly() -> None:
     uveal = IDS["exc-3"].rule
     assert isinstance(uveal, ConditionRule) and uveal.include_resolved
     assert uveal.codes.matches_coding(ICD10CM, "C69.30")
-    lepto = IDS["exc-2"].rule
+    lepto = IDS["exc-2.1"].rule
     assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(ICD10CM, "C79.32")
+    # C79.49 (spinal cord, nerve roots ...) is not necessarily leptomeningeal: only with the investigator (unknown)
+    assert not lepto.codes.matches_coding(ICD10CM, "C79.49") and is_not_computable(IDS["exc-2.2b"])
     hiv = IDS["exc-4.2"].rule
     assert isinstance(hiv, ConditionRule) and hiv.codes.matches_coding(ICD10CM, "B20")
 
