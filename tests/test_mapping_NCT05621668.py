@@ -179,12 +179,16 @@ def test_exclusion_windows_and_codes() -> None:
     assert isinstance(IDS["exc-6.2b"].rule, NotComputable)  # an unspecified formulation may be live: unknown
     surgery = IDS["exc-7.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
-    malignancy = IDS["exc-10.1"].rule
+    malignancy = IDS["exc-10.1b"].rule
     assert isinstance(malignancy, ConditionRule) and not malignancy.include_resolved
     assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
     assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
     # A uterine site code (C54/C55: carcinoma or sarcoma) is judged apart: unknown unless a carcinoma is named.
     assert malignancy.except_codes.matches_coding(ICD10CM, "C54.2")
+    # Kaposi sarcoma and MDS are read by code alone: no name exception (the word "sarcoma") can undo them.
+    never_the_sarcoma = IDS["exc-10.1a"].rule
+    assert isinstance(never_the_sarcoma, ConditionRule) and not never_the_sarcoma.except_codes.all_codings()
+    assert all(never_the_sarcoma.codes.matches_coding(ICD10CM, code) for code in ("C46.0", "C92.30", "D46.9"))
     uterine = IDS["exc-10.2a"].rule
     assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
     assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
