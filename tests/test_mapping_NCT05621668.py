@@ -198,6 +198,11 @@ def test_exclusion_windows_and_codes() -> None:
         assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
     hcv = [c.rule for c in leaves(IDS["exc-12.2b"])]
     assert all(isinstance(r, QualitativeTest) and r.expect == "positive" for r in hcv) and len(hcv) == 2
+    # Detectable HCV RNA or HBV DNA is infection on its own (acute HCV before seroconversion, occult HBV).
+    for link_id in ("exc-12.2c", "exc-12.1c"):
+        viraemia = IDS[link_id].rule
+        assert isinstance(viraemia, QualitativeTest) and viraemia.decides_alone, link_id
+        assert viraemia.expect == "positive", link_id
 
 
 def test_screening_confirmations_are_where_no_record_can_decide() -> None:
