@@ -50,6 +50,8 @@ NON_SYSTEMIC_ROUTE_WORDS = (
     "rectal",
     "respiratory",
     "transdermal",
+    "intravitreal",  # an injection into the eye (anti-VEGF for macular degeneration, a steroid implant)
+    "intraocular",
 )
 # SNOMED route codes for the same (route of administration value set).
 NON_SYSTEMIC_ROUTE_CODES = frozenset(
@@ -64,5 +66,6 @@ NON_SYSTEMIC_ROUTE_CODES = frozenset(
         "12130007",  # intra-articular
         "37161004",  # rectal
         "45890007",  # transdermal
+        "418401004",  # intravitreal
     }
 )
