@@ -154,8 +154,11 @@ def test_renal_cardiac_and_pulmonary_function() -> None:
 
 
 def test_prior_therapy_and_washouts() -> None:
-    prior = IDS["inc-5.1"].rule
-    assert isinstance(prior, MedicationRule) and prior.within is None
+    prior = IDS["inc-5.1a"].rule
+    assert isinstance(prior, MedicationRule) and prior.within is None and prior.systemic
+    # Therapy on record counts for the sarcoma only when no other cancer, past or present, could have had it.
+    assert IDS["inc-5.1b"].exclude
+    assert [c.rule for c in IDS["inc-5.1b"].rule.children] == [c.rule for c in IDS["inc-2.3a"].rule.children]
     assert isinstance(IDS["inc-5.2"].rule, NotComputable)
     washout = IDS["inc-6.1"]
     assert washout.exclude and isinstance(washout.rule, MedicationRule)
