@@ -158,6 +158,8 @@ def test_prior_therapy_and_washouts() -> None:
     assert isinstance(prior, MedicationRule) and prior.within is None and prior.systemic
     # Therapy on record counts for the sarcoma only when no other cancer, past or present, could have had it.
     assert IDS["inc-5.1b"].exclude
+    # Intravitreal anti-VEGF (macular degeneration) and topical cytotoxics are no cancer therapy.
+    assert all(rule_of(IDS, link_id, MedicationRule).systemic for link_id in ("inc-6.2a", "inc-6.5"))
     assert [c.rule for c in IDS["inc-5.1b"].rule.children] == [c.rule for c in IDS["inc-2.3a"].rule.children]
     assert isinstance(IDS["inc-5.2"].rule, NotComputable)
     washout = IDS["inc-6.1"]
