@@ -220,7 +220,7 @@ def test_part_b_requires_osteosarcoma_and_icd_alone_is_not_enough() -> None:
     (arm,) = TRIAL.arms
     assert arm.group == "part-b"
     rules = {c.link_id: c.rule for crit in arm.criteria for c in crit.walk()}
-    osteosarcoma = rules["inc-3.1a"]
+    osteosarcoma = rules["inc-3.1a1"]
     assert isinstance(osteosarcoma, ConditionRule) and (SNOMED, "307576001") in osteosarcoma.codes.exact
     assert not osteosarcoma.codes.matches_coding(ICD10CM, "C41.9")
     assert isinstance(rules["inc-3.1b2"], NotComputable)
