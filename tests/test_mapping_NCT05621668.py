@@ -154,8 +154,13 @@ def test_renal_cardiac_and_pulmonary_function() -> None:
 
 
 def test_prior_therapy_and_washouts() -> None:
-    prior = IDS["inc-5.1"].rule
-    assert isinstance(prior, MedicationRule) and prior.within is None
+    prior = IDS["inc-5.1a"].rule
+    assert isinstance(prior, MedicationRule) and prior.within is None and prior.systemic
+    # Therapy on record counts for the sarcoma only when no other cancer, past or present, could have had it.
+    assert IDS["inc-5.1b"].exclude
+    # Intravitreal anti-VEGF (macular degeneration) and topical cytotoxics are no cancer therapy.
+    assert all(rule_of(IDS, link_id, MedicationRule).systemic for link_id in ("inc-6.2a", "inc-6.5"))
+    assert [c.rule for c in IDS["inc-5.1b"].rule.children] == [c.rule for c in IDS["inc-2.3a"].rule.children]
     assert isinstance(IDS["inc-5.2"].rule, NotComputable)
     washout = IDS["inc-6.1"]
     assert washout.exclude and isinstance(washout.rule, MedicationRule)
@@ -179,16 +184,20 @@ def test_exclusion_windows_and_codes() -> None:
     assert isinstance(IDS["exc-6.2b"].rule, NotComputable)  # an unspecified formulation may be live: unknown
     surgery = IDS["exc-7.1"].rule
     assert isinstance(surgery, ProcedureRule) and surgery.within is not None and surgery.within.days == 28
-    malignancy = IDS["exc-10.1"].rule
+    malignancy = IDS["exc-10.1b"].rule
     assert isinstance(malignancy, ConditionRule) and not malignancy.include_resolved
     assert malignancy.codes.matches_coding(ICD10CM, "C50.911")
     assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
     # A uterine site code (C54/C55: carcinoma or sarcoma) is judged apart: unknown unless a carcinoma is named.
     assert malignancy.except_codes.matches_coding(ICD10CM, "C54.2")
+    # Kaposi sarcoma and MDS are read by code alone: no name exception (the word "sarcoma") can undo them.
+    never_the_sarcoma = IDS["exc-10.1a"].rule
+    assert isinstance(never_the_sarcoma, ConditionRule) and not never_the_sarcoma.except_codes.all_codings()
+    assert all(never_the_sarcoma.codes.matches_coding(ICD10CM, code) for code in ("C46.0", "C92.30", "D46.9"))
     uterine = IDS["exc-10.2a"].rule
     assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
     assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
-    for link_id in ("exc-5.3", "exc-11.1a", "exc-12.1a", "exc-13"):
+    for link_id in ("exc-5.3a", "exc-11.1a", "exc-12.1a", "exc-13.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
@@ -202,6 +211,11 @@ def test_exclusion_windows_and_codes() -> None:
     assert isinstance(leptomeningeal, ConditionRule) and not leptomeningeal.codes.matches_coding(ICD10CM, "C79.49")
     hcv = [c.rule for c in leaves(IDS["exc-12.2b"])]
     assert all(isinstance(r, QualitativeTest) and r.expect == "positive" for r in hcv) and len(hcv) == 2
+    # Detectable HCV RNA or HBV DNA is infection on its own (acute HCV before seroconversion, occult HBV).
+    for link_id in ("exc-12.2c", "exc-12.1c"):
+        viraemia = IDS[link_id].rule
+        assert isinstance(viraemia, QualitativeTest) and viraemia.decides_alone, link_id
+        assert viraemia.expect == "positive", link_id
 
 
 def test_screening_confirmations_are_where_no_record_can_decide() -> None:
@@ -214,7 +228,7 @@ def test_part_b_requires_osteosarcoma_and_icd_alone_is_not_enough() -> None:
     (arm,) = TRIAL.arms
     assert arm.group == "part-b"
     rules = {c.link_id: c.rule for crit in arm.criteria for c in crit.walk()}
-    osteosarcoma = rules["inc-3.1a"]
+    osteosarcoma = rules["inc-3.1a1"]
     assert isinstance(osteosarcoma, ConditionRule) and (SNOMED, "307576001") in osteosarcoma.codes.exact
     assert not osteosarcoma.codes.matches_coding(ICD10CM, "C41.9")
     assert isinstance(rules["inc-3.1b2"], NotComputable)

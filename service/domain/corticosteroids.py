@@ -52,6 +52,8 @@ NON_SYSTEMIC_ROUTE_WORDS = (
     "rectal",
     "respiratory",
     "transdermal",
+    "intravitreal",  # an injection into the eye (anti-VEGF for macular degeneration, a steroid implant)
+    "intraocular",
 )
 # SNOMED route codes for the same (route of administration value set).
 NON_SYSTEMIC_ROUTE_CODES = frozenset(

@@ -262,6 +262,11 @@ def test_corticosteroid_dose_in_prednisone_equivalents(rules_trial: Trial) -> No
     intravitreal = [{**daily[0], "route": concept(SNOMED, "418401004", "Intravitreal route")}]
     ocular_implant = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=intravitreal)
     assert result(evaluate(rules_trial, patient(), ocular_implant), "exc-steroids").result is N
+    # An injection into the eye is no systemic dose (a dexamethasone implant, an anti-VEGF for macular
+    # degeneration), by route code or by the route's text.
+    for route in (concept(SNOMED, "418401004", "Intravitreal route"), {"text": "Intravitreal"}):
+        intravitreal = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=[{**daily[0], "route": route}])
+        assert result(evaluate(rules_trial, patient(), intravitreal), "exc-steroids").result is N
     no_dose = statement_r4("8640", "prednisone", "2026-02-20")
     assert result(evaluate(rules_trial, patient(), no_dose), "exc-steroids").result is U
     old = statement_r4("3264", "dexamethasone", "2025-12-01", "2026-01-01", dosage=daily)
