@@ -41,7 +41,6 @@ GLUCOCORTICOIDS: tuple[Glucocorticoid, ...] = (
 # injection (bevacizumab for macular degeneration) is no systemic anticancer therapy.
 NON_SYSTEMIC_ROUTE_WORDS = (
     "inhal",
-    "intravitreal",
     "topical",
     "cutaneous",
     "nasal",
