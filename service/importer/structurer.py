@@ -136,10 +136,6 @@ def structure(
     - a transfusion an inclusion permits ("Hb > 8 g/dL; subjects may be transfused to reach this
       cut-off"): a value above the bound meets it, one below may still be raised, so any_of [Hb, unknown].
     """
-    caveats = (
-        (ROOM_AIR if SATURATION.search(text) else None, "any_of" if exclusion else "all_of", ROOM_AIR_REASON),
-        (None if exclusion else TRANSFUSION_ALLOWED, "any_of", TRANSFUSION_REASON),
-    )
     confirmation = None if exclusion else CONFIRMATION.search(text)
     if confirmation is not None:
         # "Histologically confirmed HCC": the recorded diagnosis is computed, how it was made is not (an HCC
@@ -148,9 +144,11 @@ def structure(
         if result.rule is None or not _names_a_diagnosis(result.rule):
             return result
         how = {"key": "confirmation", "text": confirmation.group(0).strip(" ;,.()"), "screening": True}
-        alone = set(result.rule) == {"all_of"}
-        children = result.rule["all_of"] if alone else [{"key": "dx", "text": text, **result.rule}]
-        return _combine("all_of", [*children, how])
+        return _beside(result.rule, "all_of", how, {"key": "dx", "text": text})
+    caveats = (
+        (ROOM_AIR if SATURATION.search(text) else None, "any_of" if exclusion else "all_of", ROOM_AIR_REASON),
+        (None if exclusion else TRANSFUSION_ALLOWED, "any_of", TRANSFUSION_REASON),
+    )
     for pattern, combination, reason in caveats:
         found = pattern.search(text) if pattern else None
         if found is None:
@@ -160,10 +158,15 @@ def structure(
         if result.rule is None:
             return result
         caveat = {"key": "caveat", "text": found.group(0).strip(" ;,.()"), "not_computable": reason}
-        alone = set(result.rule) == {combination}
-        children = result.rule[combination] if alone else [{"key": "value", "text": text, **result.rule}]
-        return _combine(combination, [*children, caveat])
+        return _beside(result.rule, combination, caveat, {"key": "value", "text": text})
     return _structure(text, exclusion, context_reason, heading_window, study_cancer)
+
+
+def _beside(rule: dict[str, Any], combination: str, part: dict[str, Any], head: dict[str, Any]) -> Structured:
+    """`part` added to `rule` under `combination`: beside its children when the rule already is that
+    combination, else beside the rule itself (named by `head`)."""
+    children = rule[combination] if set(rule) == {combination} else [{**head, **rule}]
+    return _combine(combination, [*children, part])
 
 
 def _names_a_diagnosis(rule: dict[str, Any]) -> bool:
