@@ -29,8 +29,12 @@ POSITIVE_CODES = frozenset(
 NEGATIVE_CODES = frozenset(
     {"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND", "60001007", "LA26683-5"}
 )
-# Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not.
-VIRAL_LOAD_CODES = frozenset({"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8"})
+# Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not. The
+# HIV-1 RNA codes include 62469-2 ([Units/volume]) and the log10 ones 29539-4 / 29541-0 ({log_copies}/mL):
+# detection reads the same on either scale (a log value of 0 is 1 copy/mL, below every assay's limit).
+VIRAL_LOAD_CODES = frozenset(
+    {"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8", "62469-2", "29539-4", "29541-0"}
+)
 # Quantitative serum hCG (LOINC 19080-1 hCG, 21198-7 beta-hCG, [Units/volume]; 2119-6 hCG [Moles/volume],
 # which sites also send with IU units): most serum pregnancy tests are reported as a number. Below
 # 5 m[IU]/mL is negative, 25 or more positive (the usual cut-offs of qualitative tests); in between is

@@ -437,6 +437,25 @@ def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> No
     assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}
 
 
+def test_hiv_viral_load_on_a_log10_scale_reads_as_detected_or_not() -> None:
+    from service.domain.values import qualitative_value
+
+    log_copies = "{log_copies}/mL"
+    below_limit = {"value": 1.3, "comparator": "<", "unit": log_copies}
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation("29541-0", "2026-02-20", 4.68, log_copies),
+                observation("29539-4", "2026-02-21", 1.3, None, valueQuantity=below_limit),
+                observation("62469-2", "2026-02-22", 48000, "[IU]/mL"),
+            )
+        )
+    )
+    readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
+    assert readings == {"29541-0": "positive", "29539-4": "negative", "62469-2": "positive"}
+
+
 def _kras_report(value: dict[str, Any], *changes: str) -> dict[str, Any]:
     """A KRAS variant report (69548-6) with the gene studied and, when given, its amino acid change (48005-3)."""
     gene = {"code": concept(LOINC, "48018-6"), "valueCodeableConcept": concept(HGNC_GENE_ID, "HGNC:6407", "KRAS")}
