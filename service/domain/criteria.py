@@ -64,7 +64,10 @@ _CLAUSE_END = re.compile(r"[,;.:()\[\]|\n]")
 _NEGATED_BEFORE = re.compile(
     r"(?:^|\W)(?:no|not|without|denies|denied|negative for|free of|absence of|never had|never been)\s+"
     r"(?:(?:known|prior|previous|personal|past|current|currently|active|clinical|documented|any|further|"
-    r"evidence of|signs? of|symptoms? of|history of|h/o|hx of)\s+)*$"
+    r"evidence of|signs? of|symptoms? of|history of|h/o|hx of)\s+)*"
+    # "not pregnant or breastfeeding", "no fever or pneumonia": the cue reaches across one "or" after one
+    # or two words, unless those words leave the matter open ("not sure whether pregnant or breastfeeding").
+    r"(?:(?:(?!(?:sure|certain|whether|if|known)\b)[\w/-]+\s+){1,2}n?or\s+)?$"
 )
 _NEGATION_REACH = 60  # characters looked back for a cue: longer than any cue and its qualifiers
 

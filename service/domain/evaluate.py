@@ -19,6 +19,7 @@ from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_C
 from service.domain.criteria import (
     ATC,
     LOINC,
+    RXNORM,
     SNOMED,
     AgeRule,
     ArmEligibility,
@@ -56,6 +57,7 @@ from service.domain.facts import (
 )
 from service.domain.values import (
     SCORE_UNITS,
+    VIRAL_LOAD_CODES,
     gene_tokens,
     names_variant,
     numeric_value,
@@ -605,10 +607,27 @@ class _Evaluator:
 
     def _observation(self, criterion: Criterion, rule: ObservationRule) -> CriterionResult:
         requirement = (self._requirement("Observation", rule.label, rule.codes, rule.window),)
-        candidates = [f for f in self.facts.observations_for(rule.codes) if numeric_value(f, rule.codes) is not None]
+        candidates = [
+            f
+            for f in self.facts.observations_for(rule.codes)
+            if numeric_value(f, rule.codes) is not None or (rule.relative_to is None and _undetected_viral_load(f))
+        ]
         fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
+        if numeric_value(fact, rule.codes) is None:
+            # "Not detected" is below the assay's detection limit, far under any viral-load threshold a
+            # protocol sets (limits are 10-20 IU/mL; protocols say 500 or 2,000).
+            below = rule.comparator in (Comparator.LT, Comparator.LE)
+            return CriterionResult(
+                criterion,
+                MET if below else NOT_MET,
+                f"{rule.label} on {fact.when} is reported as not detected, "
+                f"so it {'meets' if below else 'does not meet'} the required {rule.comparator.symbol} "
+                f"{_fmt(rule.value)} {rule.unit or ''}".rstrip()
+                + ".",
+                (fact.ref,),
+            )
         value = numeric_value(fact, rule.codes)
         assert value is not None
         unit = "" if value.unit in ("1", "") else f" {value.unit}"
@@ -969,12 +988,17 @@ class _Evaluator:
         courses += [(p.when, p.when, p.ref) for p in self.facts.procedures_for(rule.therapy)]
         therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
-            if not self.facts.medications and not self.facts.procedures:
+            # Absence is read only from the kinds of record the therapy is kept in: a referral bundle with
+            # problems and procedures but no medication list says nothing about drugs given.
+            kinds = _record_kinds(rule.therapy)
+            records = {"medication": self._medication_records(rule.therapy), "procedure": self.facts.procedures}
+            missing = [kind for kind in ("medication", "procedure") if kind in kinds and not records[kind]]
+            if missing:
                 requirement = self._requirement("MedicationStatement", rule.label, rule.therapy)
                 return CriterionResult(
                     criterion,
                     UNKNOWN,
-                    f"The record holds no medication or procedure data, so {rule.label} cannot be found.",
+                    f"The record holds no {' or '.join(missing)} data, so {rule.label} cannot be found.",
                     requirements=(requirement,),
                 )
             return CriterionResult(criterion, NOT_MET, f"No {rule.label} is recorded.")
@@ -1082,16 +1106,49 @@ GENE_STUDIED = (LOINC, "48018-6")
 CVX = "http://hl7.org/fhir/sid/cvx"
 
 
+DRUG_SYSTEMS = frozenset({ATC, RXNORM, CVX})
+
+
+def _undetected_viral_load(fact: ObservationFact) -> bool:
+    """A viral load reported as a coded or written "not detected" rather than as a number."""
+    return any(code in VIRAL_LOAD_CODES for _, code in fact.codes) and qualitative_value(fact) == "negative"
+
+
+def _record_kinds(codes: CodeSet) -> set[str]:
+    """The kinds of record a therapy can be kept in: medication for a drug code, procedure for a code of
+    any other system (radiotherapy, surgery); a set of names only can be either."""
+    systems = {system for system, _ in codes.all_codings()}
+    if not systems:
+        return {"medication", "procedure"}
+    kinds = set()
+    if systems & DRUG_SYSTEMS:
+        kinds.add("medication")
+    if systems - DRUG_SYSTEMS:
+        kinds.add("procedure")
+    return kinds
+
+
 def is_vaccine_code_set(codes: CodeSet) -> bool:
     """Vaccines (CVX, ATC J07) are recorded as Immunization resources, not medication records."""
     return any(system == CVX or (system == ATC and code.startswith("J07")) for system, code in codes.all_codings())
 
 
+# A disease-status text says progression only where a clause states it plainly: "No evidence of disease
+# progression", "pseudoprogression suspected", "progression ... not confirmed" or "progression-free" do not.
+_PROGRESSION_TEXT = re.compile(r"(?<![\w-])(?:progress(?:ion|ive|ing|ed)?|worsen(?:ing|ed)?)\b(?!-free)")
+_HEDGED_CLAUSE = re.compile(
+    r"\b(?:no|not|without|negative|free of|absence of|suspected|suspicion|possible|possibly|probable|"
+    r"questionable|equivocal|unconfirmed|vs|versus|rule out|ruled out)\b|\?"
+)
+
+
 def _is_progression(value: Value) -> bool:
     if any(code in PROGRESSION_CODES for _, code in value.concept):
         return True
-    text = (value.text or "").lower()
-    return bool(re.search(r"progress|worsen", text)) and "no progress" not in text
+    for clause in re.split(r"[.;,:()\n]", (value.text or "").lower()):
+        if _PROGRESSION_TEXT.search(clause) and not _HEDGED_CLAUSE.search(clause):
+            return True
+    return False
 
 
 def _report_texts(fact: ObservationFact) -> list[str]:
@@ -1119,10 +1176,16 @@ def _is_current(med: MedicationFact, on: dt.date) -> bool:
     return med.end is None or med.end >= on
 
 
+# Route words are stems found at the start of a word ("cutaneous" but not inside "subcutaneous", which is
+# systemic); codes are whole tokens (a route code inside a longer code is another code).
+_NON_SYSTEMIC_ROUTE = re.compile(
+    r"(?<![\w-])(?:" + "|".join(map(re.escape, NON_SYSTEMIC_ROUTE_WORDS)) + r")"
+    r"|\b(?:" + "|".join(sorted(NON_SYSTEMIC_ROUTE_CODES)) + r")\b"
+)
+
+
 def _non_systemic(route: str) -> bool:
-    return any(word in route for word in NON_SYSTEMIC_ROUTE_WORDS) or any(
-        code in route for code in NON_SYSTEMIC_ROUTE_CODES
-    )
+    return _NON_SYSTEMIC_ROUTE.search(route) is not None
 
 
 def _non_systemic_only(med: MedicationFact) -> bool:

@@ -42,7 +42,14 @@ VIRAL_LOAD_CODES = frozenset(
 HCG_QUANTITY_CODES = frozenset({"19080-1", "21198-7", "2119-6"})
 HCG_NEGATIVE_BELOW = 5.0
 HCG_POSITIVE_FROM = 25.0
-NEGATIVE_WORDS = re.compile(r"\b(negative|not detected|undetected|non-?reactive|absent|neg)\b")
+# A result text is read only when it says one thing. Negative wordings are found first and blanked, so
+# "not detected", "non-reactive" and "No HIV-1/HIV-2 antibodies or p24 antigen detected" do not also read
+# as "detected" / "reactive"; a text that still holds a positive word after that ("Positive (previously
+# negative)", "Reactive; negative control valid") says both and reads as None: unknown, never a guess.
+NEGATIVE_WORDS = re.compile(
+    r"\b(?:negative|undetected|non[- ]?(?:reactive|detected)|absent|neg|wild[- ]?type"
+    r"|(?:no|not|none)\b[^.;,()]{0,60}?\b(?:detected|reactive|present|seen|identified|found))\b"
+)
 POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos)\b")
 INDETERMINATE_WORDS = re.compile(r"\b(indeterminate|equivocal|inconclusive|borderline|unknown)\b")
 NUMBER = re.compile(r"^\s*(?:ecog|kps|karnofsky|lansky|score)?\s*[:=]?\s*(\d+(?:\.\d+)?)\s*(%?)")
@@ -56,16 +63,11 @@ HGNC_IDS = {"BRAF": "HGNC:1097", "EGFR": "HGNC:3236", "ERBB2": "HGNC:3430", "KRA
 
 
 def numeric_value(fact: ObservationFact, codes: CodeSet) -> Quantity | None:
-    """The number a numeric criterion compares: from the observation, or from its matching component."""
-    value = fact.value
-    if not any(codes.matches_coding(s, c) for s, c in fact.codes):
-        component = next(
-            (comp for comp in fact.components if any(codes.matches_coding(s, c) for s, c in comp.codes)), None
-        )
-        if component is None:
-            return None
-        value = component.value
-    quantity = _number(value)
+    """The number a numeric criterion compares: from the observation, or from its matching component (an
+    ECOG panel coded 89247-1 may carry its score only in a component of the same code)."""
+    values = [fact.value] if any(codes.matches_coding(s, c) for s, c in fact.codes) else []
+    values += [comp.value for comp in fact.components if any(codes.matches_coding(s, c) for s, c in comp.codes)]
+    quantity = next((q for q in map(_number, values) if q is not None), None)
     if quantity is None:
         return None
     for _, code in fact.codes:
@@ -108,11 +110,14 @@ def qualitative_value(fact: ObservationFact) -> str | None:
     if value.quantity is not None and any(code in HCG_QUANTITY_CODES for _, code in fact.codes):
         return _hcg_reading(value.quantity)
     text = (value.text or "").lower()
-    if text and not INDETERMINATE_WORDS.search(text):
-        if NEGATIVE_WORDS.search(text):
-            return "negative"
-        if POSITIVE_WORDS.search(text):
-            return "positive"
+    if not text or INDETERMINATE_WORDS.search(text):
+        return None
+    rest, negatives = NEGATIVE_WORDS.subn(" ", text)
+    positive = POSITIVE_WORDS.search(rest) is not None
+    if negatives and not positive:
+        return "negative"
+    if positive and not negatives:
+        return "positive"
     return None
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from service.domain.criteria import UCUM, Coding
+from service.domain.criteria import ICD10CM, UCUM, Coding
 from service.domain.facts import (
     ComponentFact,
     ConditionFact,
@@ -390,6 +390,13 @@ def _period_dates(value: Any) -> tuple[dt.date | None, dt.date | None]:
     return None, None
 
 
+# WHO ICD-10 (what sites outside the US code in) shares its categories and most 4-character subdivisions
+# with ICD-10-CM, which the mappings are written in; CM adds 5th-7th characters. A WHO code is also read
+# as the CM code it spells, so it matches CM classes of its length or shorter (K57.2 in K57), never a
+# finer CM code it does not spell (K57.2 is not K57.20).
+ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
+
+
 def _codings(concept: Any) -> tuple[tuple[Coding, ...], str]:
     """(system, code) pairs and the lower-case text + displays of a CodeableConcept."""
     if not isinstance(concept, dict):
@@ -402,6 +409,8 @@ def _codings(concept: Any) -> tuple[tuple[Coding, ...], str]:
         system, code = coding.get("system"), coding.get("code")
         if isinstance(code, str):
             codings.append((system if isinstance(system, str) else "", code))
+            if system == ICD10_WHO:
+                codings.append((ICD10CM, code))
         if isinstance(coding.get("display"), str):
             words.append(coding["display"])
     if isinstance(concept.get("text"), str):

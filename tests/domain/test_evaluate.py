@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from service.catalog import Trial
-from service.domain.criteria import Result
+from service.domain.criteria import ICD10CM, Result
 from service.domain.evaluate import CriterionResult, StudyEvaluation, Verdict, evaluate_study
 from service.fhir.patient_bundle import index_facts, parse_body
 from tests.builders import (
@@ -231,6 +231,39 @@ def test_progression_within_12_weeks_of_the_last_dose(rules_trial: Trial) -> Non
     assert result(late, "inc-prog").result is U
 
 
+@pytest.mark.parametrize(
+    ("text", "progressed"),
+    [
+        ("Progressive disease, new lung metastases", True),
+        ("Disease progression on CT", True),
+        ("Worsening of disease", True),
+        ("No evidence of disease progression", False),
+        ("Stable disease, no progression", False),
+        ("Pseudoprogression suspected, continue pembrolizumab", False),
+        ("Pseudo-progression", False),
+        ("Partial response; progression of one lung nodule not confirmed", False),
+        ("Possible progression vs radiation change", False),
+        ("Progression-free at 6 months", False),
+    ],
+)
+def test_a_disease_status_text_reads_as_progression_only_when_stated_plainly(text: str, progressed: bool) -> None:
+    from service.domain.evaluate import _is_progression
+    from service.domain.facts import Value
+
+    assert _is_progression(Value(text=text)) is progressed
+
+
+def test_progression_after_a_drug_needs_medication_data_not_just_any_data(rules_trial: Trial) -> None:
+    """A referral bundle with procedures and a progression but no medication list: the anti-PD-1 course
+    may sit in another system, so its absence is unknown (medication records of other drugs settle it)."""
+    worse = observation("97509-4", "2025-12-15", concept(SNOMED, "271299001", "Patient's condition worsened"))
+    biopsy = procedure_r4(SNOMED, "86273004", "Biopsy", "2025-11-01")
+    no_meds = result(evaluate(rules_trial, patient(), biopsy, worse), "inc-prog")
+    assert no_meds.result is U and "no medication data" in no_meds.reason
+    other_meds = evaluate(rules_trial, patient(), biopsy, worse, statement_r4("197361", "amlodipine", "2025-01-01"))
+    assert result(other_meds, "inc-prog").result is N
+
+
 def test_a_progression_is_tied_to_the_course_it_followed(rules_trial: Trial) -> None:
     """A recurrence long after an early course, then a new course begun for it: the recurrence is no
     progression on the new course (one span from the first course to the last once made it one)."""
@@ -267,6 +300,10 @@ def test_corticosteroid_dose_in_prednisone_equivalents(rules_trial: Trial) -> No
     for route in (concept(SNOMED, "418401004", "Intravitreal route"), {"text": "Intravitreal"}):
         intravitreal = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=[{**daily[0], "route": route}])
         assert result(evaluate(rules_trial, patient(), intravitreal), "exc-steroids").result is N
+    # Subcutaneous is systemic, though its name holds "cutaneous" (a non-systemic route word).
+    for route in (concept(SNOMED, "34206005", "Subcutaneous route"), {"text": "SC (subcutaneous)"}):
+        injected = statement_r4("3264", "dexamethasone", "2026-02-20", dosage=[{**daily[0], "route": route}])
+        assert result(evaluate(rules_trial, patient(), injected), "exc-steroids").result is M
     no_dose = statement_r4("8640", "prednisone", "2026-02-20")
     assert result(evaluate(rules_trial, patient(), no_dose), "exc-steroids").result is U
     old = statement_r4("3264", "dexamethasone", "2025-12-01", "2026-01-01", dosage=daily)
@@ -544,3 +581,60 @@ def test_quantitative_hcg_reads_positive_negative_or_equivocal(rules_trial: Tria
         "positive",
         None,
     ]
+
+
+@pytest.mark.parametrize(
+    ("text", "reading"),
+    [
+        ("Negative for HIV-1 and HIV-2", "negative"),
+        ("No HIV-1/HIV-2 antibodies or p24 antigen detected", "negative"),
+        ("Not reactive", "negative"),
+        ("Non reactive", "negative"),
+        ("No hCG detected", "negative"),
+        ("No staining detected", "negative"),
+        ("No BRAF V600 mutation detected (wild type)", "negative"),
+        ("BRAF wild-type", "negative"),
+        ("Reactive", "positive"),
+        ("Positive (faint line)", "positive"),
+        ("BRAF V600E mutation detected", "positive"),
+        # Both a positive and a negative statement: which one is the result is not for the engine to guess.
+        ("Positive (previously negative on 2024-01-10)", None),
+        ("Reactive; confirmed by neutralisation (negative control valid)", None),
+        ("Weakly positive, not negative - repeat advised", None),
+        ("Equivocal", None),
+    ],
+)
+def test_a_result_text_reads_only_when_it_says_one_thing(text: str, reading: str | None) -> None:
+    from service.domain.values import qualitative_value
+
+    facts = index_facts(parse_body(body(patient(), observation("5196-1", "2026-02-20", text))))
+    assert qualitative_value(facts.observations[0]) == reading
+
+
+def test_a_who_icd10_code_matches_the_icd10cm_class_it_spells(rules_trial: Trial) -> None:
+    """Sites outside the US code in WHO ICD-10; the mappings list ICD-10-CM classes of the same categories."""
+    who = "http://hl7.org/fhir/sid/icd-10"
+    assert (
+        result(
+            evaluate(rules_trial, patient(), condition(who, "C43.5", "Malignant melanoma of trunk")), "inc-dx"
+        ).result
+        is M
+    )
+    other = condition(who, "C34.1", "Malignant neoplasm: upper lobe, bronchus or lung")
+    assert result(evaluate(rules_trial, patient(), other), "inc-dx").result is not M
+
+
+def test_a_score_carried_only_in_a_component_of_the_same_code_is_read(rules_trial: Trial) -> None:
+    score = {"code": concept(LOINC, "89247-1"), "valueString": "3"}
+    panel = observation("89247-1", "2026-02-20", component=[score])
+    assert result(evaluate(rules_trial, patient(), panel), "inc-ecog").result is N
+    with_value = observation("89247-1", "2026-02-20", 1, component=[score])  # the observation's own value wins
+    assert result(evaluate(rules_trial, patient(), with_value), "inc-ecog").result is M
+
+
+def test_a_viral_load_reported_as_not_detected_is_below_the_threshold(rules_trial: Trial) -> None:
+    not_detected = concept(SNOMED, "260415000", "Not detected")
+    hbv_positive = condition(ICD10CM, "B18.1", "Chronic viral hepatitis B")
+    for value in (not_detected, "<10 IU/mL, not detected"):
+        dna = observation("42595-9", "2026-02-20", value)
+        assert result(evaluate(rules_trial, patient(), hbv_positive, dna), "inc-hbv-dna").result is M

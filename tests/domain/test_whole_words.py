@@ -59,6 +59,8 @@ def test_whole_words_finds_what_the_regex_finds(names: tuple[str, ...], text: st
         (("pregnant",), "not currently pregnant"),
         (("malignancy",), "negative for malignancy"),
         (("metastatic disease",), "leiomyosarcoma of thigh, no metastatic disease"),
+        (("breastfeeding",), "not pregnant or breastfeeding"),  # the cue reaches across one "or"
+        (("pneumonia",), "no fever or pneumonia"),
     ],
 )
 def test_a_name_negated_just_before_it_is_no_mention(names: tuple[str, ...], text: str) -> None:
@@ -75,6 +77,9 @@ def test_a_name_negated_just_before_it_is_no_mention(names: tuple[str, ...], tex
         (("pregnant",), "cannot rule out: pregnant"),
         (("tuberculosis",), "no tb screening done; tuberculosis"),  # the same name later, not negated
         (("hiv",), "notable hiv"),  # "not" inside a word is no cue
+        (("breastfeeding",), "not sure whether pregnant or breastfeeding"),  # the words leave it open
+        (("breastfeeding",), "no longer pregnant, or breastfeeding"),
+        (("pneumonia",), "no fever but then chills or pneumonia"),  # "or" too far from the cue
     ],
 )
 def test_a_name_the_words_leave_open_is_still_a_mention(names: tuple[str, ...], text: str) -> None:
