@@ -188,7 +188,7 @@ class _Parser:
         return StageRule(allowed)
 
     def _observation(self, spec: Mapping[str, Any], where: str) -> ObservationRule:
-        keys = {"label", "codes", "op", "value", "unit", "uln", "lln", "window_days", "molar_mass"}
+        keys = {"label", "codes", "op", "value", "unit", "uln", "lln", "window_days", "molar_mass", "room_air"}
         _only(spec, keys, where)
         relative = [k for k in ("value", "uln", "lln") if k in spec]
         if len(relative) != 1:
@@ -204,6 +204,7 @@ class _Parser:
             unit=spec.get("unit"),
             relative_to=None if relative[0] == "value" else relative[0].upper(),
             molar_mass=_opt_float(spec.get("molar_mass")),
+            room_air=_bool(spec.get("room_air", False), f"{where}.room_air"),
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:

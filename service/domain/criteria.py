@@ -228,7 +228,9 @@ class StageRule:
 class ObservationRule:
     """A numeric observation compared with a threshold, or with a multiple of the result's own
     reference limit (`relative_to` ULN/LLN), using the latest value inside the window.
-    `unit` is UCUM; `molar_mass` (g/mol) allows mass ↔ substance conversions (creatinine 113.12)."""
+    `unit` is UCUM; `molar_mass` (g/mol) allows mass ↔ substance conversions (creatinine 113.12).
+    `room_air`: the value must have been measured without supplemental oxygen (SpO2 "on room air"); a
+    result whose own components record oxygen given (flow, inhaled concentration) is unknown."""
 
     label: str
     codes: CodeSet
@@ -238,6 +240,7 @@ class ObservationRule:
     unit: str | None = None
     relative_to: str | None = None  # "ULN" | "LLN"
     molar_mass: float | None = None
+    room_air: bool = False
 
 
 @dataclass(frozen=True)

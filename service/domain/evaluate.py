@@ -61,6 +61,7 @@ from service.domain.values import (
     numeric_value,
     qualitative_value,
     stage_of,
+    supplemental_oxygen,
 )
 
 MET, NOT_MET, UNKNOWN = Result.MET, Result.NOT_MET, Result.UNKNOWN
@@ -613,6 +614,15 @@ class _Evaluator:
         assert value is not None
         unit = "" if value.unit in ("1", "") else f" {value.unit}"
         shown = f"{rule.label} {_fmt(value.value)}{unit} on {fact.when}"
+        oxygen = supplemental_oxygen(fact) if rule.room_air else None
+        if oxygen is not None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{shown} was measured on {oxygen}, not on room air: the site measures it on room air.",
+                (fact.ref,),
+                requirement,
+            )
         threshold_text, threshold = self._threshold(rule, fact, value)
         if threshold is None:
             return CriterionResult(criterion, UNKNOWN, f"{shown}: {threshold_text}", (fact.ref,), requirement)

@@ -525,3 +525,44 @@ def test_quantitative_hcg_reads_positive_negative_or_equivocal(rules_trial: Tria
         "positive",
         None,
     ]
+
+
+def test_a_room_air_saturation_is_not_met_by_a_value_measured_on_oxygen() -> None:
+    """SpO2 "on room air": the reading's own components (US Core pulse oximetry) say whether oxygen was
+    given; a flow above 0 or an inhaled concentration above 21 % leaves it unknown, never met."""
+    from service.mapping import parse_trial_criteria
+
+    spo2 = {"label": "SpO2", "codes": ["loinc:59408-5"], "op": ">", "value": 92, "unit": "%", "room_air": True}
+    criteria = parse_trial_criteria(
+        {"criteria": [{"id": "inc-spo2", "text": "SpO2 >92% on room air", "observation": spo2}]}, "NCT-test", "o2"
+    )
+
+    def saturation(*components: tuple[str, float | None, str]) -> CriterionResult:
+        parts = [
+            {"code": concept(LOINC, code), "valueQuantity": {"value": v, "unit": u}}
+            if v is not None
+            else {"code": concept(LOINC, code), "valueString": "nasal cannula"}
+            for code, v, u in components
+        ]
+        record = observation("59408-5", "2026-02-25", 94, "%", component=parts)
+        return result(evaluate_study(criteria, index_facts(parse_body(body(patient(), record))), ON), "inc-spo2")
+
+    assert saturation().result is M  # no oxygen recorded: the site confirms room air (a screening item)
+    assert saturation(("3151-8", 0, "L/min")).result is M  # flow 0: room air
+    assert saturation(("3150-0", 21, "%")).result is M  # 21 %: room air
+    on_flow = saturation(("3151-8", 3, "L/min"))
+    assert on_flow.result is U and "3 L/min of oxygen" in on_flow.reason
+    assert saturation(("3150-0", 40, "%")).result is U
+    assert saturation(("3151-8", None, "")).result is U  # a flow recorded without a number: not room air
+    plain = parse_trial_criteria(
+        {"criteria": [{"id": "inc-spo2", "text": "SpO2 >92%", "observation": spo2 | {"room_air": False}}]}, "t", "o"
+    )
+    record = observation(
+        "59408-5",
+        "2026-02-25",
+        94,
+        "%",
+        component=[{"code": concept(LOINC, "3151-8"), "valueQuantity": {"value": 3, "unit": "L/min"}}],
+    )
+    plain_result = result(evaluate_study(plain, index_facts(parse_body(body(patient(), record))), ON), "inc-spo2")
+    assert plain_result.result is M  # without room_air the oxygen given does not matter
