@@ -626,10 +626,17 @@ class _Evaluator:
         threshold_text, threshold = self._threshold(rule, fact, value)
         if threshold is None:
             return CriterionResult(criterion, UNKNOWN, f"{shown}: {threshold_text}", (fact.ref,), requirement)
+        target_unit = rule.unit
         if rule.relative_to or rule.unit is None or (rule.unit == "1" and value.unit in SCORE_UNITS):
             compared: float | None = value.value
         else:
             compared = units.convert(value.value, value.unit, rule.unit, rule.molar_mass)
+            if compared is None and rule.or_value is not None:
+                # The protocol's own threshold in a unit the main one does not convert to (2500 copies/mL
+                # beside 500 IU/mL): a result in that unit is compared with it.
+                alternative, target_unit = rule.or_value
+                compared = units.convert(value.value, value.unit, target_unit)
+                threshold, threshold_text = alternative, f"{_fmt(alternative)} {target_unit}"
         if compared is None:
             return CriterionResult(
                 criterion,
@@ -638,7 +645,7 @@ class _Evaluator:
                 (fact.ref,),
                 requirement,
             )
-        converted = "" if compared == value.value else f" (= {_fmt(compared)} {rule.unit})"
+        converted = "" if compared == value.value else f" (= {_fmt(compared)} {target_unit})"
         holds = _holds(rule.comparator, compared, threshold, value.comparator)
         if holds is None:
             return CriterionResult(

@@ -75,6 +75,12 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
     ),
     ("molarMass", "Quantity", "Observation: analyte molar mass (g/mol) for mass/substance unit conversion"),
     (
+        "orValue",
+        "Quantity",
+        "Observation: the protocol's second threshold for results in another unit (2500 copies/mL beside 500 "
+        "IU/mL), same comparator, no conversion between the two units",
+    ),
+    (
         "roomAir",
         "boolean",
         "Observation: measured without supplemental oxygen; a result whose components record inhaled oxygen "

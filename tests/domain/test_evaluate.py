@@ -566,3 +566,42 @@ def test_a_room_air_saturation_is_not_met_by_a_value_measured_on_oxygen() -> Non
     )
     plain_result = result(evaluate_study(plain, index_facts(parse_body(body(patient(), record))), ON), "inc-spo2")
     assert plain_result.result is M  # without room_air the oxygen given does not matter
+
+
+def test_a_second_threshold_in_another_unit_decides_results_in_that_unit() -> None:
+    """HBV DNA "< 500 IU/mL (or 2500 copies/mL)": each result is compared with the threshold of its own
+    unit, never converted between IU and copies (assay-dependent); other units stay unknown."""
+    from service.errors import MappingError
+    from service.mapping import parse_trial_criteria
+
+    spec = {
+        "label": "HBV DNA",
+        "codes": ["loinc:42595-9", "loinc:29615-2"],
+        "op": "<",
+        "value": 500,
+        "unit": "[IU]/mL",
+        "or_value": {"value": 2500, "unit": "{copies}/mL"},
+    }
+    criteria = parse_trial_criteria(
+        {"criteria": [{"id": "inc-hbv", "text": "HBV DNA <500 IU/mL (or 2500 copies/mL)", "observation": spec}]},
+        "NCT-test",
+        "hbv",
+    )
+
+    def hbv(code: str, value: float, unit: str) -> Result:
+        record = observation(code, "2026-02-20", value, unit)
+        return result(evaluate_study(criteria, index_facts(parse_body(body(patient(), record))), ON), "inc-hbv").result
+
+    assert hbv("42595-9", 400, "[IU]/mL") is M
+    assert hbv("42595-9", 600, "[IU]/mL") is N
+    assert hbv("29615-2", 2000, "{copies}/mL") is M  # 2000 copies is not 2000 IU: compared with 2500 copies
+    assert hbv("29615-2", 3000, "copies/mL") is N
+    assert hbv("29615-2", 3, "log{copies}/mL") is U  # neither unit
+    for bad in ({"value": 2500}, {"value": 2500, "unit": "{copies}/mL", "op": "<"}):
+        with pytest.raises(MappingError):
+            parse_trial_criteria(
+                {"criteria": [{"id": "inc-1", "text": "x", "observation": spec | {"or_value": bad}}]}, "NCT-t", "x"
+            )
+    with pytest.raises(MappingError):  # only beside a fixed value, not a multiple of the ULN
+        uln = {k: v for k, v in spec.items() if k not in ("value", "unit")} | {"uln": 1}
+        parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "observation": uln}]}, "NCT-t", "x")
