@@ -188,7 +188,19 @@ class _Parser:
         return StageRule(allowed)
 
     def _observation(self, spec: Mapping[str, Any], where: str) -> ObservationRule:
-        keys = {"label", "codes", "op", "value", "unit", "uln", "lln", "window_days", "molar_mass"}
+        keys = {
+            "label",
+            "codes",
+            "op",
+            "value",
+            "unit",
+            "uln",
+            "lln",
+            "window_days",
+            "molar_mass",
+            "room_air",
+            "or_value",
+        }
         _only(spec, keys, where)
         relative = [k for k in ("value", "uln", "lln") if k in spec]
         if len(relative) != 1:
@@ -204,6 +216,8 @@ class _Parser:
             unit=spec.get("unit"),
             relative_to=None if relative[0] == "value" else relative[0].upper(),
             molar_mass=_opt_float(spec.get("molar_mass")),
+            room_air=_bool(spec.get("room_air", False), f"{where}.room_air"),
+            or_value=_or_value(spec, where),
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
@@ -363,6 +377,16 @@ def _int(value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise MappingError(f"{where}: expected a whole number, got {value!r}")
     return value
+
+
+def _or_value(spec: Mapping[str, Any], where: str) -> tuple[float, str] | None:
+    """`or_value: {value, unit}`: a second threshold in another unit, only beside a `value` threshold."""
+    raw = spec.get("or_value")
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"value", "unit"} or "value" not in spec:
+        raise MappingError(f"{where}.or_value: {{value, unit}} beside a 'value' threshold")
+    return float(raw["value"]), str(raw["unit"])
 
 
 def _opt_float(value: Any) -> float | None:

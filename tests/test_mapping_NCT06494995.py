@@ -258,8 +258,10 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
         "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
         "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
+        "exc-3.2b",  # a repair in the window removed the fistula on record and none opened after it
         "exc-6d.2",
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
+        "exc-7.3c2",  # methotrexate without a code: low-dose immunosuppressant or the anticancer line
         "exc-9.1b2",  # an infection still recorded active that began before the window
         "exc-10.1b2",  # immune-related or not (drug-induced colitis / hepatitis, pituitary disorder)
         "exc-5.1b",  # another cancer still recorded active that began more than 3 years ago: present or never closed

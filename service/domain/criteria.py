@@ -231,7 +231,11 @@ class StageRule:
 class ObservationRule:
     """A numeric observation compared with a threshold, or with a multiple of the result's own
     reference limit (`relative_to` ULN/LLN), using the latest value inside the window.
-    `unit` is UCUM; `molar_mass` (g/mol) allows mass ↔ substance conversions (creatinine 113.12)."""
+    `unit` is UCUM; `molar_mass` (g/mol) allows mass ↔ substance conversions (creatinine 113.12).
+    `room_air`: the value must have been measured without supplemental oxygen (SpO2 "on room air"); a
+    result whose own components record oxygen given (flow, inhaled concentration) is unknown.
+    `or_value` (value, UCUM unit): the protocol's second threshold for results in a unit the main one
+    does not convert to ("HBV DNA < 500 IU/mL (or 2500 copies/mL)"); no conversion between the two."""
 
     label: str
     codes: CodeSet
@@ -241,6 +245,8 @@ class ObservationRule:
     unit: str | None = None
     relative_to: str | None = None  # "ULN" | "LLN"
     molar_mass: float | None = None
+    room_air: bool = False
+    or_value: tuple[float, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -63,6 +63,7 @@ from service.domain.values import (
     numeric_value,
     qualitative_value,
     stage_of,
+    supplemental_oxygen,
 )
 
 MET, NOT_MET, UNKNOWN = Result.MET, Result.NOT_MET, Result.UNKNOWN
@@ -632,13 +633,29 @@ class _Evaluator:
         assert value is not None
         unit = "" if value.unit in ("1", "") else f" {value.unit}"
         shown = f"{rule.label} {_fmt(value.value)}{unit} on {fact.when}"
+        oxygen = supplemental_oxygen(fact) if rule.room_air else None
+        if oxygen is not None:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{shown} was measured on {oxygen}, not on room air: the site measures it on room air.",
+                (fact.ref,),
+                requirement,
+            )
         threshold_text, threshold = self._threshold(rule, fact, value)
         if threshold is None:
             return CriterionResult(criterion, UNKNOWN, f"{shown}: {threshold_text}", (fact.ref,), requirement)
+        target_unit = rule.unit
         if rule.relative_to or rule.unit is None or (rule.unit == "1" and value.unit in SCORE_UNITS):
             compared: float | None = value.value
         else:
             compared = units.convert(value.value, value.unit, rule.unit, rule.molar_mass)
+            if compared is None and rule.or_value is not None:
+                # The protocol's own threshold in a unit the main one does not convert to (2500 copies/mL
+                # beside 500 IU/mL): a result in that unit is compared with it.
+                alternative, target_unit = rule.or_value
+                compared = units.convert(value.value, value.unit, target_unit)
+                threshold, threshold_text = alternative, f"{_fmt(alternative)} {target_unit}"
         if compared is None:
             return CriterionResult(
                 criterion,
@@ -647,7 +664,7 @@ class _Evaluator:
                 (fact.ref,),
                 requirement,
             )
-        converted = "" if compared == value.value else f" (= {_fmt(compared)} {rule.unit})"
+        converted = "" if compared == value.value else f" (= {_fmt(compared)} {target_unit})"
         holds = _holds(rule.comparator, compared, threshold, value.comparator)
         if holds is None:
             return CriterionResult(

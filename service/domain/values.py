@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from service.domain import units
-from service.domain.criteria import SNOMED, CodeSet
+from service.domain.criteria import LOINC, SNOMED, CodeSet
 from service.domain.facts import ObservationFact, Quantity, Value
 
 # LOINC answer codes of the ECOG performance status (LL529-9) and of the NYHA functional class
@@ -60,6 +60,37 @@ STAGE_TEXT = re.compile(r"\bstage\s+(0|[1-4]|IV|I{1,3})\s*([A-D])?(?![a-z])", re
 
 # HGNC identifiers of the genes mappings name, for variant reports coded by HGNC id only.
 HGNC_IDS = {"BRAF": "HGNC:1097", "EGFR": "HGNC:3236", "ERBB2": "HGNC:3430", "KRAS": "HGNC:6407"}
+
+
+# Components of a pulse-oximetry reading (US Core Pulse Oximetry) that record the oxygen given while it
+# was measured: inhaled oxygen flow rate (3151-8, L/min) and inhaled oxygen concentration (3150-0, %).
+# Room air is a flow of 0 or a concentration of at most 21 %.
+OXYGEN_FLOW = "3151-8"
+OXYGEN_CONCENTRATION = "3150-0"
+ROOM_AIR_OXYGEN_PERCENT = 21.0
+
+
+def supplemental_oxygen(fact: ObservationFact) -> str | None:
+    """How the observation's own components say oxygen was given ("3 L/min", "40 %"), None when they
+    record none or room air. A component whose amount cannot be read counts as oxygen given: the
+    saturation then cannot be taken as a room-air value."""
+    for component in fact.components:
+        loinc = {code for system, code in component.codes if system == LOINC}
+        if not loinc & {OXYGEN_FLOW, OXYGEN_CONCENTRATION}:
+            continue
+        amount = _number(component.value)
+        if OXYGEN_FLOW in loinc:
+            if amount is None or amount.value > 0:
+                return "an inhaled oxygen flow" if amount is None else f"{_quantity_text(amount)} of oxygen"
+        else:
+            percent = None if amount is None else units.convert(amount.value, amount.unit or "%", "%")
+            if percent is None or percent > ROOM_AIR_OXYGEN_PERCENT:
+                return "an inhaled oxygen concentration" if amount is None else f"{_quantity_text(amount)} oxygen"
+    return None
+
+
+def _quantity_text(quantity: Quantity) -> str:
+    return f"{quantity.value:g} {quantity.unit}".strip()
 
 
 def numeric_value(fact: ObservationFact, codes: CodeSet) -> Quantity | None:

@@ -74,6 +74,18 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
         "Progression: days after the end of the therapy record (course) the progression followed",
     ),
     ("molarMass", "Quantity", "Observation: analyte molar mass (g/mol) for mass/substance unit conversion"),
+    (
+        "orValue",
+        "Quantity",
+        "Observation: the protocol's second threshold for results in another unit (2500 copies/mL beside 500 "
+        "IU/mL), same comparator, no conversion between the two units",
+    ),
+    (
+        "roomAir",
+        "boolean",
+        "Observation: measured without supplemental oxygen; a result whose components record inhaled oxygen "
+        "flow (LOINC 3151-8) above 0 or inhaled oxygen concentration (3150-0) above 21 % does not count",
+    ),
 )
 
 

@@ -293,9 +293,16 @@ def _rule_extension(criterion: Criterion) -> Json | None:
         parts.extend(_except_parts(rule.therapy.excluded))
         if rule.within_days is not None:
             parts.append({"url": "withinDaysAfterLastDose", "valueInteger": rule.within_days})
-    elif isinstance(rule, ObservationRule) and rule.molar_mass is not None:
+    elif isinstance(rule, ObservationRule) and (rule.molar_mass is not None or rule.room_air or rule.or_value):
         parts.append({"url": "kind", "valueCode": "observation"})
-        parts.append({"url": "molarMass", "valueQuantity": _quantity(rule.molar_mass, "g/mol", "g/mol")})
+        if rule.or_value is not None:
+            parts.append(
+                {"url": "orValue", "valueQuantity": _quantity(rule.or_value[0], rule.or_value[1], rule.or_value[1])}
+            )
+        if rule.molar_mass is not None:
+            parts.append({"url": "molarMass", "valueQuantity": _quantity(rule.molar_mass, "g/mol", "g/mol")})
+        if rule.room_air:
+            parts.append({"url": "roomAir", "valueBoolean": True})
     if not parts:
         return None
     return {"url": EXT_RULE, "extension": parts}

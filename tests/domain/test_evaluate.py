@@ -638,3 +638,83 @@ def test_a_viral_load_reported_as_not_detected_is_below_the_threshold(rules_tria
     for value in (not_detected, "<10 IU/mL, not detected"):
         dna = observation("42595-9", "2026-02-20", value)
         assert result(evaluate(rules_trial, patient(), hbv_positive, dna), "inc-hbv-dna").result is M
+
+
+def test_a_room_air_saturation_is_not_met_by_a_value_measured_on_oxygen() -> None:
+    """SpO2 "on room air": the reading's own components (US Core pulse oximetry) say whether oxygen was
+    given; a flow above 0 or an inhaled concentration above 21 % leaves it unknown, never met."""
+    from service.mapping import parse_trial_criteria
+
+    spo2 = {"label": "SpO2", "codes": ["loinc:59408-5"], "op": ">", "value": 92, "unit": "%", "room_air": True}
+    criteria = parse_trial_criteria(
+        {"criteria": [{"id": "inc-spo2", "text": "SpO2 >92% on room air", "observation": spo2}]}, "NCT-test", "o2"
+    )
+
+    def saturation(*components: tuple[str, float | None, str]) -> CriterionResult:
+        parts = [
+            {"code": concept(LOINC, code), "valueQuantity": {"value": v, "unit": u}}
+            if v is not None
+            else {"code": concept(LOINC, code), "valueString": "nasal cannula"}
+            for code, v, u in components
+        ]
+        record = observation("59408-5", "2026-02-25", 94, "%", component=parts)
+        return result(evaluate_study(criteria, index_facts(parse_body(body(patient(), record))), ON), "inc-spo2")
+
+    assert saturation().result is M  # no oxygen recorded: the site confirms room air (a screening item)
+    assert saturation(("3151-8", 0, "L/min")).result is M  # flow 0: room air
+    assert saturation(("3150-0", 21, "%")).result is M  # 21 %: room air
+    on_flow = saturation(("3151-8", 3, "L/min"))
+    assert on_flow.result is U and "3 L/min of oxygen" in on_flow.reason
+    assert saturation(("3150-0", 40, "%")).result is U
+    assert saturation(("3151-8", None, "")).result is U  # a flow recorded without a number: not room air
+    plain = parse_trial_criteria(
+        {"criteria": [{"id": "inc-spo2", "text": "SpO2 >92%", "observation": spo2 | {"room_air": False}}]}, "t", "o"
+    )
+    record = observation(
+        "59408-5",
+        "2026-02-25",
+        94,
+        "%",
+        component=[{"code": concept(LOINC, "3151-8"), "valueQuantity": {"value": 3, "unit": "L/min"}}],
+    )
+    plain_result = result(evaluate_study(plain, index_facts(parse_body(body(patient(), record))), ON), "inc-spo2")
+    assert plain_result.result is M  # without room_air the oxygen given does not matter
+
+
+def test_a_second_threshold_in_another_unit_decides_results_in_that_unit() -> None:
+    """HBV DNA "< 500 IU/mL (or 2500 copies/mL)": each result is compared with the threshold of its own
+    unit, never converted between IU and copies (assay-dependent); other units stay unknown."""
+    from service.errors import MappingError
+    from service.mapping import parse_trial_criteria
+
+    spec = {
+        "label": "HBV DNA",
+        "codes": ["loinc:42595-9", "loinc:29615-2"],
+        "op": "<",
+        "value": 500,
+        "unit": "[IU]/mL",
+        "or_value": {"value": 2500, "unit": "{copies}/mL"},
+    }
+    criteria = parse_trial_criteria(
+        {"criteria": [{"id": "inc-hbv", "text": "HBV DNA <500 IU/mL (or 2500 copies/mL)", "observation": spec}]},
+        "NCT-test",
+        "hbv",
+    )
+
+    def hbv(code: str, value: float, unit: str) -> Result:
+        record = observation(code, "2026-02-20", value, unit)
+        return result(evaluate_study(criteria, index_facts(parse_body(body(patient(), record))), ON), "inc-hbv").result
+
+    assert hbv("42595-9", 400, "[IU]/mL") is M
+    assert hbv("42595-9", 600, "[IU]/mL") is N
+    assert hbv("29615-2", 2000, "{copies}/mL") is M  # 2000 copies is not 2000 IU: compared with 2500 copies
+    assert hbv("29615-2", 3000, "copies/mL") is N
+    assert hbv("29615-2", 3, "log{copies}/mL") is U  # neither unit
+    for bad in ({"value": 2500}, {"value": 2500, "unit": "{copies}/mL", "op": "<"}):
+        with pytest.raises(MappingError):
+            parse_trial_criteria(
+                {"criteria": [{"id": "inc-1", "text": "x", "observation": spec | {"or_value": bad}}]}, "NCT-t", "x"
+            )
+    with pytest.raises(MappingError):  # only beside a fixed value, not a multiple of the ULN
+        uln = {k: v for k, v in spec.items() if k not in ("value", "unit")} | {"uln": 1}
+        parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "observation": uln}]}, "NCT-t", "x")
