@@ -620,13 +620,13 @@ class _Evaluator:
             # "Not detected" is below the assay's detection limit, far under any viral-load threshold a
             # protocol sets (limits are 10-20 IU/mL; protocols say 500 or 2,000).
             below = rule.comparator in (Comparator.LT, Comparator.LE)
+            verb = "meets" if below else "does not meet"
+            limit = f"{_fmt(rule.value)} {rule.unit}" if rule.unit else _fmt(rule.value)
             return CriterionResult(
                 criterion,
                 MET if below else NOT_MET,
-                f"{rule.label} on {fact.when} is reported as not detected, "
-                f"so it {'meets' if below else 'does not meet'} the required {rule.comparator.symbol} "
-                f"{_fmt(rule.value)} {rule.unit or ''}".rstrip()
-                + ".",
+                f"{rule.label} on {fact.when} is reported as not detected: it {verb} the required "
+                f"{rule.comparator.symbol} {limit}.",
                 (fact.ref,),
             )
         value = numeric_value(fact, rule.codes)
