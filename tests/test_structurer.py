@@ -547,9 +547,34 @@ def test_confirmed_nsclc_is_the_diagnosis_and_the_extent_a_named_site_check() ->
     assert not any(c.startswith("icd10cm:C34") for c in by_key["dx"]["condition"]["codes"])  # C34 holds SCLC too
     assert by_key["stage"]["stage"]["allowed"] == ["IIIB", "IIIC", "IV"]
     assert "locally advanced or metastatic" in by_key["extent"]["not_computable"]
-    assert by_key["confirmation"]["screening"] is True  # how the diagnosis was made: the pathology report
-    documented = rule_of("Histologically or cytologically documented non-small cell lung cancer")["all_of"]
-    assert documented[0]["condition"] == by_key["dx"]["condition"] and documented[1]["key"] == "confirmation"
+    # "non-small cell" is a pathologist's finding: a recorded NSCLC was diagnosed by histology or cytology
+    assert "confirmation" not in by_key
+    documented = rule_of("Histologically or cytologically documented non-small cell lung cancer")
+    assert documented == {"condition": by_key["dx"]["condition"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "record_suffices"),
+    [
+        ("Histologically or cytologically confirmed non-small cell lung cancer (NSCLC)", True),
+        ("Pathologically confirmed NSCLC", True),
+        ("Patients with pathologically (histopathologically) or cytologically confirmed NSCLC", True),
+        ("Histologically or cytologically proven malignant mesothelioma", True),
+        ("Cytologically or histologically confirmed cutaneous melanoma", True),
+        ("Histologically confirmed NSCLC", False),  # a diagnosis made on cytology only does not meet it
+        ("Histopathologically confirmed melanoma", False),
+        ("Cytologically confirmed NSCLC", False),
+        ("Histologically or cytologically confirmed hepatocellular carcinoma", False),  # may be made on imaging
+        ("Histologically or cytologically confirmed pancreatic cancer", False),
+    ],
+)
+def test_a_microscopic_diagnosis_on_record_is_its_own_pathology_confirmation(text: str, record_suffices: bool) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is not None
+    if record_suffices:
+        assert set(rule) == {"condition"}, rule  # fully structured: nothing left for the site
+    else:
+        assert rule["all_of"][-1] == {"key": "confirmation", "text": rule["all_of"][-1]["text"], "screening": True}
 
 
 def test_small_cell_or_mixed_histology_is_not_nsclc() -> None:

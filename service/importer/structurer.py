@@ -48,6 +48,7 @@ from service.importer.rules.oncology import (
     NEGATION,
     ONCOLOGY_KEYS,
     POSITIVE_GENE,
+    confirmation_is_the_record,
     find_biomarkers,
     find_current_steroids,
     find_diagnosis,
@@ -143,6 +144,8 @@ def structure(
         result = _structure(text, exclusion, context_reason, heading_window, study_cancer)
         if result.rule is None or not _names_a_diagnosis(result.rule):
             return result
+        if confirmation_is_the_record(confirmation.group(0), _diagnosis_labels(result.rule)):
+            return result
         how = {"key": "confirmation", "text": confirmation.group(0).strip(" ;,.()"), "screening": True}
         return _beside(result.rule, "all_of", how, {"key": "dx", "text": text})
     caveats = (
@@ -167,6 +170,13 @@ def _beside(rule: dict[str, Any], combination: str, part: dict[str, Any], head: 
     combination, else beside the rule itself (named by `head`)."""
     children = rule[combination] if set(rule) == {combination} else [{**head, **rule}]
     return _combine(combination, [*children, part])
+
+
+def _diagnosis_labels(rule: dict[str, Any]) -> list[str]:
+    """The labels of the conditions a rule names, at any depth."""
+    children = [child for key in ("all_of", "any_of") for child in rule.get(key, [])]
+    own = [rule["condition"]["label"]] if "condition" in rule else []
+    return own + [label for child in children for label in _diagnosis_labels(child)]
 
 
 def _names_a_diagnosis(rule: dict[str, Any]) -> bool:
