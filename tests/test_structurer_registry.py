@@ -5,11 +5,20 @@ fixtures/external/ctgov/v2, with the near misses that must stay text or keep the
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from service.domain.criteria import Result
+from service.domain.evaluate import evaluate_study
+from service.fhir.patient_bundle import index_facts, parse_body
+from service.importer.criteria import eligibility_criteria
 from service.importer.structurer import structure
+from service.mapping import parse_trial_criteria
+from tests import builders
+from tests.builders import condition, patient
 
 
 def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
@@ -229,7 +238,7 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     from service.fhir.patient_bundle import index_facts, parse_body
     from service.importer.criteria import eligibility_criteria
     from service.mapping import parse_trial_criteria
-    from tests.builders import body, condition, patient, procedure_r4, statement_r4
+    from tests.builders import condition, patient, procedure_r4, statement_r4
 
     criteria, _ = eligibility_criteria(
         {
@@ -243,7 +252,7 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     on = dt.date(2026, 3, 1)
 
     def results(*resources: dict[str, Any]) -> dict[str, Result]:
-        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        evaluation = evaluate_study(trial, index_facts(parse_body(builders.body(patient(), *resources))), on)
         return {r.criterion.link_id: r.result for r in evaluation.criteria}
 
     on_antibiotic = results(statement_r4("J01CR02", "amoxicillin and clavulanic acid", "2026-02-25", system=ATC))
@@ -382,6 +391,43 @@ def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_
 
 
 @pytest.mark.parametrize(
+    ("text", "skin_excepted", "skin_treated"),
+    [
+        ("Other malignancy within 5 years, except basal cell carcinoma of the skin or cervical carcinoma in situ",
+         True, False),
+        ("Other malignancy within 3 years (except non-melanoma skin cancer)", True, False),
+        ("Another malignancy within 2 years prior to randomization, except for basal or squamous cell skin cancer, or "
+         "carcinoma in situ of the cervix or breast", True, False),
+        ("Other malignancy within 5 years except carcinoma in situ", False, False),  # D00-D09: never counted anyway
+        ("Any other malignancy within 3 years before first dose, except adequately treated non-melanoma skin cancer "
+         "or carcinoma in situ", True, True),
+        ("History of other malignancies within 5 years, except for cured basal cell carcinoma of the skin and "
+         "carcinoma in situ of the cervix", True, True),
+        ("Other malignancy within 3 years, except basal cell carcinoma of the skin that has been adequately treated",
+         True, True),
+    ],
+)  # fmt: skip
+def test_another_malignancy_within_years_with_skin_and_in_situ_exceptions(
+    text: str, skin_excepted: bool, skin_treated: bool
+) -> None:
+    rule = structure(text, exclusion=True, study_cancer=("icd10cm:C34", "snomed:254637007")).rule
+    assert rule is not None
+    by_key = {child["key"]: child for child in rule["any_of"]}
+    active, recent = by_key["active"]["condition"], by_key["recent"]["condition"]
+    assert "history" not in active and recent["history"] is True and recent["within_days"] > 365
+    for body in (active, recent):
+        assert body["codes"][0] == "icd10cm:C" and "icd10cm:C34" in body["except"]
+        assert ("icd10cm:C44" in body["except"]) is skin_excepted  # C43 melanoma and C4A Merkel cell still count
+        assert "icd10cm:C43" not in body["except"] and "icd10cm:C4A" not in body["except"]
+    # "adequately treated": a skin carcinoma resolved on record was treated; an active one is for the site
+    assert ("skin" in by_key) is skin_treated
+    if skin_treated:
+        record, treated = by_key["skin"]["all_of"]
+        assert record["condition"]["codes"] == ["icd10cm:C44"] and "history" not in record["condition"]
+        assert "curatively treated" in treated["not_computable"]
+
+
+@pytest.mark.parametrize(
     ("text", "study"),
     [
         (MERCK_MALIGNANCY, None),  # the trial's cancer unknown: every patient would have "another" cancer
@@ -400,32 +446,41 @@ def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_
          "surveillance.", ("icd10cm:C25",)),
         ("Other malignancies (except non-melanoma skin cancer with the disease-free survival of more than 5 years "
          "and cervical carcinoma in situ, bladder cancer, or breast cancer)", ("icd10cm:C25",)),  # NCT06898385
+        # exceptions beyond skin carcinoma and carcinoma in situ, or a squamous cell carcinoma of any site
+        ("Other malignancy within 5 years, except squamous cell carcinoma", ("icd10cm:C34",)),
+        ("Other malignancy within 5 years, except localized prostate cancer", ("icd10cm:C34",)),
+        ("Other malignancy within 5 years, except adequately treated basal cell carcinoma of the skin or superficial "
+         "bladder cancer", ("icd10cm:C34",)),
+        ("Other malignancy within 5 years, except non-melanoma skin cancer with disease-free survival of more than "
+         "5 years", ("icd10cm:C34",)),
+        ("Other malignancy within 5 years, except those with a negligible risk of metastasis or death",
+         ("icd10cm:C34",)),
+        ("Other malignancy within 3 years unless curatively treated", ("icd10cm:C34",)),
     ],
 )  # fmt: skip
 def test_other_malignancy_near_misses_stay_text(text: str, study: tuple[str, ...] | None) -> None:
     assert structure(text, exclusion=True, study_cancer=study).rule is None
 
 
-def test_imported_other_malignancy_decides_on_records() -> None:
-    import datetime as dt
-
-    from service.domain.criteria import Result
-    from service.domain.evaluate import evaluate_study
-    from service.fhir.patient_bundle import index_facts, parse_body
-    from service.importer.criteria import eligibility_criteria
-    from service.mapping import parse_trial_criteria
-    from tests.builders import body, condition, patient
-
+def imported_exclusion(text: str, partly: int = 1) -> Callable[..., Result]:
+    """The verdict on an NSCLC trial's one imported exclusion `text` for a patient with the given resources."""
     criteria, counts = eligibility_criteria(
-        {"eligibilityCriteria": "Exclusion Criteria:\n\n* " + MERCK_MALIGNANCY + "\n"}, ["Non-small Cell Lung Cancer"]
+        {"eligibilityCriteria": f"Exclusion Criteria:\n\n* {text}\n"}, ["Non-small Cell Lung Cancer"]
     )
-    assert counts.partly == 1  # whether it progresses or was treated stays with the site
+    assert counts.partly == partly
     trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
-    icd = "http://hl7.org/fhir/sid/icd-10-cm"
 
     def excluded(*resources: dict[str, Any]) -> Result:
-        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), dt.date(2026, 3, 1))
+        facts = index_facts(parse_body(builders.body(patient(), *resources)))
+        evaluation = evaluate_study(trial, facts, dt.date(2026, 3, 1))
         return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    return excluded
+
+
+def test_imported_other_malignancy_decides_on_records() -> None:
+    excluded = imported_exclusion(MERCK_MALIGNANCY)  # whether it progresses or was treated stays with the site
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
 
     lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
     assert excluded(lung) is Result.NOT_MET  # the trial's own cancer
@@ -697,3 +752,16 @@ def test_imported_organ_transplant_reads_the_transplant_status() -> None:
         )
     }  # fmt: skip
     assert verdicts == {"kidney": Result.MET, "stem cells": Result.UNKNOWN, "none": Result.NOT_MET}
+
+
+def test_an_adequately_treated_skin_carcinoma_decides_on_records() -> None:
+    excluded = imported_exclusion("Other malignancy within 3 years, except adequately treated basal cell carcinoma of "
+                                  "the skin")  # fmt: skip
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
+    bcc = "C44.310"  # basal cell carcinoma of skin of nose
+    assert excluded(lung, condition(icd, bcc, "Basal cell carcinoma of skin of nose", "2025-01-01", "resolved",
+                                    abatementDateTime="2025-03-01")) is Result.NOT_MET  # fmt: skip
+    assert excluded(lung, condition(icd, bcc, "Basal cell carcinoma of skin of nose", "2026-01-01")) is Result.UNKNOWN
+    melanoma = condition(icd, "C43.4", "Malignant melanoma of scalp and neck", "2025-06-01")
+    assert excluded(lung, melanoma) is Result.MET  # a melanoma is no skin carcinoma the text excepts

@@ -1259,7 +1259,7 @@ OTHER_MALIGNANCY = re.compile(
     r"^\s*(?:has|have)\s+a\s+known\s+additional\s+malignancy\s+that\s+is\s+progressing\s+or\s+(?:has\s+)?"
     r"required\s+active\s+treatment\s+within\s+the\s+(?:past|last)\s+" + DURATION + r"\s*\.?"
     r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:(?:prior\s+)?history\s+of\s+(?:an?\s+)?)?"
-    r"(?:other|another|additional|second)\s+(?:primary\s+)?"
+    r"(?:any\s+)?(?:other|another|additional|second)\s+(?:primary\s+)?"
     r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     + DURATION.replace("count", "count2").replace("unit", "unit2")
     + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
@@ -1353,17 +1353,22 @@ def _previous_or_concurrent(text: str, body: dict[str, Any]) -> dict[str, Any] |
     # Cervical carcinoma in situ is D06, outside the C codes anyway. Skin cancers (C44) are exempt once
     # resolved; an active one may not have been treated yet: the site says.
     others = {**body, "history": True, "except": [*body["except"], "icd10cm:C44"]}
-    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
     return {
         "any_of": [
             {"key": "other", "text": "another malignancy, ever recorded", "condition": others},
-            {"key": "skin", "text": rest.strip(), "all_of": [
-                {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
-                {"key": "treated", "text": rest.strip(),
-                 "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
-            ]},
+            _active_skin_carcinoma(rest.strip()),
         ]
     }  # fmt: skip
+
+
+def _active_skin_carcinoma(exceptions: str) -> dict[str, Any]:
+    """An excepted skin carcinoma still active on record: whether it was curatively treated is for the site."""
+    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
+    return {"key": "skin", "text": exceptions, "all_of": [
+        {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
+        {"key": "treated", "text": exceptions,
+         "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
+    ]}  # fmt: skip
 # The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
 # outside the C codes anyway) "that have undergone potentially curative therapy".
 SKIN_AND_IN_SITU_EXEMPT = re.compile(
@@ -1373,6 +1378,61 @@ SKIN_AND_IN_SITU_EXEMPT = re.compile(
     r"that\s+have\s+undergone\s+potentially\s+curative\s+therapy\s+are\s+not\s+excluded\.?\s*$",
     re.IGNORECASE,
 )
+
+
+# "..., except adequately treated basal or squamous cell skin cancer or carcinoma in situ of the cervix": the
+# exceptions registries name most. Carcinoma in situ is D00-D09 (outside the C codes, never counted anyway); a
+# skin basal / squamous cell carcinoma is C44 (melanoma is C43, Merkel cell C4A: neither is excepted). Any other
+# exception (superficial bladder, localised prostate cancer, "negligible risk") leaves the criterion text.
+EXCEPTIONS_LEAD = re.compile(
+    r"^\s*[,;(]?\s*(?:except(?:\s+for)?|with\s+the\s+exceptions?\s+of|excluding)\s*:?\s*", re.IGNORECASE
+)
+_TREATED = (
+    r"(?:(?:adequately|curatively|completely|successfully|radically)\s+)?(?:treated|resected|excised|removed|cured)"
+    r"(?:\s+with\s+curative\s+intent)?"
+)
+_CELL = r"(?:basal|squamous)(?:\s+cell)?(?:\s+(?:carcinomas?|cancers?))?"
+SKIN_EXCEPTION = re.compile(
+    r"non-?melanoma(?:tous)?\s+skin\s+(?:cancers?|carcinomas?)"
+    rf"|{_CELL}(?:\s*(?:,|or|and|and/or|/)\s*{_CELL})?\s+(?:of\s+(?:the\s+)?skin|skin\s+(?:cancers?|carcinomas?))"
+    rf"|skin\s+{_CELL}",
+    re.IGNORECASE,
+)
+IN_SITU_EXCEPTION = re.compile(
+    r"(?:ductal\s+)?(?:carcinomas?|cancers?)\s+in\s+situ"
+    r"(?:\s+of\s+(?:the\s+)?(?:uterine\s+)?[a-z]+(?:\s*(?:,|or|and|and/or)\s*(?:the\s+)?(?:cervix|breast|bladder))*)?"
+    r"|in\s+situ\s+(?:cervical|breast)\s+(?:cancers?|carcinomas?)|(?:cervical|breast)\s+(?:carcinomas?|cancers?)\s+in\s+situ"
+    r"|\bDCIS\b|\bCIS\b(?:\s+of\s+(?:the\s+)?(?:cervix|breast))?",
+    re.IGNORECASE,
+)
+EXCEPTION_SEPARATOR = re.compile(r"^\s*(?:,|;|\bor\b|\band\b|\band/or\b)\s*(?:,|\bor\b|\band\b)?\s*", re.IGNORECASE)
+
+
+def _named_exceptions(tail: str) -> tuple[bool, bool] | None:
+    """(skin carcinoma excepted, the exceptions qualified as treated) for a tail of exceptions the importer knows
+    whole; None when any word of it is another exception or condition."""
+    lead = EXCEPTIONS_LEAD.match(tail)
+    if lead is None:
+        return None
+    rest = tail[lead.end() :].rstrip(" .;)")
+    skin = treated = False
+    while rest:
+        qualifier = re.match(rf"\s*{_TREATED}\s+", rest, re.IGNORECASE)
+        if qualifier:
+            treated, rest = True, rest[qualifier.end() :]
+        item = SKIN_EXCEPTION.match(rest) or IN_SITU_EXCEPTION.match(rest)
+        if item is None:
+            return None
+        skin = skin or item.re is SKIN_EXCEPTION
+        rest = rest[item.end() :]
+        after = re.match(rf"\s*(?:that\s+(?:has|have)\s+been\s+|which\s+(?:has|have)\s+been\s+)?{_TREATED}", rest, re.I)
+        if after:
+            treated, rest = True, rest[after.end() :]
+        separator = EXCEPTION_SEPARATOR.match(rest)
+        if separator is None and rest.strip():
+            return None
+        rest = rest[separator.end() :] if separator else ""
+    return skin, treated
 
 
 # Malignancies recorded in SNOMED CT (exact codes: a record's concept is matched, not its ancestors):
@@ -1429,10 +1489,15 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         return _previous_or_concurrent(text, body)
     text = _other_than_the_trial_cancer(text, study_codes) or text
     rest = text[found.end() :]
+    skin_treated = False
     if rest.strip():
-        if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
+        named = None if SKIN_AND_IN_SITU_EXEMPT.match(rest) else _named_exceptions(rest)
+        if named is None and not SKIN_AND_IN_SITU_EXEMPT.match(rest):
             return None
-        body["except"].append("icd10cm:C44")
+        skin, skin_treated = named or (True, False)
+        if skin:
+            body["except"].append("icd10cm:C44")
+        skin_treated = skin and skin_treated
     count, unit = (found.group("count"), found.group("unit")) if found.group("count") else (
         found.group("count2"), found.group("unit2"))  # fmt: skip
     recent = {**body, "history": True, "within_days": days_of(count, unit)}
@@ -1440,6 +1505,10 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         {"key": "active", "text": "another malignancy, active", "condition": body},
         {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
     ]
+    if skin_treated:
+        # "except adequately treated basal cell carcinoma of the skin": one recorded as resolved was treated; an
+        # active one may not have been yet (then it counts): the site says.
+        candidates.append(_active_skin_carcinoma(rest.strip(" ,;.()")))
     if not found.group("count"):  # "other malignancy within 5 years": a cancer present or dated inside it
         return {"any_of": candidates}
     # "progressing or has required active treatment within the past 3 years": neither is in the record
