@@ -757,6 +757,7 @@ LIVE_VACCINE_EXCLUSIONS = [
     # NCT06411691 exc-13
     "Has received any non-oncology live vaccine therapy used for prevention of infectious diseases within 28 days "
     "of study treatment.",
+    "Receipt of live attenuated vaccine within 30 days before the first dose",  # "receipt of" names the receiving
 ]
 
 

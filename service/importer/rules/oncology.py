@@ -659,7 +659,8 @@ ONCOLOGY_KEYS = ONCOLOGY_KEYS | {therapy.key for therapy in THERAPIES}
 # Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
 THERAPY_LEAD = (
     r"(?:(?:has|have|had)\s+)?(?:(?:received|undergone|been treated with|treated with)\s+)?(?:any\s+)?"
-    r"(?:(?:prior|previous|previously)\s+)?(?:(?:treatment|therapy|exposure|receipt)\s+(?:with|to)\s+)?(?:(?:an?|any)\s+)?"
+    r"(?:(?:prior|previous|previously)\s+)?(?:(?:treatment|therapy|exposure|receipt)\s+(?:with|to)\s+|receipt\s+of\s+)?"
+    r"(?:(?:an?|any)\s+)?"
 )
 THERAPY_TAIL = (
     r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
