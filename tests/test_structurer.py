@@ -605,7 +605,9 @@ def test_gene_biomarkers_without_a_specific_variant() -> None:
     assert rule_of("EGFR wild-type")["test"]["result"] == "negative"
     # any KRAS variant is not G12C: the change is required by name (test_a_named_protein_change_...)
     assert rule_of("KRAS G12C mutation")["test"]["variant"] == "G12C"
-    assert structure("Known EGFR sensitizing mutation", exclusion=True).rule is None
+    # any EGFR variant is not a sensitising one: never read as the gene alone (the kind stays with the site)
+    sensitising = rule_of("Known EGFR sensitizing mutation", exclusion=True)
+    assert [child["key"] for child in sensitising["all_of"]] == ["variant", "kind"]
 
 
 def test_ldh_as_a_multiple_of_uln() -> None:
@@ -1179,6 +1181,66 @@ def test_an_imported_variant_criterion_is_unknown_on_a_report_that_names_no_chan
     assert verdict("KRAS p.G12C mutation analysis") is Result.MET
     assert verdict("KRAS mutation analysis") is Result.UNKNOWN
     assert verdict("KRAS p.G12D mutation analysis") is Result.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion"),
+    [
+        ("EGFR-sensitizing mutation or ALK gene rearrangement", True),
+        ("Patients with EGFR sensitizing mutation or ALK translocation", True),
+        ("Known sensitizing EGFR mutations or ALK rearrangement", True),
+        ("Documented activating EGFR mutation", False),
+    ],
+)
+def test_a_sensitising_or_activating_mutation_is_the_gene_and_the_kind_for_the_site(text: str, exclusion: bool) -> None:
+    rule = rule_of(text, exclusion)
+    egfr = next(leaf for leaf in leaves(rule) if leaf.get("test", {}).get("gene") == "EGFR")
+    assert (egfr["test"]["result"], "variant" in egfr["test"]) == ("positive", False)
+    kind = next(leaf for leaf in leaves(rule) if "not_computable" in leaf)
+    assert kind["not_computable"].split(" as the protocol")[0] in (
+        "whether the EGFR variant on record is sensitizing",
+        "whether the EGFR variant on record is activating",
+    )
+    if exclusion:  # the EGFR part: a variant AND its kind; ALK (any rearrangement) decides alone
+        egfr_part, alk = rule["any_of"]
+        assert [c["key"] for c in egfr_part["all_of"]] == ["variant", "kind"] and alk["test"]["gene"] == "ALK"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Documented EGFR mutation (exon 19 deletion or L858R)",  # the changes named: not read as any variant
+        "No EGFR sensitizing mutation and no ALK translocation",  # negated
+        "EGFR sensitizing mutation negative",
+        "Tumors with other driver mutations",
+    ],
+)
+def test_sensitising_mutation_near_misses_are_no_gene_test(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "test" in leaf]
+
+
+def test_an_imported_sensitising_mutation_exclusion_is_unknown_on_a_positive_report() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    written = "Exclusion Criteria:\n\n* Known EGFR sensitizing mutation or ALK translocation"
+    criteria, counts = eligibility_criteria({"eligibilityCriteria": written})
+    assert counts.partly == 1
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+
+    def verdict(text: str, result: str) -> Result:
+        report = observation("69548-6", "2026-01-05", result)
+        report["code"] = {**concept("http://loinc.org", "69548-6"), "text": text}
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), report))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    assert verdict("EGFR mutation analysis", "positive") is Result.UNKNOWN  # exon 20 insertion or L858R?
+    assert verdict("ALK rearrangement", "positive") is Result.MET
 
 
 # --- pregnancy tests with a window in hours -----------------------------------------------------

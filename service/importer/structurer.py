@@ -25,6 +25,7 @@ from service.importer.rules.common import (
     WITHIN_DAYS,
     Atom,
     Structured,
+    blank,
     window_positions,
     windows_in,
 )
@@ -223,7 +224,7 @@ def _structure(
     # exclusion the same words would need the reverse logic (a strict bound that excludes only without
     # the condition): they stay a qualifying clause there, and the criterion text.
     exceptions = [] if exclusion else lab_exceptions(text)
-    text = _blank(text, [(e.start, e.end) for e in exceptions])
+    text = blank(text, [(e.start, e.end) for e in exceptions])
     if GENE_VARIANT.search(text) or POSITIVE_GENE.search(text):
         # "KRAS G12C mutation in tumor tissue or circulating tumor DNA": where it was found, no alternative.
         text = SPECIMEN.sub(lambda m: " " * len(m.group(0)), text)
@@ -710,10 +711,3 @@ def _window(text: str) -> int | None:
 
 def _short(words: list[str]) -> str:
     return " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
-
-
-def _blank(text: str, spans: list[tuple[int, int]]) -> str:
-    """The text with the spans replaced by spaces (offsets hold)."""
-    for start, end in spans:
-        text = text[:start] + " " * (end - start) + text[end:]
-    return text

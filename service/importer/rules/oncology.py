@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, days_of, op_of, window_positions
+from service.importer.rules.common import DURATION, Atom, blank, days_of, op_of, window_positions
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -885,12 +885,14 @@ def find_biomarkers(text: str) -> list[Atom]:
     outside = text
     for atom in variants:  # the named changes themselves are no narrower wording
         outside = outside[: atom.start] + " " * (atom.end - atom.start) + outside[atom.end :]
+    qualified = [] if variants or SPECIFIC_VARIANT.search(outside) else _qualified_genes(text)
+    text = blank(text, [(a.start, a.end) for a in qualified])
     narrower = re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I)
     if SPECIFIC_VARIANT.search(outside) or narrower:
-        return variants  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+        return variants  # "EGFR exon 19 deletion", "driver mutation": narrower than any variant of the gene
     if variants:
         return variants
-    atoms = _gene_lists(text)
+    atoms = qualified + _gene_lists(text)
     for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative"), (FUSION_POSITIVE, "positive")):
         for found in pattern.finditer(text):
             if any(a.start <= found.start() < a.end for a in atoms):
@@ -900,6 +902,33 @@ def find_biomarkers(text: str) -> list[Atom]:
             if gene in ("ERBB2", "MET"):
                 continue  # HER2 is read from IHC/ISH as often as from variants; MET amplification is no variant
             atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": _gene_test(gene, result)}, gene))
+    return atoms
+
+
+# "EGFR sensitizing mutation", "activating EGFR mutations": a positive variant report of the gene is necessary,
+# whether its variant is one the protocol counts as sensitising / activating is not in the report's coding (the
+# lists differ between protocols: exon 19 deletion and L858R always, G719X, L861Q, S768I sometimes, exon 20
+# insertions seldom). The gene decides when it has no variant; the site confirms the kind of one it has.
+QUALIFIED_GENE = re.compile(
+    r"\b(?:(?P<q1>sensiti[sz]ing|activating)\s+(?P<gene1>EGFR|ALK|ROS1|KRAS|BRAF|RET)|(?P<gene2>EGFR|ALK|ROS1|KRAS|BRAF|RET)"
+    r"(?:\s*gene)?[- ](?P<q2>sensiti[sz]ing|activating))[- ]mutations?(?:[- ]positive)?\b"
+    r"(?![- ]?(?:negative|wild|status|free))",
+    re.IGNORECASE,
+)
+
+
+def _qualified_genes(text: str) -> list[Atom]:
+    atoms = []
+    for found in QUALIFIED_GENE.finditer(text):
+        gene = (found.group("gene1") or found.group("gene2")).upper()
+        kind = (found.group("q1") or found.group("q2")).lower()
+        rule = {"all_of": [
+            {"key": "variant", "text": f"{gene} variant", "test": _gene_test(gene, "positive")},
+            {"key": "kind", "text": found.group(0),
+             "not_computable": f"whether the {gene} variant on record is {kind} as the protocol counts it: the site "
+             "confirms at screening"},
+        ]}  # fmt: skip
+        atoms.append(Atom(found.start(), found.end(), gene.lower(), rule, f"{gene} {kind} mutation"))
     return atoms
 
 
