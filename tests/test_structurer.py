@@ -1058,8 +1058,14 @@ AST_ALT_LIVER = (  # NCT03377387 inc-10
         ),
         # formerly kept as text (a liver-metastasis exception); now read with its condition
         ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "ast", "icd10cm:C78.7", 2.5, 5.0),
+        # the condition first, unbracketed, closing the clause
+        ("ALT and AST ≤ 2.5 × ULN; if liver metastases, ≤ 5 × ULN", "ast", "icd10cm:C78.7", 2.5, 5.0),
+        ("AST/ALT ≤ 3 × ULN, or if liver metastases are present, ≤ 5 × ULN", "alt", "icd10cm:C78.7", 3.0, 5.0),
+        ("ALT and AST ≤ 2.5 x ULN, or in the presence of liver metastases ≤ 5 x ULN", "alt", "icd10cm:C78.7", 2.5, 5.0),
+        ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome, ≤ 3 × ULN", "tbil", "icd10cm:E80.4", 1.5,
+         3.0),
     ],
-)
+)  # fmt: skip
 def test_a_relaxed_bound_needs_the_condition_it_names(
     text: str, key: str, condition_code: str, strict: float, relaxed: float
 ) -> None:
@@ -1080,6 +1086,10 @@ def test_a_relaxed_bound_needs_the_condition_it_names(
         ("AST ≤ 3 × ULN (≤ 200 U/L if liver metastases)", False, "another kind of bound"),
         ("Hemoglobin ≥ 9 g/dL (≤ 5 × ULN if liver metastases)", False, "not a bound of this analyte"),
         ("AST > 3 × ULN (> 5 × ULN if liver metastases)", True, "an exclusion needs the reverse logic"),
+        ("ALT ≤ 2.5 × ULN; if liver metastases, ≤ 5 × ULN and no ascites", False, "more than the bound follows it"),
+        ("ALT ≤ 2.5 × ULN; if liver metastases, ≤ 2 × ULN", False, "stricter, not relaxed"),
+        ("Creatinine ≤ 1.5 × ULN; if liver metastases, ≤ 5 × ULN", False, "liver metastases relax no creatinine"),
+        ("ALT > 2.5 × ULN; if liver metastases, > 5 × ULN", True, "an exclusion needs the reverse logic"),
         (
             "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who must "
             "have a total bilirubin < 3.0 mg/dL.",  # NCT03745326 inc-12.3

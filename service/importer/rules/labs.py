@@ -406,11 +406,25 @@ LAB_EXCEPTION_CONDITION_FIRST = re.compile(
 )
 
 
+# The same, condition first and unbracketed, closing the clause: "ALT and AST ≤ 2.5 × ULN; if liver metastases,
+# ≤ 5 × ULN", "..., or in the presence of liver metastases ≤ 5 × ULN".
+LAB_EXCEPTION_IF_FIRST = re.compile(
+    r"[\s,;]*(?:or\s+)?(?:if|for|in)\s+(?:(?:patients|subjects|participants|those)\s+)?(?:(?:with|who have|having)\s+)?"
+    r"(?:(?:the\s+)?presence of\s+|case of\s+|documented\s+|known\s+|confirmed\s+)*"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"(?:\s+(?:are|is)\s+(?:present|documented))?\s*[:,]?\s*(?:then\s+)?"
+    # the bound is a number and its unit only: anything after it ("and no ascites") leaves the criterion text
+    r"(?P<bound>" + COMP + r"\s*" + NUMBER + r"\s*(?:(?:[×xX*]|times)\s*(?:the\s+)?(?:ULN|upper limits? of normal)"
+    r"|mg/dL|µmol/L|μmol/L|umol/L|U/L|IU/L)?)\s*(?=[;.]|$)",
+    re.IGNORECASE,
+)
+
+
 def lab_exceptions(text: str) -> list[LabException]:
     """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
     return [
         LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
-        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST)
+        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST, LAB_EXCEPTION_IF_FIRST)
         for m in pattern.finditer(text)
     ]
 
