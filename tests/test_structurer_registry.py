@@ -559,6 +559,10 @@ def test_coagulation_thresholds_with_an_anticoagulant_clause_stay_text(text: str
         ("PD-L1 tumor proportion score ≥1%.", [(">=", 1.0)]),
         ("PD-L1 expression (TPS) < 1%", [("<", 1.0)]),
         ("PD-L1 TPS 1-49%", [(">=", 1.0), ("<=", 49.0)]),  # both bounds of the range
+        # the share of tumour cells staining is the TPS (22C3, 28-8) / TC score (SP263)
+        ("PD-L1 expression ≥ 1% of tumor cells", [(">=", 1.0)]),
+        ("PD-L1 expression on ≥ 50% of tumour cells", [(">=", 50.0)]),
+        ("PD-L1 ≥ 50% tumor cells (TC)", [(">=", 50.0)]),
     ],
 )
 def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]) -> None:
@@ -571,6 +575,9 @@ def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]
 def test_pdl1_near_misses() -> None:
     assert structure("PD-L1 CPS ≥ 10", exclusion=False).rule is None  # a combined positive score is no TPS
     assert structure("PD-L1 expression ≥ 50%", exclusion=False).rule is None  # which score is not said
+    # tumour and immune cells together are another score (CPS, IC)
+    assert structure("PD-L1 expression ≥ 1% of tumor cells and immune cells", exclusion=False).rule is None
+    assert structure("PD-L1 staining ≥ 1% of tumor cells or ≥ 1% of immune cells", exclusion=False).rule is None
     rule = rule_of("PD-L1 TPS ≥ 50% as determined by the 22C3 assay")  # the assay stays as a remainder
     assert [c["key"] for c in rule["all_of"]] == ["pdl1", "rest"]
     assert only(rule_of("PD-L1 TPS ≥ 50%", exclusion=True), "observation")["op"] == ">="  # exclusion keeps direction

@@ -993,13 +993,22 @@ PDL1_TPS = re.compile(
     r"|(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%)",
     re.IGNORECASE,
 )
+# "PD-L1 expression on ≥ 1% of tumor cells", "PD-L1 ≥ 50% of tumour cells (TC)": the share of tumour cells staining
+# is what the TPS (22C3, 28-8) and the TC score (SP263) count. Not with immune cells beside them (CPS, IC score).
+PDL1_TUMOUR_CELLS = re.compile(
+    r"\bPD-?L1\s+(?:(?:expression|staining|positivity)\s+)?(?:(?:in|on|of)\s+)?"
+    r"(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%"
+    r"\s*(?:of\s+)?(?:the\s+)?(?:viable\s+)?tumou?r\s+cells\b(?:\s*\(TCs?\))?"
+    r"(?!\s*(?:and|or|and/or|,|/|\+)\s*(?:tumou?r[- ]infiltrating\s+)?immune)",
+    re.IGNORECASE,
+)
 _TPS = {"label": "PD-L1 tumour proportion score", "codes": ["loinc:105304-0"], "unit": "%"}
 
 
 def find_pdl1(text: str) -> list[Atom]:
     """ "PD-L1 TPS ≥ 50%", "PD-L1 tumor proportion score 1-49%": both bounds of a range."""
     atoms: list[Atom] = []
-    for found in PDL1_TPS.finditer(text):
+    for found in [*PDL1_TPS.finditer(text), *PDL1_TUMOUR_CELLS.finditer(text)]:
         if found.group("op"):
             op = op_of(found.group("op"))
             bounds = [(op, float(found.group("value")))]
