@@ -271,6 +271,35 @@ def test_a_positive_virus_test_stays_unknown_not_absent() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # MSD's wording: the one test that defines each infection, in brackets
+        ("Has a known history of Hepatitis B (defined as HBsAg reactive) or known active Hepatitis C virus (defined "
+         "as HCV RNA is detected) infection", {"Hepatitis B", "Hepatitis C"}),
+        ("Active hepatitis B (HBsAg positive) or hepatitis C (HCV RNA positive)", {"Hepatitis B", "Hepatitis C"}),
+        ("Known history of HIV (HIV 1/2 antibodies)", {"HIV infection"}),
+        # two tests or a quantity define a narrower infection than the diagnosis (a treated carrier is not
+        # "active"): text
+        ("Hepatitis B (defined as HBsAg positive and detectable HBV DNA)", None),
+        ("Active hepatitis B (HBsAg positive, HBV DNA ≥ 500 IU/mL) or hepatitis C", None),
+        ("Active HIV (defined as HIV viral load > 200)", None),
+    ],
+)  # fmt: skip
+def test_a_virus_defined_by_its_positive_test_is_the_diagnosis_or_the_test_for_the_site(
+    text: str, labels: set[str] | None
+) -> None:
+    result = structure(text, exclusion=True)
+    if labels is None:
+        assert result.rule is None
+        return
+    assert result.rule is not None and condition_labels(result.rule) == labels
+    # a positive test with no diagnosis recorded must stay unknown, never "not excluded"
+    assert [leaf["not_computable"] for leaf in leaves(result.rule) if "not_computable" in leaf] == [
+        "the other findings of this list are not encoded (a positive test result or carrier state)"
+    ]
+
+
 def test_positive_pregnancy_test_is_a_recent_hcg_result() -> None:
     rule = rule_of("Positive pregnancy test, pregnant, or breastfeeding", exclusion=True)  # NCT05052671
     tests = [leaf["test"] for leaf in leaves(rule) if "test" in leaf]

@@ -418,6 +418,10 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     for n, (start, end) in enumerate(segments):
         inside = [a for a in atoms if start <= a.start < end]
         segment = text[start:end]
+        if virus_only:
+            # "Hepatitis B (defined as HBsAg reactive)": the one positive test that shows the infection. The
+            # diagnosis decides; the test itself is the remainder added below (VIRUS_TEST_WORDING).
+            segment = VIRUS_TEST_NAMED.sub(lambda m: " " * len(m.group(0)), segment)
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         words = _leftover(segment, local)
         if pregnancy_only and inside:  # beside the finding only: "or women of childbearing potential" alone is a group
@@ -463,6 +467,14 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     return _combine("any_of", children)
 
 
+# One test and its positive reading, in brackets, nothing else: not a quantity ("HBV DNA ≥ 500 IU/mL") nor two
+# tests ("HBsAg positive and detectable HBV DNA"), which define a narrower infection than the diagnosis.
+VIRUS_TEST_NAMED = re.compile(
+    r"\(\s*(?:defined\s+(?:as|by)\s+)?(?:HBsAg|hepatitis\s+B\s+surface\s+antigen|HCV[- ]RNA|HBV[- ]DNA|anti-?HCV"
+    r"(?:\s+(?:Ab|antibod(?:y|ies)))?|HCV\s+(?:Ab|antibod(?:y|ies))|HIV(?:[- ]?1/2)?\s+(?:Ab|antibod(?:y|ies)))"
+    r"(?:\s+(?:is|are))?\s*(?:positive|reactive|detected|detectable|\+)?\s*\)",
+    re.IGNORECASE,
+)
 VIRUS_TEST_ASKED = re.compile(r"\btest(?:s|ing)?\b|\bscreened\b|\bserolog", re.IGNORECASE)
 VIRUS_TEST_WORDING = re.compile(
     r"\b(?:sero)?positiv|\bcarrier|\bantibod|\bantigen|\bHBsAg|\bHBcAb|\b(?:DNA|RNA)\b|\bviral load|\bdetectable",
