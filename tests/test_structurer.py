@@ -1093,6 +1093,9 @@ AST_ALT_LIVER = (  # NCT03377387 inc-10
         ("ALT and AST ≤ 2.5 x ULN, or in the presence of liver metastases ≤ 5 x ULN", "alt", "icd10cm:C78.7", 2.5, 5.0),
         ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome, ≤ 3 × ULN", "tbil", "icd10cm:E80.4", 1.5,
          3.0),
+        # AstraZeneca's wording names the analytes again
+        ("ALT and AST ≤ 2.5 × ULN; for patients with hepatic metastases, ALT and AST ≤ 5 × ULN", "alt",
+         "icd10cm:C78.7", 2.5, 5.0),
     ],
 )  # fmt: skip
 def test_a_relaxed_bound_needs_the_condition_it_names(
@@ -1119,6 +1122,8 @@ def test_a_relaxed_bound_needs_the_condition_it_names(
         ("ALT ≤ 2.5 × ULN; if liver metastases, ≤ 2 × ULN", False, "stricter, not relaxed"),
         ("Creatinine ≤ 1.5 × ULN; if liver metastases, ≤ 5 × ULN", False, "liver metastases relax no creatinine"),
         ("ALT > 2.5 × ULN; if liver metastases, > 5 × ULN", True, "an exclusion needs the reverse logic"),
+        ("Total bilirubin ≤ 1.5 × ULN; for patients with hepatic metastases, ALT and AST ≤ 5 × ULN", False,
+         "the relaxed bound names other analytes than the one before it"),
         (
             "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who must "
             "have a total bilirubin < 3.0 mg/dL.",  # NCT03745326 inc-12.3

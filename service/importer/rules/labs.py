@@ -395,6 +395,7 @@ class LabException:
     end: int
     kind: str  # a RELAXES key
     bound: str  # "≤ 5 × ULN", "< 3.0 mg/dL"
+    analytes: frozenset[str] = frozenset()  # named again in the exception: it relaxes these only
 
 
 # The same, condition first: "(patients with Gilbert's syndrome: ≤ 3 × ULN)".
@@ -413,6 +414,9 @@ LAB_EXCEPTION_IF_FIRST = re.compile(
     r"(?:(?:the\s+)?presence of\s+|case of\s+|documented\s+|known\s+|confirmed\s+)*"
     r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
     r"(?:\s+(?:are|is)\s+(?:present|documented))?\s*[:,]?\s*(?:then\s+)?"
+    # the analytes named again (AstraZeneca's "for patients with hepatic metastases, ALT and AST ≤ 5 × ULN"):
+    # they must be the ones the bound before it reads (`LabException.analytes`)
+    r"(?P<named>(?:ALT|AST)(?:\s*(?:and|/|or)\s*(?:ALT|AST))?\s+|(?:total\s+)?bilirubin\s+)?"
     # the bound is a number and its unit only: anything after it ("and no ascites") leaves the criterion text
     r"(?P<bound>" + COMP + r"\s*" + NUMBER + r"\s*(?:(?:[×xX*]|times)\s*(?:the\s+)?(?:ULN|upper limits? of normal)"
     r"|mg/dL|µmol/L|μmol/L|umol/L|U/L|IU/L)?)\s*(?=[;.]|$)",
@@ -423,10 +427,21 @@ LAB_EXCEPTION_IF_FIRST = re.compile(
 def lab_exceptions(text: str) -> list[LabException]:
     """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
     return [
-        LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
+        LabException(
+            m.start(),
+            m.end(),
+            "liver" if m.group("liver") else "gilbert",
+            m.group("bound").strip(),
+            _named_analytes(m.groupdict().get("named") or ""),
+        )
         for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST, LAB_EXCEPTION_IF_FIRST)
         for m in pattern.finditer(text)
     ]
+
+
+def _named_analytes(words: str) -> frozenset[str]:
+    named = {"ast": r"\bAST\b", "alt": r"\bALT\b", "tbil": r"\bbilirubin\b"}
+    return frozenset(key for key, pattern in named.items() if re.search(pattern, words, re.IGNORECASE))
 
 
 def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Atom | None:
@@ -436,7 +451,8 @@ def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Ato
     if found is None:
         return atom
     condition, analytes = RELAXES[found.kind]
-    if atom.key not in analytes or "observation" not in atom.rule:
+    relaxes = found.analytes or analytes
+    if atom.key not in analytes or atom.key not in relaxes or "observation" not in atom.rule:
         return None
     relaxed = [a for a in find_labs(f"{atom.label} {found.bound}", "")[0] if a.key == atom.key]
     if len(relaxed) != 1:
