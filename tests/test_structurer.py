@@ -590,6 +590,10 @@ def test_confirmed_nsclc_is_the_diagnosis_and_the_extent_a_named_site_check() ->
         ("Patients with pathologically (histopathologically) or cytologically confirmed NSCLC", True),
         ("Histologically or cytologically proven malignant mesothelioma", True),
         ("Cytologically or histologically confirmed cutaneous melanoma", True),
+        ("Histological or cytological confirmation of NSCLC", True),
+        ("Histologically- or cytologically-confirmed NSCLC", True),
+        ("Diagnosis of NSCLC confirmed by histology or cytology", True),
+        ("Confirmed diagnosis of NSCLC", True),  # the recorded diagnosis is what it names
         ("Histologically confirmed NSCLC", False),  # a diagnosis made on cytology only does not meet it
         ("Histopathologically confirmed melanoma", False),
         ("Cytologically confirmed NSCLC", False),
@@ -604,6 +608,24 @@ def test_a_microscopic_diagnosis_on_record_is_its_own_pathology_confirmation(tex
         assert set(rule) == {"condition"}, rule  # fully structured: nothing left for the site
     else:
         assert rule["all_of"][-1] == {"key": "confirmation", "text": rule["all_of"][-1]["text"], "screening": True}
+
+
+def test_a_window_beside_a_diagnosis_is_never_dropped() -> None:
+    # the diagnosis rule reads no window: "within 28 days" stays a remainder, the criterion partly structured
+    for text in (
+        "Histologically or cytologically confirmed NSCLC within 28 days before enrollment",
+        "Diagnosed with NSCLC within the past 6 months",
+    ):
+        rule = rule_of(text)
+        assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"], text
+
+
+def test_the_ajcc_edition_of_a_stage_is_the_system_it_is_read_in() -> None:
+    rule = rule_of("Stage IIIB or IV NSCLC according to the 8th edition of the AJCC/UICC TNM staging system")
+    assert [child["key"] for child in rule["all_of"]] == ["stage", "dx"]
+    assert rule["all_of"][0]["stage"] == {"allowed": ["IIIB", "IV"]}
+    # another staging system named beside it stays a remainder
+    assert "rest" in [child["key"] for child in rule_of("Stage IV NSCLC according to the IASLC staging")["all_of"]]
 
 
 def test_small_cell_or_mixed_histology_is_not_nsclc() -> None:

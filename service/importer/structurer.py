@@ -636,9 +636,31 @@ def _remainder(text: str, atoms: list[Atom]) -> str:
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
+    return SEXES.sub(" ", _said_of_the_atoms(rest, atoms))
+
+
+# "Confirmed diagnosis of NSCLC", "diagnosis of NSCLC confirmed by ...": the recorded diagnosis is what they name.
+DIAGNOSIS_WORDS = re.compile(
+    r"\b(?:(?:confirmed|established|documented)\s+)?diagnos(?:is|ed)\b(?:\s+(?:of|with|as))?", re.IGNORECASE
+)
+# "Stage IV NSCLC (according to AJCC 8th edition)": the staging system the recorded stage group is read in.
+AJCC_EDITION = re.compile(
+    r"\(?\s*\b(?:according\s+to|per|as\s+defined\s+by|based\s+on|by)\s+(?:the\s+)?(?:\d{1,2}(?:st|nd|rd|th)\s+edition\s+of\s+"
+    r"(?:the\s+)?)?(?:AJCC|American Joint Committee on Cancer)(?:\s*/\s*UICC)?(?:\s*\(AJCC\))?(?:\s+TNM)?"
+    r"(?:\s*,?\s*(?:v\s?)?\d{1,2}(?:st|nd|rd|th)?(?:\s+edition)?)?(?:\s+(?:staging\s+)?(?:system|criteria|"
+    r"classification|manual))?\s*\)?",
+    re.IGNORECASE,
+)
+
+
+def _said_of_the_atoms(rest: str, atoms: list[Atom]) -> str:
+    """The words left beside the atoms without those that only say how a diagnosis was made or in which system
+    a stage was read."""
     if any(a.key == "dx" for a in atoms):
-        rest = CONFIRMATION.sub(" ", rest)  # "histologically or cytologically confirmed": how, not what
-    return SEXES.sub(" ", rest)
+        rest = DIAGNOSIS_WORDS.sub(" ", CONFIRMATION.sub(" ", rest))  # "histologically confirmed": how, not what
+    if any(a.key == "stage" for a in atoms):
+        rest = AJCC_EDITION.sub(" ", rest)
+    return rest
 
 
 def _child(atom: Atom, text: str) -> dict[str, Any]:
@@ -700,14 +722,16 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
-    if any(a.key == "dx" for a in atoms):
-        rest = CONFIRMATION.sub(" ", rest)
+    rest = _said_of_the_atoms(rest, atoms)
     rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
     rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
     rest = INVESTIGATOR_JUDGEMENT.sub(" ", rest)
     rest = ORGAN_HEADER.sub(" ", rest)
-    rest = WITHIN_DAYS.sub(" ", rest)
+    if not any(a.key == "dx" for a in atoms):
+        # a window belongs to a measurement or a washout; "diagnosed within the past 6 months" is none the
+        # diagnosis rule reads, so it stays a remainder
+        rest = WITHIN_DAYS.sub(" ", rest)
     rest = TREATMENT_START.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     kept = [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
