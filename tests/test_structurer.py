@@ -611,10 +611,12 @@ def test_a_microscopic_diagnosis_on_record_is_its_own_pathology_confirmation(tex
 
 
 def test_a_window_beside_a_diagnosis_is_never_dropped() -> None:
-    # the diagnosis rule reads no window: "within 28 days" stays a remainder, the criterion partly structured
+    # the diagnosis rule reads no window: "within 28 days" stays a remainder, the criterion partly structured;
+    # nor a past diagnosis (a resolved record meets it, the rule reads an active one)
     for text in (
         "Histologically or cytologically confirmed NSCLC within 28 days before enrollment",
         "Diagnosed with NSCLC within the past 6 months",
+        "Prior diagnosis of NSCLC",
     ):
         rule = rule_of(text)
         assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"], text

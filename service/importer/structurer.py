@@ -640,8 +640,11 @@ def _remainder(text: str, atoms: list[Atom]) -> str:
 
 
 # "Confirmed diagnosis of NSCLC", "diagnosis of NSCLC confirmed by ...": the recorded diagnosis is what they name.
+# Not "prior diagnosis of": a past diagnosis is met by a resolved record too, the rule reads an active one.
 DIAGNOSIS_WORDS = re.compile(
-    r"\b(?:(?:confirmed|established|documented)\s+)?diagnos(?:is|ed)\b(?:\s+(?:of|with|as))?", re.IGNORECASE
+    r"(?<!prior )(?<!previous )(?<!past )(?<!history of )(?<!history of a )"
+    r"\b(?:(?:confirmed|established|documented)\s+)?diagnos(?:is|ed)\b(?:\s+(?:of|with|as))?",
+    re.IGNORECASE,
 )
 # "Stage IV NSCLC (according to AJCC 8th edition)": the staging system the recorded stage group is read in.
 AJCC_EDITION = re.compile(
