@@ -405,6 +405,7 @@ def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_
          "carcinoma in situ of the cervix", True, True),
         ("Other malignancy within 3 years, except basal cell carcinoma of the skin that has been adequately treated",
          True, True),
+        ("Other malignancy within 5 years except basal cell carcinoma of the skin or melanoma in situ", True, False),
     ],
 )  # fmt: skip
 def test_another_malignancy_within_years_with_skin_and_in_situ_exceptions(
@@ -428,6 +429,33 @@ def test_another_malignancy_within_years_with_skin_and_in_situ_exceptions(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        # exceptions beyond skin carcinoma and carcinoma in situ, or a squamous cell carcinoma of any site
+        "Other malignancy within 5 years, except squamous cell carcinoma",
+        "Other malignancy within 5 years, except localized prostate cancer",
+        "Other malignancy within 5 years, except adequately treated basal cell carcinoma of the skin or superficial "
+        "bladder cancer",
+        "Other malignancy within 5 years, except non-melanoma skin cancer with disease-free survival of more than 5 "
+        "years",
+        "Malignancies other than NSCLC within 5 years prior to randomization, with the exception of those with a "
+        "negligible risk of metastasis or death (e.g., expected 5-year OS > 90%) treated with expected curative "
+        "outcome (such as adequately treated carcinoma in situ of the cervix, basal or squamous cell skin cancer)",
+        "Other malignancy within 3 years unless curatively treated",
+    ],
+)
+def test_exceptions_no_record_tells_leave_a_cancer_on_record_to_the_site(text: str) -> None:
+    from service.importer.rules.oncology import study_cancer_codes
+
+    rule = structure(text, exclusion=True, study_cancer=study_cancer_codes(["Non-small Cell Lung Cancer"])).rule
+    assert rule is not None
+    cancer, exceptions = rule["all_of"]  # met only with a cancer on record AND the site's word
+    assert [c["key"] for c in cancer["any_of"]] == ["active", "recent"]
+    assert "icd10cm:C44" not in cancer["any_of"][0]["condition"]["except"]  # the skin carcinoma is the site's too
+    assert exceptions["not_computable"].startswith("whether the other malignancy is one the protocol excepts")
+
+
+@pytest.mark.parametrize(
     ("text", "study"),
     [
         (MERCK_MALIGNANCY, None),  # the trial's cancer unknown: every patient would have "another" cancer
@@ -446,16 +474,7 @@ def test_another_malignancy_within_years_with_skin_and_in_situ_exceptions(
          "surveillance.", ("icd10cm:C25",)),
         ("Other malignancies (except non-melanoma skin cancer with the disease-free survival of more than 5 years "
          "and cervical carcinoma in situ, bladder cancer, or breast cancer)", ("icd10cm:C25",)),  # NCT06898385
-        # exceptions beyond skin carcinoma and carcinoma in situ, or a squamous cell carcinoma of any site
-        ("Other malignancy within 5 years, except squamous cell carcinoma", ("icd10cm:C34",)),
-        ("Other malignancy within 5 years, except localized prostate cancer", ("icd10cm:C34",)),
-        ("Other malignancy within 5 years, except adequately treated basal cell carcinoma of the skin or superficial "
-         "bladder cancer", ("icd10cm:C34",)),
-        ("Other malignancy within 5 years, except non-melanoma skin cancer with disease-free survival of more than "
-         "5 years", ("icd10cm:C34",)),
-        ("Other malignancy within 5 years, except those with a negligible risk of metastasis or death",
-         ("icd10cm:C34",)),
-        ("Other malignancy within 3 years unless curatively treated", ("icd10cm:C34",)),
+        ("Other malignancy within 3 years that required systemic therapy", ("icd10cm:C34",)),  # no exception
     ],
 )  # fmt: skip
 def test_other_malignancy_near_misses_stay_text(text: str, study: tuple[str, ...] | None) -> None:

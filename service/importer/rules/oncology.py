@@ -1441,9 +1441,10 @@ IN_SITU_EXCEPTION = re.compile(
     r"(?:ductal\s+)?(?:carcinomas?|cancers?)\s+in\s+situ"
     r"(?:\s+of\s+(?:the\s+)?(?:uterine\s+)?[a-z]+(?:\s*(?:,|or|and|and/or)\s*(?:the\s+)?(?:cervix|breast|bladder))*)?"
     r"|in\s+situ\s+(?:cervical|breast)\s+(?:cancers?|carcinomas?)|(?:cervical|breast)\s+(?:carcinomas?|cancers?)\s+in\s+situ"
-    r"|\bDCIS\b|\bCIS\b(?:\s+of\s+(?:the\s+)?(?:cervix|breast))?",
+    r"|\bDCIS\b|\bCIS\b(?:\s+of\s+(?:the\s+)?(?:cervix|breast))?|melanoma\s+in\s+situ|lentigo\s+maligna",
     re.IGNORECASE,
 )
+OPEN_EXCEPTIONS = re.compile(r"^\s*[,;(]?\s*(?:except|with\s+the\s+exceptions?\s+of|excluding|unless)\b", re.IGNORECASE)
 EXCEPTION_SEPARATOR = re.compile(r"^\s*(?:,|;|\bor\b|\band\b|\band/or\b)\s*(?:,|\bor\b|\band\b)?\s*", re.IGNORECASE)
 
 
@@ -1529,11 +1530,16 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
     text = _other_than_the_trial_cancer(text, study_codes) or text
     rest = text[found.end() :]
     skin_treated = False
+    site_exceptions = None
     if rest.strip():
         named = None if SKIN_AND_IN_SITU_EXEMPT.match(rest) else _named_exceptions(rest)
         if named is None and not SKIN_AND_IN_SITU_EXEMPT.match(rest):
-            return None
-        skin, skin_treated = named or (True, False)
+            if found.group("count") or not OPEN_EXCEPTIONS.match(rest):
+                return None
+            # "..., with the exception of those with a negligible risk of metastasis or death (e.g., ...)",
+            # "unless curatively treated": exceptions no record tells; a cancer on record is for the site.
+            site_exceptions = rest.strip(" ,;.()")
+        skin, skin_treated = named or (site_exceptions is None, False)
         if skin:
             body["except"].append("icd10cm:C44")
         skin_treated = skin and skin_treated
@@ -1548,6 +1554,13 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         # "except adequately treated basal cell carcinoma of the skin": one recorded as resolved was treated; an
         # active one may not have been yet (then it counts): the site says.
         candidates.append(_active_skin_carcinoma(rest.strip(" ,;.()")))
+    if site_exceptions is not None:
+        return {"all_of": [
+            {"key": "cancer", "text": "another malignancy, active or inside the window", "any_of": candidates},
+            {"key": "exceptions", "text": site_exceptions,
+             "not_computable": "whether the other malignancy is one the protocol excepts: the site confirms at "
+             "screening"},
+        ]}  # fmt: skip
     if not found.group("count"):  # "other malignancy within 5 years": a cancer present or dated inside it
         return {"any_of": candidates}
     # "progressing or has required active treatment within the past 3 years": neither is in the record
