@@ -96,11 +96,23 @@ def test_age_bounds_in_whole_years(text: str, expected: dict[str, int]) -> None:
     assert rule_of(text) == {"age": expected}
 
 
-def test_a_sex_in_an_age_criterion_is_kept_as_an_unencoded_requirement() -> None:
-    # NCT02663973 inc-1: encoding only the age would call a 40-year-old man "met"
-    rule = rule_of("Woman ≥ 18 years old")
-    assert [c.get("age") for c in rule["all_of"]] == [{"min": 18}, None]
-    assert "not_computable" in rule["all_of"][1]
+@pytest.mark.parametrize(
+    ("text", "sex", "age"),
+    [
+        ("Woman ≥ 18 years old", "female", {"min": 18}),  # NCT02663973 inc-1
+        ("Female patients aged ≥ 18 years", "female", {"min": 18}),
+        ("Men aged 18 years or older", "male", {"min": 18}),
+    ],
+)
+def test_a_sex_in_an_age_criterion_is_required_beside_the_age(text: str, sex: str, age: dict[str, int]) -> None:
+    # encoding only the age would call a 40-year-old man "met"
+    assert [(c["key"], c.get("sex"), c.get("age")) for c in rule_of(text)["all_of"]] == [
+        ("sex", sex, None),
+        ("age", None, age),
+    ]
+    # not a group no data decide ("of childbearing potential"), nor both sexes
+    assert "'sex'" not in str(rule_of("Women of childbearing potential aged ≥ 18 years"))
+    assert rule_of("Male or female patients aged ≥ 18 years") == {"age": {"min": 18}}
 
 
 # --- Life expectancy (LOINC 75327-7, as the catalog's reviewed mappings encode it) ----------

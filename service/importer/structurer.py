@@ -64,7 +64,14 @@ from service.importer.rules.oncology import (
     other_malignancy_exclusion,
     pneumonitis_exclusion,
 )
-from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
+from service.importer.rules.scores import (
+    find_age,
+    find_body_weight,
+    find_ecog,
+    find_karnofsky,
+    find_life_expectancy,
+    find_sex,
+)
 
 Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
 
@@ -87,6 +94,7 @@ def _inclusion_therapies(text: str) -> list[Atom]:
 
 
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
+    find_sex,
     find_age,
     find_ecog,
     find_karnofsky,

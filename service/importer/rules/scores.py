@@ -83,6 +83,23 @@ def find_age(text: str) -> list[Atom]:
     ]
 
 
+# "Woman ≥ 18 years old", "Male patients aged 18 or older": one sex as the subject of an age bound. Not "women of
+# childbearing potential" (a stand-in no data decide) nor "men or women" (no restriction).
+SEX_THEN_AGE = re.compile(
+    r"^\s*(?P<sex>women|woman|females?|men|man|males?)(?:\s+(?:patients?|participants?|subjects?))?"
+    rf"(?=\s*,?\s*(?:aged\b|age\b|(?:{GE}|{GT}|≥|>)\s*\d|\d{{1,3}}\s*(?:years?|yrs?)\b))",
+    re.IGNORECASE,
+)
+
+
+def find_sex(text: str) -> list[Atom]:
+    found = SEX_THEN_AGE.match(text)
+    if found is None or not find_age(text):
+        return []
+    sex = "female" if found.group("sex").lower().startswith(("wom", "fem")) else "male"
+    return [Atom(found.start("sex"), found.end(), "sex", {"sex": sex}, f"Sex: {sex}")]
+
+
 def _age_bound(op: str, value: int) -> int:
     # Whole years, inclusive bounds: "> 20 years" admits 21-year-olds, "< 75" admits 74.
     return {">=": value, ">": value + 1, "<=": value, "<": value - 1}[op]
