@@ -1147,6 +1147,25 @@ def test_a_relaxed_bound_needs_the_condition_it_names(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Serum bilirubin ≤ 1.5 × ULN. This will not apply to patients with confirmed Gilbert's syndrome",  # AZ
+        "Total bilirubin ≤ 1.5 × ULN (except patients with Gilbert's syndrome)",
+    ],
+)
+def test_no_bound_for_patients_with_gilbert_syndrome(text: str) -> None:
+    strict, free = rule_of(text)["any_of"]
+    assert (observation(strict)["op"], observation(strict)["uln"]) == ("<=", 1.5)
+    assert free["condition"]["codes"] == ["icd10cm:E80.4"]
+    # not for another analyte, nor with more words after the syndrome
+    for near_miss in (
+        "AST ≤ 3 × ULN. This will not apply to patients with confirmed Gilbert's syndrome",
+        "Total bilirubin ≤ 1.5 × ULN, except patients with Gilbert's syndrome and liver metastases",
+    ):
+        assert structure(near_miss, exclusion=False).rule is None, near_miss
+
+
+@pytest.mark.parametrize(
     ("text", "exclusion", "why"),
     [
         ("ALT ≤ 3 × ULN (≤ 5 × ULN for patients with Gilbert's syndrome)", False, "Gilbert's relaxes bilirubin only"),

@@ -424,6 +424,16 @@ LAB_EXCEPTION_IF_FIRST = re.compile(
 )
 
 
+# No bound at all for them, closing the criterion (AstraZeneca: "Serum bilirubin ≤ 1.5 × ULN. This will not apply
+# to patients with confirmed Gilbert's syndrome"): any_of [the bound, the condition].
+LAB_EXCEPTION_UNBOUNDED = re.compile(
+    r"[\s,;.]*[(（]?\s*(?:this\s+(?:will|does|shall)\s+not\s+apply\s+(?:to|for)|(?:except|excluding)\s+(?:for\s+|in\s+)?)"
+    r"\s*(?:patients|subjects|participants|those)\s+(?:with|who have)\s+(?:a\s+)?"
+    r"(?:confirmed\s+|documented\s+|known\s+)?(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?)(?P<liver>(?!))?(?P<bound>)\s*[)）]?\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
 def lab_exceptions(text: str) -> list[LabException]:
     """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
     return [
@@ -434,7 +444,7 @@ def lab_exceptions(text: str) -> list[LabException]:
             m.group("bound").strip(),
             _named_analytes(m.groupdict().get("named") or ""),
         )
-        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST, LAB_EXCEPTION_IF_FIRST)
+        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST, LAB_EXCEPTION_IF_FIRST, LAB_EXCEPTION_UNBOUNDED)
         for m in pattern.finditer(text)
     ]
 
@@ -454,6 +464,10 @@ def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Ato
     relaxes = found.analytes or analytes
     if atom.key not in analytes or atom.key not in relaxes or "observation" not in atom.rule:
         return None
+    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
+    if not found.bound:  # no bound for them at all
+        free = {"key": f"{atom.key}-{found.kind}", "text": condition["label"], "condition": dict(condition)}
+        return Atom(atom.start, found.end, atom.key, {"any_of": [strict, free]}, atom.label)
     relaxed = [a for a in find_labs(f"{atom.label} {found.bound}", "")[0] if a.key == atom.key]
     if len(relaxed) != 1:
         return None
@@ -462,7 +476,6 @@ def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Ato
         return None  # a stricter or other-kind bound is no relaxation: any_of would drop it
     if "window_days" in atom.rule["observation"]:
         body["window_days"] = atom.rule["observation"]["window_days"]
-    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
     exception = {
         "key": f"{atom.key}-{found.kind}",
         "text": f"{found.bound} for {condition['label']}",
