@@ -415,6 +415,22 @@ QUALIFYING = re.compile(
 )
 
 
+# Words that only narrow one finding to a part of it (a narrower exclusion is met only where the finding is).
+# Not "controlled", "treated", "stable", "asymptomatic", "history" or "except": they turn it the other way.
+NARROWING_ONLY = frozenset(
+    {"symptomatic", "uncontrolled", "severe", "serious", "clinically", "significant", "relevant", "refractory"}
+)
+
+
+def _narrowing_qualifier(words: list[str]) -> str | None:
+    lowered = [w.lower() for w in words]
+    if lowered in (["poorly", "controlled"], ["not", "well", "controlled"]):
+        return "poorly controlled"
+    if lowered and all(w in NARROWING_ONLY for w in lowered):
+        return " ".join(lowered)
+    return None
+
+
 def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     """Met when any recognised finding is present. The text is read as a list ("A, B or C"): an
     item holding a finding must say nothing else; an item without one (at least two words, none
@@ -438,6 +454,14 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+        if inside and words and len(segments) == 1 and len(atoms) == 1 and "condition" in atoms[0].rule:
+            qualifier = _narrowing_qualifier(words)
+            if qualifier:
+                # "Symptomatic spinal cord compression", "Clinically significant ILD": the one finding qualified;
+                # without it on record the exclusion is not met, with it whether it is that is for the site.
+                reason = f"whether it is {qualifier} as the protocol means: the site confirms at screening"
+                narrowed = {"key": "qualifier", "text": text.strip(), "not_computable": reason}
+                return _combine("all_of", [_child(atoms[0], text), narrowed])
         if inside and words and n > 0 and all(QUALIFYING.fullmatch(w) or NARROWING.fullmatch(w) for w in words):
             # "MI, unstable angina, symptomatic congestive heart failure": a later list item's own qualifier
             # narrows its finding only (one before the list may qualify every item, so the first never counts
