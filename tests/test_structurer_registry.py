@@ -791,3 +791,41 @@ def test_an_adequately_treated_skin_carcinoma_decides_on_records() -> None:
     assert excluded(lung, condition(icd, bcc, "Basal cell carcinoma of skin of nose", "2026-01-01")) is Result.UNKNOWN
     melanoma = condition(icd, "C43.4", "Malignant melanoma of scalp and neck", "2025-06-01")
     assert excluded(lung, melanoma) is Result.MET  # a melanoma is no skin carcinoma the text excepts
+
+
+# --- progression on or after a therapy class ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "within_days"),
+    [
+        ("Disease progression on or after platinum-based chemotherapy", "Platinum-based chemotherapy", None),
+        ("Documented disease progression after at least one prior line of platinum-based chemotherapy",
+         "Platinum-based chemotherapy", None),
+        ("Radiographic progression on or after an anti-PD-1/PD-L1 antibody", "Anti-PD-1 / PD-L1 antibody", None),
+        ("Disease progression on or after prior EGFR TKI therapy", "EGFR tyrosine kinase inhibitor", None),
+        # the window counts from the course's end, not back from today
+        ("Disease progression within 6 months after completion of platinum-based chemotherapy",
+         "Platinum-based chemotherapy", 183),
+    ],
+)  # fmt: skip
+def test_progression_on_or_after_a_therapy_class(text: str, label: str, within_days: int | None) -> None:
+    rule = rule_of(text)
+    assert set(rule) == {"progression_after"}  # fully structured, no medication lookback from today beside it
+    assert rule["progression_after"]["label"] == label and rule["progression_after"].get("within_days") == within_days
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Progressed on platinum-based chemotherapy",  # during it only
+        "Disease progression after platinum-based chemotherapy and an anti-PD-1 antibody",  # after both, or either?
+        "No disease progression after platinum-based chemotherapy",
+        "Recurrence within 12 months of the last dose of adjuvant platinum-based chemotherapy",
+    ],
+)
+def test_progression_near_misses_are_no_progression_rule_nor_a_lookback(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not ("'progression_after'" in str(rule) or "'within_days'" in str(rule)), rule
+    if rule is not None:
+        assert "not_computable" in str(rule)  # the progression stays a remainder

@@ -58,6 +58,7 @@ from service.importer.rules.oncology import (
     find_lung_and_transplant,
     find_named_drugs,
     find_pdl1,
+    find_progression_after,
     find_stage,
     find_steroid_dose,
     find_therapies,
@@ -107,6 +108,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_her2_status,
     find_pdl1,
     find_negative_pregnancy_test,
+    find_progression_after,
     _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, blank, days_of, op_of, window_positions
+from service.importer.rules.common import DURATION, WITHIN_DAYS, Atom, blank, days_of, op_of, window_positions
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -682,6 +682,8 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     for therapy in THERAPIES:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
+            if _window_counts_from_the_therapy(text, start):
+                continue  # no lookback from today: left as wording (a progression reads it, find_progression_after)
             days = _window_for(end, windows)
             if days is not None and drug_dependent:
                 atoms += _half_life_washout(text, therapy, start, end, days)
@@ -714,6 +716,62 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 ]}  # fmt: skip
             atoms.append(Atom(start, end, therapy.key, rule, therapy.label))
     return atoms
+
+
+# "Disease progression on or after platinum-based chemotherapy", "documented progression after at least one prior
+# line of an anti-PD-1/PD-L1 antibody": progression recorded during a course of the class or at any time after it
+# began (`progression_after` without a window). Not "progressed on" alone (during it only), nor "within N months
+# of" (a window the wording ties to the course's end, read apart).
+PROGRESSION_AFTER = re.compile(
+    r"\b(?:(?:documented|radiographic|radiological|radiologic|confirmed|objective)\s+)?(?:disease\s+)?"
+    r"(?:progression|progressed|progressive\s+disease)\s+(?:on\s+or\s+after|during\s+or\s+after|on\s+or\s+following"
+    r"|after|following)\s+(?:(?:at\s+least\s+(?:one|1)\s+)?(?:prior\s+|previous\s+)?(?:lines?|regimens?|courses?)\s+of\s+)?"
+    r"(?:(?:an?|the|prior|previous|previously\s+received)\s+)*",
+    re.IGNORECASE,
+)
+
+
+# "Disease progression within 6 months after (completion of) platinum-based chemotherapy": the window counts from
+# the course's end (`progression_after.within_days`), never back from today.
+PROGRESSION_WITHIN = re.compile(
+    r"\b(?:(?:documented|radiographic|radiological|radiologic|confirmed)\s+)?(?:disease\s+)?(?:progression|progressed"
+    r"|recurrence|relapse|relapsed)\s+within\s+" + DURATION + r"\s+(?:after|following|of|from)\s+(?:the\s+)?"
+    r"(?:(?:completion|end|last\s+dose|completing)\s+(?:of\s+)?(?:the\s+)?)?(?:(?:an?|prior|previous)\s+)*",
+    re.IGNORECASE,
+)
+# "... platinum-based chemotherapy and an anti-PD-1 antibody": after both, or after either? Not read.
+ANOTHER_THERAPY_JOINED = re.compile(r"\s*,?\s*(?:and|or|and/or|plus|followed\s+by|with|\+|/)\s", re.IGNORECASE)
+
+
+def find_progression_after(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    leads: list[tuple[re.Match[str], int | None]] = [(m, None) for m in PROGRESSION_AFTER.finditer(text)]
+    leads += [(m, days_of(m.group("count"), m.group("unit"))) for m in PROGRESSION_WITHIN.finditer(text)]
+    for lead, days in leads:
+        for therapy in THERAPIES:
+            if therapy.kind != "medication" or therapy.needs_window or therapy.current:
+                continue
+            found = re.compile("(?:" + therapy.pattern + ")" + THERAPY_TAIL, re.IGNORECASE).match(text, lead.end())
+            if found is None:
+                continue
+            if ANOTHER_THERAPY_JOINED.match(text, found.end()):
+                break
+            body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
+            if therapy.except_codes:
+                body["except"] = list(therapy.except_codes)
+            if days is not None:
+                body["within_days"] = days
+            atoms.append(Atom(lead.start(), found.end(), therapy.key, {"progression_after": body}, therapy.label))
+            break
+    return atoms
+
+
+def _window_counts_from_the_therapy(text: str, start: int) -> bool:
+    """ "within 6 months after platinum-based chemotherapy": a window before the therapy, counted from it."""
+    return any(
+        m.end() <= start and re.fullmatch(r"\s*(?:after|following|of|from|since)\b[^.;]{0,60}", text[m.end() : start])
+        for m in WITHIN_DAYS.finditer(text)
+    )
 
 
 # "within 21 days or 5 half-lives (whichever is shorter)": the clause after the washout.
