@@ -829,3 +829,19 @@ def test_progression_near_misses_are_no_progression_rule_nor_a_lookback(text: st
     assert rule is None or not ("'progression_after'" in str(rule) or "'within_days'" in str(rule)), rule
     if rule is not None:
         assert "not_computable" in str(rule)  # the progression stays a remainder
+
+
+@pytest.mark.parametrize(
+    ("text", "fully"),
+    [
+        ("Prior treatment with at least one platinum-based chemotherapy regimen", True),
+        ("Has received at least one prior line of platinum-based chemotherapy", True),
+        ("Must have received at least 1 dose of an anti-PD-1 antibody", True),
+        ("Received at least two prior lines of platinum-based chemotherapy", False),  # the count is no record's
+    ],
+)
+def test_at_least_one_regimen_of_a_class_is_having_received_it(text: str, fully: bool) -> None:
+    rule = rule_of(text)
+    assert ("medication" in rule) is fully
+    if not fully:
+        assert "two" in rule["all_of"][-1]["not_computable"]

@@ -690,6 +690,15 @@ AJCC_EDITION = re.compile(
 )
 
 
+AT_LEAST_ONE = re.compile(
+    r"\b(?:at\s+least|a\s+minimum\s+of)\s+(?:one|1)\s+(?:prior\s+|previous\s+)?(?:(?:lines?|regimens?|courses?|cycles?|doses?)"
+    r"(?:\s+of)?\b)?"
+    # "(must) have received": what a medication rule reads (not "receiving", which may say taken now)
+    r"|\b(?:(?:must\s+)?(?:has|have|had)\s+)?received\b",
+    re.IGNORECASE,
+)
+
+
 def _said_of_the_atoms(rest: str, atoms: list[Atom]) -> str:
     """The words left beside the atoms without those that only say how a diagnosis was made or in which system
     a stage was read."""
@@ -697,6 +706,8 @@ def _said_of_the_atoms(rest: str, atoms: list[Atom]) -> str:
         rest = DIAGNOSIS_WORDS.sub(" ", CONFIRMATION.sub(" ", rest))  # "histologically confirmed": how, not what
     if any(a.key == "stage" for a in atoms):
         rest = AJCC_EDITION.sub(" ", rest)
+    if any("medication" in a.rule or "progression_after" in a.rule for a in atoms):
+        rest = AT_LEAST_ONE.sub(" ", rest)  # "received at least one regimen of X" is "received X"; two are not
     return rest
 
 
