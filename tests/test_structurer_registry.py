@@ -845,3 +845,19 @@ def test_at_least_one_regimen_of_a_class_is_having_received_it(text: str, fully:
     assert ("medication" in rule) is fully
     if not fully:
         assert "two" in rule["all_of"][-1]["not_computable"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Absolute lymphocyte count ≥ 0.5 × 10^9/L", "Lymphocyte count ≥ 500/mm3", "ALC ≥ 0.5 x 10^9/L"]
+)
+def test_absolute_lymphocyte_count(text: str) -> None:
+    body = only(rule_of(text), "observation")
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (
+        ["loinc:731-0", "loinc:26474-7"],
+        ">=",
+        0.5,
+        "10*9/L",
+    )
+    # a share of the white cells is no count; a growth-factor condition qualifies it like the other counts
+    assert structure("Lymphocytes ≥ 20%", exclusion=False).rule is None
+    assert structure("Absolute lymphocyte count ≥ 0.5 × 10^9/L without G-CSF support", exclusion=False).rule is None

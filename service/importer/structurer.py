@@ -615,7 +615,7 @@ TRIGGERS = (
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
-        {"anc", "plt", "hb", "wbc"},
+        {"anc", "plt", "hb", "wbc", "alc"},
     ),
 )
 NAMED = (

@@ -58,6 +58,14 @@ ANALYTES = (
         heme=True,
     ),
     Analyte(
+        "alc",
+        "Absolute lymphocyte count",
+        r"absolute lymphocyte count|absolute lymphocytes?|lymphocyte count|\bALC\b",
+        ("loinc:731-0", "loinc:26474-7"),  # lymphocytes [#/volume] in blood (automated count / any method)
+        tuple((u, c, f, (0.1, 10.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
         "hb",
         "Hemoglobin",
         r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
