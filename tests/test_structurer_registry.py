@@ -861,3 +861,14 @@ def test_absolute_lymphocyte_count(text: str) -> None:
     # a share of the white cells is no count; a growth-factor condition qualifies it like the other counts
     assert structure("Lymphocytes ≥ 20%", exclusion=False).rule is None
     assert structure("Absolute lymphocyte count ≥ 0.5 × 10^9/L without G-CSF support", exclusion=False).rule is None
+
+
+def test_prothrombin_time() -> None:
+    body = only(rule_of("Prothrombin time (PT) ≤ 1.5 × ULN"), "observation")
+    assert (body["codes"], body["op"], body["uln"]) == (["loinc:5902-2"], "<=", 1.5)
+    assert only(rule_of("PT ≤ 16 seconds"), "observation")["unit"] == "s"
+    both = rule_of("PT and aPTT ≤ 1.5 × ULN")["all_of"]
+    assert [child["key"] for child in both] == ["pt", "aptt"]
+    # whichever of INR or PT the site measures: not both, stays text
+    for text in ("INR or PT ≤ 1.5 × ULN", "INR/PT ≤ 1.5 × ULN"):
+        assert structure(text, exclusion=False).rule is None, text

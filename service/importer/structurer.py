@@ -608,7 +608,7 @@ def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
 TRIGGERS = (
     (re.compile(r"gilbert", re.IGNORECASE), {"tbil"}),
     (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
-    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
+    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt", "pt"}),
     (
         re.compile(
             r"marrow|transfus|growth factor(?! receptor)|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"

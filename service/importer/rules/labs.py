@@ -159,6 +159,13 @@ ANALYTES = (
         ((r"(?:\{?INR\}?)?(?=\s*(?:[,;.)\]]|\band\b|\bor\b|$))", "1", 1.0, (0.8, 4.0)),),
     ),
     Analyte(
+        "pt",
+        "Prothrombin time",
+        r"prothrombin time(?:\s*\(PT\))?|\bPT\b",
+        ("loinc:5902-2",),
+        ((r"(?:s|sec|secs|seconds?)\b", "s", 1.0, (8.0, 60.0)),),
+    ),
+    Analyte(
         "aptt",
         "Activated partial thromboplastin time",
         r"activated partial thromboplastin time(?:\s*\(a?PTT\))?|\bA?PTT\b",
@@ -289,6 +296,10 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
             continue
         if any(a.key == "qtc" for a in members) and QT_MEAN.search(criterion):
             refused.append("a mean QTc of several ECGs is not one recorded value")
+            continue
+        if {"inr", "pt"} <= {a.key for a in members} and not re.search(r"\band\b", text[start:end], re.IGNORECASE):
+            # "INR or PT ≤ 1.5 × ULN", "INR/PT": whichever the site measures (both derive from one clotting time)
+            refused.append("INR or PT: one of the two, not both")
             continue
         tail = text[end:]
         pressure = BLOOD_PRESSURE_PAIR.match(tail) if any(a.key == "bp" for a in members) else None
