@@ -115,6 +115,13 @@ def test_a_sex_in_an_age_criterion_is_required_beside_the_age(text: str, sex: st
     assert rule_of("Male or female patients aged ≥ 18 years") == {"age": {"min": 18}}
 
 
+def test_adult_beside_an_adult_age_bound_adds_nothing() -> None:
+    assert rule_of("Adults aged 18-75 years") == {"age": {"min": 18, "max": 75}}
+    assert rule_of("Adult patients aged ≥ 18 years") == {"age": {"min": 18}}
+    # "adult" beside a younger bound contradicts it: kept as a remainder
+    assert [c["key"] for c in rule_of("Adults aged ≥ 16 years")["all_of"]] == ["age", "rest"]
+
+
 # --- Life expectancy (LOINC 75327-7, as the catalog's reviewed mappings encode it) ----------
 
 

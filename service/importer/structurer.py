@@ -690,6 +690,7 @@ AJCC_EDITION = re.compile(
 )
 
 
+ADULT_AGE = 18
 AT_LEAST_ONE = re.compile(
     r"\b(?:at\s+least|a\s+minimum\s+of)\s+(?:one|1)\s+(?:prior\s+|previous\s+)?(?:(?:lines?|regimens?|courses?|cycles?|doses?)"
     r"(?:\s+of)?\b)?"
@@ -706,6 +707,8 @@ def _said_of_the_atoms(rest: str, atoms: list[Atom]) -> str:
         rest = DIAGNOSIS_WORDS.sub(" ", CONFIRMATION.sub(" ", rest))  # "histologically confirmed": how, not what
     if any(a.key == "stage" for a in atoms):
         rest = AJCC_EDITION.sub(" ", rest)
+    if any(a.rule.get("age", {}).get("min", 0) >= ADULT_AGE for a in atoms):
+        rest = re.sub(r"\badults?\b", " ", rest, flags=re.IGNORECASE)  # "Adults aged ≥ 18": the bound says it
     if any("medication" in a.rule or "progression_after" in a.rule for a in atoms):
         rest = AT_LEAST_ONE.sub(" ", rest)  # "received at least one regimen of X" is "received X"; two are not
     return rest
