@@ -502,6 +502,10 @@ def test_qualified_cns_metastases_need_the_condition_and_a_site_check(text: str)
         ("≥18 years old and <80 years old", {"min": 18, "max": 79}),
         ("≥ 18 years of age < 75 years", {"min": 18, "max": 74}),
         ("Aged 18 to 75 years", {"min": 18, "max": 75}),
+        # the range first, then the words that make it an age
+        ("Adult subjects between 18 and 70 years of age", {"min": 18, "max": 70}),
+        ("18-75 years old", {"min": 18, "max": 75}),
+        ("Patients 18 to 75 years of age", {"min": 18, "max": 75}),
     ],
 )
 def test_both_bounds_of_an_age_range_are_kept(text: str, expected: dict[str, int]) -> None:

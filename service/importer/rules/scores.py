@@ -41,6 +41,12 @@ def find_age(text: str) -> list[Atom]:
         text,
         re.IGNORECASE,
     )
+    # "between 18 and 70 years of age", "18-75 years old": the range, then the words that say it is an age
+    ranged = ranged or re.search(
+        rf"(?<![\w.<>≤≥])(?:between\s+)?(?P<a>\d{{1,3}})\s*(?:-|–|to|and)\s*(?P<b>\d{{1,3}}){years}\s*(?:of\s+age|old)\b",
+        text,
+        re.IGNORECASE,
+    )
     if ranged and not DEFINITION.search(text[: ranged.start()]):
         atoms.append(_age_atom(ranged.start(), ranged.end(), int(ranged.group("a")), int(ranged.group("b"))))
         return atoms
