@@ -766,7 +766,10 @@ def test_a_negative_gene_status_is_never_read_as_positive(text: str) -> None:
 
 
 def test_disease_extent_is_no_alternative_in_an_exclusion() -> None:
-    assert structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule is None
+    # the setting narrows the therapy (all_of with the site's word), never an alternative beside it (any_of)
+    rule = structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule
+    assert rule is not None and set(rule) == {"all_of"}
+    assert [child["key"] for child in rule["all_of"]] == ["platinum", "setting"]
 
 
 # --- body weight, screening confirmations (issue 11, second round) -------------------------------

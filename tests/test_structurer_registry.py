@@ -872,3 +872,20 @@ def test_prothrombin_time() -> None:
     # whichever of INR or PT the site measures: not both, stays text
     for text in ("INR or PT ≤ 1.5 × ULN", "INR/PT ≤ 1.5 × ULN"):
         assert structure(text, exclusion=False).rule is None, text
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Prior platinum-based chemotherapy for metastatic disease", "platinum"),
+        ("Prior treatment with an anti-PD-1 antibody for advanced NSCLC", "pd1"),
+        ("Prior EGFR TKI in the metastatic setting", "egfr-tki"),
+    ],
+)
+def test_a_therapy_given_in_a_named_setting_keeps_the_setting_for_the_site(text: str, key: str) -> None:
+    # never met on the drug alone: adjuvant or neoadjuvant courses of it do not count
+    therapy, setting = rule_of(text, exclusion=True)["all_of"]
+    assert therapy["key"] == key and "within_days" not in therapy["medication"]
+    assert "(not as adjuvant or neoadjuvant therapy)" in setting["not_computable"]
+    # with a window beside it the setting is not read: text
+    assert structure("Prior platinum-based chemotherapy within 6 months for metastatic disease", True).rule is None

@@ -433,7 +433,33 @@ def _narrowing_qualifier(words: list[str]) -> str | None:
     return None
 
 
+# "Prior platinum-based chemotherapy for metastatic NSCLC": the setting a therapy was given in (advanced disease,
+# not adjuvant or neoadjuvant) is in no medication record.
+THERAPY_SETTING = re.compile(
+    r"\s*\b(?:for|in)\s+(?:the\s+|their\s+)?(?:(?:locally\s+)?advanced|metastatic|recurrent|unresectable|stage\s+IV)"
+    r"(?:\s*(?:,|/|or|and/or)\s*(?:(?:locally\s+)?advanced|metastatic|recurrent|unresectable|stage\s+IV))*"
+    r"(?:\s+(?:NSCLC|non-small[- ]cell lung cancer|disease|cancer|setting))?\b",
+    re.IGNORECASE,
+)
+
+
 def _exclusion(text: str, atoms: list[Atom]) -> Structured:
+    """The findings (`_any_finding`); one therapy received in a named setting keeps the setting for the site."""
+    setting = THERAPY_SETTING.search(text)
+    body = atoms[0].rule.get("medication", {}) if len(atoms) == 1 else {}
+    if setting and body and "within_days" not in body and not body.get("current"):
+        inner = _any_finding(blank(text, [(setting.start(), setting.end())]), atoms)
+        if inner.rule is None:
+            return inner
+        where = setting.group(0).strip()
+        part = {"key": "setting", "text": where,
+                "not_computable": f"whether it was given {where} (not as adjuvant or neoadjuvant therapy): the site "
+                "confirms at screening"}  # fmt: skip
+        return _beside(inner.rule, "all_of", part, {"key": atoms[0].key, "text": text})
+    return _any_finding(text, atoms)
+
+
+def _any_finding(text: str, atoms: list[Atom]) -> Structured:
     """Met when any recognised finding is present. The text is read as a list ("A, B or C"): an
     item holding a finding must say nothing else; an item without one (at least two words, none
     qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
