@@ -252,6 +252,11 @@ def test_brain_metastases_and_leptomeningeal_disease_are_both_findings() -> None
 def test_two_mentions_of_interstitial_lung_disease_are_both_read() -> None:
     rule = rule_of("History of interstitial pneumonia or evidence of interstitial lung disease")  # NCT05832827 exc-9.1
     assert [child["key"] for child in rule["any_of"]] == ["ild", "ild"]
+    # the history is the record's; "evidence of" is also what screening shows: the site looks (seed 6060 #46)
+    history, evidence = rule["any_of"]
+    assert history["condition"]["history"] is True
+    assert [child["key"] for child in evidence["any_of"]] == ["ild-recorded", "ild-evidence"]
+    assert "not_computable" in evidence["any_of"][1]
 
 
 @pytest.mark.parametrize(

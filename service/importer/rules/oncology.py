@@ -1139,6 +1139,7 @@ CHRONIC = re.compile(r"\b(?:chronic|long[- ]term|prolonged|maintenance)\b", re.I
 
 # --- lung conditions, transplant ----------------------------------------------------------------
 
+EVIDENCE_CUE = re.compile(r"\b(?:evidence|signs?|findings?)\s+of\s+(?:\w+\s+)?$", re.IGNORECASE)
 ILD = re.compile(
     r"\b(?:(?:non-?infectious\s+)?interstitial lung diseases?(?:\s*\(ILD\))?|\bILD\b|pulmonary fibrosis"
     r"|interstitial pneumonia)\b",
@@ -1181,7 +1182,17 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         if history:
             body["history"] = True
-        atoms.append(Atom(mention.start(), mention.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+        rule: dict[str, Any] = {"condition": body}
+        if EVIDENCE_CUE.search(text, max(0, mention.start() - 30), mention.start()):
+            # "evidence of ILD" is what screening imaging or examination shows, not only a recorded diagnosis
+            # (seed 6060 #46): the record decides when it holds ILD; otherwise the site looks.
+            rule = {"any_of": [
+                {"key": "ild-recorded", "text": "Interstitial lung disease on record", "condition": body},
+                {"key": "ild-evidence", "text": mention.group(0),
+                 "not_computable": "radiological or clinical evidence of interstitial lung disease at screening: "
+                 "the site confirms"},
+            ]}  # fmt: skip
+        atoms.append(Atom(mention.start(), mention.end(), "ild", rule, "Interstitial lung disease"))
     found = TUBERCULOSIS.search(text)
     if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
         # Active tuberculosis only: ICD-10-CM A15, A17-A19 are tuberculosis disease (A16 is WHO ICD-10 only;
