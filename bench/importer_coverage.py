@@ -152,6 +152,10 @@ def _leaf(c: dict[str, Any]) -> str:  # noqa: PLR0911 - one sentence per rule ki
             f"systemic corticosteroid {OPS[b['op']]} {b['prednisone_mg_per_day']} mg/day prednisone-equivalent"
             f" within the last {b['within_days']} days"
         )
+    if "progression_after" in c:
+        b = c["progression_after"]
+        when = f"within {b['within_days']} days of its end" if b.get("within_days") else "at any time after it began"
+        return f"disease progression recorded during a course of '{b['label']}'{_codes(b)} or {when}"
     if "creatinine_clearance" in c:
         b = c["creatinine_clearance"]
         return f"creatinine clearance (Cockcroft-Gault) is {OPS[b['op']]} {b['value']} mL/min"

@@ -96,11 +96,30 @@ def test_age_bounds_in_whole_years(text: str, expected: dict[str, int]) -> None:
     assert rule_of(text) == {"age": expected}
 
 
-def test_a_sex_in_an_age_criterion_is_kept_as_an_unencoded_requirement() -> None:
-    # NCT02663973 inc-1: encoding only the age would call a 40-year-old man "met"
-    rule = rule_of("Woman ≥ 18 years old")
-    assert [c.get("age") for c in rule["all_of"]] == [{"min": 18}, None]
-    assert "not_computable" in rule["all_of"][1]
+@pytest.mark.parametrize(
+    ("text", "sex", "age"),
+    [
+        ("Woman ≥ 18 years old", "female", {"min": 18}),  # NCT02663973 inc-1
+        ("Female patients aged ≥ 18 years", "female", {"min": 18}),
+        ("Men aged 18 years or older", "male", {"min": 18}),
+    ],
+)
+def test_a_sex_in_an_age_criterion_is_required_beside_the_age(text: str, sex: str, age: dict[str, int]) -> None:
+    # encoding only the age would call a 40-year-old man "met"
+    assert [(c["key"], c.get("sex"), c.get("age")) for c in rule_of(text)["all_of"]] == [
+        ("sex", sex, None),
+        ("age", None, age),
+    ]
+    # not a group no data decide ("of childbearing potential"), nor both sexes
+    assert "'sex'" not in str(rule_of("Women of childbearing potential aged ≥ 18 years"))
+    assert rule_of("Male or female patients aged ≥ 18 years") == {"age": {"min": 18}}
+
+
+def test_adult_beside_an_adult_age_bound_adds_nothing() -> None:
+    assert rule_of("Adults aged 18-75 years") == {"age": {"min": 18, "max": 75}}
+    assert rule_of("Adult patients aged ≥ 18 years") == {"age": {"min": 18}}
+    # "adult" beside a younger bound contradicts it: kept as a remainder
+    assert [c["key"] for c in rule_of("Adults aged ≥ 16 years")["all_of"]] == ["age", "rest"]
 
 
 # --- Life expectancy (LOINC 75327-7, as the catalog's reviewed mappings encode it) ----------
@@ -267,6 +286,35 @@ def test_a_positive_virus_test_stays_unknown_not_absent() -> None:
     rule = rule_of("HIV, hepatitis B virus(HBV), or hepatitis C virus(HCV) positive;", exclusion=True)  # NCT05288205
     assert condition_labels(rule) == {"HIV infection", "Hepatitis B", "Hepatitis C"}
     assert [leaf["not_computable"] for leaf in leaves(rule) if "not_computable" in leaf] == [
+        "the other findings of this list are not encoded (a positive test result or carrier state)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "labels"),
+    [
+        # MSD's wording: the one test that defines each infection, in brackets
+        ("Has a known history of Hepatitis B (defined as HBsAg reactive) or known active Hepatitis C virus (defined "
+         "as HCV RNA is detected) infection", {"Hepatitis B", "Hepatitis C"}),
+        ("Active hepatitis B (HBsAg positive) or hepatitis C (HCV RNA positive)", {"Hepatitis B", "Hepatitis C"}),
+        ("Known history of HIV (HIV 1/2 antibodies)", {"HIV infection"}),
+        # two tests or a quantity define a narrower infection than the diagnosis (a treated carrier is not
+        # "active"): text
+        ("Hepatitis B (defined as HBsAg positive and detectable HBV DNA)", None),
+        ("Active hepatitis B (HBsAg positive, HBV DNA ≥ 500 IU/mL) or hepatitis C", None),
+        ("Active HIV (defined as HIV viral load > 200)", None),
+    ],
+)  # fmt: skip
+def test_a_virus_defined_by_its_positive_test_is_the_diagnosis_or_the_test_for_the_site(
+    text: str, labels: set[str] | None
+) -> None:
+    result = structure(text, exclusion=True)
+    if labels is None:
+        assert result.rule is None
+        return
+    assert result.rule is not None and condition_labels(result.rule) == labels
+    # a positive test with no diagnosis recorded must stay unknown, never "not excluded"
+    assert [leaf["not_computable"] for leaf in leaves(result.rule) if "not_computable" in leaf] == [
         "the other findings of this list are not encoded (a positive test result or carrier state)"
     ]
 
@@ -454,6 +502,10 @@ def test_qualified_cns_metastases_need_the_condition_and_a_site_check(text: str)
         ("≥18 years old and <80 years old", {"min": 18, "max": 79}),
         ("≥ 18 years of age < 75 years", {"min": 18, "max": 74}),
         ("Aged 18 to 75 years", {"min": 18, "max": 75}),
+        # the range first, then the words that make it an age
+        ("Adult subjects between 18 and 70 years of age", {"min": 18, "max": 70}),
+        ("18-75 years old", {"min": 18, "max": 75}),
+        ("Patients 18 to 75 years of age", {"min": 18, "max": 75}),
     ],
 )
 def test_both_bounds_of_an_age_range_are_kept(text: str, expected: dict[str, int]) -> None:
@@ -547,9 +599,58 @@ def test_confirmed_nsclc_is_the_diagnosis_and_the_extent_a_named_site_check() ->
     assert not any(c.startswith("icd10cm:C34") for c in by_key["dx"]["condition"]["codes"])  # C34 holds SCLC too
     assert by_key["stage"]["stage"]["allowed"] == ["IIIB", "IIIC", "IV"]
     assert "locally advanced or metastatic" in by_key["extent"]["not_computable"]
-    assert by_key["confirmation"]["screening"] is True  # how the diagnosis was made: the pathology report
-    documented = rule_of("Histologically or cytologically documented non-small cell lung cancer")["all_of"]
-    assert documented[0]["condition"] == by_key["dx"]["condition"] and documented[1]["key"] == "confirmation"
+    # "non-small cell" is a pathologist's finding: a recorded NSCLC was diagnosed by histology or cytology
+    assert "confirmation" not in by_key
+    documented = rule_of("Histologically or cytologically documented non-small cell lung cancer")
+    assert documented == {"condition": by_key["dx"]["condition"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "record_suffices"),
+    [
+        ("Histologically or cytologically confirmed non-small cell lung cancer (NSCLC)", True),
+        ("Pathologically confirmed NSCLC", True),
+        ("Patients with pathologically (histopathologically) or cytologically confirmed NSCLC", True),
+        ("Histologically or cytologically proven malignant mesothelioma", True),
+        ("Cytologically or histologically confirmed cutaneous melanoma", True),
+        ("Histological or cytological confirmation of NSCLC", True),
+        ("Histologically- or cytologically-confirmed NSCLC", True),
+        ("Diagnosis of NSCLC confirmed by histology or cytology", True),
+        ("Confirmed diagnosis of NSCLC", True),  # the recorded diagnosis is what it names
+        ("Histologically confirmed NSCLC", False),  # a diagnosis made on cytology only does not meet it
+        ("Histopathologically confirmed melanoma", False),
+        ("Cytologically confirmed NSCLC", False),
+        ("Histologically or cytologically confirmed hepatocellular carcinoma", False),  # may be made on imaging
+        ("Histologically or cytologically confirmed pancreatic cancer", False),
+    ],
+)
+def test_a_microscopic_diagnosis_on_record_is_its_own_pathology_confirmation(text: str, record_suffices: bool) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is not None
+    if record_suffices:
+        assert set(rule) == {"condition"}, rule  # fully structured: nothing left for the site
+    else:
+        assert rule["all_of"][-1] == {"key": "confirmation", "text": rule["all_of"][-1]["text"], "screening": True}
+
+
+def test_a_window_beside_a_diagnosis_is_never_dropped() -> None:
+    # the diagnosis rule reads no window: "within 28 days" stays a remainder, the criterion partly structured;
+    # nor a past diagnosis (a resolved record meets it, the rule reads an active one)
+    for text in (
+        "Histologically or cytologically confirmed NSCLC within 28 days before enrollment",
+        "Diagnosed with NSCLC within the past 6 months",
+        "Prior diagnosis of NSCLC",
+    ):
+        rule = rule_of(text)
+        assert [child["key"] for child in rule["all_of"]] == ["dx", "rest"], text
+
+
+def test_the_ajcc_edition_of_a_stage_is_the_system_it_is_read_in() -> None:
+    rule = rule_of("Stage IIIB or IV NSCLC according to the 8th edition of the AJCC/UICC TNM staging system")
+    assert [child["key"] for child in rule["all_of"]] == ["stage", "dx"]
+    assert rule["all_of"][0]["stage"] == {"allowed": ["IIIB", "IV"]}
+    # another staging system named beside it stays a remainder
+    assert "rest" in [child["key"] for child in rule_of("Stage IV NSCLC according to the IASLC staging")["all_of"]]
 
 
 def test_small_cell_or_mixed_histology_is_not_nsclc() -> None:
@@ -580,7 +681,9 @@ def test_gene_biomarkers_without_a_specific_variant() -> None:
     assert rule_of("EGFR wild-type")["test"]["result"] == "negative"
     # any KRAS variant is not G12C: the change is required by name (test_a_named_protein_change_...)
     assert rule_of("KRAS G12C mutation")["test"]["variant"] == "G12C"
-    assert structure("Known EGFR sensitizing mutation", exclusion=True).rule is None
+    # any EGFR variant is not a sensitising one: never read as the gene alone (the kind stays with the site)
+    sensitising = rule_of("Known EGFR sensitizing mutation", exclusion=True)
+    assert [child["key"] for child in sensitising["all_of"]] == ["variant", "kind"]
 
 
 def test_ldh_as_a_multiple_of_uln() -> None:
@@ -663,7 +766,10 @@ def test_a_negative_gene_status_is_never_read_as_positive(text: str) -> None:
 
 
 def test_disease_extent_is_no_alternative_in_an_exclusion() -> None:
-    assert structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule is None
+    # the setting narrows the therapy (all_of with the site's word), never an alternative beside it (any_of)
+    rule = structure("Prior platinum-based chemotherapy for metastatic NSCLC", exclusion=True).rule
+    assert rule is not None and set(rule) == {"all_of"}
+    assert [child["key"] for child in rule["all_of"]] == ["platinum", "setting"]
 
 
 # --- body weight, screening confirmations (issue 11, second round) -------------------------------
@@ -732,6 +838,7 @@ LIVE_VACCINE_EXCLUSIONS = [
     # NCT06411691 exc-13
     "Has received any non-oncology live vaccine therapy used for prevention of infectious diseases within 28 days "
     "of study treatment.",
+    "Receipt of live attenuated vaccine within 30 days before the first dose",  # "receipt of" names the receiving
 ]
 
 
@@ -1030,8 +1137,17 @@ AST_ALT_LIVER = (  # NCT03377387 inc-10
         ),
         # formerly kept as text (a liver-metastasis exception); now read with its condition
         ("AST/ALT ≤ 2.5 × ULN (≤ 5 × ULN for patients with liver metastases)", "ast", "icd10cm:C78.7", 2.5, 5.0),
+        # the condition first, unbracketed, closing the clause
+        ("ALT and AST ≤ 2.5 × ULN; if liver metastases, ≤ 5 × ULN", "ast", "icd10cm:C78.7", 2.5, 5.0),
+        ("AST/ALT ≤ 3 × ULN, or if liver metastases are present, ≤ 5 × ULN", "alt", "icd10cm:C78.7", 3.0, 5.0),
+        ("ALT and AST ≤ 2.5 x ULN, or in the presence of liver metastases ≤ 5 x ULN", "alt", "icd10cm:C78.7", 2.5, 5.0),
+        ("Total bilirubin ≤ 1.5 × ULN; for patients with Gilbert's syndrome, ≤ 3 × ULN", "tbil", "icd10cm:E80.4", 1.5,
+         3.0),
+        # AstraZeneca's wording names the analytes again
+        ("ALT and AST ≤ 2.5 × ULN; for patients with hepatic metastases, ALT and AST ≤ 5 × ULN", "alt",
+         "icd10cm:C78.7", 2.5, 5.0),
     ],
-)
+)  # fmt: skip
 def test_a_relaxed_bound_needs_the_condition_it_names(
     text: str, key: str, condition_code: str, strict: float, relaxed: float
 ) -> None:
@@ -1045,6 +1161,25 @@ def test_a_relaxed_bound_needs_the_condition_it_names(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "Serum bilirubin ≤ 1.5 × ULN. This will not apply to patients with confirmed Gilbert's syndrome",  # AZ
+        "Total bilirubin ≤ 1.5 × ULN (except patients with Gilbert's syndrome)",
+    ],
+)
+def test_no_bound_for_patients_with_gilbert_syndrome(text: str) -> None:
+    strict, free = rule_of(text)["any_of"]
+    assert (observation(strict)["op"], observation(strict)["uln"]) == ("<=", 1.5)
+    assert free["condition"]["codes"] == ["icd10cm:E80.4"]
+    # not for another analyte, nor with more words after the syndrome
+    for near_miss in (
+        "AST ≤ 3 × ULN. This will not apply to patients with confirmed Gilbert's syndrome",
+        "Total bilirubin ≤ 1.5 × ULN, except patients with Gilbert's syndrome and liver metastases",
+    ):
+        assert structure(near_miss, exclusion=False).rule is None, near_miss
+
+
+@pytest.mark.parametrize(
     ("text", "exclusion", "why"),
     [
         ("ALT ≤ 3 × ULN (≤ 5 × ULN for patients with Gilbert's syndrome)", False, "Gilbert's relaxes bilirubin only"),
@@ -1052,6 +1187,12 @@ def test_a_relaxed_bound_needs_the_condition_it_names(
         ("AST ≤ 3 × ULN (≤ 200 U/L if liver metastases)", False, "another kind of bound"),
         ("Hemoglobin ≥ 9 g/dL (≤ 5 × ULN if liver metastases)", False, "not a bound of this analyte"),
         ("AST > 3 × ULN (> 5 × ULN if liver metastases)", True, "an exclusion needs the reverse logic"),
+        ("ALT ≤ 2.5 × ULN; if liver metastases, ≤ 5 × ULN and no ascites", False, "more than the bound follows it"),
+        ("ALT ≤ 2.5 × ULN; if liver metastases, ≤ 2 × ULN", False, "stricter, not relaxed"),
+        ("Creatinine ≤ 1.5 × ULN; if liver metastases, ≤ 5 × ULN", False, "liver metastases relax no creatinine"),
+        ("ALT > 2.5 × ULN; if liver metastases, > 5 × ULN", True, "an exclusion needs the reverse logic"),
+        ("Total bilirubin ≤ 1.5 × ULN; for patients with hepatic metastases, ALT and AST ≤ 5 × ULN", False,
+         "the relaxed bound names other analytes than the one before it"),
         (
             "Total bilirubin less than or equal to 2.0 mg/dL, except in patients with Gilbert s Syndrome, who must "
             "have a total bilirubin < 3.0 mg/dL.",  # NCT03745326 inc-12.3
@@ -1153,6 +1294,66 @@ def test_an_imported_variant_criterion_is_unknown_on_a_report_that_names_no_chan
     assert verdict("KRAS p.G12C mutation analysis") is Result.MET
     assert verdict("KRAS mutation analysis") is Result.UNKNOWN
     assert verdict("KRAS p.G12D mutation analysis") is Result.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "exclusion"),
+    [
+        ("EGFR-sensitizing mutation or ALK gene rearrangement", True),
+        ("Patients with EGFR sensitizing mutation or ALK translocation", True),
+        ("Known sensitizing EGFR mutations or ALK rearrangement", True),
+        ("Documented activating EGFR mutation", False),
+    ],
+)
+def test_a_sensitising_or_activating_mutation_is_the_gene_and_the_kind_for_the_site(text: str, exclusion: bool) -> None:
+    rule = rule_of(text, exclusion)
+    egfr = next(leaf for leaf in leaves(rule) if leaf.get("test", {}).get("gene") == "EGFR")
+    assert (egfr["test"]["result"], "variant" in egfr["test"]) == ("positive", False)
+    kind = next(leaf for leaf in leaves(rule) if "not_computable" in leaf)
+    assert kind["not_computable"].split(" as the protocol")[0] in (
+        "whether the EGFR variant on record is sensitizing",
+        "whether the EGFR variant on record is activating",
+    )
+    if exclusion:  # the EGFR part: a variant AND its kind; ALK (any rearrangement) decides alone
+        egfr_part, alk = rule["any_of"]
+        assert [c["key"] for c in egfr_part["all_of"]] == ["variant", "kind"] and alk["test"]["gene"] == "ALK"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Documented EGFR mutation (exon 19 deletion or L858R)",  # the changes named: not read as any variant
+        "No EGFR sensitizing mutation and no ALK translocation",  # negated
+        "EGFR sensitizing mutation negative",
+        "Tumors with other driver mutations",
+    ],
+)
+def test_sensitising_mutation_near_misses_are_no_gene_test(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not [leaf for leaf in leaves(rule) if "test" in leaf]
+
+
+def test_an_imported_sensitising_mutation_exclusion_is_unknown_on_a_positive_report() -> None:
+    import datetime as dt
+
+    from service.domain.criteria import Result
+    from service.domain.evaluate import evaluate_study
+    from service.fhir.patient_bundle import index_facts, parse_body
+    from tests.builders import body, concept, observation, patient
+
+    written = "Exclusion Criteria:\n\n* Known EGFR sensitizing mutation or ALK translocation"
+    criteria, counts = eligibility_criteria({"eligibilityCriteria": written})
+    assert counts.partly == 1
+    trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
+
+    def verdict(text: str, result: str) -> Result:
+        report = observation("69548-6", "2026-01-05", result)
+        report["code"] = {**concept("http://loinc.org", "69548-6"), "text": text}
+        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), report))), dt.date(2026, 3, 1))
+        return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    assert verdict("EGFR mutation analysis", "positive") is Result.UNKNOWN  # exon 20 insertion or L858R?
+    assert verdict("ALK rearrangement", "positive") is Result.MET
 
 
 # --- pregnancy tests with a window in hours -----------------------------------------------------

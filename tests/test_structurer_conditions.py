@@ -72,20 +72,35 @@ def test_named_conditions_beside_other_findings_are_alternatives() -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "Symptomatic spinal cord compression.",  # NCT05786924 exc-9: symptomatic is not in the record
         "Evidence of acute main trunk portal vein thrombosis",  # NCT05883644 exc-11: the trunk, acute
-        "Uncontrolled myasthenia gravis",
-        "Clinically significant retinal vein occlusion",
         "Spinal cord compression due to metastatic disease",  # the cause is not in the record
         "Retinal vein occlusion not treated with anti-VEGF therapy",
         # "active" for a chronic disease is its activity (a flare), not the record's clinical status
         "Active inflammatory bowel disease (e.g., Crohn's disease or ulcerative colitis)",
         "Child-Pugh B cirrhosis",
-        "Poorly controlled epilepsy.",  # NCT05883007 exc-24
+        "Asymptomatic spinal cord compression",  # widens or turns the finding: no narrower part of it
+        "Treated spinal cord compression",
+        "Symptomatic spinal cord compression or uncontrolled epilepsy",  # a qualifier before a list: every item?
     ],
 )
 def test_a_qualified_named_condition_stays_text(text: str) -> None:
     assert structure(text, exclusion=True).rule is None
+
+
+@pytest.mark.parametrize(
+    ("text", "qualifier"),
+    [
+        ("Symptomatic spinal cord compression.", "symptomatic"),  # NCT05786924 exc-9: symptomatic is not in the record
+        ("Uncontrolled myasthenia gravis", "uncontrolled"),
+        ("Clinically significant retinal vein occlusion", "clinically significant"),
+        ("Poorly controlled epilepsy.", "poorly controlled"),  # NCT05883007 exc-24
+    ],
+)
+def test_a_narrowed_named_condition_needs_the_finding_and_the_site_word(text: str, qualifier: str) -> None:
+    # never met on the finding alone: without it on record not met, with it unknown until the site says
+    finding, narrowed = rule_of(text)["all_of"]
+    assert "condition" in finding and "history" not in finding["condition"]
+    assert narrowed["not_computable"].startswith(f"whether it is {qualifier} as the protocol means")
 
 
 def test_a_named_condition_is_no_inclusion() -> None:
@@ -237,6 +252,11 @@ def test_brain_metastases_and_leptomeningeal_disease_are_both_findings() -> None
 def test_two_mentions_of_interstitial_lung_disease_are_both_read() -> None:
     rule = rule_of("History of interstitial pneumonia or evidence of interstitial lung disease")  # NCT05832827 exc-9.1
     assert [child["key"] for child in rule["any_of"]] == ["ild", "ild"]
+    # the history is the record's; "evidence of" is also what screening shows: the site looks (seed 6060 #46)
+    history, evidence = rule["any_of"]
+    assert history["condition"]["history"] is True
+    assert [child["key"] for child in evidence["any_of"]] == ["ild-recorded", "ild-evidence"]
+    assert "not_computable" in evidence["any_of"][1]
 
 
 @pytest.mark.parametrize(

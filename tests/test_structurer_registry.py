@@ -5,11 +5,20 @@ fixtures/external/ctgov/v2, with the near misses that must stay text or keep the
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from service.domain.criteria import Result
+from service.domain.evaluate import evaluate_study
+from service.fhir.patient_bundle import index_facts, parse_body
+from service.importer.criteria import eligibility_criteria
 from service.importer.structurer import structure
+from service.mapping import parse_trial_criteria
+from tests import builders
+from tests.builders import condition, patient
 
 
 def rule_of(text: str, exclusion: bool = False) -> dict[str, Any]:
@@ -229,7 +238,7 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     from service.fhir.patient_bundle import index_facts, parse_body
     from service.importer.criteria import eligibility_criteria
     from service.mapping import parse_trial_criteria
-    from tests.builders import body, condition, patient, procedure_r4, statement_r4
+    from tests.builders import condition, patient, procedure_r4, statement_r4
 
     criteria, _ = eligibility_criteria(
         {
@@ -243,7 +252,7 @@ def test_imported_infection_surgery_and_washout_rules_decide_on_records() -> Non
     on = dt.date(2026, 3, 1)
 
     def results(*resources: dict[str, Any]) -> dict[str, Result]:
-        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), on)
+        evaluation = evaluate_study(trial, index_facts(parse_body(builders.body(patient(), *resources))), on)
         return {r.criterion.link_id: r.result for r in evaluation.criteria}
 
     on_antibiotic = results(statement_r4("J01CR02", "amoxicillin and clavulanic acid", "2026-02-25", system=ATC))
@@ -382,6 +391,71 @@ def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_
 
 
 @pytest.mark.parametrize(
+    ("text", "skin_excepted", "skin_treated"),
+    [
+        ("Other malignancy within 5 years, except basal cell carcinoma of the skin or cervical carcinoma in situ",
+         True, False),
+        ("Other malignancy within 3 years (except non-melanoma skin cancer)", True, False),
+        ("Another malignancy within 2 years prior to randomization, except for basal or squamous cell skin cancer, or "
+         "carcinoma in situ of the cervix or breast", True, False),
+        ("Other malignancy within 5 years except carcinoma in situ", False, False),  # D00-D09: never counted anyway
+        ("Any other malignancy within 3 years before first dose, except adequately treated non-melanoma skin cancer "
+         "or carcinoma in situ", True, True),
+        ("History of other malignancies within 5 years, except for cured basal cell carcinoma of the skin and "
+         "carcinoma in situ of the cervix", True, True),
+        ("Other malignancy within 3 years, except basal cell carcinoma of the skin that has been adequately treated",
+         True, True),
+        ("Other malignancy within 5 years except basal cell carcinoma of the skin or melanoma in situ", True, False),
+    ],
+)  # fmt: skip
+def test_another_malignancy_within_years_with_skin_and_in_situ_exceptions(
+    text: str, skin_excepted: bool, skin_treated: bool
+) -> None:
+    rule = structure(text, exclusion=True, study_cancer=("icd10cm:C34", "snomed:254637007")).rule
+    assert rule is not None
+    by_key = {child["key"]: child for child in rule["any_of"]}
+    active, recent = by_key["active"]["condition"], by_key["recent"]["condition"]
+    assert "history" not in active and recent["history"] is True and recent["within_days"] > 365
+    for body in (active, recent):
+        assert body["codes"][0] == "icd10cm:C" and "icd10cm:C34" in body["except"]
+        assert ("icd10cm:C44" in body["except"]) is skin_excepted  # C43 melanoma and C4A Merkel cell still count
+        assert "icd10cm:C43" not in body["except"] and "icd10cm:C4A" not in body["except"]
+    # "adequately treated": a skin carcinoma resolved on record was treated; an active one is for the site
+    assert ("skin" in by_key) is skin_treated
+    if skin_treated:
+        record, treated = by_key["skin"]["all_of"]
+        assert record["condition"]["codes"] == ["icd10cm:C44"] and "history" not in record["condition"]
+        assert "curatively treated" in treated["not_computable"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # exceptions beyond skin carcinoma and carcinoma in situ, or a squamous cell carcinoma of any site
+        "Other malignancy within 5 years, except squamous cell carcinoma",
+        "Other malignancy within 5 years, except localized prostate cancer",
+        "Other malignancy within 5 years, except adequately treated basal cell carcinoma of the skin or superficial "
+        "bladder cancer",
+        "Other malignancy within 5 years, except non-melanoma skin cancer with disease-free survival of more than 5 "
+        "years",
+        "Malignancies other than NSCLC within 5 years prior to randomization, with the exception of those with a "
+        "negligible risk of metastasis or death (e.g., expected 5-year OS > 90%) treated with expected curative "
+        "outcome (such as adequately treated carcinoma in situ of the cervix, basal or squamous cell skin cancer)",
+        "Other malignancy within 3 years unless curatively treated",
+    ],
+)
+def test_exceptions_no_record_tells_leave_a_cancer_on_record_to_the_site(text: str) -> None:
+    from service.importer.rules.oncology import study_cancer_codes
+
+    rule = structure(text, exclusion=True, study_cancer=study_cancer_codes(["Non-small Cell Lung Cancer"])).rule
+    assert rule is not None
+    cancer, exceptions = rule["all_of"]  # met only with a cancer on record AND the site's word
+    assert [c["key"] for c in cancer["any_of"]] == ["active", "recent"]
+    assert "icd10cm:C44" not in cancer["any_of"][0]["condition"]["except"]  # the skin carcinoma is the site's too
+    assert exceptions["not_computable"].startswith("whether the other malignancy is one the protocol excepts")
+
+
+@pytest.mark.parametrize(
     ("text", "study"),
     [
         (MERCK_MALIGNANCY, None),  # the trial's cancer unknown: every patient would have "another" cancer
@@ -400,32 +474,32 @@ def test_another_malignancy_within_years_exempts_the_trial_cancer_and_the_named_
          "surveillance.", ("icd10cm:C25",)),
         ("Other malignancies (except non-melanoma skin cancer with the disease-free survival of more than 5 years "
          "and cervical carcinoma in situ, bladder cancer, or breast cancer)", ("icd10cm:C25",)),  # NCT06898385
+        ("Other malignancy within 3 years that required systemic therapy", ("icd10cm:C34",)),  # no exception
     ],
 )  # fmt: skip
 def test_other_malignancy_near_misses_stay_text(text: str, study: tuple[str, ...] | None) -> None:
     assert structure(text, exclusion=True, study_cancer=study).rule is None
 
 
-def test_imported_other_malignancy_decides_on_records() -> None:
-    import datetime as dt
-
-    from service.domain.criteria import Result
-    from service.domain.evaluate import evaluate_study
-    from service.fhir.patient_bundle import index_facts, parse_body
-    from service.importer.criteria import eligibility_criteria
-    from service.mapping import parse_trial_criteria
-    from tests.builders import body, condition, patient
-
+def imported_exclusion(text: str, partly: int = 1) -> Callable[..., Result]:
+    """The verdict on an NSCLC trial's one imported exclusion `text` for a patient with the given resources."""
     criteria, counts = eligibility_criteria(
-        {"eligibilityCriteria": "Exclusion Criteria:\n\n* " + MERCK_MALIGNANCY + "\n"}, ["Non-small Cell Lung Cancer"]
+        {"eligibilityCriteria": f"Exclusion Criteria:\n\n* {text}\n"}, ["Non-small Cell Lung Cancer"]
     )
-    assert counts.partly == 1  # whether it progresses or was treated stays with the site
+    assert counts.partly == partly
     trial = parse_trial_criteria({"criteria": criteria}, "NCT-test", "imported")
-    icd = "http://hl7.org/fhir/sid/icd-10-cm"
 
     def excluded(*resources: dict[str, Any]) -> Result:
-        evaluation = evaluate_study(trial, index_facts(parse_body(body(patient(), *resources))), dt.date(2026, 3, 1))
+        facts = index_facts(parse_body(builders.body(patient(), *resources)))
+        evaluation = evaluate_study(trial, facts, dt.date(2026, 3, 1))
         return next(r.result for r in evaluation.criteria if r.criterion.link_id == "exc-1")
+
+    return excluded
+
+
+def test_imported_other_malignancy_decides_on_records() -> None:
+    excluded = imported_exclusion(MERCK_MALIGNANCY)  # whether it progresses or was treated stays with the site
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
 
     lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
     assert excluded(lung) is Result.NOT_MET  # the trial's own cancer
@@ -504,6 +578,10 @@ def test_coagulation_thresholds_with_an_anticoagulant_clause_stay_text(text: str
         ("PD-L1 tumor proportion score ≥1%.", [(">=", 1.0)]),
         ("PD-L1 expression (TPS) < 1%", [("<", 1.0)]),
         ("PD-L1 TPS 1-49%", [(">=", 1.0), ("<=", 49.0)]),  # both bounds of the range
+        # the share of tumour cells staining is the TPS (22C3, 28-8) / TC score (SP263)
+        ("PD-L1 expression ≥ 1% of tumor cells", [(">=", 1.0)]),
+        ("PD-L1 expression on ≥ 50% of tumour cells", [(">=", 50.0)]),
+        ("PD-L1 ≥ 50% tumor cells (TC)", [(">=", 50.0)]),
     ],
 )
 def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]) -> None:
@@ -516,6 +594,9 @@ def test_pdl1_tumour_proportion_score(text: str, bounds: list[tuple[str, float]]
 def test_pdl1_near_misses() -> None:
     assert structure("PD-L1 CPS ≥ 10", exclusion=False).rule is None  # a combined positive score is no TPS
     assert structure("PD-L1 expression ≥ 50%", exclusion=False).rule is None  # which score is not said
+    # tumour and immune cells together are another score (CPS, IC)
+    assert structure("PD-L1 expression ≥ 1% of tumor cells and immune cells", exclusion=False).rule is None
+    assert structure("PD-L1 staining ≥ 1% of tumor cells or ≥ 1% of immune cells", exclusion=False).rule is None
     rule = rule_of("PD-L1 TPS ≥ 50% as determined by the 22C3 assay")  # the assay stays as a remainder
     assert [c["key"] for c in rule["all_of"]] == ["pdl1", "rest"]
     assert only(rule_of("PD-L1 TPS ≥ 50%", exclusion=True), "observation")["op"] == ">="  # exclusion keeps direction
@@ -697,3 +778,114 @@ def test_imported_organ_transplant_reads_the_transplant_status() -> None:
         )
     }  # fmt: skip
     assert verdicts == {"kidney": Result.MET, "stem cells": Result.UNKNOWN, "none": Result.NOT_MET}
+
+
+def test_an_adequately_treated_skin_carcinoma_decides_on_records() -> None:
+    excluded = imported_exclusion("Other malignancy within 3 years, except adequately treated basal cell carcinoma of "
+                                  "the skin")  # fmt: skip
+    icd = "http://hl7.org/fhir/sid/icd-10-cm"
+    lung = condition(icd, "C34.11", "Malignant neoplasm of upper lobe, right bronchus or lung")
+    bcc = "C44.310"  # basal cell carcinoma of skin of nose
+    assert excluded(lung, condition(icd, bcc, "Basal cell carcinoma of skin of nose", "2025-01-01", "resolved",
+                                    abatementDateTime="2025-03-01")) is Result.NOT_MET  # fmt: skip
+    assert excluded(lung, condition(icd, bcc, "Basal cell carcinoma of skin of nose", "2026-01-01")) is Result.UNKNOWN
+    melanoma = condition(icd, "C43.4", "Malignant melanoma of scalp and neck", "2025-06-01")
+    assert excluded(lung, melanoma) is Result.MET  # a melanoma is no skin carcinoma the text excepts
+
+
+# --- progression on or after a therapy class ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "within_days"),
+    [
+        ("Disease progression on or after platinum-based chemotherapy", "Platinum-based chemotherapy", None),
+        ("Documented disease progression after at least one prior line of platinum-based chemotherapy",
+         "Platinum-based chemotherapy", None),
+        ("Radiographic progression on or after an anti-PD-1/PD-L1 antibody", "Anti-PD-1 / PD-L1 antibody", None),
+        ("Disease progression on or after prior EGFR TKI therapy", "EGFR tyrosine kinase inhibitor", None),
+        # the window counts from the course's end, not back from today
+        ("Disease progression within 6 months after completion of platinum-based chemotherapy",
+         "Platinum-based chemotherapy", 183),
+    ],
+)  # fmt: skip
+def test_progression_on_or_after_a_therapy_class(text: str, label: str, within_days: int | None) -> None:
+    rule = rule_of(text)
+    assert set(rule) == {"progression_after"}  # fully structured, no medication lookback from today beside it
+    assert rule["progression_after"]["label"] == label and rule["progression_after"].get("within_days") == within_days
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Progressed on platinum-based chemotherapy",  # during it only
+        "Disease progression after platinum-based chemotherapy and an anti-PD-1 antibody",  # after both, or either?
+        "No disease progression after platinum-based chemotherapy",
+        "Recurrence within 12 months of the last dose of adjuvant platinum-based chemotherapy",
+    ],
+)
+def test_progression_near_misses_are_no_progression_rule_nor_a_lookback(text: str) -> None:
+    rule = structure(text, exclusion=False).rule
+    assert rule is None or not ("'progression_after'" in str(rule) or "'within_days'" in str(rule)), rule
+    if rule is not None:
+        assert "not_computable" in str(rule)  # the progression stays a remainder
+
+
+@pytest.mark.parametrize(
+    ("text", "fully"),
+    [
+        ("Prior treatment with at least one platinum-based chemotherapy regimen", True),
+        ("Has received at least one prior line of platinum-based chemotherapy", True),
+        ("Must have received at least 1 dose of an anti-PD-1 antibody", True),
+        ("Received at least two prior lines of platinum-based chemotherapy", False),  # the count is no record's
+    ],
+)
+def test_at_least_one_regimen_of_a_class_is_having_received_it(text: str, fully: bool) -> None:
+    rule = rule_of(text)
+    assert ("medication" in rule) is fully
+    if not fully:
+        assert "two" in rule["all_of"][-1]["not_computable"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Absolute lymphocyte count ≥ 0.5 × 10^9/L", "Lymphocyte count ≥ 500/mm3", "ALC ≥ 0.5 x 10^9/L"]
+)
+def test_absolute_lymphocyte_count(text: str) -> None:
+    body = only(rule_of(text), "observation")
+    assert (body["codes"], body["op"], body["value"], body["unit"]) == (
+        ["loinc:731-0", "loinc:26474-7"],
+        ">=",
+        0.5,
+        "10*9/L",
+    )
+    # a share of the white cells is no count; a growth-factor condition qualifies it like the other counts
+    assert structure("Lymphocytes ≥ 20%", exclusion=False).rule is None
+    assert structure("Absolute lymphocyte count ≥ 0.5 × 10^9/L without G-CSF support", exclusion=False).rule is None
+
+
+def test_prothrombin_time() -> None:
+    body = only(rule_of("Prothrombin time (PT) ≤ 1.5 × ULN"), "observation")
+    assert (body["codes"], body["op"], body["uln"]) == (["loinc:5902-2"], "<=", 1.5)
+    assert only(rule_of("PT ≤ 16 seconds"), "observation")["unit"] == "s"
+    both = rule_of("PT and aPTT ≤ 1.5 × ULN")["all_of"]
+    assert [child["key"] for child in both] == ["pt", "aptt"]
+    # whichever of INR or PT the site measures: not both, stays text
+    for text in ("INR or PT ≤ 1.5 × ULN", "INR/PT ≤ 1.5 × ULN"):
+        assert structure(text, exclusion=False).rule is None, text
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("Prior platinum-based chemotherapy for metastatic disease", "platinum"),
+        ("Prior treatment with an anti-PD-1 antibody for advanced NSCLC", "pd1"),
+        ("Prior EGFR TKI in the metastatic setting", "egfr-tki"),
+    ],
+)
+def test_a_therapy_given_in_a_named_setting_keeps_the_setting_for_the_site(text: str, key: str) -> None:
+    # never met on the drug alone: adjuvant or neoadjuvant courses of it do not count
+    therapy, setting = rule_of(text, exclusion=True)["all_of"]
+    assert therapy["key"] == key and "within_days" not in therapy["medication"]
+    assert "(not as adjuvant or neoadjuvant therapy)" in setting["not_computable"]
+    # with a window beside it the setting is not read: text
+    assert structure("Prior platinum-based chemotherapy within 6 months for metastatic disease", True).rule is None

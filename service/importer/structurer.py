@@ -25,6 +25,7 @@ from service.importer.rules.common import (
     WITHIN_DAYS,
     Atom,
     Structured,
+    blank,
     window_positions,
     windows_in,
 )
@@ -48,6 +49,7 @@ from service.importer.rules.oncology import (
     NEGATION,
     ONCOLOGY_KEYS,
     POSITIVE_GENE,
+    confirmation_is_the_record,
     find_biomarkers,
     find_current_steroids,
     find_diagnosis,
@@ -56,13 +58,21 @@ from service.importer.rules.oncology import (
     find_lung_and_transplant,
     find_named_drugs,
     find_pdl1,
+    find_progression_after,
     find_stage,
     find_steroid_dose,
     find_therapies,
     other_malignancy_exclusion,
     pneumonitis_exclusion,
 )
-from service.importer.rules.scores import find_age, find_body_weight, find_ecog, find_karnofsky, find_life_expectancy
+from service.importer.rules.scores import (
+    find_age,
+    find_body_weight,
+    find_ecog,
+    find_karnofsky,
+    find_life_expectancy,
+    find_sex,
+)
 
 Rule = dict[str, Any]  # one mapping rule key and its body, e.g. {"observation": {...}}
 
@@ -85,6 +95,7 @@ def _inclusion_therapies(text: str) -> list[Atom]:
 
 
 INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
+    find_sex,
     find_age,
     find_ecog,
     find_karnofsky,
@@ -97,6 +108,7 @@ INCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
     find_her2_status,
     find_pdl1,
     find_negative_pregnancy_test,
+    find_progression_after,
     _inclusion_therapies,
 )
 EXCLUSION_FINDERS: tuple[Callable[[str], list[Atom]], ...] = (
@@ -143,6 +155,8 @@ def structure(
         result = _structure(text, exclusion, context_reason, heading_window, study_cancer)
         if result.rule is None or not _names_a_diagnosis(result.rule):
             return result
+        if confirmation_is_the_record(confirmation.group(0), _diagnosis_labels(result.rule)):
+            return result
         how = {"key": "confirmation", "text": confirmation.group(0).strip(" ;,.()"), "screening": True}
         return _beside(result.rule, "all_of", how, {"key": "dx", "text": text})
     caveats = (
@@ -167,6 +181,13 @@ def _beside(rule: dict[str, Any], combination: str, part: dict[str, Any], head: 
     combination, else beside the rule itself (named by `head`)."""
     children = rule[combination] if set(rule) == {combination} else [{**head, **rule}]
     return _combine(combination, [*children, part])
+
+
+def _diagnosis_labels(rule: dict[str, Any]) -> list[str]:
+    """The labels of the conditions a rule names, at any depth."""
+    children = [child for key in ("all_of", "any_of") for child in rule.get(key, [])]
+    own = [rule["condition"]["label"]] if "condition" in rule else []
+    return own + [label for child in children for label in _diagnosis_labels(child)]
 
 
 def _names_a_diagnosis(rule: dict[str, Any]) -> bool:
@@ -213,7 +234,7 @@ def _structure(
     # exclusion the same words would need the reverse logic (a strict bound that excludes only without
     # the condition): they stay a qualifying clause there, and the criterion text.
     exceptions = [] if exclusion else lab_exceptions(text)
-    text = _blank(text, [(e.start, e.end) for e in exceptions])
+    text = blank(text, [(e.start, e.end) for e in exceptions])
     if GENE_VARIANT.search(text) or POSITIVE_GENE.search(text):
         # "KRAS G12C mutation in tumor tissue or circulating tumor DNA": where it was found, no alternative.
         text = SPECIMEN.sub(lambda m: " " * len(m.group(0)), text)
@@ -396,7 +417,49 @@ QUALIFYING = re.compile(
 )
 
 
+# Words that only narrow one finding to a part of it (a narrower exclusion is met only where the finding is).
+# Not "controlled", "treated", "stable", "asymptomatic", "history" or "except": they turn it the other way.
+NARROWING_ONLY = frozenset(
+    {"symptomatic", "uncontrolled", "severe", "serious", "clinically", "significant", "relevant", "refractory"}
+)
+
+
+def _narrowing_qualifier(words: list[str]) -> str | None:
+    lowered = [w.lower() for w in words]
+    if lowered in (["poorly", "controlled"], ["not", "well", "controlled"]):
+        return "poorly controlled"
+    if lowered and all(w in NARROWING_ONLY for w in lowered):
+        return " ".join(lowered)
+    return None
+
+
+# "Prior platinum-based chemotherapy for metastatic NSCLC": the setting a therapy was given in (advanced disease,
+# not adjuvant or neoadjuvant) is in no medication record.
+THERAPY_SETTING = re.compile(
+    r"\s*\b(?:for|in)\s+(?:the\s+|their\s+)?(?:(?:locally\s+)?advanced|metastatic|recurrent|unresectable|stage\s+IV)"
+    r"(?:\s*(?:,|/|or|and/or)\s*(?:(?:locally\s+)?advanced|metastatic|recurrent|unresectable|stage\s+IV))*"
+    r"(?:\s+(?:NSCLC|non-small[- ]cell lung cancer|disease|cancer|setting))?\b",
+    re.IGNORECASE,
+)
+
+
 def _exclusion(text: str, atoms: list[Atom]) -> Structured:
+    """The findings (`_any_finding`); one therapy received in a named setting keeps the setting for the site."""
+    setting = THERAPY_SETTING.search(text)
+    body = atoms[0].rule.get("medication", {}) if len(atoms) == 1 else {}
+    if setting and body and "within_days" not in body and not body.get("current"):
+        inner = _any_finding(blank(text, [(setting.start(), setting.end())]), atoms)
+        if inner.rule is None:
+            return inner
+        where = setting.group(0).strip()
+        part = {"key": "setting", "text": where,
+                "not_computable": f"whether it was given {where} (not as adjuvant or neoadjuvant therapy): the site "
+                "confirms at screening"}  # fmt: skip
+        return _beside(inner.rule, "all_of", part, {"key": atoms[0].key, "text": text})
+    return _any_finding(text, atoms)
+
+
+def _any_finding(text: str, atoms: list[Atom]) -> Structured:
     """Met when any recognised finding is present. The text is read as a list ("A, B or C"): an
     item holding a finding must say nothing else; an item without one (at least two words, none
     qualifying) becomes a not-computable alternative, so `any_of` is met only on a finding."""
@@ -407,6 +470,10 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     for n, (start, end) in enumerate(segments):
         inside = [a for a in atoms if start <= a.start < end]
         segment = text[start:end]
+        if virus_only:
+            # "Hepatitis B (defined as HBsAg reactive)": the one positive test that shows the infection. The
+            # diagnosis decides; the test itself is the remainder added below (VIRUS_TEST_WORDING).
+            segment = VIRUS_TEST_NAMED.sub(lambda m: " " * len(m.group(0)), segment)
         local = [Atom(a.start - start, a.end - start, a.key, a.rule, a.label) for a in inside]
         words = _leftover(segment, local)
         if pregnancy_only and inside:  # beside the finding only: "or women of childbearing potential" alone is a group
@@ -415,6 +482,14 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
         if virus_only:
             # The condition rule counts active diagnoses: "active"/"chronic" infection says the same.
             words = [w for w in words if w.lower() not in ("active", "chronic", "acute", "seropositive")]
+        if inside and words and len(segments) == 1 and len(atoms) == 1 and "condition" in atoms[0].rule:
+            qualifier = _narrowing_qualifier(words)
+            if qualifier:
+                # "Symptomatic spinal cord compression", "Clinically significant ILD": the one finding qualified;
+                # without it on record the exclusion is not met, with it whether it is that is for the site.
+                reason = f"whether it is {qualifier} as the protocol means: the site confirms at screening"
+                narrowed = {"key": "qualifier", "text": text.strip(), "not_computable": reason}
+                return _combine("all_of", [_child(atoms[0], text), narrowed])
         if inside and words and n > 0 and all(QUALIFYING.fullmatch(w) or NARROWING.fullmatch(w) for w in words):
             # "MI, unstable angina, symptomatic congestive heart failure": a later list item's own qualifier
             # narrows its finding only (one before the list may qualify every item, so the first never counts
@@ -452,6 +527,14 @@ def _exclusion(text: str, atoms: list[Atom]) -> Structured:
     return _combine("any_of", children)
 
 
+# One test and its positive reading, in brackets, nothing else: not a quantity ("HBV DNA ≥ 500 IU/mL") nor two
+# tests ("HBsAg positive and detectable HBV DNA"), which define a narrower infection than the diagnosis.
+VIRUS_TEST_NAMED = re.compile(
+    r"\(\s*(?:defined\s+(?:as|by)\s+)?(?:HBsAg|hepatitis\s+B\s+surface\s+antigen|HCV[- ]RNA|HBV[- ]DNA|anti-?HCV"
+    r"(?:\s+(?:Ab|antibod(?:y|ies)))?|HCV\s+(?:Ab|antibod(?:y|ies))|HIV(?:[- ]?1/2)?\s+(?:Ab|antibod(?:y|ies)))"
+    r"(?:\s+(?:is|are))?\s*(?:positive|reactive|detected|detectable|\+)?\s*\)",
+    re.IGNORECASE,
+)
 VIRUS_TEST_ASKED = re.compile(r"\btest(?:s|ing)?\b|\bscreened\b|\bserolog", re.IGNORECASE)
 VIRUS_TEST_WORDING = re.compile(
     r"\b(?:sero)?positiv|\bcarrier|\bantibod|\bantigen|\bHBsAg|\bHBcAb|\b(?:DNA|RNA)\b|\bviral load|\bdetectable",
@@ -551,14 +634,14 @@ def _combine(combination: str, children: list[dict[str, Any]]) -> Structured:
 TRIGGERS = (
     (re.compile(r"gilbert", re.IGNORECASE), {"tbil"}),
     (re.compile(r"liver|hepatic|biliary|bile", re.IGNORECASE), {"ast", "alt", "tbil"}),
-    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt"}),
+    (re.compile(r"anticoagula|warfarin|heparin", re.IGNORECASE), {"inr", "aptt", "pt"}),
     (
         re.compile(
             r"marrow|transfus|growth factor(?! receptor)|g-?csf|filgrastim|colony|erythropoie|\bepo\b|support"
             r"|stimulating (?:factor|agent)",
             re.IGNORECASE,
         ),
-        {"anc", "plt", "hb", "wbc"},
+        {"anc", "plt", "hb", "wbc", "alc"},
     ),
 )
 NAMED = (
@@ -613,9 +696,48 @@ def _remainder(text: str, atoms: list[Atom]) -> str:
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
+    return SEXES.sub(" ", _said_of_the_atoms(rest, atoms))
+
+
+# "Confirmed diagnosis of NSCLC", "diagnosis of NSCLC confirmed by ...": the recorded diagnosis is what they name.
+# Not "prior diagnosis of": a past diagnosis is met by a resolved record too, the rule reads an active one.
+DIAGNOSIS_WORDS = re.compile(
+    r"(?<!prior )(?<!previous )(?<!past )(?<!history of )(?<!history of a )"
+    r"\b(?:(?:confirmed|established|documented)\s+)?diagnos(?:is|ed)\b(?:\s+(?:of|with|as))?",
+    re.IGNORECASE,
+)
+# "Stage IV NSCLC (according to AJCC 8th edition)": the staging system the recorded stage group is read in.
+AJCC_EDITION = re.compile(
+    r"\(?\s*\b(?:according\s+to|per|as\s+defined\s+by|based\s+on|by)\s+(?:the\s+)?(?:\d{1,2}(?:st|nd|rd|th)\s+edition\s+of\s+"
+    r"(?:the\s+)?)?(?:AJCC|American Joint Committee on Cancer)(?:\s*/\s*UICC)?(?:\s*\(AJCC\))?(?:\s+TNM)?"
+    r"(?:\s*,?\s*(?:v\s?)?\d{1,2}(?:st|nd|rd|th)?(?:\s+edition)?)?(?:\s+(?:staging\s+)?(?:system|criteria|"
+    r"classification|manual))?\s*\)?",
+    re.IGNORECASE,
+)
+
+
+ADULT_AGE = 18
+AT_LEAST_ONE = re.compile(
+    r"\b(?:at\s+least|a\s+minimum\s+of)\s+(?:one|1)\s+(?:prior\s+|previous\s+)?(?:(?:lines?|regimens?|courses?|cycles?|doses?)"
+    r"(?:\s+of)?\b)?"
+    # "(must) have received": what a medication rule reads (not "receiving", which may say taken now)
+    r"|\b(?:(?:must\s+)?(?:has|have|had)\s+)?received\b",
+    re.IGNORECASE,
+)
+
+
+def _said_of_the_atoms(rest: str, atoms: list[Atom]) -> str:
+    """The words left beside the atoms without those that only say how a diagnosis was made or in which system
+    a stage was read."""
     if any(a.key == "dx" for a in atoms):
-        rest = CONFIRMATION.sub(" ", rest)  # "histologically or cytologically confirmed": how, not what
-    return SEXES.sub(" ", rest)
+        rest = DIAGNOSIS_WORDS.sub(" ", CONFIRMATION.sub(" ", rest))  # "histologically confirmed": how, not what
+    if any(a.key == "stage" for a in atoms):
+        rest = AJCC_EDITION.sub(" ", rest)
+    if any(a.rule.get("age", {}).get("min", 0) >= ADULT_AGE for a in atoms):
+        rest = re.sub(r"\badults?\b", " ", rest, flags=re.IGNORECASE)  # "Adults aged ≥ 18": the bound says it
+    if any("medication" in a.rule or "progression_after" in a.rule for a in atoms):
+        rest = AT_LEAST_ONE.sub(" ", rest)  # "received at least one regimen of X" is "received X"; two are not
+    return rest
 
 
 def _child(atom: Atom, text: str) -> dict[str, Any]:
@@ -677,14 +799,16 @@ def _leftover(text: str, atoms: list[Atom], sex_matters: bool = False) -> list[s
     rest = text
     for atom in sorted(atoms, key=lambda a: a.start, reverse=True):
         rest = rest[: atom.start] + " " + rest[atom.end :]
-    if any(a.key == "dx" for a in atoms):
-        rest = CONFIRMATION.sub(" ", rest)
+    rest = _said_of_the_atoms(rest, atoms)
     rest = re.sub(r"\bbecause\b.*$", " ", rest, flags=re.IGNORECASE | re.DOTALL)
     rest = SEXES.sub(" ", TIME_OF_CONSENT.sub(" ", rest))
     rest = re.sub(r"\btested positive (?:for|to)\b", " ", rest, flags=re.IGNORECASE)
     rest = INVESTIGATOR_JUDGEMENT.sub(" ", rest)
     rest = ORGAN_HEADER.sub(" ", rest)
-    rest = WITHIN_DAYS.sub(" ", rest)
+    if not any(a.key == "dx" for a in atoms):
+        # a window belongs to a measurement or a washout; "diagnosed within the past 6 months" is none the
+        # diagnosis rule reads, so it stays a remainder
+        rest = WITHIN_DAYS.sub(" ", rest)
     rest = TREATMENT_START.sub(" ", rest)
     words = re.findall(r"[A-Za-z][A-Za-z'/-]*", rest)
     kept = [w for w in words if len(w) > 1 and (w.lower() not in FILLER or (sex_matters and w.lower() in SEX_WORDS))]
@@ -700,10 +824,3 @@ def _window(text: str) -> int | None:
 
 def _short(words: list[str]) -> str:
     return " ".join(words[:8]) + (" ..." if len(words) > 8 else "")
-
-
-def _blank(text: str, spans: list[tuple[int, int]]) -> str:
-    """The text with the spans replaced by spaces (offsets hold)."""
-    for start, end in spans:
-        text = text[:start] + " " * (end - start) + text[end:]
-    return text

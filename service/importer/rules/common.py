@@ -114,6 +114,13 @@ WITHIN_DAYS = re.compile(
 )  # fmt: skip
 
 
+def blank(text: str, spans: list[tuple[int, int]]) -> str:
+    """The text with the spans replaced by spaces (offsets hold)."""
+    for start, end in spans:
+        text = text[:start] + " " * (end - start) + text[end:]
+    return text
+
+
 def count_of(word: str) -> int:
     return int(word) if word.isdigit() else NUMBER_WORDS[word.lower()]
 

@@ -58,6 +58,14 @@ ANALYTES = (
         heme=True,
     ),
     Analyte(
+        "alc",
+        "Absolute lymphocyte count",
+        r"absolute lymphocyte count|absolute lymphocytes?|lymphocyte count|\bALC\b",
+        ("loinc:731-0", "loinc:26474-7"),  # lymphocytes [#/volume] in blood (automated count / any method)
+        tuple((u, c, f, (0.1, 10.0)) for u, c, f, _ in COUNT_UNITS),
+        heme=True,
+    ),
+    Analyte(
         "hb",
         "Hemoglobin",
         r"ha?emoglobin(?!\s*a1c)|\bHg?b\b(?!a1c)",
@@ -149,6 +157,13 @@ ANALYTES = (
         ("loinc:6301-6", "loinc:34714-6", "loinc:46418-0"),
         # A ratio has no unit: the number must end the threshold (no "× ULN", "%", "seconds" after it).
         ((r"(?:\{?INR\}?)?(?=\s*(?:[,;.)\]]|\band\b|\bor\b|$))", "1", 1.0, (0.8, 4.0)),),
+    ),
+    Analyte(
+        "pt",
+        "Prothrombin time",
+        r"prothrombin time(?:\s*\(PT\))?|\bPT\b",
+        ("loinc:5902-2",),
+        ((r"(?:s|sec|secs|seconds?)\b", "s", 1.0, (8.0, 60.0)),),
     ),
     Analyte(
         "aptt",
@@ -282,6 +297,10 @@ def find_labs(text: str, criterion: str) -> tuple[list[Atom], list[str]]:
         if any(a.key == "qtc" for a in members) and QT_MEAN.search(criterion):
             refused.append("a mean QTc of several ECGs is not one recorded value")
             continue
+        if {"inr", "pt"} <= {a.key for a in members} and not re.search(r"\band\b", text[start:end], re.IGNORECASE):
+            # "INR or PT ≤ 1.5 × ULN", "INR/PT": whichever the site measures (both derive from one clotting time)
+            refused.append("INR or PT: one of the two, not both")
+            continue
         tail = text[end:]
         pressure = BLOOD_PRESSURE_PAIR.match(tail) if any(a.key == "bp" for a in members) else None
         if pressure:
@@ -395,6 +414,7 @@ class LabException:
     end: int
     kind: str  # a RELAXES key
     bound: str  # "≤ 5 × ULN", "< 3.0 mg/dL"
+    analytes: frozenset[str] = frozenset()  # named again in the exception: it relaxes these only
 
 
 # The same, condition first: "(patients with Gilbert's syndrome: ≤ 3 × ULN)".
@@ -406,13 +426,51 @@ LAB_EXCEPTION_CONDITION_FIRST = re.compile(
 )
 
 
+# The same, condition first and unbracketed, closing the clause: "ALT and AST ≤ 2.5 × ULN; if liver metastases,
+# ≤ 5 × ULN", "..., or in the presence of liver metastases ≤ 5 × ULN".
+LAB_EXCEPTION_IF_FIRST = re.compile(
+    r"[\s,;]*(?:or\s+)?(?:if|for|in)\s+(?:(?:patients|subjects|participants|those)\s+)?(?:(?:with|who have|having)\s+)?"
+    r"(?:(?:the\s+)?presence of\s+|case of\s+|documented\s+|known\s+|confirmed\s+)*"
+    r"(?:(?P<liver>liver metastas[ie]s|hepatic metastas[ie]s)|(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?))"
+    r"(?:\s+(?:are|is)\s+(?:present|documented))?\s*[:,]?\s*(?:then\s+)?"
+    # the analytes named again (AstraZeneca's "for patients with hepatic metastases, ALT and AST ≤ 5 × ULN"):
+    # they must be the ones the bound before it reads (`LabException.analytes`)
+    r"(?P<named>(?:ALT|AST)(?:\s*(?:and|/|or)\s*(?:ALT|AST))?\s+|(?:total\s+)?bilirubin\s+)?"
+    # the bound is a number and its unit only: anything after it ("and no ascites") leaves the criterion text
+    r"(?P<bound>" + COMP + r"\s*" + NUMBER + r"\s*(?:(?:[×xX*]|times)\s*(?:the\s+)?(?:ULN|upper limits? of normal)"
+    r"|mg/dL|µmol/L|μmol/L|umol/L|U/L|IU/L)?)\s*(?=[;.]|$)",
+    re.IGNORECASE,
+)
+
+
+# No bound at all for them, closing the criterion (AstraZeneca: "Serum bilirubin ≤ 1.5 × ULN. This will not apply
+# to patients with confirmed Gilbert's syndrome"): any_of [the bound, the condition].
+LAB_EXCEPTION_UNBOUNDED = re.compile(
+    r"[\s,;.]*[(（]?\s*(?:this\s+(?:will|does|shall)\s+not\s+apply\s+(?:to|for)|(?:except|excluding)\s+(?:for\s+|in\s+)?)"
+    r"\s*(?:patients|subjects|participants|those)\s+(?:with|who have)\s+(?:a\s+)?"
+    r"(?:confirmed\s+|documented\s+|known\s+)?(?P<gilbert>Gilbert'?s?(?:\s+(?:syndrome|disease))?)(?P<liver>(?!))?(?P<bound>)\s*[)）]?\s*\.?\s*$",
+    re.IGNORECASE,
+)
+
+
 def lab_exceptions(text: str) -> list[LabException]:
     """The relaxed bounds a criterion states (their spans are blanked before the thresholds are read)."""
     return [
-        LabException(m.start(), m.end(), "liver" if m.group("liver") else "gilbert", m.group("bound").strip())
-        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST)
+        LabException(
+            m.start(),
+            m.end(),
+            "liver" if m.group("liver") else "gilbert",
+            m.group("bound").strip(),
+            _named_analytes(m.groupdict().get("named") or ""),
+        )
+        for pattern in (LAB_EXCEPTION, LAB_EXCEPTION_CONDITION_FIRST, LAB_EXCEPTION_IF_FIRST, LAB_EXCEPTION_UNBOUNDED)
         for m in pattern.finditer(text)
     ]
+
+
+def _named_analytes(words: str) -> frozenset[str]:
+    named = {"ast": r"\bAST\b", "alt": r"\bALT\b", "tbil": r"\bbilirubin\b"}
+    return frozenset(key for key, pattern in named.items() if re.search(pattern, words, re.IGNORECASE))
 
 
 def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Atom | None:
@@ -422,8 +480,13 @@ def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Ato
     if found is None:
         return atom
     condition, analytes = RELAXES[found.kind]
-    if atom.key not in analytes or "observation" not in atom.rule:
+    relaxes = found.analytes or analytes
+    if atom.key not in analytes or atom.key not in relaxes or "observation" not in atom.rule:
         return None
+    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
+    if not found.bound:  # no bound for them at all
+        free = {"key": f"{atom.key}-{found.kind}", "text": condition["label"], "condition": dict(condition)}
+        return Atom(atom.start, found.end, atom.key, {"any_of": [strict, free]}, atom.label)
     relaxed = [a for a in find_labs(f"{atom.label} {found.bound}", "")[0] if a.key == atom.key]
     if len(relaxed) != 1:
         return None
@@ -432,7 +495,6 @@ def with_exception(atom: Atom, exceptions: list[LabException], text: str) -> Ato
         return None  # a stricter or other-kind bound is no relaxation: any_of would drop it
     if "window_days" in atom.rule["observation"]:
         body["window_days"] = atom.rule["observation"]["window_days"]
-    strict = {"key": atom.key, "text": text[atom.start : atom.end].strip(" ,;:."), **atom.rule}
     exception = {
         "key": f"{atom.key}-{found.kind}",
         "text": f"{found.bound} for {condition['label']}",

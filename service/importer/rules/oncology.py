@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from service.importer.rules.common import DURATION, Atom, days_of, op_of, window_positions
+from service.importer.rules.common import DURATION, WITHIN_DAYS, Atom, blank, days_of, op_of, window_positions
 from service.importer.rules.findings import HISTORY_CUE
 
 # Keys of the findings in this module: in an inclusion they must not sit in a negated or conditional
@@ -149,16 +149,35 @@ CONFIRMATION = re.compile(
     r"|\b(?:histopatholog(?:ic(?:al)?ly|ic(?:al)?|y))(?:\s*(?:or|and/or|and|/)\s*(?:cytologic(?:al)?ly|cytolog(?:ic(?:al)?|y)))?"
     r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
     r"(?:\s+of)?"
-    r"|\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)(?:\s*(?:and/or|or|and|/|,)\s*"
-    r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))*"
-    r"|(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y))(?:\s*(?:and/or|or|and|/|,)\s*"
-    r"(?:histolog(?:ic|ical|y)|cytolog(?:ic|ical|y)|patholog(?:ic|ical|y)))*)"
+    r"|\b(?:(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)-?(?:\s*(?:and/or|or|and|/|,)\s*"
+    r"(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly)-?)*"
+    r"|(?:histolog(?:ical|ic|y)|cytolog(?:ical|ic|y)|patholog(?:ical|ic|y))(?:\s*(?:and/or|or|and|/|,)\s*"
+    r"(?:histolog(?:ical|ic|y)|cytolog(?:ical|ic|y)|patholog(?:ical|ic|y)))*)"
     r"(?:\s*\((?:histo)?patholog(?:ic(?:al)?)?ly\))?"
     r"(?:\s*(?:or|and/or|and)\s*(?:histologic(?:al)?ly|cytologic(?:al)?ly|patholog(?:ic(?:al)?)?ly))?"
     r"(?:\s*(?:-\s*)?(?:confirmed|documented|proven|verified|diagnosed|confirmation|diagnosis|evidence|documentation))?"
     r"(?:\s*(?:diagnosis|evidence))?(?:\s*of)?",
     re.IGNORECASE,
 )
+# Cancers whose very name is a microscopic finding: "non-small cell", "melanoma", "mesothelioma" can only be
+# told by a pathologist (on tissue or on cells), never from imaging. A recorded diagnosis of one of them was
+# therefore made by histology or cytology, and "histologically or cytologically confirmed NSCLC" asks nothing
+# more than the record says. "Histologically confirmed" alone does ask more (a diagnosis on cytology only does
+# not meet it), and a cancer named by its site (HCC, pancreatic cancer) may be diagnosed on imaging alone
+# (blind check seed 5150 #9): both keep the confirmation for the site.
+MICROSCOPIC_DIAGNOSES = frozenset({"Non-small cell lung cancer", "Melanoma of skin", "Mesothelioma"})
+
+
+def confirmation_is_the_record(confirmation: str, diagnosis_labels: list[str]) -> bool:
+    """Whether a recorded diagnosis already is the confirmation the wording asks for (see MICROSCOPIC_DIAGNOSES)."""
+    if not diagnosis_labels or not all(label in MICROSCOPIC_DIAGNOSES for label in diagnosis_labels):
+        return False
+    # Tissue and cells both admitted, or "pathologically" (histopathology and cytopathology alike).
+    histology, cytology = (re.search(stem, confirmation, re.IGNORECASE) for stem in ("histo", "cyto"))
+    pathology = re.search("patholog", confirmation, re.IGNORECASE)
+    return bool(histology and cytology) or bool(pathology and not histology and not cytology)
+
+
 # "Response Evaluation Criteria in Solid Tumors" names RECIST, not a diagnosis.
 RECIST_NAME = re.compile(r"criteria in\s*$", re.IGNORECASE)
 # Types whose code is not the generic cancer's: these stay text.
@@ -640,7 +659,8 @@ ONCOLOGY_KEYS = ONCOLOGY_KEYS | {therapy.key for therapy in THERAPIES}
 # Words that say "given before" around a therapy class; the atom covers them so they are no leftover.
 THERAPY_LEAD = (
     r"(?:(?:has|have|had)\s+)?(?:(?:received|undergone|been treated with|treated with)\s+)?(?:any\s+)?"
-    r"(?:(?:prior|previous|previously)\s+)?(?:(?:treatment|therapy|exposure|receipt)\s+(?:with|to)\s+)?(?:(?:an?|any)\s+)?"
+    r"(?:(?:prior|previous|previously)\s+)?(?:(?:treatment|therapy|exposure|receipt)\s+(?:with|to)\s+|receipt\s+of\s+)?"
+    r"(?:(?:an?|any)\s+)?"
 )
 THERAPY_TAIL = (
     r"(?:\s+(?:monoclonal\s+)?(?:antibod(?:y|ies)|agents?|drugs?|therapy|therapies|treatment|inhibitors?|"
@@ -662,6 +682,8 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
     for therapy in THERAPIES:
         for found in re.finditer(THERAPY_LEAD + "(?P<name>" + therapy.pattern + ")" + THERAPY_TAIL, text, re.I):
             start, end = found.start(), found.end()
+            if _window_counts_from_the_therapy(text, start):
+                continue  # no lookback from today: left as wording (a progression reads it, find_progression_after)
             days = _window_for(end, windows)
             if days is not None and drug_dependent:
                 atoms += _half_life_washout(text, therapy, start, end, days)
@@ -694,6 +716,62 @@ def find_therapies(text: str, windows: list[tuple[int, int]]) -> list[Atom]:
                 ]}  # fmt: skip
             atoms.append(Atom(start, end, therapy.key, rule, therapy.label))
     return atoms
+
+
+# "Disease progression on or after platinum-based chemotherapy", "documented progression after at least one prior
+# line of an anti-PD-1/PD-L1 antibody": progression recorded during a course of the class or at any time after it
+# began (`progression_after` without a window). Not "progressed on" alone (during it only), nor "within N months
+# of" (a window the wording ties to the course's end, read apart).
+PROGRESSION_AFTER = re.compile(
+    r"\b(?:(?:documented|radiographic|radiological|radiologic|confirmed|objective)\s+)?(?:disease\s+)?"
+    r"(?:progression|progressed|progressive\s+disease)\s+(?:on\s+or\s+after|during\s+or\s+after|on\s+or\s+following"
+    r"|after|following)\s+(?:(?:at\s+least\s+(?:one|1)\s+)?(?:prior\s+|previous\s+)?(?:lines?|regimens?|courses?)\s+of\s+)?"
+    r"(?:(?:an?|the|prior|previous|previously\s+received)\s+)*",
+    re.IGNORECASE,
+)
+
+
+# "Disease progression within 6 months after (completion of) platinum-based chemotherapy": the window counts from
+# the course's end (`progression_after.within_days`), never back from today.
+PROGRESSION_WITHIN = re.compile(
+    r"\b(?:(?:documented|radiographic|radiological|radiologic|confirmed)\s+)?(?:disease\s+)?(?:progression|progressed"
+    r"|recurrence|relapse|relapsed)\s+within\s+" + DURATION + r"\s+(?:after|following|of|from)\s+(?:the\s+)?"
+    r"(?:(?:completion|end|last\s+dose|completing)\s+(?:of\s+)?(?:the\s+)?)?(?:(?:an?|prior|previous)\s+)*",
+    re.IGNORECASE,
+)
+# "... platinum-based chemotherapy and an anti-PD-1 antibody": after both, or after either? Not read.
+ANOTHER_THERAPY_JOINED = re.compile(r"\s*,?\s*(?:and|or|and/or|plus|followed\s+by|with|\+|/)\s", re.IGNORECASE)
+
+
+def find_progression_after(text: str) -> list[Atom]:
+    atoms: list[Atom] = []
+    leads: list[tuple[re.Match[str], int | None]] = [(m, None) for m in PROGRESSION_AFTER.finditer(text)]
+    leads += [(m, days_of(m.group("count"), m.group("unit"))) for m in PROGRESSION_WITHIN.finditer(text)]
+    for lead, days in leads:
+        for therapy in THERAPIES:
+            if therapy.kind != "medication" or therapy.needs_window or therapy.current:
+                continue
+            found = re.compile("(?:" + therapy.pattern + ")" + THERAPY_TAIL, re.IGNORECASE).match(text, lead.end())
+            if found is None:
+                continue
+            if ANOTHER_THERAPY_JOINED.match(text, found.end()):
+                break
+            body: dict[str, Any] = {"label": therapy.label, "codes": list(therapy.codes), "names": list(therapy.names)}
+            if therapy.except_codes:
+                body["except"] = list(therapy.except_codes)
+            if days is not None:
+                body["within_days"] = days
+            atoms.append(Atom(lead.start(), found.end(), therapy.key, {"progression_after": body}, therapy.label))
+            break
+    return atoms
+
+
+def _window_counts_from_the_therapy(text: str, start: int) -> bool:
+    """ "within 6 months after platinum-based chemotherapy": a window before the therapy, counted from it."""
+    return any(
+        m.end() <= start and re.fullmatch(r"\s*(?:after|following|of|from|since)\b[^.;]{0,60}", text[m.end() : start])
+        for m in WITHIN_DAYS.finditer(text)
+    )
 
 
 # "within 21 days or 5 half-lives (whichever is shorter)": the clause after the washout.
@@ -865,12 +943,14 @@ def find_biomarkers(text: str) -> list[Atom]:
     outside = text
     for atom in variants:  # the named changes themselves are no narrower wording
         outside = outside[: atom.start] + " " * (atom.end - atom.start) + outside[atom.end :]
+    qualified = [] if variants or SPECIFIC_VARIANT.search(outside) else _qualified_genes(text)
+    text = blank(text, [(a.start, a.end) for a in qualified])
     narrower = re.search(r"\bsensiti[sz]ing|\bactivating|\bdriver|\bactionable", text, re.I)
     if SPECIFIC_VARIANT.search(outside) or narrower:
-        return variants  # "EGFR exon 19 deletion", "sensitising EGFR mutation": narrower than any variant of the gene
+        return variants  # "EGFR exon 19 deletion", "driver mutation": narrower than any variant of the gene
     if variants:
         return variants
-    atoms = _gene_lists(text)
+    atoms = qualified + _gene_lists(text)
     for pattern, result in ((POSITIVE_GENE, "positive"), (NEGATIVE_GENE, "negative"), (FUSION_POSITIVE, "positive")):
         for found in pattern.finditer(text):
             if any(a.start <= found.start() < a.end for a in atoms):
@@ -880,6 +960,33 @@ def find_biomarkers(text: str) -> list[Atom]:
             if gene in ("ERBB2", "MET"):
                 continue  # HER2 is read from IHC/ISH as often as from variants; MET amplification is no variant
             atoms.append(Atom(found.start(), found.end(), gene.lower(), {"test": _gene_test(gene, result)}, gene))
+    return atoms
+
+
+# "EGFR sensitizing mutation", "activating EGFR mutations": a positive variant report of the gene is necessary,
+# whether its variant is one the protocol counts as sensitising / activating is not in the report's coding (the
+# lists differ between protocols: exon 19 deletion and L858R always, G719X, L861Q, S768I sometimes, exon 20
+# insertions seldom). The gene decides when it has no variant; the site confirms the kind of one it has.
+QUALIFIED_GENE = re.compile(
+    r"\b(?:(?P<q1>sensiti[sz]ing|activating)\s+(?P<gene1>EGFR|ALK|ROS1|KRAS|BRAF|RET)|(?P<gene2>EGFR|ALK|ROS1|KRAS|BRAF|RET)"
+    r"(?:\s*gene)?[- ](?P<q2>sensiti[sz]ing|activating))[- ]mutations?(?:[- ]positive)?\b"
+    r"(?![- ]?(?:negative|wild|status|free))",
+    re.IGNORECASE,
+)
+
+
+def _qualified_genes(text: str) -> list[Atom]:
+    atoms = []
+    for found in QUALIFIED_GENE.finditer(text):
+        gene = (found.group("gene1") or found.group("gene2")).upper()
+        kind = (found.group("q1") or found.group("q2")).lower()
+        rule = {"all_of": [
+            {"key": "variant", "text": f"{gene} variant", "test": _gene_test(gene, "positive")},
+            {"key": "kind", "text": found.group(0),
+             "not_computable": f"whether the {gene} variant on record is {kind} as the protocol counts it: the site "
+             "confirms at screening"},
+        ]}  # fmt: skip
+        atoms.append(Atom(found.start(), found.end(), gene.lower(), rule, f"{gene} {kind} mutation"))
     return atoms
 
 
@@ -944,13 +1051,22 @@ PDL1_TPS = re.compile(
     r"|(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%)",
     re.IGNORECASE,
 )
+# "PD-L1 expression on ≥ 1% of tumor cells", "PD-L1 ≥ 50% of tumour cells (TC)": the share of tumour cells staining
+# is what the TPS (22C3, 28-8) and the TC score (SP263) count. Not with immune cells beside them (CPS, IC score).
+PDL1_TUMOUR_CELLS = re.compile(
+    r"\bPD-?L1\s+(?:(?:expression|staining|positivity)\s+)?(?:(?:in|on|of)\s+)?"
+    r"(?P<op>≥|>=|≤|<=|>|<|＞|＜|greater than or equal to|at least|less than|greater than)\s*(?P<value>\d{1,3})\s*%"
+    r"\s*(?:of\s+)?(?:the\s+)?(?:viable\s+)?tumou?r\s+cells\b(?:\s*\(TCs?\))?"
+    r"(?!\s*(?:and|or|and/or|,|/|\+)\s*(?:tumou?r[- ]infiltrating\s+)?immune)",
+    re.IGNORECASE,
+)
 _TPS = {"label": "PD-L1 tumour proportion score", "codes": ["loinc:105304-0"], "unit": "%"}
 
 
 def find_pdl1(text: str) -> list[Atom]:
     """ "PD-L1 TPS ≥ 50%", "PD-L1 tumor proportion score 1-49%": both bounds of a range."""
     atoms: list[Atom] = []
-    for found in PDL1_TPS.finditer(text):
+    for found in [*PDL1_TPS.finditer(text), *PDL1_TUMOUR_CELLS.finditer(text)]:
         if found.group("op"):
             op = op_of(found.group("op"))
             bounds = [(op, float(found.group("value")))]
@@ -1023,6 +1139,7 @@ CHRONIC = re.compile(r"\b(?:chronic|long[- ]term|prolonged|maintenance)\b", re.I
 
 # --- lung conditions, transplant ----------------------------------------------------------------
 
+EVIDENCE_CUE = re.compile(r"\b(?:evidence|signs?|findings?)\s+of\s+(?:\w+\s+)?$", re.IGNORECASE)
 ILD = re.compile(
     r"\b(?:(?:non-?infectious\s+)?interstitial lung diseases?(?:\s*\(ILD\))?|\bILD\b|pulmonary fibrosis"
     r"|interstitial pneumonia)\b",
@@ -1065,7 +1182,17 @@ def find_lung_and_transplant(text: str) -> list[Atom]:
         }
         if history:
             body["history"] = True
-        atoms.append(Atom(mention.start(), mention.end(), "ild", {"condition": body}, "Interstitial lung disease"))
+        rule: dict[str, Any] = {"condition": body}
+        if EVIDENCE_CUE.search(text, max(0, mention.start() - 30), mention.start()):
+            # "evidence of ILD" is what screening imaging or examination shows, not only a recorded diagnosis
+            # (seed 6060 #46): the record decides when it holds ILD; otherwise the site looks.
+            rule = {"any_of": [
+                {"key": "ild-recorded", "text": "Interstitial lung disease on record", "condition": body},
+                {"key": "ild-evidence", "text": mention.group(0),
+                 "not_computable": "radiological or clinical evidence of interstitial lung disease at screening: "
+                 "the site confirms"},
+            ]}  # fmt: skip
+        atoms.append(Atom(mention.start(), mention.end(), "ild", rule, "Interstitial lung disease"))
     found = TUBERCULOSIS.search(text)
     if found and re.search(r"\bactive\b", found.group(0), re.IGNORECASE) and not re.search(r"latent", text, re.I):
         # Active tuberculosis only: ICD-10-CM A15, A17-A19 are tuberculosis disease (A16 is WHO ICD-10 only;
@@ -1240,7 +1367,7 @@ OTHER_MALIGNANCY = re.compile(
     r"^\s*(?:has|have)\s+a\s+known\s+additional\s+malignancy\s+that\s+is\s+progressing\s+or\s+(?:has\s+)?"
     r"required\s+active\s+treatment\s+within\s+the\s+(?:past|last)\s+" + DURATION + r"\s*\.?"
     r"|^\s*(?:patients\s+with\s+)?(?:a\s+)?(?:known\s+)?(?:(?:prior\s+)?history\s+of\s+(?:an?\s+)?)?"
-    r"(?:other|another|additional|second)\s+(?:primary\s+)?"
+    r"(?:any\s+)?(?:other|another|additional|second)\s+(?:primary\s+)?"
     r"malignan(?:cy|cies|t\s+tumou?rs?)\s+within\s+(?:the\s+)?(?:past\s+|last\s+|previous\s+)?"
     + DURATION.replace("count", "count2").replace("unit", "unit2")
     + r"(?:\s+(?:prior\s+to|before)\s+(?:the\s+)?(?:first\s+dose(?:\s+of\s+(?:the\s+)?study\s+(?:drug|treatment))?"
@@ -1334,17 +1461,22 @@ def _previous_or_concurrent(text: str, body: dict[str, Any]) -> dict[str, Any] |
     # Cervical carcinoma in situ is D06, outside the C codes anyway. Skin cancers (C44) are exempt once
     # resolved; an active one may not have been treated yet: the site says.
     others = {**body, "history": True, "except": [*body["except"], "icd10cm:C44"]}
-    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
     return {
         "any_of": [
             {"key": "other", "text": "another malignancy, ever recorded", "condition": others},
-            {"key": "skin", "text": rest.strip(), "all_of": [
-                {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
-                {"key": "treated", "text": rest.strip(),
-                 "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
-            ]},
+            _active_skin_carcinoma(rest.strip()),
         ]
     }  # fmt: skip
+
+
+def _active_skin_carcinoma(exceptions: str) -> dict[str, Any]:
+    """An excepted skin carcinoma still active on record: whether it was curatively treated is for the site."""
+    skin = {"label": "Skin basal or squamous cell carcinoma (active)", "codes": ["icd10cm:C44"], "names": []}
+    return {"key": "skin", "text": exceptions, "all_of": [
+        {"key": "record", "text": "an active skin carcinoma on record", "condition": skin},
+        {"key": "treated", "text": exceptions,
+         "not_computable": "whether the skin carcinoma was curatively treated: the site confirms at screening"},
+    ]}  # fmt: skip
 # The exceptions Merck names: skin basal / squamous cell carcinoma (C44) and carcinoma in situ (D00-D09,
 # outside the C codes anyway) "that have undergone potentially curative therapy".
 SKIN_AND_IN_SITU_EXEMPT = re.compile(
@@ -1354,6 +1486,62 @@ SKIN_AND_IN_SITU_EXEMPT = re.compile(
     r"that\s+have\s+undergone\s+potentially\s+curative\s+therapy\s+are\s+not\s+excluded\.?\s*$",
     re.IGNORECASE,
 )
+
+
+# "..., except adequately treated basal or squamous cell skin cancer or carcinoma in situ of the cervix": the
+# exceptions registries name most. Carcinoma in situ is D00-D09 (outside the C codes, never counted anyway); a
+# skin basal / squamous cell carcinoma is C44 (melanoma is C43, Merkel cell C4A: neither is excepted). Any other
+# exception (superficial bladder, localised prostate cancer, "negligible risk") leaves the criterion text.
+EXCEPTIONS_LEAD = re.compile(
+    r"^\s*[,;(]?\s*(?:except(?:\s+for)?|with\s+the\s+exceptions?\s+of|excluding)\s*:?\s*", re.IGNORECASE
+)
+_TREATED = (
+    r"(?:(?:adequately|curatively|completely|successfully|radically)\s+)?(?:treated|resected|excised|removed|cured)"
+    r"(?:\s+with\s+curative\s+intent)?"
+)
+_CELL = r"(?:basal|squamous)(?:\s+cell)?(?:\s+(?:carcinomas?|cancers?))?"
+SKIN_EXCEPTION = re.compile(
+    r"non-?melanoma(?:tous)?\s+skin\s+(?:cancers?|carcinomas?)"
+    rf"|{_CELL}(?:\s*(?:,|or|and|and/or|/)\s*{_CELL})?\s+(?:of\s+(?:the\s+)?skin|skin\s+(?:cancers?|carcinomas?))"
+    rf"|skin\s+{_CELL}",
+    re.IGNORECASE,
+)
+IN_SITU_EXCEPTION = re.compile(
+    r"(?:ductal\s+)?(?:carcinomas?|cancers?)\s+in\s+situ"
+    r"(?:\s+of\s+(?:the\s+)?(?:uterine\s+)?[a-z]+(?:\s*(?:,|or|and|and/or)\s*(?:the\s+)?(?:cervix|breast|bladder))*)?"
+    r"|in\s+situ\s+(?:cervical|breast)\s+(?:cancers?|carcinomas?)|(?:cervical|breast)\s+(?:carcinomas?|cancers?)\s+in\s+situ"
+    r"|\bDCIS\b|\bCIS\b(?:\s+of\s+(?:the\s+)?(?:cervix|breast))?|melanoma\s+in\s+situ|lentigo\s+maligna",
+    re.IGNORECASE,
+)
+OPEN_EXCEPTIONS = re.compile(r"^\s*[,;(]?\s*(?:except|with\s+the\s+exceptions?\s+of|excluding|unless)\b", re.IGNORECASE)
+EXCEPTION_SEPARATOR = re.compile(r"^\s*(?:,|;|\bor\b|\band\b|\band/or\b)\s*(?:,|\bor\b|\band\b)?\s*", re.IGNORECASE)
+
+
+def _named_exceptions(tail: str) -> tuple[bool, bool] | None:
+    """(skin carcinoma excepted, the exceptions qualified as treated) for a tail of exceptions the importer knows
+    whole; None when any word of it is another exception or condition."""
+    lead = EXCEPTIONS_LEAD.match(tail)
+    if lead is None:
+        return None
+    rest = tail[lead.end() :].rstrip(" .;)")
+    skin = treated = False
+    while rest:
+        qualifier = re.match(rf"\s*{_TREATED}\s+", rest, re.IGNORECASE)
+        if qualifier:
+            treated, rest = True, rest[qualifier.end() :]
+        item = SKIN_EXCEPTION.match(rest) or IN_SITU_EXCEPTION.match(rest)
+        if item is None:
+            return None
+        skin = skin or item.re is SKIN_EXCEPTION
+        rest = rest[item.end() :]
+        after = re.match(rf"\s*(?:that\s+(?:has|have)\s+been\s+|which\s+(?:has|have)\s+been\s+)?{_TREATED}", rest, re.I)
+        if after:
+            treated, rest = True, rest[after.end() :]
+        separator = EXCEPTION_SEPARATOR.match(rest)
+        if separator is None and rest.strip():
+            return None
+        rest = rest[separator.end() :] if separator else ""
+    return skin, treated
 
 
 # Malignancies recorded in SNOMED CT (exact codes: a record's concept is matched, not its ancestors):
@@ -1410,10 +1598,20 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         return _previous_or_concurrent(text, body)
     text = _other_than_the_trial_cancer(text, study_codes) or text
     rest = text[found.end() :]
+    skin_treated = False
+    site_exceptions = None
     if rest.strip():
-        if not SKIN_AND_IN_SITU_EXEMPT.match(rest):
-            return None
-        body["except"].append("icd10cm:C44")
+        named = None if SKIN_AND_IN_SITU_EXEMPT.match(rest) else _named_exceptions(rest)
+        if named is None and not SKIN_AND_IN_SITU_EXEMPT.match(rest):
+            if found.group("count") or not OPEN_EXCEPTIONS.match(rest):
+                return None
+            # "..., with the exception of those with a negligible risk of metastasis or death (e.g., ...)",
+            # "unless curatively treated": exceptions no record tells; a cancer on record is for the site.
+            site_exceptions = rest.strip(" ,;.()")
+        skin, skin_treated = named or (site_exceptions is None, False)
+        if skin:
+            body["except"].append("icd10cm:C44")
+        skin_treated = skin and skin_treated
     count, unit = (found.group("count"), found.group("unit")) if found.group("count") else (
         found.group("count2"), found.group("unit2"))  # fmt: skip
     recent = {**body, "history": True, "within_days": days_of(count, unit)}
@@ -1421,6 +1619,17 @@ def other_malignancy_exclusion(text: str, study_codes: tuple[str, ...] | None) -
         {"key": "active", "text": "another malignancy, active", "condition": body},
         {"key": "recent", "text": "another malignancy begun or ended inside the window", "condition": recent},
     ]
+    if skin_treated:
+        # "except adequately treated basal cell carcinoma of the skin": one recorded as resolved was treated; an
+        # active one may not have been yet (then it counts): the site says.
+        candidates.append(_active_skin_carcinoma(rest.strip(" ,;.()")))
+    if site_exceptions is not None:
+        return {"all_of": [
+            {"key": "cancer", "text": "another malignancy, active or inside the window", "any_of": candidates},
+            {"key": "exceptions", "text": site_exceptions,
+             "not_computable": "whether the other malignancy is one the protocol excepts: the site confirms at "
+             "screening"},
+        ]}  # fmt: skip
     if not found.group("count"):  # "other malignancy within 5 years": a cancer present or dated inside it
         return {"any_of": candidates}
     # "progressing or has required active treatment within the past 3 years": neither is in the record

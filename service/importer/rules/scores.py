@@ -41,6 +41,12 @@ def find_age(text: str) -> list[Atom]:
         text,
         re.IGNORECASE,
     )
+    # "between 18 and 70 years of age", "18-75 years old": the range, then the words that say it is an age
+    ranged = ranged or re.search(
+        rf"(?<![\w.<>≤≥])(?:between\s+)?(?P<a>\d{{1,3}})\s*(?:-|–|to|and)\s*(?P<b>\d{{1,3}}){years}\s*(?:of\s+age|old)\b",
+        text,
+        re.IGNORECASE,
+    )
     if ranged and not DEFINITION.search(text[: ranged.start()]):
         atoms.append(_age_atom(ranged.start(), ranged.end(), int(ranged.group("a")), int(ranged.group("b"))))
         return atoms
@@ -81,6 +87,23 @@ def find_age(text: str) -> list[Atom]:
         _age_atom(start, end, value if op == ">=" else None, None if op == ">=" else _age_bound(op, value))
         for start, end, op, value in bounds
     ]
+
+
+# "Woman ≥ 18 years old", "Male patients aged 18 or older": one sex as the subject of an age bound. Not "women of
+# childbearing potential" (a stand-in no data decide) nor "men or women" (no restriction).
+SEX_THEN_AGE = re.compile(
+    r"^\s*(?P<sex>women|woman|females?|men|man|males?)(?:\s+(?:patients?|participants?|subjects?))?"
+    rf"(?=\s*,?\s*(?:aged\b|age\b|(?:{GE}|{GT}|≥|>)\s*\d|\d{{1,3}}\s*(?:years?|yrs?)\b))",
+    re.IGNORECASE,
+)
+
+
+def find_sex(text: str) -> list[Atom]:
+    found = SEX_THEN_AGE.match(text)
+    if found is None or not find_age(text):
+        return []
+    sex = "female" if found.group("sex").lower().startswith(("wom", "fem")) else "male"
+    return [Atom(found.start("sex"), found.end(), "sex", {"sex": sex}, f"Sex: {sex}")]
 
 
 def _age_bound(op: str, value: int) -> int:
