@@ -197,7 +197,7 @@ def test_exclusion_windows_and_codes() -> None:
     uterine = IDS["exc-10.2a"].rule
     assert isinstance(uterine, ConditionRule) and uterine.codes.matches_coding(ICD10CM, "C54.2")
     assert isinstance(IDS["exc-10.2b2"].rule, NotComputable)
-    for link_id in ("exc-5.3a", "exc-11.1a", "exc-12.1a", "exc-13.1"):
+    for link_id in ("exc-5.3a", "exc-11.1a", "exc-12.1a1", "exc-13.1"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         assert {SNOMED, ICD10CM} <= {s for s, _ in rule.codes.all_codings()}, link_id
