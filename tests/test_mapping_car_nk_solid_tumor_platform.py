@@ -73,7 +73,8 @@ def test_dual_target_arm_is_two_antigens_or_investigator_judgement() -> None:
     assert isinstance(rule, Combination) and rule.code is CombinationCode.ANY_OF
     two = _panel("arm-dual.1")
     assert (two.code, two.threshold) == (CombinationCode.AT_LEAST, 2)
-    assert is_screening(IDS["arm-dual.2"])
+    # Not a screening child: inside an OR it would be skipped and a one-antigen patient read ineligible for the arm.
+    assert is_not_computable(IDS["arm-dual.2"])
 
 
 def test_arms_refer_to_comparison_groups() -> None:
