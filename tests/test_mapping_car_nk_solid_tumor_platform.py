@@ -10,6 +10,13 @@ investigator's opinion). Arms: single-target (exactly one panel antigen), dual-t
 
 from __future__ import annotations
 
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.catalog import load_catalog
 from service.domain.criteria import (
     LOINC,
     AgeRule,
@@ -18,9 +25,13 @@ from service.domain.criteria import (
     Comparator,
     CorticosteroidDoseRule,
     ObservationRule,
+    Result,
 )
 from service.domain.criteria import TestRule as QualitativeTest
+from service.eligibility import evaluate_request
 from tests.mapping_helpers import Mapped, is_not_computable, is_screening, validate_research_study
+
+REPO = Path(__file__).resolve().parents[1]
 
 M = Mapped.load("car-nk-solid-tumor-platform", "004_7d9d5b0ab8b977af.txt")
 DOC, TRIAL, IDS = M.doc, M.trial, M.ids
@@ -73,7 +84,8 @@ def test_dual_target_arm_is_two_antigens_or_investigator_judgement() -> None:
     assert isinstance(rule, Combination) and rule.code is CombinationCode.ANY_OF
     two = _panel("arm-dual.1")
     assert (two.code, two.threshold) == (CombinationCode.AT_LEAST, 2)
-    assert is_screening(IDS["arm-dual.2"])
+    # Not a screening child: inside an OR it would be skipped and a one-antigen patient read ineligible for the arm.
+    assert is_not_computable(IDS["arm-dual.2"])
 
 
 def test_arms_refer_to_comparison_groups() -> None:
@@ -98,7 +110,7 @@ def test_washouts() -> None:
     steroids = IDS["exc-5.1"].rule
     assert isinstance(steroids, CorticosteroidDoseRule) and steroids.prednisone_mg_per_day == 10
     assert steroids.comparator is Comparator.GT
-    for link_id, days in (("exc-6.1", 90), ("exc-6.2", 90), ("exc-7.1", 183)):
+    for link_id, days in (("exc-6.1", 92), ("exc-6.2", 92), ("exc-7.1", 183)):
         within = getattr(IDS[link_id].rule, "within", None)
         assert within is not None and within.days == days, link_id
 
@@ -112,3 +124,36 @@ def test_research_study() -> None:
     (dlt,) = study.outcomeMeasure
     assert "28 days" in dlt.description and dlt.type[0].coding[0].code == "primary"
     assert not study.identifier  # the source has no registry number
+
+
+def _car_t_infusion_on(day: str) -> dict[str, Any]:
+    """A woman with a coded gastric cancer and one completed CAR-T cell infusion on `day`."""
+    subject = {"reference": "Patient/p"}
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p", "gender": "female", "birthDate": "1970-05-01"}},
+            {
+                "resource": {
+                    "resourceType": "Procedure",
+                    "id": "pr1",
+                    "status": "completed",
+                    "subject": subject,
+                    "code": {"text": "CAR-T cell infusion"},
+                    "performedDateTime": day,
+                }
+            },
+        ],
+    }
+
+
+@pytest.mark.parametrize(("day", "within"), [("2026-09-03", True), ("2026-09-02", True), ("2026-09-01", False)])
+def test_three_months_reaches_back_three_calendar_months(day: str, within: bool) -> None:
+    """Fourth review F18: on 2026-12-03, 3 calendar months reach back to 2026-09-03 (91 days); 92 days cover
+    every such span, a day or two more in short-month spans (an exclusion then errs towards excluding)."""
+    catalog = load_catalog(REPO / "mappings")
+    on = dt.date(2026, 12, 3)
+    evaluation = evaluate_request(_car_t_infusion_on(day), [catalog.trials["car-nk-solid-tumor-platform"]], None, on)
+    result = {r.criterion.link_id: r for top in evaluation.results[0].all_results() for r in top.walk()}["exc-6.2"]
+    assert result.result is (Result.MET if within else Result.NOT_MET), result.reason

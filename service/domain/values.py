@@ -22,9 +22,11 @@ SCORE_RANGES = {"89247-1": (0, 5), "89243-0": (0, 100), "C38144": (0, 100)}
 SCORE_UNITS = frozenset({"1", "%", "{score}", "", "score", "{ratio}"})
 
 # Answer codes read as a positive / negative result (SNOMED, LOINC answers, v3 interpretation);
-# pregnancy status answers too: pregnant (77386006) reads positive, not pregnant (60001007) negative.
+# pregnancy status answers too: pregnant (77386006) reads positive, not pregnant (60001007) negative;
+# a breastfeeding status (LOINC 63895-7) answered "Breastfeeding (mother)" (413712001) reads positive.
 POSITIVE_CODES = frozenset(
-    {"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET", "77386006", "LA15173-0"}
+    {"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET", "77386006", "LA15173-0",
+     "413712001"}
 )
 NEGATIVE_CODES = frozenset(
     {"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND", "60001007", "LA26683-5"}

@@ -467,11 +467,12 @@ def test_viral_load_quantities_read_as_detected_or_not(rules_trial: Trial) -> No
                 ),
                 observation("11011-4", "2026-02-21", 15000, "[IU]/mL"),
                 observation("82810-3", "2026-02-22", concept(SNOMED, "60001007", "Not pregnant")),
+                observation("63895-7", "2026-02-23", concept(SNOMED, "413712001", "Breastfeeding (mother)")),
             )
         )
     )
     readings = {f.codes[0][1]: qualitative_value(f) for f in facts.observations}
-    assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative"}
+    assert readings == {"42595-9": "negative", "11011-4": "positive", "82810-3": "negative", "63895-7": "positive"}
 
 
 def test_hiv_viral_load_on_a_log10_scale_reads_as_detected_or_not() -> None:
