@@ -24,6 +24,7 @@ import orjson
 from tqdm import tqdm
 
 from service.catalog import Trial
+from service.domain.evaluate import build_matchers
 from service.errors import FhirError
 from service.fhir.shapes import prepare
 from service.screening.bulk import (
@@ -239,8 +240,10 @@ class _pool:
     def __enter__(self) -> Callable[[Callable[[T], R], Sequence[T]], Iterator[R]]:
         if self.job.processes > 1:
             # fork: the trials and modules are inherited, no re-import per worker (Linux, the target); the
-            # FHIR models evidence is validated with too (an unlabelled export is most likely R4).
+            # FHIR models evidence is validated with too (an unlabelled export is most likely R4), and the trials'
+            # name matchers.
             prepare(READ_TYPES, self.job.release or "R4")
+            build_matchers(trial.criteria for trial in self.job.trials)
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
             self.pool = context.Pool(self.job.processes, _init, (self.job, self.workdir))
             return lambda function, items: self.pool.imap_unordered(function, items)
