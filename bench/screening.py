@@ -111,7 +111,7 @@ def main() -> None:
         # The streaming machinery alone (partition, group, parse the lines the engine reads, Medications
         # joined), with the engine call replaced by a no-op: what the backend adds around the engine.
         engine = group.screen_patient
-        group.screen_patient = lambda resources, trials, on, release: []  # type: ignore[assignment]
+        group.screen_patient = lambda resources, trials, on, release, index=None: []  # type: ignore[assignment]
         cpu = _cpu_seconds()
         try:
             stubbed = run_local(job)

@@ -10,9 +10,10 @@ rules are evaluated once per request, whatever the number of trials carrying the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from service.catalog.compile import Trial
 from service.domain.criteria import AgeRule, ConditionRule, Criterion, Result, SexRule, TrialCriteria
 from service.domain.evaluate import Memo, evaluate_criterion
 from service.domain.facts import PatientFacts
@@ -39,13 +40,37 @@ class TrialIndex:
     def ruled_out(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[str]:
         """Ids of the trials the full evaluation would find ineligible on these gates alone."""
         out: set[str] = set()
-        for criterion, trials in self.gates.values():
+        for key in self.decisive(facts, on, patient_ref, memo):
+            out.update(self.gates[key][1])
+        return out
+
+    def decisive(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[GateKey]:
+        """The gates decisive against this patient in every trial that has them among its top-level criteria."""
+        found: set[GateKey] = set()
+        for key, (criterion, _) in self.gates.items():
             result = evaluate_criterion(criterion, facts, on, memo)
             if result.screening_only or result.effective is not Result.NOT_MET:
                 continue
             if all(ref == patient_ref for r in result.walk() for ref in r.evidence):
-                out.update(trials)
-        return out
+                found.add(key)
+        return found
+
+    def ruling(
+        self, facts: PatientFacts, on: dt.date, patient_ref: str, trials: Iterable[Trial]
+    ) -> dict[str, tuple[str, ...]]:
+        """Trial id → the linkIds of its own gates that rule it out (in its criteria's order), for the trials
+        of `trials` the full evaluation would find ineligible on these gates alone."""
+        decisive = self.decisive(facts, on, patient_ref)
+        if not decisive:
+            return {}
+        ids: set[str] = set()
+        for key in decisive:
+            ids.update(self.gates[key][1])
+        return {
+            trial.id: tuple(link_id for link_id, key in gates_of(trial.criteria) if key in decisive)
+            for trial in trials
+            if trial.id in ids
+        }
 
     def with_states(self, codes: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -72,11 +97,20 @@ def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialInd
     for trial_id, criteria, progress in trials:
         for state in enrolment_states(progress):
             states.setdefault(state, set()).add(trial_id)
-        for criterion in criteria.criteria:
-            if isinstance(criterion.rule, GATE_RULES):
-                key = GateKey(criterion.rule, criterion.exclude)
-                gates.setdefault(key, (criterion, set()))[1].add(trial_id)
+        for criterion, key in _gates(criteria):
+            gates.setdefault(key, (criterion, set()))[1].add(trial_id)
     return TrialIndex(
         {key: (criterion, frozenset(ids)) for key, (criterion, ids) in gates.items()},
         {state: frozenset(ids) for state, ids in states.items()},
     )
+
+
+def gates_of(criteria: TrialCriteria) -> list[tuple[str, GateKey]]:
+    """(linkId, gate) of the trial's top-level criteria the index can decide on."""
+    return [(criterion.link_id, key) for criterion, key in _gates(criteria)]
+
+
+def _gates(criteria: TrialCriteria) -> Iterator[tuple[Criterion, GateKey]]:
+    for criterion in criteria.criteria:
+        if isinstance(criterion.rule, GATE_RULES):
+            yield criterion, GateKey(criterion.rule, criterion.exclude)
