@@ -10,8 +10,8 @@ rules are evaluated once per request, whatever the number of trials carrying the
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from service.catalog.compile import Trial
 from service.domain.criteria import AgeRule, ConditionRule, Criterion, Result, SexRule, TrialCriteria
@@ -36,6 +36,10 @@ class GateKey:
 class TrialIndex:
     gates: Mapping[GateKey, tuple[Criterion, frozenset[str]]]  # a representative criterion, the trials
     states: Mapping[str, frozenset[str]]  # enrolment state code (or UNRECORDED) → trial ids
+    # trial id → (linkId, gate) of its own top-level gates in its criteria's order; each gate is the very
+    # key object of `gates`, so a trial's gates are looked up by identity (hashing a rule with a large
+    # code set, for each of 10,000 trials per patient, would cost more than the index saves)
+    trial_gates: Mapping[str, tuple[tuple[str, GateKey], ...]] = field(default_factory=dict)
 
     def ruled_out(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[str]:
         """Ids of the trials the full evaluation would find ineligible on these gates alone."""
@@ -66,8 +70,9 @@ class TrialIndex:
         ids: set[str] = set()
         for key in decisive:
             ids.update(self.gates[key][1])
+        decisive_ids = {id(key) for key in decisive}
         return {
-            trial.id: tuple(link_id for link_id, key in gates_of(trial.criteria) if key in decisive)
+            trial.id: tuple(link_id for link_id, key in self.trial_gates[trial.id] if id(key) in decisive_ids)
             for trial in trials
             if trial.id in ids
         }
@@ -93,24 +98,22 @@ def enrolment_states(progress_status: object) -> set[str]:
 def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialIndex:
     """`trials`: (id, criteria, the ResearchStudy's progressStatus)."""
     gates: dict[GateKey, tuple[Criterion, set[str]]] = {}
+    canonical: dict[GateKey, GateKey] = {}
     states: dict[str, set[str]] = {}
+    trial_gates: dict[str, tuple[tuple[str, GateKey], ...]] = {}
     for trial_id, criteria, progress in trials:
         for state in enrolment_states(progress):
             states.setdefault(state, set()).add(trial_id)
-        for criterion, key in _gates(criteria):
-            gates.setdefault(key, (criterion, set()))[1].add(trial_id)
+        own: list[tuple[str, GateKey]] = []
+        for criterion in criteria.criteria:
+            if isinstance(criterion.rule, GATE_RULES):
+                key = GateKey(criterion.rule, criterion.exclude)
+                key = canonical.setdefault(key, key)  # one object per distinct gate (TrialIndex.trial_gates)
+                gates.setdefault(key, (criterion, set()))[1].add(trial_id)
+                own.append((criterion.link_id, key))
+        trial_gates[trial_id] = tuple(own)
     return TrialIndex(
         {key: (criterion, frozenset(ids)) for key, (criterion, ids) in gates.items()},
         {state: frozenset(ids) for state, ids in states.items()},
+        trial_gates,
     )
-
-
-def gates_of(criteria: TrialCriteria) -> list[tuple[str, GateKey]]:
-    """(linkId, gate) of the trial's top-level criteria the index can decide on."""
-    return [(criterion.link_id, key) for criterion, key in _gates(criteria)]
-
-
-def _gates(criteria: TrialCriteria) -> Iterator[tuple[Criterion, GateKey]]:
-    for criterion in criteria.criteria:
-        if isinstance(criterion.rule, GATE_RULES):
-            yield criterion, GateKey(criterion.rule, criterion.exclude)
