@@ -8,9 +8,9 @@ resources that become evidence are validated; the criteria resting on an invalid
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from service.catalog import Trial
@@ -25,8 +25,10 @@ from service.fhir.patient_bundle import EvidenceValidator, PatientBundle, index_
 class Evaluations:
     bundle: PatientBundle
     on: dt.date
-    results: tuple[StudyEvaluation, ...]
+    results: tuple[StudyEvaluation, ...]  # the trials evaluated in full, in the order given
     warnings: tuple[Issue, ...]
+    # With an index: trial id → linkIds of its own gates that rule it out (ineligible, not evaluated)
+    ruled_out: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 def evaluate_request(
@@ -53,18 +55,30 @@ def read_request(
 
 
 def evaluate_bundle(
-    bundle: PatientBundle, trials: Sequence[Trial], on: dt.date, max_depth: int = DEFAULT_MAX_DEPTH
+    bundle: PatientBundle,
+    trials: Sequence[Trial],
+    on: dt.date,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    index: TrialIndex | None = None,
 ) -> Evaluations:
     """Index one patient once, evaluate every trial, and validate what became evidence: a criterion resting
     on a resource that is not valid FHIR is evaluated again as unknown (never decided by invalid data).
 
-    Raises FhirError 422 when the Patient itself is not valid FHIR (no usable Patient)."""
+    With `index`, the trials its prefilter rules out are not evaluated (`Evaluations.ruled_out`; their
+    verdict is ineligible, service.catalog.index states why that is exact), and the warnings are about
+    the evidence of the trials evaluated. Raises FhirError 422 when the Patient itself is not valid FHIR
+    (no usable Patient)."""
     validator = EvidenceValidator(bundle, max_depth)
     patient_problem = validator.problems([bundle.patient_ref]).get(bundle.patient_ref)
     if patient_problem:
         diagnostics = f"The Patient resource is not valid FHIR {bundle.release}: {patient_problem}"
         raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
     facts = index_facts(bundle)
+    ruled_out: dict[str, tuple[str, ...]] = {}
+    if index is not None:
+        with _evaluation_date_in_range(on):
+            ruled_out = index.ruling(facts, on, bundle.patient_ref, trials)
+        trials = [trial for trial in trials if trial.id not in ruled_out]
     invalid: dict[str, str] = {}
     while True:
         distrusted = frozenset(invalid)
@@ -75,7 +89,7 @@ def evaluate_bundle(
         if not found:
             break
         invalid.update(found)
-    return Evaluations(bundle, on, results, _warnings(bundle, invalid))
+    return Evaluations(bundle, on, results, _warnings(bundle, invalid), ruled_out)
 
 
 @contextmanager

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from service.catalog.compile import Trial
 from service.domain.criteria import AgeRule, ConditionRule, Criterion, Result, SexRule, TrialCriteria
 from service.domain.evaluate import Memo, evaluate_criterion
 from service.domain.facts import PatientFacts
@@ -35,17 +36,46 @@ class GateKey:
 class TrialIndex:
     gates: Mapping[GateKey, tuple[Criterion, frozenset[str]]]  # a representative criterion, the trials
     states: Mapping[str, frozenset[str]]  # enrolment state code (or UNRECORDED) → trial ids
+    # trial id → (linkId, gate) of its own top-level gates in its criteria's order; each gate is the very
+    # key object of `gates`, so a trial's gates are looked up by identity (hashing a rule with a large
+    # code set, for each of 10,000 trials per patient, would cost more than the index saves)
+    trial_gates: Mapping[str, tuple[tuple[str, GateKey], ...]] = field(default_factory=dict)
 
     def ruled_out(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[str]:
         """Ids of the trials the full evaluation would find ineligible on these gates alone."""
         out: set[str] = set()
-        for criterion, trials in self.gates.values():
+        for key in self.decisive(facts, on, patient_ref, memo):
+            out.update(self.gates[key][1])
+        return out
+
+    def decisive(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[GateKey]:
+        """The gates decisive against this patient in every trial that has them among its top-level criteria."""
+        found: set[GateKey] = set()
+        for key, (criterion, _) in self.gates.items():
             result = evaluate_criterion(criterion, facts, on, memo)
             if result.screening_only or result.effective is not Result.NOT_MET:
                 continue
             if all(ref == patient_ref for r in result.walk() for ref in r.evidence):
-                out.update(trials)
-        return out
+                found.add(key)
+        return found
+
+    def ruling(
+        self, facts: PatientFacts, on: dt.date, patient_ref: str, trials: Iterable[Trial]
+    ) -> dict[str, tuple[str, ...]]:
+        """Trial id → the linkIds of its own gates that rule it out (in its criteria's order), for the trials
+        of `trials` the full evaluation would find ineligible on these gates alone."""
+        decisive = self.decisive(facts, on, patient_ref)
+        if not decisive:
+            return {}
+        ids: set[str] = set()
+        for key in decisive:
+            ids.update(self.gates[key][1])
+        decisive_ids = {id(key) for key in decisive}
+        return {
+            trial.id: tuple(link_id for link_id, key in self.trial_gates[trial.id] if id(key) in decisive_ids)
+            for trial in trials
+            if trial.id in ids
+        }
 
     def with_states(self, codes: Iterable[str]) -> set[str]:
         found: set[str] = set()
@@ -68,15 +98,22 @@ def enrolment_states(progress_status: object) -> set[str]:
 def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialIndex:
     """`trials`: (id, criteria, the ResearchStudy's progressStatus)."""
     gates: dict[GateKey, tuple[Criterion, set[str]]] = {}
+    canonical: dict[GateKey, GateKey] = {}
     states: dict[str, set[str]] = {}
+    trial_gates: dict[str, tuple[tuple[str, GateKey], ...]] = {}
     for trial_id, criteria, progress in trials:
         for state in enrolment_states(progress):
             states.setdefault(state, set()).add(trial_id)
+        own: list[tuple[str, GateKey]] = []
         for criterion in criteria.criteria:
             if isinstance(criterion.rule, GATE_RULES):
                 key = GateKey(criterion.rule, criterion.exclude)
+                key = canonical.setdefault(key, key)  # one object per distinct gate (TrialIndex.trial_gates)
                 gates.setdefault(key, (criterion, set()))[1].add(trial_id)
+                own.append((criterion.link_id, key))
+        trial_gates[trial_id] = tuple(own)
     return TrialIndex(
         {key: (criterion, frozenset(ids)) for key, (criterion, ids) in gates.items()},
         {state: frozenset(ids) for state, ids in states.items()},
+        trial_gates,
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.catalog import Trial
+from service.catalog.index import TrialIndex
 from service.domain.criteria import Result
 from service.domain.evaluate import CriterionResult, DataRequirement, StudyEvaluation, Verdict
 from service.eligibility import evaluate_bundle
@@ -62,6 +63,8 @@ class PatientTrialResult:
     requirements: tuple[Requirement, ...]  # what would settle it, for undetermined
     needs_review: bool  # undetermined on a criterion no data can settle (not_computable)
     warnings: int  # resources dropped as invalid evidence, unreadable or of another patient
+    # Ruled out by the catalog index without a full evaluation: the counts are of the deciding gates only.
+    prefiltered: bool = False
 
     def record(self) -> Json:
         """The output row (NDJSON line / Spark row); `from_record` reads it back."""
@@ -86,6 +89,7 @@ class PatientTrialResult:
             ],
             "needs_review": self.needs_review,
             "warnings": self.warnings,
+            "prefiltered": self.prefiltered,
         }
 
     @classmethod
@@ -105,25 +109,51 @@ class PatientTrialResult:
             ),
             bool(record["needs_review"]),
             int(record["warnings"]),
+            bool(record.get("prefiltered", False)),
         )
 
 
 def screen_patient(
-    resources: Iterable[Json], trials: Sequence[Trial], on: dt.date, release: str | None = None
+    resources: Iterable[Json],
+    trials: Sequence[Trial],
+    on: dt.date,
+    release: str | None = None,
+    index: TrialIndex | None = None,
 ) -> list[PatientTrialResult]:
     """One patient's resources (references as Type/id) against every trial at `on`.
 
-    `release` "R4" | "R5", or None to tell by content. Raises FhirError when the group has no
-    usable Patient (none, two, or not valid FHIR)."""
-    return screen_bundle(bundle_from_resources(resources, release), trials, on)
+    `release` "R4" | "R5", or None to tell by content. `index`: the trials' prefilter (`screen_bundle`).
+    Raises FhirError when the group has no usable Patient (none, two, or not valid FHIR)."""
+    return screen_bundle(bundle_from_resources(resources, release), trials, on, index)
 
 
-def screen_bundle(bundle: PatientBundle, trials: Sequence[Trial], on: dt.date) -> list[PatientTrialResult]:
-    evaluations = evaluate_bundle(bundle, trials, on)
+def screen_bundle(
+    bundle: PatientBundle, trials: Sequence[Trial], on: dt.date, index: TrialIndex | None = None
+) -> list[PatientTrialResult]:
+    """One row per trial, in the trials' order. With `index`, a trial it rules out is not evaluated: its
+    row is ineligible (as the full evaluation finds it) with the ruling gates as `deciding`, and
+    `prefiltered` set (docs/screening.md)."""
+    evaluations = evaluate_bundle(bundle, trials, on, index=index)
     patient_id = bundle.resources[bundle.patient_ref].get("id")
     # Patient/{id} whatever the input's fullUrls, so a Bundle and its Bulk export give the same rows.
     patient = f"Patient/{patient_id}" if isinstance(patient_id, str) else bundle.patient_ref
-    return [_condense(patient, evaluation, len(evaluations.warnings)) for evaluation in evaluations.results]
+    warnings = len(evaluations.warnings)
+    evaluated = iter(evaluations.results)
+    rows = []
+    for trial in trials:
+        gates = evaluations.ruled_out.get(trial.id)
+        if gates is None:
+            rows.append(_condense(patient, next(evaluated), warnings))
+        else:
+            rows.append(_ruled_out(patient, trial.id, gates, warnings))
+    return rows
+
+
+def _ruled_out(patient: str, study: str, gates: tuple[str, ...], warnings: int) -> PatientTrialResult:
+    """A pair the index ruled out: only its deciding gates were evaluated, so only they are counted."""
+    return PatientTrialResult(
+        patient, study, Verdict.INELIGIBLE.value, 0, len(gates), 0, 0, gates, (), False, warnings, prefiltered=True
+    )
 
 
 def _condense(patient: str, evaluation: StudyEvaluation, warnings: int) -> PatientTrialResult:

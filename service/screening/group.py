@@ -15,6 +15,7 @@ from typing import Generic, TypeVar
 import orjson
 
 from service.catalog import Trial
+from service.catalog.index import TrialIndex
 from service.errors import FhirError
 from service.fhir.patient_bundle import read_patient_request
 from service.screening.bulk import shared_references
@@ -37,8 +38,10 @@ def screen_group(
     trials: Sequence[Trial],
     on: dt.date,
     release: str | None,
+    index: TrialIndex | None = None,
 ) -> GroupOutcome[Where]:
-    """`rows`: (where, raw line) of one patient's resources; `shared`: Type/id → raw shared resource."""
+    """`rows`: (where, raw line) of one patient's resources; `shared`: Type/id → raw shared resource;
+    `index`: the trials' prefilter (service.screening.core.screen_bundle)."""
     outcome: GroupOutcome[Where] = GroupOutcome()
     resources = []
     patient_at: Where | None = None
@@ -69,7 +72,7 @@ def screen_group(
         if raw is not None:
             resources.append(orjson.loads(raw))
     try:
-        outcome.results = screen_patient(resources, trials, on, release)
+        outcome.results = screen_patient(resources, trials, on, release, index)
     except FhirError as exc:
         outcome.problems.append((patient_at, f"patient not screened: {exc.issues[0].diagnostics}"))
         outcome.counts["patients_not_screened"] += 1
@@ -81,7 +84,7 @@ def screen_group(
 
 
 def screen_document(
-    name: str, data: bytes, trials: Sequence[Trial], on: dt.date, release: str | None
+    name: str, data: bytes, trials: Sequence[Trial], on: dt.date, release: str | None, index: TrialIndex | None = None
 ) -> GroupOutcome[int | None]:
     """One patient's Bundle file (plain, .bz2 or .gz by `name`); problems carry the JSON line if known."""
     outcome: GroupOutcome[int | None] = GroupOutcome()
@@ -100,7 +103,7 @@ def screen_document(
                 bundle = read_patient_request(document, {"R4": "4.0", "R5": "5.0"}.get(release or ""))
                 outcome.counts["resources"] += len(bundle.resources)
                 outcome.counts["patients"] += 1
-                outcome.results = screen_bundle(bundle, trials, on)
+                outcome.results = screen_bundle(bundle, trials, on, index)
             except FhirError as exc:
                 outcome.problems.append((None, f"not screened: {exc.issues[0].diagnostics}"))
     outcome.counts["files_skipped"] += len(outcome.problems)

@@ -24,6 +24,8 @@ import orjson
 from tqdm import tqdm
 
 from service.catalog import Trial
+from service.catalog.index import TrialIndex, build_index
+from service.domain.evaluate import build_matchers
 from service.errors import FhirError
 from service.fhir.shapes import prepare
 from service.screening.bulk import (
@@ -57,10 +59,18 @@ class Job:
     chunk_bytes: int = 32 << 20  # pass 1: one read per task
     bucket_bytes: int = 64 << 20  # pass 2: the bound on one bucket held in memory
     progress: bool | None = None  # None: only when stderr is a terminal
+    prefilter: bool = True  # rule trials out by the catalog index (docs/screening.md); False: evaluate all
 
     @property
     def processes(self) -> int:
         return self.workers or os.cpu_count() or 1
+
+    @functools.cached_property
+    def index(self) -> TrialIndex | None:
+        """The trials' prefilter (built once, before the pool forks), or None without `prefilter`."""
+        if not self.prefilter:
+            return None
+        return build_index((trial.id, trial.criteria, trial.study_view.get("progressStatus")) for trial in self.trials)
 
 
 @dataclass
@@ -148,7 +158,7 @@ def _screen_bucket(directory: Path) -> BucketReport:
     patients = 0
     for _, rows in read_bucket(directory):
         patients += 1
-        outcome = screen_group(rows, shared.get, job.trials, job.on, job.release)
+        outcome = screen_group(rows, shared.get, job.trials, job.on, job.release, job.index)
         problems.extend((chunk, line, message) for (chunk, line), message in outcome.problems)
         summary.counts.update(outcome.counts)
         if outcome.results:
@@ -205,7 +215,7 @@ def _run_bulk(
 
 def _screen_bundle_file(path: Path) -> tuple[bytes, Summary, list[Problem]]:
     job: Job = _STATE["job"]
-    outcome = screen_document(path.name, path.read_bytes(), job.trials, job.on, job.release)
+    outcome = screen_document(path.name, path.read_bytes(), job.trials, job.on, job.release, job.index)
     summary = Summary(counts=outcome.counts)
     if outcome.results:
         summary.add_patient(outcome.results)
@@ -239,8 +249,11 @@ class _pool:
     def __enter__(self) -> Callable[[Callable[[T], R], Sequence[T]], Iterator[R]]:
         if self.job.processes > 1:
             # fork: the trials and modules are inherited, no re-import per worker (Linux, the target); the
-            # FHIR models evidence is validated with too (an unlabelled export is most likely R4).
+            # FHIR models evidence is validated with too (an unlabelled export is most likely R4), and the trials'
+            # name matchers.
             prepare(READ_TYPES, self.job.release or "R4")
+            build_matchers(trial.criteria for trial in self.job.trials)
+            _ = self.job.index
             context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
             self.pool = context.Pool(self.job.processes, _init, (self.job, self.workdir))
             return lambda function, items: self.pool.imap_unordered(function, items)

@@ -34,7 +34,8 @@ OUT_SCHEMA = "kind string, record string, file string, row long, line int, messa
 REQUIREMENT = "struct<resource_type:string,label:string,codes:array<string>,since:string,until:string>"
 RECORD_SCHEMA = (
     "patient string, study string, verdict string, met int, not_met int, unknown int, screening int, "
-    f"deciding array<string>, requirements array<{REQUIREMENT}>, needs_review boolean, warnings int"
+    f"deciding array<string>, requirements array<{REQUIREMENT}>, needs_review boolean, warnings int, "
+    "prefiltered boolean"
 )
 
 
@@ -192,14 +193,14 @@ def _bulk(
     shared = spark.sparkContext.broadcast(
         {r["ref"]: r["value"].encode() for r in classified.filter("kind = 'shared'").select("ref", "value").collect()}
     )
-    trials, on, release = job.trials, job.on, job.release
+    trials, on, release, index = job.trials, job.on, job.release, job.index
 
     def screen(group: pd.DataFrame) -> pd.DataFrame:
         import pandas as pd
 
         group = group.sort_values(["file", "row"])  # input order, as the local backend reads it
         rows = [((f, r), v.encode()) for f, r, v in zip(group["file"], group["row"], group["value"], strict=True)]
-        outcome: GroupOutcome[tuple[str, int]] = screen_group(rows, shared.value.get, trials, on, release)
+        outcome: GroupOutcome[tuple[str, int]] = screen_group(rows, shared.value.get, trials, on, release, index)
         return pd.DataFrame(_out_rows(outcome, lambda where: (where[0], where[1], None)), columns=_COLUMNS)
 
     grouped = (
@@ -295,7 +296,7 @@ def _local_name(uri: str) -> str:
 
 
 def _bundles(job: Job, spark: SparkSession, paths: list[str]) -> DataFrame:
-    trials, on, release = job.trials, job.on, job.release
+    trials, on, release, index = job.trials, job.on, job.release, job.index
 
     def screen(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         import pandas as pd
@@ -303,7 +304,7 @@ def _bundles(job: Job, spark: SparkSession, paths: list[str]) -> DataFrame:
         for batch in batches:
             rows: list[tuple[Any, ...]] = []
             for path, content in zip(batch["path"], batch["content"], strict=True):
-                outcome = screen_document(path, bytes(content), trials, on, release)
+                outcome = screen_document(path, bytes(content), trials, on, release, index)
                 rows.extend(_out_rows(outcome, lambda line, path=path: (path, None, line)))
                 if not outcome.problems and outcome.counts:  # counts ride on a problem row, else on their own
                     rows.append(("counts", None, None, None, None, None, orjson.dumps(dict(outcome.counts)).decode()))
