@@ -18,6 +18,7 @@ from service.domain.criteria import (
     ICD10CM,
     LOINC,
     RXNORM,
+    SNOMED,
     AgeRule,
     Combination,
     CombinationCode,
@@ -166,9 +167,12 @@ def test_exclusion_conditions_are_coded_broadly() -> None:
     assert isinstance(uveal, ConditionRule) and uveal.include_resolved
     assert uveal.codes.matches_coding(ICD10CM, "C69.30")
     lepto = IDS["exc-2.1"].rule
-    assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(ICD10CM, "C79.32")
-    # C79.49 (spinal cord, nerve roots ...) is not necessarily leptomeningeal: only with the investigator (unknown)
-    assert not lepto.codes.matches_coding(ICD10CM, "C79.49") and is_not_computable(IDS["exc-2.2b"])
+    assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(SNOMED, "94246001")
+    # C79.49 (spinal cord, nerve roots ...) and C79.32 (cerebral meninges: the dura too) are not necessarily
+    # leptomeningeal: only with the investigator (unknown)
+    for code in ("C79.49", "C79.32"):
+        assert not lepto.codes.matches_coding(ICD10CM, code), code
+    assert is_not_computable(IDS["exc-2.2b"])
     hiv = IDS["exc-4.2"].rule
     assert isinstance(hiv, ConditionRule) and hiv.codes.matches_coding(ICD10CM, "B20")
 
