@@ -18,6 +18,7 @@ from service.domain.criteria import (
     ICD10CM,
     LOINC,
     RXNORM,
+    SNOMED,
     AgeRule,
     Combination,
     CombinationCode,
@@ -113,7 +114,15 @@ def test_blood_tests_use_the_14_day_window() -> None:
     assert tests and all(isinstance(c.rule, QualitativeTest) for c in tests)
     for c in tests:
         assert isinstance(c.rule, QualitativeTest) and c.rule.window is not None
-        assert c.rule.window.days == 14, c.link_id
+        # A detectable HIV-1 viral load counts at any date: the infection is lifelong.
+        assert c.rule.window.days == (18250 if c.link_id == "inc-12.1b" else 14), c.link_id
+
+
+def test_a_detectable_viral_load_fails_the_serology_criterion_on_its_own() -> None:
+    for link_id in ("inc-12.1b", "inc-12.2.3", "inc-12.3b"):
+        c = IDS[link_id]
+        assert c.exclude and isinstance(c.rule, QualitativeTest), link_id
+        assert c.rule.expect == "positive" and c.rule.decides_alone, link_id
 
 
 def test_hbv_dna_only_after_documented_exposure_and_hcv_antibody_must_be_negative() -> None:
@@ -126,7 +135,8 @@ def test_hbv_dna_only_after_documented_exposure_and_hcv_antibody_must_be_negativ
     hbv_dna = IDS["inc-12.2.2b"].rule
     assert isinstance(hbv_dna, QualitativeTest) and (LOINC, "42595-9") in hbv_dna.codes.exact
     # "You must test negative for ... hepatitis C": the DNA follow-up is for hepatitis B only (issue 10).
-    hcv = IDS["inc-12.3"].rule
+    # A negative HCV RNA rescues nothing: the RNA is read only as a detectable load that fails (inc-12.3b).
+    hcv = IDS["inc-12.3a"].rule
     assert isinstance(hcv, QualitativeTest) and hcv.expect == "negative"
     assert (LOINC, "13955-0") in hcv.codes.exact and not hcv.codes.matches_coding(LOINC, "11011-4")
 
@@ -157,9 +167,12 @@ def test_exclusion_conditions_are_coded_broadly() -> None:
     assert isinstance(uveal, ConditionRule) and uveal.include_resolved
     assert uveal.codes.matches_coding(ICD10CM, "C69.30")
     lepto = IDS["exc-2.1"].rule
-    assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(ICD10CM, "C79.32")
-    # C79.49 (spinal cord, nerve roots ...) is not necessarily leptomeningeal: only with the investigator (unknown)
-    assert not lepto.codes.matches_coding(ICD10CM, "C79.49") and is_not_computable(IDS["exc-2.2b"])
+    assert isinstance(lepto, ConditionRule) and lepto.codes.matches_coding(SNOMED, "94246001")
+    # C79.49 (spinal cord, nerve roots ...) and C79.32 (cerebral meninges: the dura too) are not necessarily
+    # leptomeningeal: only with the investigator (unknown)
+    for code in ("C79.49", "C79.32"):
+        assert not lepto.codes.matches_coding(ICD10CM, code), code
+    assert is_not_computable(IDS["exc-2.2b"])
     hiv = IDS["exc-4.2"].rule
     assert isinstance(hiv, ConditionRule) and hiv.codes.matches_coding(ICD10CM, "B20")
 
