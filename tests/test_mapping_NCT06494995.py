@@ -262,6 +262,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-6c3b",  # an old / history-of MI or an ACS dated within the year: is it the infarction's date
         "exc-7.5c2",  # an operation within 4 weeks that the major-surgery list does not name: major or not
         "exc-9.1c2",  # an infection within 4 weeks the severe-infection list does not name: its grade
+        "exc-13.4b",  # a tuberculosis within the year with no pulmonary site stated: the lungs involved or not
         "exc-6d.2",
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-9.1b2",  # an infection still recorded active that began before the window
