@@ -260,6 +260,7 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
         "exc-3.1c2",  # a perforation / fistula within the window in words not read as gastrointestinal
         "exc-6c3b",  # an old / history-of MI or an ACS dated within the year: is it the infarction's date
+        "exc-7.3c2",  # a corticosteroid by brand name: its dose and purpose
         "exc-7.5c2",  # an operation within 4 weeks that the major-surgery list does not name: major or not
         "exc-9.1c2",  # an infection within 4 weeks the severe-infection list does not name: its grade
         "exc-13.4b",  # a tuberculosis within the year with no pulmonary site stated: the lungs involved or not
