@@ -174,7 +174,7 @@ def test_screening_confirmations_are_where_no_record_can_decide() -> None:
 def test_diagnosis_progression_and_performance_status() -> None:
     code, branches = parts(IDS, "inc-3")
     assert code is CombinationCode.ANY_OF
-    assert [c.link_id for c in branches] == ["inc-3.1", "inc-3.2", "inc-3.3", "inc-3.4"]
+    assert [c.link_id for c in branches] == ["inc-3.1", "inc-3.2", "inc-3.3", "inc-3.4", "inc-3.5"]
     # Squamous histology comes from the diagnosis itself, never from a site code (fresh review, inc-3.1).
     histology = rule_of(IDS, "inc-3.1", ConditionRule)
     assert not histology.codes.prefixes and (SNOMED, "716659002") in histology.codes.exact
@@ -254,11 +254,18 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "inc-3.2b",  # squamous histology of a neck-node carcinoma of unknown primary
         "inc-3.3b",  # squamous histology of a cancer coded by its head-and-neck site only
         "inc-3.4b",  # a cancer recorded in words the mapping does not read: the study cancer or not
+        "inc-3.5b",  # a head-and-neck cancer on record only as history: is the current disease its recurrence
         "inc-11.1a2b2",  # childbearing potential of a woman with no menopause / sterility / positive hCG on record
         "inc-4.1b2",  # the setting (curative vs recurrent/metastatic) of a systemic therapy
         "inc-4.2b2",  # which radiotherapy course a recurrence followed, when one was palliative
         "exc-3.1b2",  # a perforation / fistula still recorded active that began before the window
         "exc-3.2b",  # a repair in the window removed the fistula on record and none opened after it
+        "exc-3.1c2",  # a perforation / fistula within the window in words not read as gastrointestinal
+        "exc-6c3b",  # an old / history-of MI or an ACS dated within the year: is it the infarction's date
+        "exc-7.3d2",  # a corticosteroid by brand name: its dose and purpose
+        "exc-7.5c2",  # an operation within 4 weeks that the major-surgery list does not name: major or not
+        "exc-9.1c2",  # an infection within 4 weeks the severe-infection list does not name: its grade
+        "exc-13.4b",  # a tuberculosis within the year with no pulmonary site stated: the lungs involved or not
         "exc-6d.2",
         "exc-7.3a2",  # corticosteroid purpose (allergy / nausea prophylaxis is exempt)
         "exc-7.3c2",  # methotrexate without a code: low-dose immunosuppressant or the anticancer line
