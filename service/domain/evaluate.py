@@ -627,7 +627,8 @@ class _Evaluator:
         fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
-        if numeric_value(fact, rule.codes) is None:
+        value = numeric_value(fact, rule.codes)
+        if value is None:
             # "Not detected" is below the assay's detection limit, far under any viral-load threshold a
             # protocol sets (limits are 10-20 IU/mL; protocols say 500 or 2,000).
             below = rule.comparator in (Comparator.LT, Comparator.LE)
@@ -640,8 +641,6 @@ class _Evaluator:
                 f"{rule.comparator.symbol} {limit}.",
                 (fact.ref,),
             )
-        value = numeric_value(fact, rule.codes)
-        assert value is not None
         unit = "" if value.unit in ("1", "") else f" {value.unit}"
         shown = f"{rule.label} {_fmt(value.value)}{unit} on {fact.when}"
         oxygen = supplemental_oxygen(fact) if rule.room_air else None
