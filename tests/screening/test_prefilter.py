@@ -98,17 +98,26 @@ def test_a_bundle_the_index_rules_out_everywhere(catalog_trials: tuple[Trial, ..
     assert mapped and all(r.prefiltered and r.verdict == "ineligible" and r.deciding for r in mapped)
 
 
-def test_a_run_gives_the_same_summary_with_and_without_the_index(
-    export: Path, tmp_path: Path, catalog_trials: tuple[Trial, ...]
+@pytest.mark.parametrize("broken", [False, True], ids=["export", "export-with-bad-lines"])
+def test_a_run_gives_the_same_summary_and_problems_with_and_without_the_index(
+    broken: bool, request: pytest.FixtureRequest, tmp_path: Path, catalog_trials: tuple[Trial, ...]
 ) -> None:
+    """Patients ruled out of every trial by their Patient and Conditions have their other lines only checked
+    to be JSON (`lines_checked_only`): the verdicts, the summary and every problem reported are the same."""
+    export = request.getfixturevalue("broken_export")[0] if broken else request.getfixturevalue("export")
+    # The five mappings alone rule most of these (cancer-free) Synthea patients out of every trial.
+    trials = tuple(t for t in catalog_trials if not t.id.startswith("TEST-")) if broken else catalog_trials
     runs = {}
     for prefilter in (True, False):
         output = tmp_path / str(prefilter)
-        outcome = run_local(Job(export, output, ON, catalog_trials, workers=2, prefilter=prefilter))
+        outcome = run_local(Job(export, output, ON, trials, workers=2, prefilter=prefilter))
         rows = [orjson.loads(line) for line in (output / "results.ndjson").read_bytes().splitlines()]
-        runs[prefilter] = (outcome.summary.to_json(), sorted((r["patient"], r["study"], r["verdict"]) for r in rows))
+        summary = outcome.summary.to_json()
+        checked_only = summary["input"].pop("lines_checked_only", 0)
+        problems = sorted((p.file, p.line, p.message) for p in outcome.problems)
+        runs[prefilter] = (summary, sorted((r["patient"], r["study"], r["verdict"]) for r in rows), problems)
         if prefilter:
-            assert any(r["prefiltered"] for r in rows)
+            assert any(r["prefiltered"] for r in rows) and checked_only > 0
         else:
-            assert not any(r["prefiltered"] for r in rows)
+            assert not any(r["prefiltered"] for r in rows) and checked_only == 0
     assert runs[True] == runs[False]
