@@ -18,7 +18,8 @@ from service.catalog import Trial, load_catalog
 from service.catalog.index import build_index
 from service.errors import FhirError
 from service.fhir.patient_bundle import read_patient_request
-from service.screening import PatientTrialResult, Summary, screen_bundle
+from service.screening import PatientTrialResult, Summary, group, screen_bundle
+from service.screening.group import screen_group
 from service.screening.local import Job, run_local
 from tests.conftest import EXTERNAL_DATA, TEST_MAPPINGS
 from tests.screening.conftest import ON, ROOT
@@ -121,3 +122,37 @@ def test_a_run_gives_the_same_summary_and_problems_with_and_without_the_index(
         else:
             assert not any(r["prefiltered"] for r in rows) and checked_only == 0
     assert runs[True] == runs[False]
+
+
+def test_a_patient_ruled_out_everywhere_has_its_other_lines_only_checked(
+    catalog_trials: tuple[Trial, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A 5-year-old with a Condition: the Patient and Condition lines are parsed, the Observation lines are
+    not, yet the one that is not JSON is reported as when every line is parsed."""
+    trials = tuple(t for t in catalog_trials if not t.id.startswith("TEST-"))  # each has an adult age gate
+    rows = [
+        (1, b'{"resourceType":"Patient","id":"child","gender":"male","birthDate":"2021-06-01"}'),
+        (
+            2,
+            b'{"resourceType":"Condition","id":"c1","subject":{"reference":"Patient/child"},'
+            b'"code":{"text":"Asthma"},"clinicalStatus":{"coding":[{"code":"active"}]}}',
+        ),
+        (3, b'{"resourceType":"Observation","id":"o1","status":"final","subject":{"reference":"Patient/child"}'),
+        (4, b'{"resourceType":"Observation","id":"o2","status":"final","subject":{"reference":"Patient/child"}}'),
+    ]
+    index = build_index((t.id, t.criteria, None) for t in trials)
+    parsed: list[bytes] = []
+    real_loads = orjson.loads
+
+    def counting_loads(data: bytes) -> object:
+        parsed.append(data)
+        return real_loads(data)
+
+    full = screen_group(rows, lambda _: None, trials, ON, None, None)
+    monkeypatch.setattr(group.orjson, "loads", counting_loads)
+    quick = screen_group(rows, lambda _: None, trials, ON, None, index)
+    assert [r.verdict for r in quick.results] == [r.verdict for r in full.results] == ["ineligible"] * len(trials)
+    assert all(r.prefiltered for r in quick.results)
+    assert quick.problems == full.problems == [(3, "not valid JSON; line skipped")]
+    assert parsed == [rows[0][1], rows[1][1], rows[2][1]]  # the bad line was parsed by orjson only to confirm it
+    assert quick.counts["lines_checked_only"] == 2 and quick.counts["lines_skipped"] == 1
