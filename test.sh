@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")"
 source ./.ci/venv.sh
 ensure_venv "test"
-exec .venv/bin/python -m pytest "$@"
+# One worker per core; tests marked xdist_group (the browser, Spark) stay together on one worker.
+exec .venv/bin/python -m pytest -n "${PYTEST_WORKERS:-auto}" --dist loadgroup "$@"

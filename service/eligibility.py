@@ -77,7 +77,7 @@ def evaluate_bundle(
     ruled_out: dict[str, tuple[str, ...]] = {}
     if index is not None:
         with _evaluation_date_in_range(on):
-            ruled_out = index.ruling(facts, on, bundle.patient_ref, trials)
+            ruled_out = index.ruling(facts, on, validator.problems, trials)
         trials = [trial for trial in trials if trial.id not in ruled_out]
     invalid: dict[str, str] = {}
     while True:
@@ -160,7 +160,7 @@ def match_page(
     facts = index_facts(bundle)
     wanted = {trial.id for trial in candidates}
     with _evaluation_date_in_range(on):
-        ruled_out = index.ruled_out(facts, on, bundle.patient_ref) & wanted if index is not None else set()
+        ruled_out = index.ruled_out(facts, on, validator.problems) & wanted if index is not None else set()
     shown_anyway: set[str] = set()  # ruled-out trials that fall on the page: their full result is shown
     invalid: dict[str, str] = {}
     while True:

@@ -45,6 +45,8 @@ UNDETERMINED = REPO / "fixtures" / TRIAL / "undetermined_stale_platelets.json"
 EHR_RECORD = REPO / "fixtures" / TRIAL / "eligible_r4.json"  # R4, as EHRs answer today
 EHR = "http://ehr.invalid/fhir"  # never resolved: the page's requests to it are answered by page.route
 
+# One xdist worker runs them all: they share the artifacts directory and one browser.
+pytestmark = pytest.mark.xdist_group("browser")
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (pip install '.[test]'): browser tests skipped"
 )

@@ -12,16 +12,18 @@ import orjson
 import pytest
 
 from service.catalog import Catalog, load_catalog
-from service.eligibility import match_page
+from service.domain.criteria import AgeRule, ConditionRule, SexRule
+from service.eligibility import evaluate_bundle, match_page
 from service.errors import FhirError
 from service.fhir.eligibility_render import evaluation_parameters
-from service.fhir.patient_bundle import read_patient_request
+from service.fhir.patient_bundle import EvidenceValidator, index_facts, read_patient_request
 from tests.conftest import EXTERNAL_DATA, TEST_MAPPINGS
 from tests.mapping_helpers import ROOT
 
 ON = dt.date(2026, 3, 1)
 BUNDLES = sorted((ROOT / "fixtures").rglob("*.json"))
 REAL_BUNDLES = sorted((EXTERNAL_DATA / "patients").rglob("*.json"))
+_CANCER_FREE = "cd185ab5-8efb-c68a-4779-d49dd4ba8f28.json"  # Synthea, no cancer on record, aged 18-75 on ON
 
 
 @pytest.fixture(scope="module")
@@ -58,15 +60,13 @@ def _read(path: Path) -> bytes:
 
 def test_the_prefilter_rules_trials_out(catalog: Catalog) -> None:
     """Not a vacuous comparison: on the fixtures some trials are ruled out without being evaluated."""
-    from service.fhir.patient_bundle import index_facts
-
     ruled = set()
     for path in BUNDLES:
         try:
             bundle = read_patient_request(orjson.loads(path.read_bytes()))
         except Exception:  # noqa: BLE001 - fixtures of bad input (no Patient...) are not patients to match
             continue
-        ruled |= catalog.index.ruled_out(index_facts(bundle), ON, bundle.patient_ref)
+        ruled |= catalog.index.ruled_out(index_facts(bundle), ON, EvidenceValidator(bundle).problems)
     assert len(ruled) >= 4
 
 
@@ -82,3 +82,20 @@ def test_same_answer_with_and_without_the_index(catalog: Catalog, path: Path) ->
     # Small pages: the trials ruled out are evaluated when they fall on the page, in the same order.
     for offset in range(0, size, 5):
         assert _answers(catalog, raw, offset, 5, True) == _answers(catalog, raw, offset, 5, False)
+
+
+def test_a_combined_criterion_rules_a_trial_out_by_its_diagnosis_part(catalog: Catalog) -> None:
+    """The sarcoma trial's inc-2 is a combination whose other parts read Observations (stage, metastases);
+    for a patient with no sarcoma its diagnosis part alone makes it not met, so the index rules the trial out
+    (those parts taken as unknown change nothing: Kleene logic is monotone), as the full evaluation finds."""
+    inc_2 = next(c for c in catalog.trials["NCT05621668"].criteria.criteria if c.link_id == "inc-2")
+    leaves = [c.rule for c in inc_2.walk()]
+    assert any(isinstance(r, ConditionRule) for r in leaves)
+    assert any(not isinstance(r, (AgeRule, SexRule, ConditionRule)) and not hasattr(r, "children") for r in leaves)
+    bundle = read_patient_request(orjson.loads(_read(EXTERNAL_DATA / "patients" / "synthea" / _CANCER_FREE)))
+    ruled = catalog.index.ruling(
+        index_facts(bundle), ON, EvidenceValidator(bundle).problems, [catalog.trials["NCT05621668"]]
+    )
+    assert ruled == {"NCT05621668": ("inc-2",)}
+    full = evaluate_bundle(bundle, [catalog.trials["NCT05621668"]], ON).results[0]
+    assert next(r for r in full.criteria if r.criterion.link_id == "inc-2").effective.value == "not-met"

@@ -1,34 +1,51 @@
 """The catalog's prefilter: what cheaply rules a trial out for a patient, without evaluating the trial.
 
-Rule: a trial is ruled out only when one of its own top-level criteria (an age, sex or diagnosis rule),
-evaluated by the same engine on the same facts, is decisive against it (an inclusion not met, an
-exclusion met) and rests on no resource other than the Patient: exactly what makes the full evaluation
-answer `ineligible` (DESIGN.md §2). Anything else, unknowns included, is evaluated in full. Identical
-rules are evaluated once per request, whatever the number of trials carrying them.
+Rule: a trial is ruled out only when one of its own top-level criteria that reads nothing but the Patient
+and the Conditions (age, sex and diagnosis rules, alone or combined, with the not-computable branches
+beside them), evaluated by the same engine on the same facts, is decisive against it (an inclusion not
+met, an exclusion met) and rests only on resources that are valid FHIR (the full evaluation distrusts an
+invalid one, and only what rests on it changes): exactly what makes the full evaluation answer
+`ineligible` (DESIGN.md §2). Anything else, unknowns included, is evaluated in full.
+Identical criteria are evaluated once per request, whatever the number of trials carrying them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from service.catalog.compile import Trial
-from service.domain.criteria import AgeRule, ConditionRule, Criterion, Result, SexRule, TrialCriteria
+from service.domain.criteria import (
+    AgeRule,
+    ConditionRule,
+    Criterion,
+    NotComputable,
+    Result,
+    Rule,
+    ScreeningConfirmation,
+    SexRule,
+    TrialCriteria,
+)
 from service.domain.evaluate import Memo, evaluate_criterion
 from service.domain.facts import PatientFacts
 
-GATE_RULES = (AgeRule, SexRule, ConditionRule)
+# The rules the index reads: what reads the Patient or the Conditions, and what reads nothing (always unknown
+# or a confirmation); any other rule inside a gate is taken as unknown (evaluate_criterion `reads`). A gate is a
+# top-level criterion with at least one rule on the Patient or the Conditions. Population screening relies on
+# it: a patient's Patient and Condition lines are all the gates need (service/screening/group.py).
+GATE_READS = (AgeRule, SexRule, ConditionRule, NotComputable, ScreeningConfirmation)
 # The enrolment states a study is open in (R5 research-study-status); `overall-study` is not a state of
 # enrolment but the umbrella entry some records add beside the real one.
 OPEN_STATES = frozenset({"recruiting", "not-yet-recruiting", "enrolling-by-invitation"})
 NOT_ENROLMENT_STATES = frozenset({"overall-study"})
 UNRECORDED = "unrecorded"  # no enrolment state in the mapping: nothing says the study is closed
+Invalid = Callable[[Iterable[str]], Mapping[str, str]]  # references → why each invalid one is not valid FHIR
 
 
 @dataclass(frozen=True)
 class GateKey:
-    rule: AgeRule | SexRule | ConditionRule
+    rule: Rule
     exclude: bool
 
 
@@ -41,30 +58,32 @@ class TrialIndex:
     # code set, for each of 10,000 trials per patient, would cost more than the index saves)
     trial_gates: Mapping[str, tuple[tuple[str, GateKey], ...]] = field(default_factory=dict)
 
-    def ruled_out(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[str]:
-        """Ids of the trials the full evaluation would find ineligible on these gates alone."""
+    def ruled_out(self, facts: PatientFacts, on: dt.date, invalid: Invalid) -> set[str]:
+        """Ids of the trials the full evaluation would find ineligible on these gates alone. `invalid`: the
+        problems of the given references that are not valid FHIR (EvidenceValidator.problems)."""
         out: set[str] = set()
-        for key in self.decisive(facts, on, patient_ref, memo):
+        for key in self.decisive(facts, on, invalid):
             out.update(self.gates[key][1])
         return out
 
-    def decisive(self, facts: PatientFacts, on: dt.date, patient_ref: str, memo: Memo | None = None) -> set[GateKey]:
+    def decisive(self, facts: PatientFacts, on: dt.date, invalid: Invalid) -> set[GateKey]:
         """The gates decisive against this patient in every trial that has them among its top-level criteria."""
         found: set[GateKey] = set()
+        memo: Memo = {}  # partial results (`reads`): shared between gates only, never with a full evaluation
         for key, (criterion, _) in self.gates.items():
-            result = evaluate_criterion(criterion, facts, on, memo)
+            result = evaluate_criterion(criterion, facts, on, memo, GATE_READS)
             if result.screening_only or result.effective is not Result.NOT_MET:
                 continue
-            if all(ref == patient_ref for r in result.walk() for ref in r.evidence):
+            if not invalid({ref for r in result.walk() for ref in r.evidence}):
                 found.add(key)
         return found
 
     def ruling(
-        self, facts: PatientFacts, on: dt.date, patient_ref: str, trials: Iterable[Trial]
+        self, facts: PatientFacts, on: dt.date, invalid: Invalid, trials: Iterable[Trial]
     ) -> dict[str, tuple[str, ...]]:
         """Trial id → the linkIds of its own gates that rule it out (in its criteria's order), for the trials
         of `trials` the full evaluation would find ineligible on these gates alone."""
-        decisive = self.decisive(facts, on, patient_ref)
+        decisive = self.decisive(facts, on, invalid)
         if not decisive:
             return {}
         ids: set[str] = set()
@@ -95,6 +114,11 @@ def enrolment_states(progress_status: object) -> set[str]:
     return (codes - NOT_ENROLMENT_STATES) or {UNRECORDED}
 
 
+def is_gate(criterion: Criterion) -> bool:
+    """A top-level criterion with a rule on the Patient or the Conditions (the rest is read as unknown)."""
+    return any(isinstance(c.rule, (AgeRule, SexRule, ConditionRule)) for c in criterion.walk())
+
+
 def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialIndex:
     """`trials`: (id, criteria, the ResearchStudy's progressStatus)."""
     gates: dict[GateKey, tuple[Criterion, set[str]]] = {}
@@ -106,7 +130,7 @@ def build_index(trials: Iterable[tuple[str, TrialCriteria, object]]) -> TrialInd
             states.setdefault(state, set()).add(trial_id)
         own: list[tuple[str, GateKey]] = []
         for criterion in criteria.criteria:
-            if isinstance(criterion.rule, GATE_RULES):
+            if is_gate(criterion):
                 key = GateKey(criterion.rule, criterion.exclude)
                 key = canonical.setdefault(key, key)  # one object per distinct gate (TrialIndex.trial_gates)
                 gates.setdefault(key, (criterion, set()))[1].add(trial_id)

@@ -38,6 +38,7 @@ from service.domain.criteria import (
     ProcedureRule,
     ProgressionAfterTherapyRule,
     Result,
+    Rule,
     ScreeningConfirmation,
     SexRule,
     StageRule,
@@ -278,10 +279,13 @@ def combine_verdict(results: Iterable[CriterionResult]) -> Verdict:
 
 
 def evaluate_criterion(
-    criterion: Criterion, facts: PatientFacts, on: dt.date, memo: Memo | None = None
+    criterion: Criterion, facts: PatientFacts, on: dt.date, memo: Memo | None = None, reads: tuple[type, ...] = ()
 ) -> CriterionResult:
-    """One criterion alone (the catalog's prefilter): the same result it has inside its trial."""
-    return _Evaluator(facts, on, frozenset(), memo).criterion(criterion)
+    """One criterion alone (the catalog's prefilter). With `reads`, only the rules of those types are read and
+    every other rule is unknown: Kleene logic is monotone, so a result decided this way (met or not met) is
+    the result the criterion has inside its trial, whatever the unread rules say. A `memo` shared with full
+    evaluations must not be passed with `reads`."""
+    return _Evaluator(facts, on, frozenset(), memo, reads).criterion(criterion)
 
 
 def build_matchers(trials: Iterable[TrialCriteria]) -> None:
@@ -336,12 +340,18 @@ def _years_between(born: dt.date, on: dt.date) -> int:
 
 class _Evaluator:
     def __init__(
-        self, facts: PatientFacts, on: dt.date, distrusted: frozenset[str] = frozenset(), memo: Memo | None = None
+        self,
+        facts: PatientFacts,
+        on: dt.date,
+        distrusted: frozenset[str] = frozenset(),
+        memo: Memo | None = None,
+        reads: tuple[type, ...] = (),
     ) -> None:
         self.facts = facts
         self.on = on
         self.distrusted = distrusted
         self.memo: Memo = {} if memo is None else memo
+        self.reads = reads  # () reads every rule; see evaluate_criterion
 
     def criterion(self, criterion: Criterion) -> CriterionResult:
         key = id(criterion)
@@ -354,6 +364,8 @@ class _Evaluator:
         decide = _DECIDERS.get(type(rule))
         if decide is None:
             raise TypeError(f"no evaluation for {type(rule).__name__}")
+        if self.reads and not isinstance(rule, (Combination, *self.reads)):
+            decide = _Evaluator._not_read
         result = decide(self, criterion, rule)
         if self.distrusted and result.result is not UNKNOWN and not result.children:
             result = self._distrust(result)
@@ -403,6 +415,9 @@ class _Evaluator:
             )
         result = kleene(rule.code, [c.effective for c in deciding], rule.threshold)
         return CriterionResult(criterion, result, _combination_reason(rule, result, deciding), children=children)
+
+    def _not_read(self, criterion: Criterion, rule: Rule) -> CriterionResult:
+        return CriterionResult(criterion, UNKNOWN, "Not read by the catalog index.")
 
     def _screening(self, criterion: Criterion, rule: ScreeningConfirmation) -> CriterionResult:
         return CriterionResult(

@@ -19,7 +19,7 @@ from service.catalog import Trial
 from service.catalog.index import TrialIndex
 from service.domain.evaluate import EvaluationDateOutOfRange
 from service.errors import FhirError
-from service.fhir.patient_bundle import bundle_from_resources, index_facts, read_patient_request
+from service.fhir.patient_bundle import EvidenceValidator, bundle_from_resources, index_facts, read_patient_request
 from service.screening.bulk import LEADING_TYPE, shared_references
 from service.screening.core import Json, PatientTrialResult, screen_bundle, screen_patient
 from service.screening.export import decompress
@@ -140,16 +140,23 @@ def _read(rows: Sequence[tuple[Where, bytes]], outcome: GroupOutcome[Where], res
 def _ruled_out_of_every_trial(
     resources: list[Json], trials: Sequence[Trial], on: dt.date, release: str | None, index: TrialIndex
 ) -> list[PatientTrialResult] | None:
-    """The rows when the gates rule out every trial on these resources alone (the same rows the full
-    read gives: the gates read nothing else), else None. Any problem with the Patient is left to the full
-    read, which reports it."""
+    """The rows when the gates rule out every trial on these resources alone (the same rows the full read
+    gives: the gates read nothing else), else None. A release told by content must give the same rows read
+    as R4 and as R5 (the Patient and Conditions may not tell the release the whole record tells, and
+    evidence is validated against it). Any problem with the Patient is left to the full read to report."""
+    answers = []
     try:
-        bundle = bundle_from_resources(resources, release)
-        if len(index.ruling(index_facts(bundle), on, bundle.patient_ref, trials)) < len(trials):
-            return None
-        return screen_bundle(bundle, trials, on, index)
+        for as_release in (release,) if release else ("R4", "R5"):
+            bundle = bundle_from_resources(resources, as_release)
+            validator = EvidenceValidator(bundle)
+            if validator.problems([bundle.patient_ref]):
+                return None
+            if len(index.ruling(index_facts(bundle), on, validator.problems, trials)) < len(trials):
+                return None
+            answers.append(screen_bundle(bundle, trials, on, index))
     except (FhirError, EvaluationDateOutOfRange):
         return None
+    return answers[0] if all(answer == answers[0] for answer in answers) else None
 
 
 def screen_document(

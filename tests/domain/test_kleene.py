@@ -69,3 +69,23 @@ def _result(result: Result, exclude: bool = False, screening: bool = False) -> C
 )
 def test_verdict_rule(results: list[CriterionResult], verdict: Verdict) -> None:
     assert combine_verdict(results) is verdict
+
+
+@pytest.mark.parametrize("code", list(CombinationCode))
+@pytest.mark.parametrize("values", list(itertools.product((M, N, U), repeat=3)))
+def test_a_decided_combination_stays_decided_whatever_its_unknowns_turn_out_to_be(
+    code: CombinationCode, values: tuple[Result, ...]
+) -> None:
+    """Monotone: the catalog index reads only the Patient and Conditions and takes every other rule as unknown
+    (evaluate_criterion `reads`); a combination it finds met or not met must have that result whatever the
+    unread rules say."""
+    for n in (0, 1, 2, 3):
+        decided = kleene(code, list(values), n)
+        if decided is U:
+            continue
+        unknown_at = [i for i, v in enumerate(values) if v is U]
+        for filled in itertools.product((M, N), repeat=len(unknown_at)):
+            known = list(values)
+            for i, value in zip(unknown_at, filled, strict=True):
+                known[i] = value
+            assert kleene(code, known, n) is decided, (code, values, n, known)

@@ -15,6 +15,7 @@ from tests.screening.conftest import ON
 from tests.screening.test_local import problems_of, read_results
 
 pytest.importorskip("pyspark")  # the optional [spark] extra; CI installs it
+pytestmark = pytest.mark.xdist_group("spark")  # one xdist worker: one Spark session (JVM) for the module
 
 from service.screening.spark import run_spark, spark_session  # noqa: E402
 
