@@ -236,6 +236,8 @@ def _out_rows(outcome: GroupOutcome[Any], where: Any) -> list[tuple[Any, ...]]:
     for index, (at, message) in enumerate(outcome.problems):
         file, row, line = where(at)
         rows.append(("problem", None, file, row, line, message, counts if index == 0 else None))
+    if counts and not outcome.problems:  # counts ride on the first problem row, else on their own
+        rows.append(("counts", None, None, None, None, None, counts))
     return rows
 
 
@@ -306,8 +308,6 @@ def _bundles(job: Job, spark: SparkSession, paths: list[str]) -> DataFrame:
             for path, content in zip(batch["path"], batch["content"], strict=True):
                 outcome = screen_document(path, bytes(content), trials, on, release, index)
                 rows.extend(_out_rows(outcome, lambda line, path=path: (path, None, line)))
-                if not outcome.problems and outcome.counts:  # counts ride on a problem row, else on their own
-                    rows.append(("counts", None, None, None, None, None, orjson.dumps(dict(outcome.counts)).decode()))
             yield pd.DataFrame(rows, columns=_COLUMNS)
 
     files = spark.read.format("binaryFile").load(paths).select("path", "content")
