@@ -681,6 +681,17 @@ class _Evaluator:
                 alternative, target_unit = rule.or_value
                 compared = units.convert(value.value, value.unit, target_unit)
                 threshold, threshold_text = alternative, f"{_fmt(alternative)} {target_unit}"
+        if compared is None and value.unit == "1" and fact.value.text and fact.value.quantity is None:
+            # A number taken from free text ("3-6 months"): the coordinator sees what was written, not a bare
+            # "3" with unit "1" (fifth-round review F20).
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} recorded as {fact.value.text!r} on {fact.when}: the text cannot be read as one value "
+                f"in {rule.unit!r}, so it cannot be compared.",
+                (fact.ref,),
+                requirement,
+            )
         if compared is None:
             return CriterionResult(
                 criterion,

@@ -43,6 +43,16 @@ UNIT_ALIASES: dict[str, str] = {
     "score": "1",
 }
 
+# Time units written as words ("3 months" of life expectancy, no UCUM code): the UCUM time units, read
+# case-insensitively. UCUM's "mo" is the mean Julian month (30.44 d) and "a" the Julian year (fifth-round
+# review F20: "3 months" was "cannot be converted to wk").
+TIME_WORDS: dict[str, str] = {
+    "day": "d", "days": "d",
+    "week": "wk", "weeks": "wk", "wks": "wk",
+    "month": "mo", "months": "mo", "mos": "mo",
+    "year": "a", "years": "a", "yr": "a", "yrs": "a",
+}  # fmt: skip
+
 
 # UCUM arbitrary units ("not of any defined dimension", UCUM §4.2.7): each is defined only by its own
 # assay or standard, so it converts to nothing but itself. pint treats them as dimensionless, which
@@ -60,7 +70,7 @@ def _arbitrary_units(unit: str) -> list[str]:
 
 def normalise(unit: str) -> str:
     unit = unit.strip()
-    return UNIT_ALIASES.get(unit, unit)
+    return UNIT_ALIASES.get(unit) or TIME_WORDS.get(unit.lower(), unit)
 
 
 @cache

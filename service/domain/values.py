@@ -34,9 +34,21 @@ NEGATIVE_CODES = frozenset(
 # Viral loads (HBV DNA, HCV RNA, HIV-1 RNA): a measured amount means detected; "<" a limit means not. The
 # HIV-1 RNA codes include 62469-2 ([Units/volume]) and the log10 ones 29539-4 / 29541-0 ({log_copies}/mL):
 # detection reads the same on either scale (a log value of 0 is 1 copy/mL, below every assay's limit).
+# HCV RNA 38180-6 is the log10 viral load ([Log units/volume]; fifth-round review F15): the same reading.
 VIRAL_LOAD_CODES = frozenset(
-    {"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8", "62469-2", "29539-4", "29541-0"}
+    {"42595-9", "29615-2", "11011-4", "20416-4", "20447-9", "10351-5", "25836-8", "62469-2", "29539-4", "29541-0",
+     "38180-6"}
 )
+# Blood cultures (LOINC 600-7 "Bacteria identified in Blood by Culture") report the organism, not a word
+# such as "positive": a coded organism or an organism named in the text is a positive culture; "no growth",
+# "sterile", "not detected" are negative; a pending, cancelled or contaminated one reads None (fifth-round
+# review F10). "Gram-negative rods" and "coagulase-negative staphylococci" are organisms, not negatives.
+CULTURE_CODES = frozenset({"600-7"})
+CULTURE_NEGATIVE = re.compile(
+    r"^\s*(?:negative|neg)\b|\bno (?:growth|organisms?|bacteria|bacterial growth|isolates?)\b|\bsterile\b"
+    r"|\bnot detected\b|\bnone isolated\b|\bnegative (?:for|culture|at|after)\b|\bculture negative\b"
+)
+CULTURE_UNREAD = re.compile(r"\bcontamina|\bpending\b|\bin progress\b|\bcancel|\bnot performed\b|\brejected\b")
 # Quantitative serum hCG (LOINC 19080-1 hCG, 21198-7 beta-hCG, [Units/volume]; 2119-6 hCG [Moles/volume],
 # which sites also send with IU units): most serum pregnancy tests are reported as a number. Below
 # 5 m[IU]/mL is negative, 25 or more positive (the usual cut-offs of qualitative tests); in between is
@@ -142,6 +154,8 @@ def qualitative_value(fact: ObservationFact) -> str | None:
         return "positive" if value.quantity.comparator is None else None
     if value.quantity is not None and any(code in HCG_QUANTITY_CODES for _, code in fact.codes):
         return _hcg_reading(value.quantity)
+    if any(code in CULTURE_CODES for _, code in fact.codes):
+        return _culture_reading(value)
     text = (value.text or "").lower()
     if not text or INDETERMINATE_WORDS.search(text):
         return None
@@ -152,6 +166,16 @@ def qualitative_value(fact: ObservationFact) -> str | None:
     if positive and not negatives:
         return "positive"
     return None
+
+
+def _culture_reading(value: Value) -> str | None:
+    """'negative' for no growth, 'positive' for an organism (coded or named), None when doubtful."""
+    text = (value.text or "").lower()
+    if INDETERMINATE_WORDS.search(text) or CULTURE_UNREAD.search(text):
+        return None
+    if CULTURE_NEGATIVE.search(text):
+        return "negative"
+    return "positive" if value.concept or text.strip() else None
 
 
 def _hcg_reading(quantity: Quantity) -> str | None:

@@ -719,3 +719,50 @@ def test_a_second_threshold_in_another_unit_decides_results_in_that_unit() -> No
     with pytest.raises(MappingError):  # only beside a fixed value, not a multiple of the ULN
         uln = {k: v for k, v in spec.items() if k not in ("value", "unit")} | {"uln": 1}
         parse_trial_criteria({"criteria": [{"id": "inc-1", "text": "x", "observation": uln}]}, "NCT-t", "x")
+
+
+def test_a_number_read_from_free_text_that_cannot_be_converted_quotes_the_text(rules_trial: Trial) -> None:
+    # Fifth-round review F20: "3-6 months" was shown as "3" with unit '1'.
+    ranged = observation("777-3", "2026-02-27", "150-200 thousand")
+    plt = result(evaluate(rules_trial, patient(), ranged), "inc-labs-plt")
+    assert plt.result is U and "'150-200 thousand'" in plt.reason and "unit '1'" not in plt.reason
+
+
+def test_blood_culture_organisms_read_positive_and_no_growth_negative() -> None:
+    # Fifth-round review F10: a blood culture reports its organism, not the word "positive".
+    from service.domain.values import qualitative_value
+
+    cases = {
+        "a": concept(SNOMED, "3092008", "Staphylococcus aureus"),
+        "b": "Gram-negative rods",
+        "c": "No growth at 5 days",
+        "d": "Coagulase-negative staphylococcus, probable contaminant",
+        "e": "Pending",
+        "f": concept(SNOMED, "260385009", "Negative"),
+        "g": "Negative",
+    }
+    facts = index_facts(
+        parse_body(body(patient(), *(observation("600-7", "2026-02-27", v, id=k) for k, v in cases.items())))
+    )
+    readings = {f.ref.split(":")[-1]: qualitative_value(f) for f in facts.observations}
+    assert readings == {
+        "a": "positive", "b": "positive", "c": "negative", "d": None, "e": None, "f": "negative", "g": "negative"
+    }  # fmt: skip
+
+
+def test_hcv_rna_on_a_log10_scale_reads_as_detected_or_not() -> None:
+    # Fifth-round review F15: LOINC 38180-6 (HCV RNA [Log units/volume]).
+    from service.domain.values import qualitative_value
+
+    below_limit = {"value": 1.18, "comparator": "<", "unit": "{log_IU}/mL"}
+    facts = index_facts(
+        parse_body(
+            body(
+                patient(),
+                observation("38180-6", "2026-02-20", 5.8, "{log_IU}/mL", id="a"),
+                observation("38180-6", "2026-02-21", 1.18, None, valueQuantity=below_limit, id="b"),
+            )
+        )
+    )
+    readings = {f.ref.split(":")[-1]: qualitative_value(f) for f in facts.observations}
+    assert readings == {"a": "positive", "b": "negative"}

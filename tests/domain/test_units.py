@@ -36,3 +36,18 @@ def test_exact_conversions(value: float, source: str, target: str, expected: flo
 )
 def test_arbitrary_units_convert_to_nothing_but_themselves(source: str, target: str) -> None:
     assert factor(source, target) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "source", "target", "expected"),
+    [
+        (3, "months", "wk", 13.0446),  # UCUM mo: the mean Julian month
+        (3, "Months", "wk", 13.0446),
+        (12, "weeks", "wk", 12),
+        (1, "year", "mo", 12),
+        (84, "days", "wk", 12),
+    ],
+)
+def test_time_units_written_as_words(value: float, source: str, target: str, expected: float) -> None:
+    # Fifth-round review F20: a life expectancy of "3 months" (unit text, no UCUM code) was not converted.
+    assert convert(value, source, target) == pytest.approx(expected, rel=1e-4)
