@@ -110,7 +110,10 @@ def test_organ_function_has_no_invented_thresholds() -> None:
 
 
 def test_blood_tests_use_the_14_day_window() -> None:
-    tests = [c for c in leaves(IDS["inc-12"])]
+    # A reactive HIV screen with an HIV-1 RNA not detected leaves the supplemental test to the site (fifth review
+    # F19): the one leaf of inc-12 that is no test.
+    tests = [c for c in leaves(IDS["inc-12"]) if c.link_id != "inc-12.1a2c"]
+    assert is_not_computable(IDS["inc-12.1a2c"])
     assert tests and all(isinstance(c.rule, QualitativeTest) for c in tests)
     for c in tests:
         assert isinstance(c.rule, QualitativeTest) and c.rule.window is not None
@@ -203,3 +206,23 @@ def test_research_study() -> None:
     assert {r.coding[0].code for r in study.region} == {"DE", "IT"}
     assert len(study.site) == 4
     assert study.progressStatus[0].period.start.isoformat() == "2026-01-12"
+
+
+def test_fifth_review_who_codes_old_active_cancer_and_reactive_hiv_screen() -> None:
+    # F1: WHO / ICD-10-GM C79.3 (read as the CM code it spells) is a brain metastasis; CM C79.32 stays exc-2's.
+    brain = IDS["exc-1.1a"].rule
+    assert isinstance(brain, ConditionRule) and brain.codes.matches_coding(ICD10CM, "C79.3")
+    assert brain.except_codes is not None and brain.except_codes.matches_coding(ICD10CM, "C79.32")
+    meninges = IDS["exc-2.2a"].rule
+    assert isinstance(meninges, ConditionRule) and meninges.codes.matches_coding(ICD10CM, "C79.3")
+    # F18: an old cancer still marked active is unknown (a not_computable beside it), a recent one excludes.
+    assert is_not_computable(IDS["exc-11.1b2"])
+    recent = IDS["exc-11.1a2"].rule
+    assert isinstance(recent, ConditionRule) and recent.within is not None and recent.within.days == 1826
+    # F19: a reactive screen is rescued only to unknown, and only by a negative HIV-1 RNA in the window.
+    rna = IDS["inc-12.1a2b"].rule
+    assert isinstance(rna, QualitativeTest) and rna.expect == "negative" and rna.decides_alone
+    assert is_not_computable(IDS["inc-12.1a2c"])
+    # F16: a resected (resolved) distant metastasis still makes the melanoma stage IV.
+    distant = IDS["inc-2.3b"].rule
+    assert isinstance(distant, ConditionRule) and distant.include_resolved
