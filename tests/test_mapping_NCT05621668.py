@@ -32,6 +32,7 @@ from service.domain.criteria import (
 from service.domain.criteria import (
     TestRule as QualitativeTest,
 )
+from service.domain.facts import matches
 from service.fhir.conformance import EXT_ARM_ELIGIBILITY
 from tests.criteria_access import parts, rule_of
 from tests.mapping_helpers import (
@@ -190,6 +191,11 @@ def test_exclusion_windows_and_codes() -> None:
     assert malignancy.except_codes.matches_coding(ICD10CM, "C41.2")  # the sarcoma itself
     # A uterine site code (C54/C55: carcinoma or sarcoma) is judged apart: unknown unless a carcinoma is named.
     assert malignancy.except_codes.matches_coding(ICD10CM, "C54.2")
+    # Fifth review F14: a sarcoma histology or a phrase naming a sarcoma exempts a record, the bare word does not
+    # ("Thyroid cancer found on sarcoma staging PET", C73, is a second malignancy).
+    assert matches(malignancy.except_codes, (), "gist of stomach")
+    assert matches(malignancy.except_codes, (), "sarcoma of right breast")
+    assert not matches(malignancy.except_codes, (), "thyroid cancer found on sarcoma staging pet, surgery pending")
     # Kaposi sarcoma and MDS are read by code alone: no name exception (the word "sarcoma") can undo them.
     never_the_sarcoma = IDS["exc-10.1a"].rule
     assert isinstance(never_the_sarcoma, ConditionRule) and not never_the_sarcoma.except_codes.all_codings()
