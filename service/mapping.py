@@ -250,7 +250,11 @@ class _Parser:
         )
 
     def _medication(self, spec: Mapping[str, Any], where: str) -> MedicationRule:
-        _only(spec, {"label", "codes", "names", "except", "within_days", "current", "min_doses", "systemic"}, where)
+        _only(
+            spec,
+            {"label", "codes", "names", "except", "within_days", "current", "min_doses", "systemic", "given_once"},
+            where,
+        )
         min_doses = spec.get("min_doses")
         return MedicationRule(
             label=_str(spec, "label"),
@@ -259,6 +263,7 @@ class _Parser:
             current=_bool(spec.get("current", False), f"{where}.current"),
             min_doses=None if min_doses is None else _int(min_doses, f"{where}.min_doses"),
             systemic=_bool(spec.get("systemic", False), f"{where}.systemic"),
+            given_once=_bool(spec.get("given_once", False), f"{where}.given_once"),
         )
 
     def _procedure(self, spec: Mapping[str, Any], where: str) -> ProcedureRule:

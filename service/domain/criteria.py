@@ -275,7 +275,9 @@ class MedicationRule:
     """Exposure to a drug or drug class: ever, inside `within`, or `current` (active now).
     `min_doses` counts documented administrations. `systemic`: a record whose every dosage has a
     non-systemic route (topical, otic, ophthalmic, inhaled ...) does not count; ciprofloxacin ear drops
-    are not the "oral or intravenous antibiotic treatment" a protocol excludes."""
+    are not the "oral or intravenous antibiotic treatment" a protocol excludes. `given_once`: each record
+    is one administration of a product given once (a CAR-T infusion): a record left active is dated by its
+    own day, never read as running on to the evaluation date."""
 
     label: str
     codes: CodeSet
@@ -283,6 +285,7 @@ class MedicationRule:
     current: bool = False
     min_doses: int | None = None
     systemic: bool = False
+    given_once: bool = False
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ from service.domain.facts import (
     ObservationFact,
     PatientFact,
     PatientFacts,
+    ProcedureFact,
     Quantity,
     Value,
     matches,
@@ -508,6 +509,17 @@ class _Evaluator:
             )
         if undated:
             first = undated[0]
+            straddling = self._straddling(first, rule)
+            if straddling:
+                return CriterionResult(
+                    criterion,
+                    UNKNOWN,
+                    f"{rule.label} is recorded with a date that gives only the month or year "
+                    f"({', '.join(straddling)}): it may fall{window_text} or before it, so whether it does "
+                    f"cannot be told: {_condition_summary(first)}.",
+                    tuple(c.ref for c in undated),
+                    (self._requirement("Condition", rule.label, rule.codes),),
+                )
             if first.onset is None and first.recorded is not None and first.abatement is None:
                 written = f"it was recorded on {first.recorded}, which is when it was written down"
                 missing = f"an onset or end date ({written})"
@@ -555,26 +567,53 @@ class _Evaluator:
         with no onset says only when it was written down (a past infarction transcribed at intake): its
         recorded date does not place the event inside the window, and one that ended before the window
         did not begin inside it.
+
+        A date written only to the month or year ("2026", "2026-12") is the period of days it can be, up to
+        the evaluation date (what is recorded has happened): the record is in the future only when its
+        earliest day is, and a window decides only when the whole period lies inside it or before it.
         """
+        on = self.on
         began = condition.first_known
-        if began is not None and began > self.on:
+        if began is not None and began.earliest > on:
             return NOT_MET
         if rule.within is None:
             return MET if rule.include_resolved or condition.is_active else NOT_MET
         since = self._since(rule.within)
         ended = condition.abatement
-        if ended is not None and since <= ended <= self.on:
-            return MET
-        if ended is not None and ended < since:
-            return NOT_MET
-        if condition.onset is None and not condition.is_active and began is not None and began >= since:
+        ended_straddles = False
+        if ended is not None and ended.earliest <= on:  # an end after today is read as no end yet
+            ended = ended.until(on)
+            if ended.earliest >= since:
+                return MET
+            if ended.latest < since:
+                return NOT_MET
+            ended_straddles = True  # ended on a day of a month or year that reaches into the window
+        if began is not None:
+            began = began.until(on)
+        if condition.onset is None and not condition.is_active and began is not None and began.latest >= since:
             return UNKNOWN
-        if began is not None and began >= since:
+        if began is not None and began.earliest >= since:
             return MET
-        if ended is None and (began is None or not condition.is_active):
+        if began is not None and began.latest >= since:
+            return UNKNOWN  # began on a day of a month or year that reaches into the window
+        if ended_straddles:
+            return UNKNOWN
+        if condition.abatement is None and (began is None or not condition.is_active):
             # No date at all, or resolved on a date not recorded: it may have ended inside the window.
             return UNKNOWN
         return NOT_MET
+
+    def _straddling(self, condition: ConditionFact, rule: ConditionRule) -> list[str]:
+        """The condition's partial dates that reach both before the rule's window and into it."""
+        if rule.within is None:
+            return []
+        since = self._since(rule.within)
+        dates = (("onset", condition.onset), ("recorded", condition.recorded), ("ended", condition.abatement))
+        return [
+            f"{name} {date}"
+            for name, date in dates
+            if date is not None and date.earliest < since <= date.until(self.on).latest
+        ]
 
     def _stage(self, criterion: Criterion, rule: StageRule) -> CriterionResult:
         allowed = ", ".join(rule.allowed)
@@ -587,7 +626,8 @@ class _Evaluator:
             for value in condition.stages:
                 stage = stage_of(value)
                 if stage:
-                    staged.append((condition.recorded or condition.onset, stage, condition.ref))
+                    staged_on = condition.recorded or condition.onset
+                    staged.append((staged_on.latest if staged_on else None, stage, condition.ref))
         if not staged:
             return CriterionResult(
                 criterion,
@@ -888,28 +928,51 @@ class _Evaluator:
         vaccine = is_vaccine_code_set(codes)
         return [m for m in self.facts.medications if (m.kind == "Immunization") == vaccine]
 
-    def _overlaps(self, med: MedicationFact, window: Window | None) -> bool:
-        start = med.start or med.end
-        if start is None or start > self.on:
-            return False
-        if window is None:
-            return True
-        # A statement or order still active with no end date runs up to the evaluation date.
-        ongoing = med.end is None and med.kind != "MedicationAdministration" and _is_current(med, self.on)
-        end = self.on if ongoing else (med.end or med.start)
-        return end is not None and end >= self._since(window)
+    def _exposure(self, med: MedicationFact, window: Window | None, given_once: bool = False) -> Result:
+        """MET when the record places the drug inside the window (at any time without one), NOT_MET when
+        outside it or only in the future, UNKNOWN when its dates cannot tell.
+
+        - A statement or order still active with no end date runs up to the evaluation date: the status
+          says the drug is taken now. That holds with no date at all too (a patient-reported medication
+          list): active and undated is current, inside any window.
+        - A record not active and without any date was taken at some time (ever); when is not told.
+        - `given_once` (a product infused once, such as CAR-T cells): a record left active is not running
+          on; its own day is the day it was given (an infusion 100 days ago is not within 3 months).
+        - A date written only to the month or year is the days it can be: inside the window only when all
+          of them are, outside only when none is, else unknown.
+        """
+        on = self.on
+        ongoing = not given_once and med.end is None and med.kind != "MedicationAdministration" and _is_current(med, on)
+        first = med.start or med.end
+        if first is None:
+            return MET if ongoing or window is None else UNKNOWN
+        if first.earliest > on:
+            return NOT_MET
+        if window is None or ongoing:
+            return MET
+        since = self._since(window)
+        last = (med.end or first).until(on)
+        if last.earliest >= since:
+            return MET
+        return NOT_MET if last.latest < since else UNKNOWN
+
+    def _medication_counts(self, med: MedicationFact, rule: MedicationRule) -> Result:
+        if rule.systemic and _non_systemic_only(med):
+            return NOT_MET
+        exposure = self._exposure(med, rule.within, rule.given_once)
+        if rule.current and not _is_current(med, self.on):
+            return NOT_MET
+        return exposure
 
     def _medication(self, criterion: Criterion, rule: MedicationRule) -> CriterionResult:
         requirement = (self._requirement("MedicationStatement", rule.label, rule.codes, rule.within),)
-        found = [m for m in self._medications(rule.codes) if self._overlaps(m, rule.within)]
-        if rule.current:
-            found = [m for m in found if _is_current(m, self.on)]
-        if rule.systemic:
-            found = [m for m in found if not _non_systemic_only(m)]
+        placed = [(m, self._medication_counts(m, rule)) for m in self._medications(rule.codes)]
+        found = [m for m, counts in placed if counts is MET]
+        doubtful = [m for m, counts in placed if counts is UNKNOWN]
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
         when_text = " currently" if rule.current else window_text
         if found and rule.min_doses is None:
-            latest = max(found, key=lambda m: m.last_date or dt.date.min)
+            latest = max(found, key=lambda m: m.last_date.latest if m.last_date else dt.date.min)
             return CriterionResult(
                 criterion,
                 MET,
@@ -945,6 +1008,16 @@ class _Evaluator:
                 f"recorded; at least {rule.min_doses} are required.",
                 tuple(m.ref for m in found),
             )
+        if doubtful:
+            first = doubtful[0]
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} is recorded ({_medication_summary(first)}), but {_undated_why(first)}, "
+                f"so whether it was taken{window_text} cannot be told.",
+                tuple(m.ref for m in doubtful),
+                requirement,
+            )
         records = self._medication_records(rule.codes)
         kind = "immunization" if is_vaccine_code_set(rule.codes) else "medication"
         if not records:
@@ -958,16 +1031,47 @@ class _Evaluator:
             criterion, NOT_MET, f"No {rule.label}{when_text} among the {len(records)} {kind} records."
         )
 
+    def _procedure_counts(self, procedure: ProcedureFact, window: Window | None) -> Result:
+        """MET inside the window (at any time without one), NOT_MET outside it or in the future, UNKNOWN when
+        the record has no date, or one written only to the month or year reaching both into the window and
+        before it: a transplant dated "2026" or undated may have been within the last 6 months."""
+        when = procedure.when
+        if when is None:
+            return MET if window is None else UNKNOWN
+        if when.earliest > self.on:
+            return NOT_MET
+        if window is None:
+            return MET
+        when = when.until(self.on)
+        since = self._since(window)
+        if when.earliest >= since:
+            return MET
+        return NOT_MET if when.latest < since else UNKNOWN
+
     def _procedure(self, criterion: Criterion, rule: ProcedureRule) -> CriterionResult:
         window_text = f" within the last {rule.within.describe()}" if rule.within else ""
-        found = [p for p in self.facts.procedures_for(rule.codes) if self._in_window(p.when, rule.within)]
+        placed = [(p, self._procedure_counts(p, rule.within)) for p in self.facts.procedures_for(rule.codes)]
+        found = [p for p, counts in placed if counts is MET]
         if found:
-            latest = max(found, key=lambda p: p.when or dt.date.min)
+            latest = max(found, key=lambda p: p.when.latest if p.when else dt.date.min)
+            dated = f"on {latest.when}" if latest.when else "(no date recorded)"
             return CriterionResult(
                 criterion,
                 MET,
-                f"{rule.label} recorded{window_text}: {latest.text or 'procedure'} on {latest.when}.",
+                f"{rule.label} recorded{window_text}: {latest.text or 'procedure'} {dated}.",
                 tuple(p.ref for p in found),
+            )
+        doubtful = [p for p, counts in placed if counts is UNKNOWN]
+        if doubtful:
+            first = doubtful[0]
+            how = "without a date" if first.when is None else f"dated only {first.when}"
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} is recorded {how} ({first.text or 'procedure'}), so whether it falls"
+                f"{window_text} cannot be told.",
+                tuple(p.ref for p in doubtful),
+                (self._requirement("Procedure", rule.label, rule.codes, rule.within),),
             )
         if not self.facts.procedures:
             return CriterionResult(
@@ -989,16 +1093,21 @@ class _Evaluator:
             self._requirement("MedicationStatement", "Systemic corticosteroids", ALL_GLUCOCORTICOIDS, rule.within),
         )
         undecided: list[str] = []
+        undated: list[MedicationFact] = []
         refs: list[str] = []
         for med in self.facts.medications_for(ALL_GLUCOCORTICOIDS):
             drug = next((g for g in GLUCOCORTICOIDS if matches(g.codes, med.codes, med.text)), None)
-            if drug is None or not self._overlaps(med, rule.within):
+            exposure = self._exposure(med, rule.within) if drug is not None else NOT_MET
+            if drug is None or exposure is NOT_MET:
                 continue
             if _non_systemic_only(med):
                 continue  # inhaled / topical only: exempt by the protocols
             systemic = [d for d in med.dosages if not _non_systemic(d.route)]
             low, exact = _daily_prednisone_equivalent(systemic, drug.prednisone_factor)
             refs.append(med.ref)
+            if exposure is UNKNOWN:
+                undated.append(med)
+                continue
             if low is not None and rule.comparator.holds(low, rule.prednisone_mg_per_day):
                 return CriterionResult(
                     criterion,
@@ -1015,6 +1124,15 @@ class _Evaluator:
                 UNKNOWN,
                 f"{', '.join(sorted(set(undecided))).capitalize()} {window_text} "
                 f"without a dose and frequency that tell whether it is {target}.",
+                tuple(refs),
+                requirement,
+            )
+        if undated:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"A systemic corticosteroid is recorded ({_medication_summary(undated[0])}), but "
+                f"{_undated_why(undated[0])}, so whether it was taken {window_text} at {target} cannot be told.",
                 tuple(refs),
                 requirement,
             )
@@ -1037,8 +1155,30 @@ class _Evaluator:
 
     def _progression(self, criterion: Criterion, rule: ProgressionAfterTherapyRule) -> CriterionResult:
         """Progression on the therapy (drugs or procedures such as radiotherapy) or within N days of its end."""
-        courses = [(m.start, m.last_date or m.start, m.ref) for m in self._medications(rule.therapy)]
-        courses += [(p.when, p.when, p.ref) for p in self.facts.procedures_for(rule.therapy)]
+        # Days as before the fifth review: a partial date reads as its latest day (cautious for "on or after
+        # the start" of a course).
+        courses: list[tuple[dt.date | None, dt.date | None, str]] = []
+        # Still active with a single date (an order's authoredOn, a statement's effectiveDateTime): certain of
+        # that day only (a stale order left active must not tie a later progression to it, HNSCC F29), but
+        # no evidence that the course ended either.
+        single_dated: list[MedicationFact] = []
+        ongoing: set[str] = set()
+        for med in self._medications(rule.therapy):
+            start = med.start.latest if med.start else None
+            last = med.last_date.latest if med.last_date else None
+            if start is not None and med.end is None and med.kind != "MedicationAdministration":
+                if _is_current(med, self.on) and med.open_period:
+                    # A period begun and not ended, still active: the therapy runs to today, and a progression
+                    # during it is progression on it.
+                    last = max(start, self.on)
+                    ongoing.add(med.ref)
+                elif _is_current(med, self.on):
+                    single_dated.append(med)
+            courses.append((start, last, med.ref))
+        courses += [
+            (p.when.latest if p.when else None, p.when.latest if p.when else None, p.ref)
+            for p in self.facts.procedures_for(rule.therapy)
+        ]
         therapy = [(start, last, ref) for start, last, ref in courses if start is not None and start <= self.on]
         if not therapy:
             # Absence is read only from the kinds of record the therapy is kept in: a referral bundle with
@@ -1074,10 +1214,21 @@ class _Evaluator:
         statuses = [f for f in self.facts.observations_for(DISEASE_STATUS) if f.when and first <= f.when <= self.on]
         progressed = [f for f in statuses if _is_progression(f.value) and course_of(f) is not None]
         therapy_refs = tuple(ref for _, _, ref in therapy)
-        span = f"{rule.label} from {first} to {last}"
+        if ongoing.intersection(therapy_refs):
+            span = f"{rule.label} from {first}, recorded as ongoing (still active, no end date)"
+        else:
+            span = f"{rule.label} on {first}" if first == last else f"{rule.label} from {first} to {last}"
         if progressed:
             fact = progressed[0]
-            course_start = (course_of(fact) or windows[0])[0]
+            course_start, _, course_ref = course_of(fact) or windows[0]
+            if course_ref in ongoing:
+                return CriterionResult(
+                    criterion,
+                    MET,
+                    f"Progression recorded on {fact.when}, during {rule.label} recorded as ongoing since "
+                    f"{course_start} (still active, no end date): progression on the therapy.",
+                    therapy_refs + (fact.ref,),
+                )
             return CriterionResult(
                 criterion,
                 MET,
@@ -1087,6 +1238,20 @@ class _Evaluator:
             )
         assessed = [f for f in statuses if course_of(f) is not None]
         deadline = max(end for _, end, _ in windows)
+        # Only a window can leave a progression untied: without one every course runs to the evaluation date.
+        untied = [f for f in statuses if _is_progression(f.value)]
+        running = [m for m in single_dated if m.start and any(f.when and f.when >= m.start.latest for f in untied)]
+        if running:
+            med = running[0]
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"Progression is recorded on {untied[0].when}, after {_medication_summary(med)}, which is still "
+                f"marked active but dated only by that day: whether the therapy went on, so that the progression "
+                f"was during or {limit}, cannot be told.",
+                therapy_refs + (untied[0].ref,),
+                (self._requirement("MedicationStatement", rule.label, rule.therapy),),
+            )
         if assessed and self.on > deadline:
             return CriterionResult(
                 criterion,
@@ -1094,8 +1259,6 @@ class _Evaluator:
                 f"Disease status assessed after {span} shows no progression during or {limit}.",
                 therapy_refs + tuple(f.ref for f in assessed),
             )
-        # Only a window can leave a progression untied: without one every course runs to the evaluation date.
-        untied = [f for f in statuses if _is_progression(f.value)]
         outside = (
             f" (the progression on {untied[0].when} is not during or within {rule.within_days} days of the end"
             " of the course it followed)"
@@ -1226,7 +1389,7 @@ def _concerns_gene(fact: ObservationFact, gene: str) -> bool:
 def _is_current(med: MedicationFact, on: dt.date) -> bool:
     if med.status in ("completed", "stopped", "cancelled", "not-taken", "entered-in-error", "ended", "unknown", None):
         return False
-    return med.end is None or med.end >= on
+    return med.end is None or med.end.latest >= on
 
 
 # Route words are stems found at the start of a word ("cutaneous" but not inside "subcutaneous", which is
@@ -1333,12 +1496,23 @@ def _outside_reason(rule: ConditionRule, condition: ConditionFact, window_text: 
 
 
 def _medication_summary(med: MedicationFact) -> str:
-    when = (
-        f" on {med.start}"
-        if med.start and (med.end in (None, med.start))
-        else (f" from {med.start} to {med.end}" if med.start else "")
-    )
+    if med.start is None and med.end is None:
+        when = ", no date"
+    elif med.start is None:
+        when = f" until {med.end}"
+    elif med.end is None and med.open_period:
+        when = f" from {med.start}, no end date"
+    elif med.end in (None, med.start):
+        when = f" on {med.start}"
+    else:
+        when = f" from {med.start} to {med.end}"
     return f"{med.text or 'medication'} ({med.kind}{when})"
+
+
+def _undated_why(med: MedicationFact) -> str:
+    """Why a medication record's dates cannot place it in a window (reason text)."""
+    last = med.end or med.start
+    return "it carries no date" if last is None else f"it is dated only {last}"
 
 
 def _cite(child: CriterionResult) -> str:

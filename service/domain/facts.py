@@ -22,16 +22,39 @@ class Quantity:
     comparator: str | None = None  # "<20 IU/mL" below a detection limit: the true value is below `value`
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, order=True)
 class PartialDate:
-    """A FHIR date that may be partial ("1970", "1970-05"): the earliest and latest day it can be."""
+    """A FHIR date that may be partial ("1970", "1970-05"): the earliest and latest day it can be.
+
+    A partial date is a period, not a day: a record dated "2026" happened on some day of 2026. It is
+    before a date if its earliest day is, and inside a window only if every day it can be is."""
 
     earliest: dt.date
     latest: dt.date
 
+    @classmethod
+    def day(cls, day: dt.date) -> PartialDate:
+        return cls(day, day)
+
     @property
     def exact(self) -> dt.date | None:
         return self.earliest if self.earliest == self.latest else None
+
+    def until(self, on: dt.date) -> PartialDate:
+        """The days it can be no later than `on` (a record of what happened is not in the future): "2026-12"
+        read on 2026-12-03 is 1-3 December. Unchanged when it begins after `on`."""
+        if self.latest <= on or self.earliest > on:
+            return self
+        return PartialDate(self.earliest, on)
+
+    def __str__(self) -> str:
+        """As it was written: 2026-03-01, 2026-03 or 2026."""
+        if self.exact:
+            return self.earliest.isoformat()
+        year_start, year_end = self.earliest.replace(month=1, day=1), self.earliest.replace(month=12, day=31)
+        if (self.earliest, self.latest) == (year_start, year_end):
+            return f"{self.earliest.year:04d}"
+        return self.earliest.isoformat()[:7]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,9 +101,9 @@ class ConditionFact:
     text: str
     clinical_status: str | None
     verification_status: str | None
-    onset: dt.date | None
-    abatement: dt.date | None
-    recorded: dt.date | None
+    onset: PartialDate | None
+    abatement: PartialDate | None
+    recorded: PartialDate | None
     stages: tuple[Value, ...] = ()
 
     @property
@@ -90,7 +113,7 @@ class ConditionFact:
         return self.abatement is None
 
     @property
-    def first_known(self) -> dt.date | None:
+    def first_known(self) -> PartialDate | None:
         return self.onset or self.recorded
 
 
@@ -108,12 +131,15 @@ class MedicationFact:
     codes: tuple[Coding, ...]
     text: str
     status: str | None
-    start: dt.date | None
-    end: dt.date | None
+    start: PartialDate | None
+    end: PartialDate | None
     dosages: tuple[Dosage, ...] = ()
+    # Dated by a period with a start and no end (effectivePeriod, dosage bounds): the record itself says the
+    # course has not ended. A single date (effectiveDateTime, authoredOn) says only when it was taken or written.
+    open_period: bool = False
 
     @property
-    def last_date(self) -> dt.date | None:
+    def last_date(self) -> PartialDate | None:
         return self.end or self.start
 
 
@@ -123,7 +149,7 @@ class ProcedureFact:
     codes: tuple[Coding, ...]
     text: str
     status: str | None
-    when: dt.date | None
+    when: PartialDate | None
 
 
 F = TypeVar("F")

@@ -60,6 +60,12 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
         "Medication: a record whose every dosage has a non-systemic route (topical, otic, ophthalmic, inhaled) "
         "does not count",
     ),
+    (
+        "givenOnce",
+        "boolean",
+        "Medication: each record is one administration of a product given once (a CAR-T infusion); a record "
+        "left active is dated by its own day, not read as running on to the evaluation date",
+    ),
     ("gene", "string", "Test: the HGNC symbol of the gene a variant report must concern"),
     (
         "variant",

@@ -270,6 +270,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
         parts.append({"url": "current", "valueBoolean": rule.current})
         if rule.systemic:
             parts.append({"url": "systemic", "valueBoolean": True})
+        if rule.given_once:
+            parts.append({"url": "givenOnce", "valueBoolean": True})
         parts.extend(_except_parts(rule.codes.excluded))
     elif isinstance(rule, ProcedureRule) and rule.codes.excluded:
         parts.append({"url": "kind", "valueCode": "procedure"})

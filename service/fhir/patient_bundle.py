@@ -378,8 +378,9 @@ def _parse_date(raw: str) -> PartialDate | None:
 
 
 def _date(raw: Any) -> dt.date | None:
-    """A FHIR date/dateTime as a date; a partial date reads as its latest day (the cautious side for
-    "within the last N days" rules)."""
+    """A FHIR date/dateTime as a date; a partial date reads as its latest day. Only observations are dated so
+    (a result is read as of its latest possible day); conditions, procedures and medications keep the
+    PartialDate and the evaluator places its whole period in a window."""
     partial = _partial_date(raw)
     return partial.latest if partial else None
 
@@ -387,6 +388,13 @@ def _date(raw: Any) -> dt.date | None:
 def _period_dates(value: Any) -> tuple[dt.date | None, dt.date | None]:
     if isinstance(value, dict):
         return _date(value.get("start")), _date(value.get("end"))
+    return None, None
+
+
+def _period_partials(value: Any) -> tuple[PartialDate | None, PartialDate | None]:
+    """A Period's start and end as written (partial dates kept as the days they can be)."""
+    if isinstance(value, dict):
+        return _partial_date(value.get("start")), _partial_date(value.get("end"))
     return None, None
 
 
@@ -473,12 +481,13 @@ def _condition(ref: str, resource: Json, resolver: _Resolver) -> ConditionFact |
     verification = _first_code(resource.get("verificationStatus"))
     if verification == "entered-in-error":
         return None
-    onset = _date(resource.get("onsetDateTime"))
+    # Partial dates stay periods ("2026": some day of 2026): the evaluator places them in a window.
+    onset = _partial_date(resource.get("onsetDateTime"))
     if onset is None:
-        onset = _period_dates(resource.get("onsetPeriod"))[0]
-    abatement = _date(resource.get("abatementDateTime"))
+        onset = _period_partials(resource.get("onsetPeriod"))[0]
+    abatement = _partial_date(resource.get("abatementDateTime"))
     if abatement is None:
-        start, end = _period_dates(resource.get("abatementPeriod"))
+        start, end = _period_partials(resource.get("abatementPeriod"))
         abatement = end or start
     stages = tuple(
         Value(concept=_codings(stage.get("summary"))[0], text=_codings(stage.get("summary"))[1] or None)
@@ -493,7 +502,7 @@ def _condition(ref: str, resource: Json, resolver: _Resolver) -> ConditionFact |
         verification,
         onset,
         abatement,
-        _date(resource.get("recordedDate")),
+        _partial_date(resource.get("recordedDate")),
         stages,
     )
 
@@ -524,7 +533,7 @@ def _medication(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact
                 text = f"{text} {ingredient_text}".strip()
     elif isinstance(reference, dict) and isinstance(reference.get("display"), str):
         text = f"{text} {reference['display'].lower()}".strip()
-    start, end = _medication_dates(resource)
+    start, end, open_period = _medication_dates(resource)
     dosages = [resource["dosage"]] if isinstance(resource.get("dosage"), dict) else resource.get("dosage") or []
     dosages += resource.get("dosageInstruction") or []
     if end is None:
@@ -534,8 +543,10 @@ def _medication(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact
                 if isinstance(dosage, dict)
                 else None
             )
-            bound_start, bound_end = _period_dates(bounds)
+            bound_start, bound_end = _period_partials(bounds)
             start, end = start or bound_start, bound_end or end
+            open_period = open_period or (bound_start is not None and bound_end is None)
+    open_period = open_period and end is None
     return MedicationFact(
         ref,
         resource["resourceType"],
@@ -545,22 +556,24 @@ def _medication(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact
         start,
         end,
         tuple(_dosage(d) for d in dosages if isinstance(d, dict)),
+        open_period,
     )
 
 
-def _medication_dates(resource: Json) -> tuple[dt.date | None, dt.date | None]:
+def _medication_dates(resource: Json) -> tuple[PartialDate | None, PartialDate | None, bool]:
+    """(start, end, whether a period with a start and no end dates it)."""
     for key in ("effective", "occurence", "occurrence"):
-        moment = _date(resource.get(f"{key}DateTime"))
+        moment = _partial_date(resource.get(f"{key}DateTime"))
         if moment:
-            return moment, None
-        start, end = _period_dates(resource.get(f"{key}Period"))
+            return moment, None, False
+        start, end = _period_partials(resource.get(f"{key}Period"))
         if start or end:
-            return start, end
+            return start, end, end is None
     for key in ("authoredOn", "whenHandedOver", "whenPrepared", "dateAsserted"):
-        moment = _date(resource.get(key))
+        moment = _partial_date(resource.get(key))
         if moment:
-            return moment, None
-    return None, None
+            return moment, None, False
+    return None, None, False
 
 
 def _dosage(dosage: Json) -> Dosage:
@@ -581,7 +594,7 @@ def _dosage(dosage: Json) -> Dosage:
 def _immunization(ref: str, resource: Json, resolver: _Resolver) -> MedicationFact:
     """Vaccines given (CVX vaccineCode): read by medication rules on vaccine codes (live-vaccine washouts)."""
     codes, text = _codings(resource.get("vaccineCode"))
-    when = _date(resource.get("occurrenceDateTime"))
+    when = _partial_date(resource.get("occurrenceDateTime"))
     return MedicationFact(ref, "Immunization", codes, text, resource.get("status"), when, None)
 
 
@@ -589,9 +602,9 @@ def _procedure(ref: str, resource: Json, resolver: _Resolver) -> ProcedureFact:
     codes, text = _codings(resource.get("code"))
     when = None
     for key in ("performed", "occurrence"):
-        when = _date(resource.get(f"{key}DateTime"))
+        when = _partial_date(resource.get(f"{key}DateTime"))
         if when is None:
-            start, end = _period_dates(resource.get(f"{key}Period"))
+            start, end = _period_partials(resource.get(f"{key}Period"))
             when = end or start
         if when:
             break
