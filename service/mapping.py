@@ -221,7 +221,10 @@ class _Parser:
         )
 
     def _test(self, spec: Mapping[str, Any], where: str) -> TestRule:
-        fields = {"label", "codes", "names", "except", "result", "window_days", "gene", "variant", "decides_alone"}
+        fields = {
+            "label", "codes", "names", "except", "result", "window_days", "gene", "variant", "decides_alone",
+            "positive_wins",
+        }  # fmt: skip
         _only(spec, fields, where)
         expect = spec.get("result")
         if expect not in ("positive", "negative"):
@@ -247,6 +250,7 @@ class _Parser:
             gene=spec.get("gene"),
             decides_alone=decides_alone,
             variant=variant,
+            positive_wins=_bool(spec.get("positive_wins", False), f"{where}.positive_wins"),
         )
 
     def _medication(self, spec: Mapping[str, Any], where: str) -> MedicationRule:

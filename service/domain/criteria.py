@@ -15,6 +15,11 @@ from functools import cached_property
 LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
+# WHO ICD-10 and the German ICD-10-GM (BfArM's URL, and DIMDI's before it): read as the CM code they spell
+# (service.fhir.patient_bundle._codings), so they match CM classes of their length or shorter.
+ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
+ICD10_GM = frozenset({"http://fhir.de/CodeSystem/bfarm/icd-10-gm", "http://fhir.de/CodeSystem/dimdi/icd-10-gm"})
+ICD10_WHO_LIKE = ICD10_GM | {ICD10_WHO}
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 ATC = "http://www.whocc.no/atc"
 NCIT = "http://ncicb.nci.nih.gov/xml/owl/EVS/Thesaurus.owl"
@@ -95,10 +100,19 @@ class WholeWords:
         position = 0
         while (found := self.pattern.search(text, position)) is not None:
             start = found.start()
-            if _is_word(text, start - 1) != _is_word(text, start) and not negated(text, start):  # `\\b` at the start
+            if (
+                _is_word(text, start - 1) != _is_word(text, start)  # `\\b` at the start
+                and not _SUB_PREFIX.search(text, max(0, start - 4), start)
+                and not negated(text, start)
+            ):
                 return found
             position = start + 1
         return None
+
+
+# "sub-" joined to a word makes another word: "sub-cutaneous" is not "cutaneous" (a systemic route, not a
+# topical one), "sub-total" not "total", "sub-acute" not "acute" (fifth review, HNSCC F4).
+_SUB_PREFIX = re.compile(r"(?<![\w-])sub[- ]$")
 
 
 def _is_word(text: str, index: int) -> bool:
@@ -259,7 +273,13 @@ class TestRule:
     `decides_alone`: the result is the definition of the criterion (detectable HBV DNA is active
     replication), so it is one path among others: with no result in the window this path is not-met
     (the other paths, e.g. a coded diagnosis, carry the doubt), provided the record holds laboratory
-    data at all."""
+    data at all.
+
+    `positive_wins`: a tumour biomarker (a BRAF mutation, antigen expression), not a laboratory value: a
+    positive result anywhere in the window decides, whatever later results read. A tumour's mutation
+    does not revert, and a later negative on another specimen (a plasma ctDNA or circulating-tumour-cell
+    assay, whose sensitivity is low) does not undo a positive one. Without it the latest result decides
+    (a pregnancy test, a viral load, a serology)."""
 
     label: str
     codes: CodeSet
@@ -268,6 +288,7 @@ class TestRule:
     gene: str | None = None
     decides_alone: bool = False
     variant: str | None = None  # a protein change ("G12C"): a positive report must name it, see evaluate._test
+    positive_wins: bool = False
 
 
 @dataclass(frozen=True)

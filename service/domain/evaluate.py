@@ -18,6 +18,8 @@ from service.domain import units
 from service.domain.corticosteroids import GLUCOCORTICOIDS, NON_SYSTEMIC_ROUTE_CODES, NON_SYSTEMIC_ROUTE_WORDS
 from service.domain.criteria import (
     ATC,
+    ICD10_WHO_LIKE,
+    ICD10CM,
     LOINC,
     RXNORM,
     SNOMED,
@@ -542,6 +544,17 @@ class _Evaluator:
                 f"The record holds no conditions at all, so the absence of {rule.label} cannot be read.",
                 requirements=(self._requirement("Condition", rule.label, rule.codes),),
             )
+        broader = self._broader_coded(rule, exempt)
+        if broader is not None:
+            condition, code, finer = broader
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label}: {_condition_summary(condition)} is coded {code} (WHO ICD-10 / ICD-10-GM), a code that"
+                f" covers more than the criterion's {finer}: the site confirms which it is.",
+                (condition.ref,),
+                (self._requirement("Condition", rule.label, rule.codes),),
+            )
         if candidates:
             return CriterionResult(
                 criterion,
@@ -554,6 +567,30 @@ class _Evaluator:
             NOT_MET,
             f"No {rule.label} among the {len(self.facts.conditions)} conditions on record{window_text}.",
         )
+
+    def _broader_coded(self, rule: ConditionRule, exempt: set[int]) -> tuple[ConditionFact, str, str] | None:
+        """A condition coded in WHO ICD-10 / ICD-10-GM by a code coarser than one of the rule's CM classes
+        (C79.3 "brain and cerebral meninges" against C79.31 "brain"): it may be that class or a sibling,
+        so it neither matches nor fails to. The first such condition that the rule's dates let count."""
+        finer = [c for s, c in rule.codes.all_codings() if s == ICD10CM]
+        if not finer:
+            return None
+        for condition in self.facts.conditions:
+            if id(condition) in exempt or condition.verification_status in ("refuted", "entered-in-error"):
+                continue
+            originals = [code.upper().replace(".", "") for s, code in condition.codes if s in ICD10_WHO_LIKE]
+            if not originals:
+                continue
+            for system, spelled in condition.codes:
+                bare = spelled.replace(".", "")
+                if system != ICD10CM or not any(o.startswith(bare) for o in originals):
+                    continue
+                longer = [
+                    f for f in finer if f.replace(".", "").startswith(bare) and len(f.replace(".", "")) > len(bare)
+                ]
+                if longer and self._condition_counts(condition, rule) is not NOT_MET:
+                    return condition, spelled, ", ".join(sorted(longer)[:3])
+        return None
 
     def _condition_counts(self, condition: ConditionFact, rule: ConditionRule) -> Result:
         """MET when the condition counts, NOT_MET when it does not, UNKNOWN when a window cannot place it.
@@ -677,12 +714,13 @@ class _Evaluator:
         candidates = [
             f
             for f in self.facts.observations_for(rule.codes)
-            if numeric_value(f, rule.codes) is not None or (rule.relative_to is None and _undetected_viral_load(f))
+            if numeric_value(f, rule.codes, ranges=True) is not None
+            or (rule.relative_to is None and _undetected_viral_load(f))
         ]
         fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
         if fact is None:
             return CriterionResult(criterion, UNKNOWN, missing or "", requirements=requirement)
-        value = numeric_value(fact, rule.codes)
+        value = numeric_value(fact, rule.codes, ranges=True)
         if value is None:
             # "Not detected" is below the assay's detection limit, far under any viral-load threshold a
             # protocol sets (limits are 10-20 IU/mL; protocols say 500 or 2,000).
@@ -697,7 +735,8 @@ class _Evaluator:
                 (fact.ref,),
             )
         unit = "" if value.unit in ("1", "") else f" {value.unit}"
-        shown = f"{rule.label} {_fmt(value.value)}{unit} on {fact.when}"
+        amount = _fmt(value.value) if value.high is None else f"{_fmt(value.value)}–{_fmt(value.high)}"
+        shown = f"{rule.label} {amount}{unit} on {fact.when}"
         oxygen = supplemental_oxygen(fact) if rule.room_air else None
         if oxygen is not None:
             return CriterionResult(
@@ -740,6 +779,20 @@ class _Evaluator:
                 (fact.ref,),
                 requirement,
             )
+        if value.high is not None:
+            # A range ("ECOG 1-2"): the true value may be either end, so it holds only if it holds at both.
+            same_unit = rule.relative_to or rule.unit is None or (rule.unit == "1" and value.unit in SCORE_UNITS)
+            scale = 1.0 if same_unit else units.factor(value.unit, target_unit or "", rule.molar_mass) or 1.0
+            at_ends = {rule.comparator.holds(end, threshold) for end in (compared, value.high * scale)}
+            if len(at_ends) > 1:
+                return CriterionResult(
+                    criterion,
+                    UNKNOWN,
+                    f"{shown} is recorded as a range, which cannot tell whether it is "
+                    f"{rule.comparator.symbol} {threshold_text}: one end meets it and the other does not.",
+                    (fact.ref,),
+                    requirement,
+                )
         converted = "" if compared == value.value else f" (= {_fmt(compared)} {target_unit})"
         holds = _holds(rule.comparator, compared, threshold, value.comparator)
         if holds is None:
@@ -752,6 +805,8 @@ class _Evaluator:
                 requirement,
             )
         verb = "meets" if holds else "does not meet"
+        if value.comparator:  # "<20 [IU]/mL": below the assay's limit, said so
+            shown = f"{rule.label} {value.comparator}{amount}{unit} on {fact.when}"
         return CriterionResult(
             criterion,
             MET if holds else NOT_MET,
@@ -781,12 +836,47 @@ class _Evaluator:
 
     def _test(self, criterion: Criterion, rule: TestRule) -> CriterionResult:
         requirement = (self._requirement("Observation", rule.label, rule.codes, rule.window),)
-        candidates = [
-            f
-            for f in self.facts.observations_for(rule.codes)
-            if (rule.gene is None or _concerns_gene(f, rule.gene)) and qualitative_value(f) is not None
+        matching = [
+            f for f in self.facts.observations_for(rule.codes) if rule.gene is None or _concerns_gene(f, rule.gene)
         ]
+        candidates = [f for f in matching if qualitative_value(f) is not None]
         fact, missing = self._latest_in_window(candidates, rule.window, rule.label)
+        later_negative = None
+        if rule.positive_wins and fact is not None and qualitative_value(fact) != "positive":
+            positives = [
+                f
+                for f in candidates
+                if f.when is not None
+                and f.when <= self.on
+                and self._in_window(f.when, rule.window)
+                and qualitative_value(f) == "positive"
+            ]
+            if rule.variant:  # a positive that names the change before one that names none
+                positives.sort(key=lambda f: not names_variant(_report_texts(f), rule.variant or ""))
+            if positives:
+                later_negative, fact = fact, positives[0]
+        # A result on record that reads neither way ("3+" unread, "see report", an equivocal hCG) and is newer
+        # than the one that would decide: the newer result may say otherwise, so nothing older decides.
+        unread = [
+            f
+            for f in matching
+            if f.when is not None
+            and f.when <= self.on
+            and self._in_window(f.when, rule.window)
+            and _has_value(f.value)
+            and qualitative_value(f) is None
+        ]
+        newer_unread = unread and (fact is None or (unread[0].when or dt.date.min) > (fact.when or dt.date.min))
+        if newer_unread and not (rule.positive_wins and fact is not None and qualitative_value(fact) == "positive"):
+            older = f" The older result of {fact.when} reads {qualitative_value(fact)}." if fact else ""
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{rule.label} on {unread[0].when} reads {_value_text(unread[0].value)!r}, which cannot be read"
+                f" as positive or negative.{older}",
+                (unread[0].ref,) + ((fact.ref,) if fact else ()),
+                requirement,
+            )
         if fact is None and rule.decides_alone and self.facts.observations:
             # The result is the definition of this path (detectable HBV DNA = active replication): without
             # one the path does not apply; the criterion's other paths (a diagnosis) carry the doubt.
@@ -810,11 +900,16 @@ class _Evaluator:
             )
         result = MET if reading == rule.expect else NOT_MET
         window_text = f" (latest result within {rule.window.describe()})" if rule.window else " (latest on record)"
+        if later_negative is not None:
+            window_text = (
+                f" (a positive result decides: the later negative one of {later_negative.when} does not undo it,"
+                " a tumour biomarker found on one specimen is not ruled out by another)"
+            )
         return CriterionResult(
             criterion,
             result,
             f"{rule.label} {reading} on {fact.when}{window_text}; the criterion reads {rule.expect}.",
-            (fact.ref,),
+            (fact.ref,) + ((later_negative.ref,) if later_negative else ()),
         )
 
     def _creatinine_clearance(self, criterion: Criterion, rule: CreatinineClearanceRule) -> CriterionResult:
@@ -1252,6 +1347,20 @@ class _Evaluator:
                 therapy_refs + (untied[0].ref,),
                 (self._requirement("MedicationStatement", rule.label, rule.therapy),),
             )
+        # Only an assessment that states the disease did not progress (stable, improved, responding, no
+        # evidence of disease) shows no progression; an undetermined one or a hedged text ("possible
+        # progression vs pseudoprogression") leaves the question open, whatever other assessments say.
+        open_ = [f for f in assessed if not _states_no_progression(f.value)]
+        if open_ and self.on > deadline:
+            return CriterionResult(
+                criterion,
+                UNKNOWN,
+                f"{span} is recorded; the disease-status assessment of {open_[0].when} reads "
+                f"{_value_text(open_[0].value)!r}, which states neither progression nor its absence: the site "
+                "confirms whether the disease progressed.",
+                therapy_refs + (open_[0].ref,),
+                (self._requirement("Observation", "Cancer disease status", DISEASE_STATUS),),
+            )
         if assessed and self.on > deadline:
             return CriterionResult(
                 criterion,
@@ -1325,6 +1434,30 @@ CVX = "http://hl7.org/fhir/sid/cvx"
 DRUG_SYSTEMS = frozenset({ATC, RXNORM, CVX})
 
 
+def _has_value(value: Value) -> bool:
+    """Whether an observation carries a result at all (a panel header or a data-absent result does not)."""
+    return bool(
+        value.quantity is not None
+        or value.integer is not None
+        or value.concept
+        or value.text
+        or value.boolean is not None
+    )
+
+
+def _value_text(value: Value) -> str:
+    """A result as the record gives it, for a reason text."""
+    if value.text:
+        return value.text
+    if value.quantity is not None:
+        return f"{value.quantity.comparator or ''}{_fmt(value.quantity.value)} {value.quantity.unit}".strip()
+    if value.integer is not None:
+        return str(value.integer)
+    if value.concept:
+        return value.concept[0][1]
+    return str(value.boolean)
+
+
 def _undetected_viral_load(fact: ObservationFact) -> bool:
     """A viral load reported as a coded or written "not detected" rather than as a number."""
     return any(code in VIRAL_LOAD_CODES for _, code in fact.codes) and qualitative_value(fact) == "negative"
@@ -1356,6 +1489,35 @@ _HEDGED_CLAUSE = re.compile(
     r"\b(?:no|not|without|negative|free of|absence of|suspected|suspicion|possible|possibly|probable|"
     r"questionable|equivocal|unconfirmed|vs|versus|rule out|ruled out)\b|\?"
 )
+
+
+# Disease-status answers that state the disease did not progress (mCODE ConditionStatusTrendVS): improved
+# 268910001, stable 359746009, not detected / no evidence of disease 260415000; and the LOINC answers of the
+# response to treatment (88040-1: complete response LA28366-5, partial response LA28369-9, stable disease
+# LA28371-5; progressive disease is LA28370-7). "Undetermined" (709137006) is none of them.
+NO_PROGRESSION_CODES = frozenset({"268910001", "359746009", "260415000", "LA28366-5", "LA28369-9", "LA28371-5"})
+_NO_PROGRESSION_TEXT = re.compile(
+    r"\b(?:stable|improv(?:ed|ing|ement)|respon(?:se|ding|der)|remission|regress(?:ion|ing|ed)|shrink\w*|"
+    r"decreas\w*|ned|no evidence of (?:disease|recurrence|progression|disease progression)|"
+    r"unchanged|no (?:significant )?change|no (?:new lesions?|progression|disease progression)|not progressing|"
+    r"without progression)\b"
+)
+_UNSETTLED_TEXT = re.compile(
+    r"\b(?:suspected|suspicion|possible|possibly|probable|questionable|equivocal|unconfirmed|vs|versus|rule out|"
+    r"undetermined|indeterminate|unclear|uncertain|not evaluable|inevaluable|cannot be assessed|mixed|"
+    r"pseudoprogression|new lesion)\b|\?"
+)
+
+
+def _states_no_progression(value: Value) -> bool:
+    """The assessment states the disease did not progress: a non-progression answer code, or a text that
+    says so plainly, with no hedge and no progression in it."""
+    if any(code in NO_PROGRESSION_CODES for _, code in value.concept):
+        return not any(code in PROGRESSION_CODES for _, code in value.concept)
+    text = (value.text or "").lower()
+    if _is_progression(value) or _UNSETTLED_TEXT.search(re.sub(r"\bno new lesions?\b", " ", text)):
+        return False
+    return _NO_PROGRESSION_TEXT.search(text) is not None
 
 
 def _is_progression(value: Value) -> bool:

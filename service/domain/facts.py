@@ -20,6 +20,9 @@ class Quantity:
     value: float
     unit: str  # the UCUM code when the source gave one, else its unit text
     comparator: str | None = None  # "<20 IU/mL" below a detection limit: the true value is below `value`
+    # A range written as the result ("ECOG 1-2", "KPS 70-80%"): the true value lies between `value` and
+    # `high`; a comparison holds only when it holds at both ends (values.numeric_value, evaluate._observation).
+    high: float | None = None
 
 
 @dataclass(frozen=True, slots=True, order=True)

@@ -25,8 +25,19 @@ SCORE_UNITS = frozenset({"1", "%", "{score}", "", "score", "{ratio}"})
 # pregnancy status answers too: pregnant (77386006) reads positive, not pregnant (60001007) negative;
 # a breastfeeding status (LOINC 63895-7) answered "Breastfeeding (mother)" (413712001) reads positive.
 POSITIVE_CODES = frozenset(
-    {"10828004", "52101004", "260373001", "LA6576-8", "LA9633-4", "LA11882-0", "POS", "DET", "77386006", "LA15173-0",
-     "413712001"}
+    {
+        "10828004",
+        "52101004",
+        "260373001",
+        "LA6576-8",
+        "LA9633-4",
+        "LA11882-0",
+        "POS",
+        "DET",
+        "77386006",
+        "LA15173-0",
+        "413712001",
+    }
 )
 NEGATIVE_CODES = frozenset(
     {"260385009", "2667000", "260415000", "LA6577-6", "LA9634-2", "LA11883-8", "NEG", "ND", "60001007", "LA26683-5"}
@@ -60,13 +71,40 @@ HCG_POSITIVE_FROM = 25.0
 # "not detected", "non-reactive" and "No HIV-1/HIV-2 antibodies or p24 antigen detected" do not also read
 # as "detected" / "reactive"; a text that still holds a positive word after that ("Positive (previously
 # negative)", "Reactive; negative control valid") says both and reads as None: unknown, never a guess.
+# A variant report says "mutation identified", "BRAF mutated", "BRAF-mutant" as often as "detected"; "no
+# mutation identified", "not mutated", "unmutated" are negative; an ISH result "amplified" / "not amplified"
+# likewise. A variant of uncertain significance is no finding either way.
 NEGATIVE_WORDS = re.compile(
-    r"\b(?:negative|undetected|non[- ]?(?:reactive|detected)|absent|neg|wild[- ]?type"
-    r"|(?:no|not|none)\b[^.;,()]{0,60}?\b(?:detected|reactive|present|seen|identified|found))\b"
+    r"\b(?:negative|undetected|non[- ]?(?:reactive|detected|mutated|mutant|amplified)|unmutated|unamplified|absent"
+    r"|neg|wild[- ]?type|(?:no|not|none)\b[^.;,()]{0,60}?\b(?:detected|reactive|present|seen|identified|found|mutated"
+    r"|amplified))\b"
 )
-POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos)\b")
-INDETERMINATE_WORDS = re.compile(r"\b(indeterminate|equivocal|inconclusive|borderline|unknown)\b")
-NUMBER = re.compile(r"^\s*(?:ecog|kps|karnofsky|lansky|score)?\s*[:=]?\s*(\d+(?:\.\d+)?)\s*(%?)")
+POSITIVE_WORDS = re.compile(r"\b(positive|detected|reactive|present|pos|identified|mutated|mutant|amplified)\b")
+INDETERMINATE_WORDS = re.compile(
+    r"\b(indeterminate|equivocal|inconclusive|borderline|unknown|uncertain significance|vus)\b"
+)
+_SCORE_PREFIX = r"(?:ecog|kps|karnofsky|lansky|score)?\s*[:=]?\s*"
+NUMBER = re.compile(rf"^\s*{_SCORE_PREFIX}(\d+(?:\.\d+)?)\s*(%?)")
+# A second number after the first ("1-2", "1 to 2", "1/2", "1 or 2", "70-80%") makes the text a range: the
+# clinician could not decide between the two, so it is never read as its first number.
+RANGE_END = re.compile(rf"\s*(?:-|–|—|/|to|or)\s*{_SCORE_PREFIX}(\d+(?:\.\d+)?)\s*(%?)")
+# A viral load written as text: "Detected, <20 IU/mL (below limit of quantification)", "350 copies/mL": the
+# amount, its comparator and unit. Detected below the limit of quantification is below that limit (so below
+# a protocol threshold above it) and still detected (qualitative_value reads the words).
+VIRAL_LOAD_TEXT = re.compile(
+    r"([<>≤≥]=?)?\s*(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*(\[?iu\]?|\{?copies\}?)\s*/\s*ml\b",
+    re.IGNORECASE,
+)
+_VIRAL_LOAD_UNITS = {"iu": "[IU]/mL", "[iu]": "[IU]/mL", "copies": "{copies}/mL", "{copies}": "{copies}/mL"}
+_COMPARATORS = {"<": "<", "<=": "<=", "≤": "<=", ">": ">", ">=": ">=", "≥": ">="}
+# HER2 immunohistochemistry is reported as a score (ASCO/CAP): 0 and 1+ negative, 2+ equivocal (the ISH
+# decides), 3+ positive. Read only on a HER2 IHC result: LOINC 48676-1 / 85319-2 / 18474-7, or a code text
+# naming HER2 (ERBB2) and an immunostain.
+HER2_IHC_CODES = frozenset({"48676-1", "85319-2", "18474-7"})
+_HER2_TEXT = re.compile(r"\b(?:her-?2|erbb2|her2/neu)\b")
+_IHC_TEXT = re.compile(r"\b(?:ihc|immun\w*)")
+_IHC_SCORE = re.compile(r"(?<![\w.+-])([0-3])(?!\d|[.,]\d|\s*%)\s*(\+|plus\b)?")
+_HER2_SCORE_READING = {"0": "negative", "1": "negative", "2": None, "3": "positive"}
 
 ROMAN = {"0": "0", "1": "I", "2": "II", "3": "III", "4": "IV"}
 STAGE_CODE = re.compile(r"^[cpy]?(0|[1-4]|IV|I{1,3})([A-D])?\d?$", re.IGNORECASE)
@@ -107,20 +145,33 @@ def _quantity_text(quantity: Quantity) -> str:
     return f"{quantity.value:g} {quantity.unit}".strip()
 
 
-def numeric_value(fact: ObservationFact, codes: CodeSet) -> Quantity | None:
+def numeric_value(fact: ObservationFact, codes: CodeSet, ranges: bool = False) -> Quantity | None:
     """The number a numeric criterion compares: from the observation, or from its matching component (an
-    ECOG panel coded 89247-1 may carry its score only in a component of the same code)."""
+    ECOG panel coded 89247-1 may carry its score only in a component of the same code). A range ("1-2")
+    is returned (with `high`) only to a caller that compares both ends (`ranges`); to others it is None."""
     values = [fact.value] if any(codes.matches_coding(s, c) for s, c in fact.codes) else []
     values += [comp.value for comp in fact.components if any(codes.matches_coding(s, c) for s, c in comp.codes)]
     quantity = next((q for q in map(_number, values) if q is not None), None)
-    if quantity is None:
+    if quantity is None and fact.value.text and any(code in VIRAL_LOAD_CODES for _, code in fact.codes):
+        quantity = viral_load_text(fact.value.text)
+    if quantity is None or (quantity.high is not None and not ranges):
         return None
     for _, code in fact.codes:
         if code in SCORE_RANGES:
             low, high = SCORE_RANGES[code]
-            if not low <= quantity.value <= high:
+            if not all(low <= end <= high for end in (quantity.value, quantity.high or quantity.value)):
                 return None
     return quantity
+
+
+def viral_load_text(text: str) -> Quantity | None:
+    """The one amount a viral-load text gives ("Detected, <20 IU/mL" → < 20 [IU]/mL); None when it gives
+    none or several."""
+    found = VIRAL_LOAD_TEXT.findall(text)
+    if len(found) != 1:
+        return None
+    comparator, amount, unit = found[0]
+    return Quantity(float(amount.replace(",", "")), _VIRAL_LOAD_UNITS[unit.lower()], _COMPARATORS.get(comparator))
 
 
 def _number(value: Value) -> Quantity | None:
@@ -132,9 +183,17 @@ def _number(value: Value) -> Quantity | None:
         if code in ORDINAL_ANSWERS:
             return Quantity(float(ORDINAL_ANSWERS[code]), "1")
     if value.text:
-        match = NUMBER.match(value.text.lower())
+        text = value.text.lower()
+        match = NUMBER.match(text)
         if match and not re.match(r"^\s*[<>≤≥]", value.text):
-            return Quantity(float(match.group(1)), "%" if match.group(2) else "1")
+            unit = "%" if match.group(2) else "1"
+            end = RANGE_END.match(text, match.end())
+            if end is None:
+                return Quantity(float(match.group(1)), unit)
+            low, high = float(match.group(1)), float(end.group(1))
+            if high <= low:
+                return None  # "120/80", "2-1": not a range of one score
+            return Quantity(low, "%" if match.group(2) or end.group(2) else unit, high=high)
     return None
 
 
@@ -161,6 +220,16 @@ def qualitative_value(fact: ObservationFact) -> str | None:
         return None
     rest, negatives = NEGATIVE_WORDS.subn(" ", text)
     positive = POSITIVE_WORDS.search(rest) is not None
+    if not negatives and not positive:
+        if any(code in VIRAL_LOAD_CODES for _, code in fact.codes):
+            amount = viral_load_text(text)  # "<20 IU/mL", "350 copies/mL" written as text
+            if amount is not None:
+                return qualitative_value(
+                    ObservationFact(fact.ref, fact.codes, fact.text, fact.when, Value(quantity=amount))
+                )
+        if is_her2_ihc(fact):
+            return _her2_score(text)  # a score alone ("3+"); beside words ("HER2-low 1+, positive") they decide
+        return None
     if negatives and not positive:
         return "negative"
     if positive and not negatives:
@@ -176,6 +245,20 @@ def _culture_reading(value: Value) -> str | None:
     if CULTURE_NEGATIVE.search(text):
         return "negative"
     return "positive" if value.concept or text.strip() else None
+
+
+def is_her2_ihc(fact: ObservationFact) -> bool:
+    """A HER2 immunohistochemistry result, by its LOINC code or its code text."""
+    if any(code in HER2_IHC_CODES for _, code in fact.codes):
+        return True
+    return bool(_HER2_TEXT.search(fact.text) and _IHC_TEXT.search(fact.text))
+
+
+def _her2_score(text: str) -> str | None:
+    """The reading of the HER2 IHC score(s) a text gives ("3+", "IHC 0", "0/1+"); None when there is none,
+    it is 2+ (equivocal), or the scores disagree."""
+    readings = {_HER2_SCORE_READING[m.group(1)] for m in _IHC_SCORE.finditer(text) if m.group(2) or m.group(1) == "0"}
+    return readings.pop() if len(readings) == 1 else None
 
 
 def _hcg_reading(quantity: Quantity) -> str | None:

@@ -53,6 +53,12 @@ RULE_PARTS: tuple[tuple[str, str, str], ...] = (
         "Test: the result is the definition of this path (e.g. detectable HBV DNA); with no result the path is "
         "not met and the criterion's other paths decide",
     ),
+    (
+        "positiveWins",
+        "boolean",
+        "Test: a tumour biomarker; a positive result anywhere in the window decides, whatever later results read "
+        "(a later negative on another specimen, e.g. a plasma ctDNA, does not undo it)",
+    ),
     ("current", "boolean", "Medication: only a medication active at the evaluation date counts"),
     (
         "systemic",

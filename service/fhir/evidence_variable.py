@@ -276,7 +276,7 @@ def _rule_extension(criterion: Criterion) -> Json | None:
     elif isinstance(rule, ProcedureRule) and rule.codes.excluded:
         parts.append({"url": "kind", "valueCode": "procedure"})
         parts.extend(_except_parts(rule.codes.excluded))
-    elif isinstance(rule, TestRule) and (rule.gene or rule.codes.excluded or rule.decides_alone):
+    elif isinstance(rule, TestRule) and (rule.gene or rule.codes.excluded or rule.decides_alone or rule.positive_wins):
         parts.append({"url": "kind", "valueCode": "test"})
         if rule.gene:
             parts.append({"url": "gene", "valueString": rule.gene})
@@ -285,6 +285,8 @@ def _rule_extension(criterion: Criterion) -> Json | None:
         parts.extend(_except_parts(rule.codes.excluded))
         if rule.decides_alone:
             parts.append({"url": "decidesAlone", "valueBoolean": True})
+        if rule.positive_wins:
+            parts.append({"url": "positiveWins", "valueBoolean": True})
     elif isinstance(rule, CreatinineClearanceRule):
         parts.append({"url": "kind", "valueCode": "creatinine-clearance-cockcroft-gault"})
     elif isinstance(rule, CorticosteroidDoseRule):

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from service.domain.criteria import ICD10CM, UCUM, Coding
+from service.domain.criteria import ICD10_GM, ICD10_WHO, ICD10CM, UCUM, Coding
 from service.domain.facts import (
     ComponentFact,
     ConditionFact,
@@ -402,7 +402,40 @@ def _period_partials(value: Any) -> tuple[PartialDate | None, PartialDate | None
 # with ICD-10-CM, which the mappings are written in; CM adds 5th-7th characters. A WHO code is also read
 # as the CM code it spells, so it matches CM classes of its length or shorter (K57.2 in K57), never a
 # finer CM code it does not spell (K57.2 is not K57.20).
-ICD10_WHO = "http://hl7.org/fhir/sid/icd-10"
+# ICD-10-GM, the German modification (the German Basisprofil's system; DIMDI's URL before BfArM took it over)
+# shares the WHO categories and 4-character subdivisions, but its 5th characters are its own (E11.90 is
+# no CM code): it is read as the CM class its first 4 characters spell. A GM code may carry, in the code or
+# in coding extensions, a dagger/asterisk/exclamation mark (+ † * !), a side (R L B) and the diagnosis
+# security (Diagnosesicherheit, KBV): A excluded, V suspected, Z status after, G confirmed.
+GM_SECURITY_EXTENSION = "http://fhir.de/StructureDefinition/icd-10-gm-diagnosesicherheit"
+_GM_CODE = re.compile(r"^\s*([A-Z]\d{2}(?:\.\d{1,2})?)\s*[+†‡*!]?\s*([AGVZRLB]{0,2})\s*$")
+
+
+def _gm_code(code: str) -> tuple[str, str] | None:
+    """(the CM class a GM code spells, its diagnosis security letter or "") or None when it is no GM code."""
+    match = _GM_CODE.match(code.upper())
+    if match is None:
+        return None
+    security = "".join(letter for letter in match.group(2) if letter in "AGVZ")
+    return match.group(1)[:5], security[:1]
+
+
+def gm_security(concept: Any) -> str | None:
+    """The ICD-10-GM diagnosis security a CodeableConcept states (A, V, Z, G), from a coding extension or
+    the letter after the code; the most cautious when codings disagree."""
+    found: set[str] = set()
+    for coding in (concept.get("coding") or []) if isinstance(concept, dict) else []:
+        if not isinstance(coding, dict) or coding.get("system") not in ICD10_GM:
+            continue
+        for extension in coding.get("extension") or []:
+            if isinstance(extension, dict) and extension.get("url") == GM_SECURITY_EXTENSION:
+                value = extension.get("valueCoding")
+                if isinstance(value, dict) and isinstance(value.get("code"), str):
+                    found.add(value["code"].strip().upper())
+        parsed = _gm_code(coding["code"]) if isinstance(coding.get("code"), str) else None
+        if parsed and parsed[1]:
+            found.add(parsed[1])
+    return next((letter for letter in "AVZG" if letter in found), None)
 
 
 def _codings(concept: Any) -> tuple[tuple[Coding, ...], str]:
@@ -419,6 +452,10 @@ def _codings(concept: Any) -> tuple[tuple[Coding, ...], str]:
             codings.append((system if isinstance(system, str) else "", code))
             if system == ICD10_WHO:
                 codings.append((ICD10CM, code))
+            elif system in ICD10_GM:
+                parsed = _gm_code(code)
+                if parsed is not None:
+                    codings.append((ICD10CM, parsed[0]))
         if isinstance(coding.get("display"), str):
             words.append(coding["display"])
     if isinstance(concept.get("text"), str):
@@ -481,6 +518,14 @@ def _condition(ref: str, resource: Json, resolver: _Resolver) -> ConditionFact |
     verification = _first_code(resource.get("verificationStatus"))
     if verification == "entered-in-error":
         return None
+    clinical_status = _first_code(resource.get("clinicalStatus"))
+    security = gm_security(resource.get("code"))
+    if security == "A":  # ausgeschlossen: the diagnosis was ruled out
+        verification = "refuted"
+    elif security == "V" and verification in (None, "confirmed"):  # Verdacht: suspected
+        verification = "provisional"
+    elif security == "Z" and clinical_status is None:  # Zustand nach: status after, no longer present
+        clinical_status = "resolved"
     # Partial dates stay periods ("2026": some day of 2026): the evaluator places them in a window.
     onset = _partial_date(resource.get("onsetDateTime"))
     if onset is None:
@@ -498,7 +543,7 @@ def _condition(ref: str, resource: Json, resolver: _Resolver) -> ConditionFact |
         ref,
         codes,
         text,
-        _first_code(resource.get("clinicalStatus")),
+        clinical_status,
         verification,
         onset,
         abatement,

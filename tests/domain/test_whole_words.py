@@ -84,3 +84,19 @@ def test_a_name_negated_just_before_it_is_no_mention(names: tuple[str, ...], tex
 )
 def test_a_name_the_words_leave_open_is_still_a_mention(names: tuple[str, ...], text: str) -> None:
     assert WholeWords(names).search(text) is not None
+
+
+@pytest.mark.parametrize(
+    ("names", "text", "found"),
+    [
+        (("cutaneous",), "adalimumab 40 mg sub-cutaneous every 2 weeks", False),  # a systemic route
+        (("cutaneous",), "methotrexate 15 mg sub cutaneous once weekly", False),
+        (("cutaneous",), "subcutaneous", False),
+        (("cutaneous",), "cutaneous lupus", True),
+        (("cutaneous",), "topical, cutaneous", True),
+        (("cutaneous",), "club cutaneous", True),  # "sub" must be a word of its own
+        (("total gastrectomy",), "sub-total gastrectomy", False),
+    ],
+)
+def test_a_name_joined_to_sub_is_another_word(names: tuple[str, ...], text: str, found: bool) -> None:
+    assert (WholeWords(names).search(text) is not None) is found
