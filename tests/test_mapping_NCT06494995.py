@@ -104,7 +104,7 @@ def test_uln_multiples_and_the_each_of_reading_of_alt_ast_alp() -> None:
         "inc-9.5.2c": 3,
         "inc-9.6.1": 1.5,
         "inc-9.7.1a": 1.5,
-        "inc-9.7.1b": 1.5,
+        "inc-9.7.1b1": 1.5,
     }
     for link_id, multiple in expected.items():
         rule = IDS[link_id].rule
@@ -112,6 +112,11 @@ def test_uln_multiples_and_the_each_of_reading_of_alt_ast_alp() -> None:
         assert (rule.relative_to, rule.comparator, rule.value) == ("ULN", Comparator.LE, multiple), link_id
     code, children = parts(IDS, "inc-9.5.2")
     assert code is CombinationCode.ALL_OF and len(children) == 3
+    # fifth round F13: an INR of at most 1.5 is within 1.5 x any INR upper limit (never below 1.0), range or not
+    code, inr = parts(IDS, "inc-9.7.1b")
+    assert code is CombinationCode.ANY_OF and [c.link_id for c in inr] == ["inc-9.7.1b1", "inc-9.7.1b2"]
+    absolute = rule_of(IDS, "inc-9.7.1b2", ObservationRule)
+    assert (absolute.relative_to, absolute.comparator, absolute.value) == (None, Comparator.LE, 1.5)
 
 
 def test_cockcroft_gault_and_the_anticoagulant_exception() -> None:
@@ -233,7 +238,7 @@ def test_recency_windows_of_exclusions() -> None:
     assert surgery.within is not None and surgery.within.days == 28
     investigational = rule_of(IDS, "exc-7.1", MedicationRule)
     assert investigational.within is not None and investigational.within.days == 28
-    for windowed, active_id in (("exc-3.1a", "exc-3.1b1"), ("exc-9.1a", "exc-9.1b1")):
+    for windowed, active_id in (("exc-3.1a", "exc-3.1b1"), ("exc-9.1a1", "exc-9.1b1a"), ("exc-9.1a2", "exc-9.1b1b")):
         inside = rule_of(IDS, windowed, ConditionRule)
         still_active = rule_of(IDS, active_id, ConditionRule)
         assert inside.within is not None and still_active.within is None and not still_active.include_resolved
@@ -241,7 +246,8 @@ def test_recency_windows_of_exclusions() -> None:
 
 
 def test_exclusion_conditions_have_snomed_and_icd10cm_codes() -> None:
-    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a", "exc-12.1", "exc-13.1", "exc-15", "exc-16.1a"):
+    # fifth round F1: the coded halves of the split rules (exc-11.1a1, exc-13.1a, exc-15.1)
+    for link_id in ("exc-6c1", "exc-10.1a", "exc-11.1a1", "exc-12.1", "exc-13.1a", "exc-15.1", "exc-16.1a"):
         rule = IDS[link_id].rule
         assert isinstance(rule, ConditionRule), link_id
         systems = {s for s, _ in rule.codes.all_codings()}
@@ -281,6 +287,9 @@ def test_not_computable_only_where_judgement_gates_a_recorded_condition() -> Non
         "exc-11.3c2",  # allogeneic or autologous stem cell transplant
         "exc-12.2b",
         "exc-13.3b",
+        "exc-10.1c3",  # a thyroiditis of unstated cause, no current replacement: immune-mediated? (fifth round F3)
+        "exc-10.1d2",  # a disease called autoimmune / immune-mediated, "UC", PMR, other encephalitis (fifth round F2)
+        "exc-7.4c2b",  # intravesical BCG more than 4 weeks ago: an "anti-tumor vaccine" or not (fifth round F9)
     }
 
 
