@@ -134,9 +134,7 @@ def screen_bundle(
     row is ineligible (as the full evaluation finds it) with the ruling gates as `deciding`, and
     `prefiltered` set (docs/screening.md)."""
     evaluations = evaluate_bundle(bundle, trials, on, index=index)
-    patient_id = bundle.resources[bundle.patient_ref].get("id")
-    # Patient/{id} whatever the input's fullUrls, so a Bundle and its Bulk export give the same rows.
-    patient = f"Patient/{patient_id}" if isinstance(patient_id, str) else bundle.patient_ref
+    patient = patient_label(bundle)
     warnings = len(evaluations.warnings)
     evaluated = iter(evaluations.results)
     rows = []
@@ -145,11 +143,17 @@ def screen_bundle(
         if gates is None:
             rows.append(_condense(patient, next(evaluated), warnings))
         else:
-            rows.append(_ruled_out(patient, trial.id, gates, warnings))
+            rows.append(ruled_out_row(patient, trial.id, gates, warnings))
     return rows
 
 
-def _ruled_out(patient: str, study: str, gates: tuple[str, ...], warnings: int) -> PatientTrialResult:
+def patient_label(bundle: PatientBundle) -> str:
+    """Patient/{id} whatever the input's fullUrls, so a Bundle and its Bulk export give the same rows."""
+    patient_id = bundle.resources[bundle.patient_ref].get("id")
+    return f"Patient/{patient_id}" if isinstance(patient_id, str) else bundle.patient_ref
+
+
+def ruled_out_row(patient: str, study: str, gates: tuple[str, ...], warnings: int) -> PatientTrialResult:
     """A pair the index ruled out: only its deciding gates were evaluated, so only they are counted."""
     return PatientTrialResult(
         patient, study, Verdict.INELIGIBLE.value, 0, len(gates), 0, 0, gates, (), False, warnings, prefiltered=True

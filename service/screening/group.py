@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -21,7 +21,7 @@ from service.domain.evaluate import EvaluationDateOutOfRange
 from service.errors import FhirError
 from service.fhir.patient_bundle import EvidenceValidator, bundle_from_resources, index_facts, read_patient_request
 from service.screening.bulk import LEADING_TYPE, shared_references
-from service.screening.core import Json, PatientTrialResult, screen_bundle, screen_patient
+from service.screening.core import Json, PatientTrialResult, patient_label, ruled_out_row, screen_bundle, screen_patient
 from service.screening.export import decompress
 
 Where = TypeVar("Where")
@@ -39,6 +39,7 @@ class GroupOutcome(Generic[Where]):
 # of an export's bytes are Observations); any line whose type is not told by a leading "resourceType" is
 # read with them.
 GATE_TYPES = frozenset({"Patient", "Condition"})
+RELEASES = ("R4", "R5")
 # The lines not read are still checked to be JSON, so a malformed line is reported whichever way its patient
 # was answered: simdjson validates a line in about a fifth of the time orjson takes to build its objects.
 _JSON_CHECK = simdjson.Parser()
@@ -141,22 +142,31 @@ def _ruled_out_of_every_trial(
     resources: list[Json], trials: Sequence[Trial], on: dt.date, release: str | None, index: TrialIndex
 ) -> list[PatientTrialResult] | None:
     """The rows when the gates rule out every trial on these resources alone (the same rows the full read
-    gives: the gates read nothing else), else None. A release told by content must give the same rows read
-    as R4 and as R5 (the Patient and Conditions may not tell the release the whole record tells, and
-    evidence is validated against it). Any problem with the Patient is left to the full read to report."""
-    answers = []
+    gives: the gates read nothing else), else None. A release told by content must give the same answer read
+    as R4 and as R5 (the Patient and Conditions may not tell the release the whole record tells, and evidence
+    is validated against it): a gate decides only on evidence valid in both. Any problem with the Patient is
+    left to the full read to report."""
     try:
-        for as_release in (release,) if release else ("R4", "R5"):
-            bundle = bundle_from_resources(resources, as_release)
-            validator = EvidenceValidator(bundle)
-            if validator.problems([bundle.patient_ref]):
-                return None
-            if len(index.ruling(index_facts(bundle), on, validator.problems, trials)) < len(trials):
-                return None
-            answers.append(screen_bundle(bundle, trials, on, index))
-    except (FhirError, EvaluationDateOutOfRange):
+        bundles = [bundle_from_resources(resources, as_release) for as_release in ((release,) if release else RELEASES)]
+    except FhirError:
         return None
-    return answers[0] if all(answer == answers[0] for answer in answers) else None
+    validators = [EvidenceValidator(bundle) for bundle in bundles]
+
+    def invalid(refs: Iterable[str]) -> dict[str, str]:
+        wanted = list(refs)
+        return {ref: problem for validator in validators for ref, problem in validator.problems(wanted).items()}
+
+    first = bundles[0]
+    if invalid([first.patient_ref]) or len({len(bundle.warnings) for bundle in bundles}) > 1:
+        return None
+    try:
+        ruling = index.ruling(index_facts(first), on, invalid, trials)
+    except EvaluationDateOutOfRange:
+        return None
+    if len(ruling) < len(trials):
+        return None
+    patient = patient_label(first)
+    return [ruled_out_row(patient, trial.id, ruling[trial.id], len(first.warnings)) for trial in trials]
 
 
 def screen_document(
