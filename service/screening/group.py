@@ -58,12 +58,14 @@ def screen_group(
     Condition lines are read first; when they rule the patient out of every trial, the other lines are
     only checked to be JSON (counted as `lines_checked_only`, docs/screening.md)."""
     outcome: GroupOutcome[Where] = GroupOutcome()
-    unread = list(rows)
     resources: list[Json] = []
     patients: list[Where] = []  # where each Patient line is
+    unread: list[tuple[Where, bytes]] = list(rows)
     if index is not None:
-        gate_rows = [row for row in rows if _read_first(row[1])]
-        unread = [row for row in rows if not _read_first(row[1])]
+        gate_rows: list[tuple[Where, bytes]] = []
+        unread = []
+        for row in rows:
+            (gate_rows if _read_first(row[1]) else unread).append(row)
         patients = _read(gate_rows, outcome, resources)
         if patients and unread:
             early = _ruled_out_of_every_trial(resources, trials, on, release, index)
