@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.catalog import Trial
-from service.catalog.index import TrialIndex
+from service.catalog.index import GateResults, TrialIndex
 from service.domain.evaluate import EvaluationDateOutOfRange, Memo, StudyEvaluation, Verdict, evaluate_study
 from service.errors import FhirError, Issue
 from service.fhir.models import DEFAULT_MAX_DEPTH
@@ -60,14 +60,16 @@ def evaluate_bundle(
     on: dt.date,
     max_depth: int = DEFAULT_MAX_DEPTH,
     index: TrialIndex | None = None,
+    gates: GateResults | None = None,
 ) -> Evaluations:
     """Index one patient once, evaluate every trial, and validate what became evidence: a criterion resting
     on a resource that is not valid FHIR is evaluated again as unknown (never decided by invalid data).
 
     With `index`, the trials its prefilter rules out are not evaluated (`Evaluations.ruled_out`; their
     verdict is ineligible, service.catalog.index states why that is exact), and the warnings are about
-    the evidence of the trials evaluated. Raises FhirError 422 when the Patient itself is not valid FHIR
-    (no usable Patient)."""
+    the evidence of the trials evaluated; `gates`: the index's gates already evaluated on this patient's
+    Patient and Conditions (population screening reads those first). Raises FhirError 422 when the Patient
+    itself is not valid FHIR (no usable Patient)."""
     validator = EvidenceValidator(bundle, max_depth)
     patient_problem = validator.problems([bundle.patient_ref]).get(bundle.patient_ref)
     if patient_problem:
@@ -77,7 +79,9 @@ def evaluate_bundle(
     ruled_out: dict[str, tuple[str, ...]] = {}
     if index is not None:
         with _evaluation_date_in_range(on):
-            ruled_out = index.ruling(facts, on, validator.problems, trials)
+            if gates is None:
+                gates = index.evaluate_gates(facts, on)
+            ruled_out = index.ruling(gates, validator.problems, trials)
         trials = [trial for trial in trials if trial.id not in ruled_out]
     invalid: dict[str, str] = {}
     while True:
@@ -159,8 +163,10 @@ def match_page(
         raise FhirError(422, Issue("processing", diagnostics, expression=("Patient",)))
     facts = index_facts(bundle)
     wanted = {trial.id for trial in candidates}
-    with _evaluation_date_in_range(on):
-        ruled_out = index.ruled_out(facts, on, validator.problems) & wanted if index is not None else set()
+    ruled_out: set[str] = set()
+    if index is not None:
+        with _evaluation_date_in_range(on):
+            ruled_out = index.ruled_out(index.evaluate_gates(facts, on), validator.problems) & wanted
     shown_anyway: set[str] = set()  # ruled-out trials that fall on the page: their full result is shown
     invalid: dict[str, str] = {}
     while True:

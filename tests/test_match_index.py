@@ -66,7 +66,8 @@ def test_the_prefilter_rules_trials_out(catalog: Catalog) -> None:
             bundle = read_patient_request(orjson.loads(path.read_bytes()))
         except Exception:  # noqa: BLE001 - fixtures of bad input (no Patient...) are not patients to match
             continue
-        ruled |= catalog.index.ruled_out(index_facts(bundle), ON, EvidenceValidator(bundle).problems)
+        gates = catalog.index.evaluate_gates(index_facts(bundle), ON)
+        ruled |= catalog.index.ruled_out(gates, EvidenceValidator(bundle).problems)
     assert len(ruled) >= 4
 
 
@@ -93,9 +94,8 @@ def test_a_combined_criterion_rules_a_trial_out_by_its_diagnosis_part(catalog: C
     assert any(isinstance(r, ConditionRule) for r in leaves)
     assert any(not isinstance(r, (AgeRule, SexRule, ConditionRule)) and not hasattr(r, "children") for r in leaves)
     bundle = read_patient_request(orjson.loads(_read(EXTERNAL_DATA / "patients" / "synthea" / _CANCER_FREE)))
-    ruled = catalog.index.ruling(
-        index_facts(bundle), ON, EvidenceValidator(bundle).problems, [catalog.trials["NCT05621668"]]
-    )
+    gates = catalog.index.evaluate_gates(index_facts(bundle), ON)
+    ruled = catalog.index.ruling(gates, EvidenceValidator(bundle).problems, [catalog.trials["NCT05621668"]])
     assert ruled == {"NCT05621668": ("inc-2",)}
     full = evaluate_bundle(bundle, [catalog.trials["NCT05621668"]], ON).results[0]
     assert next(r for r in full.criteria if r.criterion.link_id == "inc-2").effective.value == "not-met"

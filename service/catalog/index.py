@@ -50,6 +50,19 @@ class GateKey:
 
 
 @dataclass(frozen=True)
+class GateResults:
+    """One patient's gates evaluated once (`TrialIndex.evaluate_gates`): which are not met, each with the
+    references its result rests on. Which of them are decisive depends on which references are valid FHIR,
+    asked of each caller's validator."""
+
+    not_met: Mapping[GateKey, frozenset[str]]
+
+    def decisive(self, invalid: Invalid) -> set[GateKey]:
+        """The gates decisive against this patient in every trial that has them among its top-level criteria."""
+        return {key for key, evidence in self.not_met.items() if not invalid(evidence)}
+
+
+@dataclass(frozen=True)
 class TrialIndex:
     gates: Mapping[GateKey, tuple[Criterion, frozenset[str]]]  # a representative criterion, the trials
     states: Mapping[str, frozenset[str]]  # enrolment state code (or UNRECORDED) → trial ids
@@ -58,32 +71,28 @@ class TrialIndex:
     # code set, for each of 10,000 trials per patient, would cost more than the index saves)
     trial_gates: Mapping[str, tuple[tuple[str, GateKey], ...]] = field(default_factory=dict)
 
-    def ruled_out(self, facts: PatientFacts, on: dt.date, invalid: Invalid) -> set[str]:
-        """Ids of the trials the full evaluation would find ineligible on these gates alone. `invalid`: the
-        problems of the given references that are not valid FHIR (EvidenceValidator.problems)."""
-        out: set[str] = set()
-        for key in self.decisive(facts, on, invalid):
-            out.update(self.gates[key][1])
-        return out
-
-    def decisive(self, facts: PatientFacts, on: dt.date, invalid: Invalid) -> set[GateKey]:
-        """The gates decisive against this patient in every trial that has them among its top-level criteria."""
-        found: set[GateKey] = set()
+    def evaluate_gates(self, facts: PatientFacts, on: dt.date) -> GateResults:
+        """Every gate on this patient once: the ones not met, with what each result rests on."""
+        not_met: dict[GateKey, frozenset[str]] = {}
         memo: Memo = {}  # partial results (`reads`): shared between gates only, never with a full evaluation
         for key, (criterion, _) in self.gates.items():
             result = evaluate_criterion(criterion, facts, on, memo, GATE_READS)
-            if result.screening_only or result.effective is not Result.NOT_MET:
-                continue
-            if not invalid({ref for r in result.walk() for ref in r.evidence}):
-                found.add(key)
-        return found
+            if not result.screening_only and result.effective is Result.NOT_MET:
+                not_met[key] = frozenset(ref for r in result.walk() for ref in r.evidence)
+        return GateResults(not_met)
 
-    def ruling(
-        self, facts: PatientFacts, on: dt.date, invalid: Invalid, trials: Iterable[Trial]
-    ) -> dict[str, tuple[str, ...]]:
+    def ruled_out(self, gates: GateResults, invalid: Invalid) -> set[str]:
+        """Ids of the trials the full evaluation would find ineligible on these gates alone. `invalid`: the
+        problems of the given references that are not valid FHIR (EvidenceValidator.problems)."""
+        out: set[str] = set()
+        for key in gates.decisive(invalid):
+            out.update(self.gates[key][1])
+        return out
+
+    def ruling(self, gates: GateResults, invalid: Invalid, trials: Iterable[Trial]) -> dict[str, tuple[str, ...]]:
         """Trial id → the linkIds of its own gates that rule it out (in its criteria's order), for the trials
         of `trials` the full evaluation would find ineligible on these gates alone."""
-        decisive = self.decisive(facts, on, invalid)
+        decisive = gates.decisive(invalid)
         if not decisive:
             return {}
         ids: set[str] = set()

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.catalog import Trial
-from service.catalog.index import TrialIndex
+from service.catalog.index import GateResults, TrialIndex
 from service.domain.criteria import Result
 from service.domain.evaluate import CriterionResult, DataRequirement, StudyEvaluation, Verdict
 from service.eligibility import evaluate_bundle
@@ -119,31 +119,36 @@ def screen_patient(
     on: dt.date,
     release: str | None = None,
     index: TrialIndex | None = None,
+    gates: GateResults | None = None,
 ) -> list[PatientTrialResult]:
     """One patient's resources (references as Type/id) against every trial at `on`.
 
-    `release` "R4" | "R5", or None to tell by content. `index`: the trials' prefilter (`screen_bundle`).
+    `release` "R4" | "R5", or None to tell by content. `index`, `gates`: the trials' prefilter (`screen_bundle`).
     Raises FhirError when the group has no usable Patient (none, two, or not valid FHIR)."""
-    return screen_bundle(bundle_from_resources(resources, release), trials, on, index)
+    return screen_bundle(bundle_from_resources(resources, release), trials, on, index, gates)
 
 
 def screen_bundle(
-    bundle: PatientBundle, trials: Sequence[Trial], on: dt.date, index: TrialIndex | None = None
+    bundle: PatientBundle,
+    trials: Sequence[Trial],
+    on: dt.date,
+    index: TrialIndex | None = None,
+    gates: GateResults | None = None,
 ) -> list[PatientTrialResult]:
     """One row per trial, in the trials' order. With `index`, a trial it rules out is not evaluated: its
     row is ineligible (as the full evaluation finds it) with the ruling gates as `deciding`, and
-    `prefiltered` set (docs/screening.md)."""
-    evaluations = evaluate_bundle(bundle, trials, on, index=index)
+    `prefiltered` set (docs/screening.md); `gates`: its gates already evaluated on this patient."""
+    evaluations = evaluate_bundle(bundle, trials, on, index=index, gates=gates)
     patient = patient_label(bundle)
     warnings = len(evaluations.warnings)
     evaluated = iter(evaluations.results)
     rows = []
     for trial in trials:
-        gates = evaluations.ruled_out.get(trial.id)
-        if gates is None:
+        ruling = evaluations.ruled_out.get(trial.id)
+        if ruling is None:
             rows.append(_condense(patient, next(evaluated), warnings))
         else:
-            rows.append(ruled_out_row(patient, trial.id, gates, warnings))
+            rows.append(ruled_out_row(patient, trial.id, ruling, warnings))
     return rows
 
 

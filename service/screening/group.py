@@ -16,7 +16,7 @@ import orjson
 import simdjson
 
 from service.catalog import Trial
-from service.catalog.index import TrialIndex
+from service.catalog.index import GateResults, TrialIndex
 from service.domain.evaluate import EvaluationDateOutOfRange
 from service.errors import FhirError
 from service.fhir.patient_bundle import EvidenceValidator, bundle_from_resources, index_facts, read_patient_request
@@ -61,6 +61,7 @@ def screen_group(
     resources: list[Json] = []
     patients: list[Where] = []  # where each Patient line is
     unread: list[tuple[Where, bytes]] = list(rows)
+    gates: GateResults | None = None
     if index is not None:
         gate_rows: list[tuple[Where, bytes]] = []
         unread = []
@@ -68,7 +69,7 @@ def screen_group(
             (gate_rows if _read_first(row[1]) else unread).append(row)
         patients = _read(gate_rows, outcome, resources)
         if patients and unread:
-            early = _ruled_out_of_every_trial(resources, trials, on, release, index)
+            early, gates = _ruled_out_of_every_trial(resources, trials, on, release, index)
             if early is not None:
                 outcome.results = early
                 _check_json(unread, outcome)
@@ -88,7 +89,7 @@ def screen_group(
         if raw is not None:
             resources.append(orjson.loads(raw))
     try:
-        outcome.results = screen_patient(resources, trials, on, release, index)
+        outcome.results = screen_patient(resources, trials, on, release, index, gates)
     except FhirError as exc:
         outcome.problems.append((patient_at, f"patient not screened: {exc.issues[0].diagnostics}"))
         outcome.counts["patients_not_screened"] += 1
@@ -142,33 +143,36 @@ def _read(rows: Sequence[tuple[Where, bytes]], outcome: GroupOutcome[Where], res
 
 def _ruled_out_of_every_trial(
     resources: list[Json], trials: Sequence[Trial], on: dt.date, release: str | None, index: TrialIndex
-) -> list[PatientTrialResult] | None:
+) -> tuple[list[PatientTrialResult] | None, GateResults | None]:
     """The rows when the gates rule out every trial on these resources alone (the same rows the full read
-    gives: the gates read nothing else), else None. A release told by content must give the same answer read
-    as R4 and as R5 (the Patient and Conditions may not tell the release the whole record tells, and evidence
-    is validated against it): a gate decides only on evidence valid in both. Any problem with the Patient is
-    left to the full read to report."""
+    gives: the gates read nothing else), else None; and the gates' results, which the full read reuses (the
+    facts they read are built from the Patient and the Conditions alone, whatever the release). A release
+    told by content must give the same answer read as R4 and as R5 (the Patient and Conditions may not tell
+    the release the whole record tells, and evidence is validated against it): a gate decides here only on
+    evidence valid in both. Any problem with the Patient is left to the full read to report."""
     try:
         bundles = [bundle_from_resources(resources, as_release) for as_release in ((release,) if release else RELEASES)]
     except FhirError:
-        return None
+        return None, None
+    first = bundles[0]
+    same_warnings = len({len(bundle.warnings) for bundle in bundles}) == 1  # before index_facts adds its own
+    try:
+        gates = index.evaluate_gates(index_facts(first), on)
+    except EvaluationDateOutOfRange:
+        return None, None
     validators = [EvidenceValidator(bundle) for bundle in bundles]
 
     def invalid(refs: Iterable[str]) -> dict[str, str]:
         wanted = list(refs)
         return {ref: problem for validator in validators for ref, problem in validator.problems(wanted).items()}
 
-    first = bundles[0]
-    if invalid([first.patient_ref]) or len({len(bundle.warnings) for bundle in bundles}) > 1:
-        return None
-    try:
-        ruling = index.ruling(index_facts(first), on, invalid, trials)
-    except EvaluationDateOutOfRange:
-        return None
+    if invalid([first.patient_ref]) or not same_warnings:
+        return None, gates
+    ruling = index.ruling(gates, invalid, trials)
     if len(ruling) < len(trials):
-        return None
+        return None, gates
     patient = patient_label(first)
-    return [ruled_out_row(patient, trial.id, ruling[trial.id], len(first.warnings)) for trial in trials]
+    return [ruled_out_row(patient, trial.id, ruling[trial.id], len(first.warnings)) for trial in trials], gates
 
 
 def screen_document(
